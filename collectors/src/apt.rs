@@ -1,0 +1,714 @@
+//! apt (Debian, Ubuntu and derivatives).
+//!
+//! apt decides; we read. Three read-only calls, none of which takes apt's lock:
+//! 1. `apt-cache policy` lists every package file with its Release fields
+//!    (origin, label, archive, codename): this decides what is a security archive;
+//! 2. `apt-cache policy PKG…` for every installed package gives apt's own
+//!    candidate (pins, NotAutomatic, holds) and every available version with
+//!    the package files that carry it;
+//! 3. `apt-get upgrade --assume-no` computes what a plain upgrade would do:
+//!    an upgradable package it would not upgrade is kept back, phased or held.
+//!
+//! The parsers below are pure functions over the text apt prints in the C locale.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use pakiti_report::{HeldReason, Inventory, Manager, Severity, Update};
+
+use crate::dpkg::{self, compare_versions, DpkgPackage};
+use crate::exec;
+use crate::reboot;
+use crate::{CollectError, Collector, Context};
+
+/// A pattern over a package file's Release fields, in the manner of
+/// unattended-upgrades' `Origins-Pattern`. Every given field must match;
+/// `*` in a value matches any run of characters. `suite` matches either the
+/// archive (`a=`) or the codename (`n=`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecurityPattern {
+    pub origin: Option<String>,
+    pub label: Option<String>,
+    pub suite: Option<String>,
+}
+
+impl SecurityPattern {
+    fn new(origin: &str, label: Option<&str>, suite: &str) -> Self {
+        SecurityPattern {
+            origin: Some(origin.into()),
+            label: label.map(Into::into),
+            suite: Some(suite.into()),
+        }
+    }
+
+    /// Debian's security suites; Ubuntu's security pockets, including ESM.
+    pub fn defaults() -> Vec<SecurityPattern> {
+        vec![
+            SecurityPattern::new("Debian", Some("Debian-Security"), "*-security"),
+            SecurityPattern::new("Ubuntu", None, "*-security"),
+            SecurityPattern::new("UbuntuESM", None, "*-infra-security"),
+            SecurityPattern::new("UbuntuESMApps", None, "*-apps-security"),
+        ]
+    }
+
+    pub fn matches(&self, r: &Release) -> bool {
+        let field = |pat: &Option<String>, value: &Option<String>| match pat {
+            None => true,
+            Some(p) => value.as_deref().is_some_and(|v| glob(p, v)),
+        };
+        field(&self.origin, &r.origin)
+            && field(&self.label, &r.label)
+            && (self.suite.is_none()
+                || field(&self.suite, &r.archive)
+                || field(&self.suite, &r.codename))
+    }
+}
+
+/// `*` matches any run of characters; everything else literally.
+fn glob(pattern: &str, value: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == value;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !value.starts_with(first) || value.len() < first.len() + last.len() || !value.ends_with(last)
+    {
+        return false;
+    }
+    let mut rest = &value[first.len()..value.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The Release fields apt shows for one package file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Release {
+    pub origin: Option<String>,
+    pub label: Option<String>,
+    pub archive: Option<String>,
+    pub codename: Option<String>,
+    pub version: Option<String>,
+}
+
+impl Release {
+    /// `Debian:bookworm-security/oldstable-security`, as apt_info.py names origins.
+    fn display(&self) -> String {
+        format!(
+            "{}:{}/{}",
+            self.origin.as_deref().unwrap_or(""),
+            self.codename.as_deref().unwrap_or(""),
+            self.archive.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// Parses `apt-cache policy` without arguments: package file → Release fields.
+/// The key is the text after the priority, as it appears again in the
+/// version tables (`http://… bookworm-security/main amd64 Packages`).
+pub fn parse_sources(text: &str) -> HashMap<String, Release> {
+    let mut out = HashMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if line == "Pinned packages:" {
+            break;
+        }
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if indent == 1 {
+            // " 500 http://… Packages"
+            current = trimmed
+                .split_once(' ')
+                .filter(|(prio, _)| prio.parse::<i32>().is_ok())
+                .map(|(_, key)| key.to_string());
+            if let Some(k) = &current {
+                out.insert(k.clone(), Release::default());
+            }
+        } else if let (Some(fields), Some(k)) = (trimmed.strip_prefix("release "), &current) {
+            if let Some(r) = out.get_mut(k) {
+                *r = parse_release_fields(fields);
+            }
+        }
+    }
+    out
+}
+
+fn parse_release_fields(fields: &str) -> Release {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for piece in fields.split(',') {
+        match piece.split_once('=') {
+            Some((k, v)) if k.len() == 1 => pairs.push((k.to_string(), v.to_string())),
+            // A value that itself contains a comma.
+            _ => {
+                if let Some(last) = pairs.last_mut() {
+                    last.1.push(',');
+                    last.1.push_str(piece);
+                }
+            }
+        }
+    }
+    let mut r = Release::default();
+    for (k, v) in pairs {
+        match k.as_str() {
+            "o" => r.origin = Some(v),
+            "l" => r.label = Some(v),
+            "a" => r.archive = Some(v),
+            "n" => r.codename = Some(v),
+            "v" => r.version = Some(v),
+            _ => {}
+        }
+    }
+    r
+}
+
+/// One package's block of `apt-cache policy PKG`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub installed: Option<String>,
+    pub candidate: Option<String>,
+    pub versions: Vec<PolicyVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyVersion {
+    pub version: String,
+    /// `(phased N%)`: the percentage of machines this version is offered to.
+    pub phased: Option<u8>,
+    /// The package files carrying this version (keys of [`parse_sources`]).
+    pub sources: Vec<String>,
+}
+
+/// Parses `apt-cache policy PKG…`. Keys are `name` for native and
+/// architecture-independent packages and `name:arch` for foreign ones, as apt
+/// prints them.
+pub fn parse_policies(text: &str) -> HashMap<String, Policy> {
+    let mut out: HashMap<String, Policy> = HashMap::new();
+    let mut current: Option<(String, Policy)> = None;
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            if let Some(name) = line.strip_suffix(':') {
+                if let Some((k, p)) = current.take() {
+                    out.insert(k, p);
+                }
+                current = Some((name.to_string(), Policy::default()));
+            }
+            continue;
+        }
+        let Some((_, policy)) = current.as_mut() else {
+            continue;
+        };
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(v) = trimmed.strip_prefix("Installed: ") {
+            policy.installed = (v != "(none)").then(|| v.to_string());
+        } else if let Some(v) = trimmed.strip_prefix("Candidate: ") {
+            policy.candidate = (v != "(none)").then(|| v.to_string());
+        } else if line.starts_with(" *** ") || indent == 5 {
+            let rest = line[5..].trim();
+            let mut words = rest.split_whitespace();
+            let Some(version) = words.next() else {
+                continue;
+            };
+            let phased = rest
+                .split_once("(phased ")
+                .and_then(|(_, p)| p.split_once('%'))
+                .and_then(|(n, _)| n.parse().ok());
+            policy.versions.push(PolicyVersion {
+                version: version.to_string(),
+                phased,
+                sources: Vec::new(),
+            });
+        } else if indent >= 8 {
+            if let (Some(v), Some((_, src))) = (policy.versions.last_mut(), trimmed.split_once(' '))
+            {
+                v.sources.push(src.to_string());
+            }
+        }
+    }
+    if let Some((k, p)) = current {
+        out.insert(k, p);
+    }
+    out
+}
+
+/// What `apt-get upgrade` would do.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpgradePlan {
+    pub upgraded: HashSet<String>,
+    pub kept_back: HashSet<String>,
+    pub phasing: HashSet<String>,
+}
+
+/// Parses the lists `apt-get upgrade` prints before it asks. `None` when the
+/// summary line (`N upgraded, N newly installed, …`) is missing, i.e. apt
+/// stopped before it had computed the upgrade.
+pub fn parse_upgrade(text: &str) -> Option<UpgradePlan> {
+    let mut plan = UpgradePlan::default();
+    let mut section: Option<&mut HashSet<String>> = None;
+    let mut summary = false;
+    for line in text.lines() {
+        if let Some(names) = line.strip_prefix("  ") {
+            if let Some(set) = section.as_deref_mut() {
+                set.extend(names.split_whitespace().map(str::to_string));
+            }
+            continue;
+        }
+        section = None;
+        if line.starts_with("The following packages will be upgraded:") {
+            section = Some(&mut plan.upgraded);
+        } else if line.starts_with("The following packages have been kept back:") {
+            section = Some(&mut plan.kept_back);
+        } else if line.starts_with("The following upgrades have been deferred due to phasing:") {
+            section = Some(&mut plan.phasing);
+        } else if line.contains(" upgraded, ") && line.contains(" newly installed") {
+            summary = true;
+        }
+    }
+    summary.then_some(plan)
+}
+
+/// The apt collector.
+pub struct Apt {
+    ctx: Context,
+}
+
+impl Apt {
+    pub fn new(ctx: Context) -> Self {
+        Apt { ctx }
+    }
+
+    fn root(&self, path: &str) -> PathBuf {
+        self.ctx.rootfs.join(path.trim_start_matches('/'))
+    }
+
+    /// Options that point apt at the inspected tree and at our own binary cache.
+    fn apt_options(&self) -> Vec<String> {
+        let mut opts = Vec::new();
+        if self.ctx.rootfs != Path::new("/") {
+            opts.push(format!("-oDir={}/", self.ctx.rootfs.display()));
+            opts.push(format!(
+                "-oDir::State::status={}",
+                self.root("var/lib/dpkg/status").display()
+            ));
+        }
+        if let Some(dir) = self.cache_dir() {
+            // apt keeps a binary cache of the package lists; where the system
+            // has it disabled (containers), each apt call would rebuild it.
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.ctx.rootfs.hash(&mut h);
+            let tag = format!("{:016x}", h.finish());
+            opts.push(format!(
+                "-oDir::Cache::pkgcache={}",
+                dir.join(format!("pkgcache-{tag}.bin")).display()
+            ));
+            opts.push(format!(
+                "-oDir::Cache::srcpkgcache={}",
+                dir.join(format!("srcpkgcache-{tag}.bin")).display()
+            ));
+        }
+        opts
+    }
+
+    fn cache_dir(&self) -> Option<PathBuf> {
+        let dir = self.ctx.cache_dir.as_ref()?;
+        match fs::create_dir_all(dir) {
+            Ok(()) => Some(dir.clone()),
+            Err(e) => {
+                tracing::debug!(dir = %dir.display(), error = %e, "no apt cache directory; apt rebuilds its cache on each call");
+                None
+            }
+        }
+    }
+
+    fn apt_cache(&self, args: &[String]) -> Result<String, CollectError> {
+        let mut all = self.apt_options();
+        all.push("policy".into());
+        all.extend_from_slice(args);
+        Ok(exec::run_ok("apt-cache", &all, self.ctx.timeout)?.stdout)
+    }
+
+    fn upgrade_plan(&self) -> Result<UpgradePlan, CollectError> {
+        let mut args = self.apt_options();
+        // Compute the upgrade and stop at the prompt: never lock, never ask,
+        // never proceed, whatever the host's apt configuration says.
+        args.extend(
+            [
+                "-oDebug::NoLocking=true",
+                "-oAPT::Get::Assume-No=true",
+                "-oAPT::Get::Assume-Yes=false",
+                "-oAPT::Get::Trivial-Only=false",
+                "-oAPT::Get::Download-Only=false",
+                "-oquiet=0",
+                "-oDir::Bin::dpkg=/bin/false",
+                "upgrade",
+            ]
+            .map(String::from),
+        );
+        let out = exec::run("apt-get", &args, self.ctx.timeout)?;
+        parse_upgrade(&out.stdout).ok_or_else(|| CollectError::Failed {
+            program: "apt-get upgrade --assume-no".into(),
+            status: out.status,
+            stderr: out.stderr.lines().take(5).collect::<Vec<_>>().join(" | "),
+        })
+    }
+
+    fn refresh(&self) -> Result<(), CollectError> {
+        let mut args = self.apt_options();
+        args.extend(["-q", "update"].map(String::from));
+        exec::run_ok("apt-get", &args, self.ctx.timeout).map(|_| ())
+    }
+
+    /// When the package lists were last refreshed: apt's update stamp, else
+    /// the newest Release file among the lists.
+    fn metadata_time(&self) -> Option<SystemTime> {
+        let stamp = self.root("var/lib/apt/periodic/update-success-stamp");
+        if let Ok(m) = fs::metadata(&stamp).and_then(|m| m.modified()) {
+            return Some(m);
+        }
+        fs::read_dir(self.root("var/lib/apt/lists"))
+            .ok()?
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with("_Release") || name.ends_with("_InRelease")
+            })
+            .filter_map(|e| e.metadata().and_then(|m| m.modified()).ok())
+            .max()
+    }
+}
+
+/// Turns apt's answers into updates. Pure: every input is text apt printed
+/// or data read from dpkg's database.
+pub fn build_updates(
+    installed: &[DpkgPackage],
+    sources: &HashMap<String, Release>,
+    policies: &HashMap<String, Policy>,
+    plan: &UpgradePlan,
+    patterns: &[SecurityPattern],
+) -> Vec<Update> {
+    let security_source: HashSet<&str> = sources
+        .iter()
+        .filter(|(_, r)| patterns.iter().any(|p| p.matches(r)))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut updates = Vec::new();
+    for pkg in installed {
+        // apt names foreign packages `name:arch`, native and `all` ones `name`.
+        let foreign_key = format!("{}:{}", pkg.name, pkg.arch);
+        let (key, policy) = match policies.get(&foreign_key) {
+            Some(p) => (foreign_key, p),
+            None => match policies.get(&pkg.name) {
+                Some(p) => (pkg.name.clone(), p),
+                None => continue,
+            },
+        };
+        let (Some(inst), Some(cand)) = (&policy.installed, &policy.candidate) else {
+            continue;
+        };
+        if inst != &pkg.version || inst == cand {
+            continue;
+        }
+        // A security fix published for any version above the installed one, up
+        // to the candidate, counts: a later point release must not hide it.
+        let fixes: Vec<&PolicyVersion> = policy
+            .versions
+            .iter()
+            .filter(|v| {
+                compare_versions(&v.version, inst).is_gt()
+                    && compare_versions(&v.version, cand).is_le()
+            })
+            .collect();
+        let security = fixes.iter().any(|v| {
+            v.sources
+                .iter()
+                .any(|s| security_source.contains(s.as_str()))
+        });
+        let candidate = policy.versions.iter().find(|v| &v.version == cand);
+        let repository = candidate.and_then(|v| {
+            let mut names: Vec<String> = v
+                .sources
+                .iter()
+                .filter_map(|s| sources.get(s))
+                .filter(|r| r.origin.is_some())
+                .map(Release::display)
+                .collect();
+            names.sort();
+            names.dedup();
+            (!names.is_empty()).then(|| names.join(","))
+        });
+        let held = if pkg.hold {
+            Some(HeldReason::Hold)
+        } else if plan.phasing.contains(&key) {
+            Some(HeldReason::Phased)
+        } else if plan.upgraded.contains(&key) {
+            None
+        } else if candidate.is_some_and(|v| v.phased.is_some()) && !plan.kept_back.contains(&key) {
+            Some(HeldReason::Phased)
+        } else {
+            Some(HeldReason::KeptBack)
+        };
+        updates.push(Update {
+            name: pkg.name.clone(),
+            arch: pkg.arch.clone(),
+            installed_version: inst.clone(),
+            candidate_version: cand.clone(),
+            security: security.then_some(Severity::Unknown),
+            held,
+            repository,
+            advisories: Vec::new(),
+            cves: Vec::new(),
+        });
+    }
+    updates.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    updates
+}
+
+impl Collector for Apt {
+    fn manager(&self) -> Manager {
+        Manager::Apt
+    }
+
+    fn collect(&self) -> Result<Inventory, CollectError> {
+        for tool in ["apt-cache", "apt-get"] {
+            if !exec::available(tool) {
+                return Err(CollectError::Unavailable {
+                    manager: Manager::Apt,
+                    reason: format!("{tool} is not installed"),
+                });
+            }
+        }
+        let status_path = self.root("var/lib/dpkg/status");
+        let status = fs::read_to_string(&status_path).map_err(|source| CollectError::Read {
+            path: status_path.clone(),
+            source,
+        })?;
+        let installed = dpkg::parse_status(&status);
+        if self.ctx.refresh_metadata {
+            self.refresh()?;
+        }
+        // The first call builds apt's binary cache; the others then reuse it.
+        let sources = parse_sources(&self.apt_cache(&[])?);
+        let names: Vec<String> = installed
+            .iter()
+            .map(|p| {
+                if p.arch == "all" {
+                    p.name.clone()
+                } else {
+                    format!("{}:{}", p.name, p.arch)
+                }
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let policies = parse_policies(&self.apt_cache(&names)?);
+        let plan = self.upgrade_plan()?;
+        let updates = build_updates(
+            &installed,
+            &sources,
+            &policies,
+            &plan,
+            &self.ctx.security_patterns,
+        );
+        let security_metadata_available = sources
+            .values()
+            .any(|r| self.ctx.security_patterns.iter().any(|p| p.matches(r)));
+        let kernels: Vec<(String, String)> = installed
+            .iter()
+            .filter_map(|p| {
+                let release = p.name.strip_prefix("linux-image-")?;
+                let release = release.strip_suffix("-unsigned").unwrap_or(release);
+                release
+                    .starts_with(|c: char| c.is_ascii_digit())
+                    .then(|| (release.to_string(), p.version.clone()))
+            })
+            .collect();
+        Ok(Inventory {
+            updates,
+            installed_packages: installed.len() as u64,
+            reboot: reboot::debian_style(&self.ctx.rootfs, &kernels, compare_versions),
+            metadata_updated_at: self.metadata_time(),
+            security_metadata_available,
+        })
+    }
+}
+
+/// Default per-call timeout for apt.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCES: &str = include_str!("../fixtures/apt/debian12-policy-sources.txt");
+    const POLICIES: &str = include_str!("../fixtures/apt/debian12-policy-packages.txt");
+    const UPGRADE: &str = include_str!("../fixtures/apt/debian12-upgrade-assume-no.txt");
+
+    fn pkg(name: &str, arch: &str, version: &str, hold: bool) -> DpkgPackage {
+        DpkgPackage {
+            name: name.into(),
+            arch: arch.into(),
+            version: version.into(),
+            hold,
+        }
+    }
+
+    #[test]
+    fn sources_carry_their_release_fields() {
+        let s = parse_sources(SOURCES);
+        let sec = &s["http://deb.debian.org/debian-security bookworm-security/main amd64 Packages"];
+        assert_eq!(sec.label.as_deref(), Some("Debian-Security"));
+        assert_eq!(sec.codename.as_deref(), Some("bookworm-security"));
+        assert_eq!(sec.archive.as_deref(), Some("oldstable-security"));
+        let main = &s["http://deb.debian.org/debian bookworm/main amd64 Packages"];
+        assert_eq!(main.label.as_deref(), Some("Debian"));
+        assert!(s.contains_key("/var/lib/dpkg/status"));
+        let defaults = SecurityPattern::defaults();
+        assert!(defaults.iter().any(|p| p.matches(sec)));
+        assert!(!defaults.iter().any(|p| p.matches(main)));
+    }
+
+    #[test]
+    fn release_values_may_hold_commas() {
+        let r = parse_release_fields("v=1,o=Example, Inc.,a=stable,l=Lab,c=main");
+        assert_eq!(r.origin.as_deref(), Some("Example, Inc."));
+        assert_eq!(r.archive.as_deref(), Some("stable"));
+    }
+
+    #[test]
+    fn patterns_cover_ubuntu_pockets_and_esm() {
+        let rel = |o: &str, a: &str| Release {
+            origin: Some(o.into()),
+            archive: Some(a.into()),
+            codename: Some("noble".into()),
+            label: Some(o.into()),
+            version: None,
+        };
+        let d = SecurityPattern::defaults();
+        let is_sec = |r: &Release| d.iter().any(|p| p.matches(r));
+        assert!(is_sec(&rel("Ubuntu", "noble-security")));
+        assert!(is_sec(&rel("UbuntuESM", "noble-infra-security")));
+        assert!(is_sec(&rel("UbuntuESMApps", "noble-apps-security")));
+        assert!(!is_sec(&rel("Ubuntu", "noble-updates")));
+        assert!(!is_sec(&rel("UbuntuESMApps", "noble-apps-updates")));
+        // A third-party archive that calls itself "-security" is not Debian's.
+        assert!(!is_sec(&rel("Evil", "bookworm-security")));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("*-security", "bookworm-security"));
+        assert!(glob("a*b*c", "aXbYc"));
+        assert!(!glob("a*b*c", "aXc"));
+        assert!(!glob("*-security", "-securit"));
+        assert!(glob("exact", "exact"));
+    }
+
+    #[test]
+    fn policies_parse_installed_candidate_and_version_table() {
+        let p = parse_policies(POLICIES);
+        let apt = &p["apt"];
+        assert_eq!(apt.installed.as_deref(), Some("2.6.1"));
+        assert_eq!(apt.candidate.as_deref(), Some("2.6.2"));
+        assert_eq!(apt.versions.len(), 2);
+        assert_eq!(
+            apt.versions[0].sources,
+            ["http://deb.debian.org/debian-security bookworm-security/main amd64 Packages"]
+        );
+        assert_eq!(apt.versions[1].sources.len(), 2);
+        let libc = &p["libc6"];
+        assert_eq!(libc.installed, libc.candidate);
+    }
+
+    #[test]
+    fn phased_versions_and_foreign_architectures_are_read() {
+        // Layout of apt 2.6's output for a phased update of a foreign package.
+        let text = "libfoo:i386:\n  Installed: 1.0-1\n  Candidate: 1.0-2\n  Version table:\n     1.0-2 500 (phased 10%)\n        500 file:/repo ./ Packages\n *** 1.0-1 100\n        100 /var/lib/dpkg/status\n";
+        let p = parse_policies(text);
+        assert_eq!(p["libfoo:i386"].versions[0].phased, Some(10));
+        assert_eq!(p["libfoo:i386"].versions[1].phased, None);
+    }
+
+    #[test]
+    fn upgrade_lists_are_read() {
+        let plan = parse_upgrade(UPGRADE).expect("summary present");
+        assert_eq!(plan.upgraded.len(), 120);
+        assert!(plan.upgraded.contains("apt"));
+        assert!(plan.kept_back.is_empty());
+        let text = "The following packages have been kept back:\n  a b\nThe following upgrades have been deferred due to phasing:\n  c\nThe following packages will be upgraded:\n  d\n1 upgraded, 0 newly installed, 0 to remove and 3 not upgraded.\n";
+        let plan = parse_upgrade(text).unwrap();
+        assert_eq!(plan.kept_back.len(), 2);
+        assert!(plan.phasing.contains("c"));
+        assert!(plan.upgraded.contains("d"));
+        assert_eq!(parse_upgrade("E: Could not open lock file"), None);
+    }
+
+    #[test]
+    fn security_is_decided_by_release_fields_not_by_the_candidate_alone() {
+        let sources = parse_sources(SOURCES);
+        let policies = parse_policies(POLICIES);
+        let plan = parse_upgrade(UPGRADE).unwrap();
+        let installed = [
+            pkg("apt", "amd64", "2.6.1", false),
+            pkg("krb5-locales", "all", "1.20.1-2+deb12u3", false),
+            pkg("base-files", "amd64", "12.4+deb12u11", true),
+            pkg("libc6", "amd64", "2.36-9+deb12u14", false),
+        ];
+        let u = build_updates(
+            &installed,
+            &sources,
+            &policies,
+            &plan,
+            &SecurityPattern::defaults(),
+        );
+        let names: Vec<_> = u.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["apt", "base-files", "krb5-locales"]);
+        assert_eq!(u[0].security, Some(Severity::Unknown));
+        assert_eq!(
+            u[0].repository.as_deref(),
+            Some("Debian:bookworm-security/oldstable-security")
+        );
+        assert_eq!(u[1].security, None);
+        assert_eq!(u[1].held, Some(HeldReason::Hold));
+        // In both the point release and the security archive: security.
+        assert_eq!(u[2].security, Some(Severity::Unknown));
+        assert_eq!(u[2].held, None);
+    }
+
+    #[test]
+    fn a_point_release_superseding_a_security_version_does_not_hide_it() {
+        let sources = parse_sources(SOURCES);
+        let text = "openssl:\n  Installed: 3.0.1-1\n  Candidate: 3.0.3-1\n  Version table:\n     3.0.3-1 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n     3.0.2-1+deb12u1 500\n        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n *** 3.0.1-1 100\n        100 /var/lib/dpkg/status\n     3.0.0-1 500\n        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n";
+        let policies = parse_policies(text);
+        let plan = UpgradePlan {
+            upgraded: ["openssl".to_string()].into(),
+            ..Default::default()
+        };
+        let u = build_updates(
+            &[pkg("openssl", "amd64", "3.0.1-1", false)],
+            &sources,
+            &policies,
+            &plan,
+            &SecurityPattern::defaults(),
+        );
+        assert_eq!(u[0].security, Some(Severity::Unknown));
+        assert_eq!(u[0].held, None);
+        // An older security version below the installed one does not count.
+        let text = text.replace("3.0.2-1+deb12u1", "2.9.9-1");
+        let u = build_updates(
+            &[pkg("openssl", "amd64", "3.0.1-1", false)],
+            &sources,
+            &parse_policies(&text),
+            &plan,
+            &SecurityPattern::defaults(),
+        );
+        assert_eq!(u[0].security, None);
+    }
+}

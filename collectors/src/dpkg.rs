@@ -1,0 +1,216 @@
+//! dpkg: its status database and its version ordering.
+
+use std::cmp::Ordering;
+
+/// One package paragraph of `/var/lib/dpkg/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpkgPackage {
+    pub name: String,
+    pub arch: String,
+    pub version: String,
+    /// The selection is `hold` (`apt-mark hold`, `dpkg --set-selections`).
+    pub hold: bool,
+}
+
+/// The installed packages of a dpkg status file: those whose status is
+/// `installed` (as `dpkg-query` shows `ii` or `hi`); half-installed and
+/// config-files entries are not installed packages.
+pub fn parse_status(text: &str) -> Vec<DpkgPackage> {
+    let mut out = Vec::new();
+    for para in text.split("\n\n") {
+        let (mut name, mut arch, mut version, mut status) = (None, None, None, None);
+        for line in para.lines() {
+            if line.starts_with([' ', '\t']) {
+                continue;
+            }
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            match key {
+                "Package" => name = Some(value),
+                "Architecture" => arch = Some(value),
+                "Version" => version = Some(value),
+                "Status" => status = Some(value),
+                _ => {}
+            }
+        }
+        let (Some(name), Some(version), Some(status)) = (name, version, status) else {
+            continue;
+        };
+        let mut words = status.split_whitespace();
+        let want = words.next().unwrap_or("");
+        let state = words.nth(1).unwrap_or("");
+        if state != "installed" {
+            continue;
+        }
+        out.push(DpkgPackage {
+            name: name.to_string(),
+            arch: arch.unwrap_or("all").to_string(),
+            version: version.to_string(),
+            hold: want == "hold",
+        });
+    }
+    out
+}
+
+/// Compares two Debian versions exactly as `dpkg --compare-versions` does.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let (ea, ua, ra) = split(a);
+    let (eb, ub, rb) = split(b);
+    ea.cmp(&eb)
+        .then_with(|| verrevcmp(ua, ub))
+        .then_with(|| verrevcmp(ra, rb))
+}
+
+fn split(v: &str) -> (u64, &str, &str) {
+    let v = v.trim();
+    let (epoch, rest) = match v.split_once(':') {
+        Some((e, rest)) if !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit()) => {
+            (e.parse().unwrap_or(u64::MAX), rest)
+        }
+        _ => (0, v),
+    };
+    match rest.rsplit_once('-') {
+        Some((upstream, revision)) => (epoch, upstream, revision),
+        None => (epoch, rest, ""),
+    }
+}
+
+fn order(c: Option<u8>) -> i32 {
+    match c {
+        None => 0,
+        Some(c) if c.is_ascii_digit() => 0,
+        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
+        Some(b'~') => -1,
+        Some(c) => i32::from(c) + 256,
+    }
+}
+
+fn verrevcmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
+    while i < a.len() || j < b.len() {
+        while (i < a.len() && !digit(a, i)) || (j < b.len() && !digit(b, j)) {
+            let (ac, bc) = (order(a.get(i).copied()), order(b.get(j).copied()));
+            if ac != bc {
+                return ac.cmp(&bc);
+            }
+            i += 1;
+            j += 1;
+        }
+        while a.get(i) == Some(&b'0') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'0') {
+            j += 1;
+        }
+        let mut first_diff = Ordering::Equal;
+        while digit(a, i) && digit(b, j) {
+            if first_diff == Ordering::Equal {
+                first_diff = a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+        if digit(a, i) {
+            return Ordering::Greater;
+        }
+        if digit(b, j) {
+            return Ordering::Less;
+        }
+        if first_diff != Ordering::Equal {
+            return first_diff;
+        }
+    }
+    Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::process::Command;
+
+    #[test]
+    fn known_orderings() {
+        let less = [
+            ("1.0", "1.1"),
+            ("1.0~rc1", "1.0"),
+            ("1.0", "1.0+deb12u1"),
+            ("1.0-1", "1.0-1+b1"),
+            ("1:0.1", "2:0.0"),
+            ("9.9", "1:0.1"),
+            ("1.0a", "1.0b"),
+            ("1.0~~", "1.0~"),
+            ("1.0", "1.0a"),
+            ("2.36-9+deb12u7", "2.36-9+deb12u14"),
+            ("20230311+deb12u1", "20250419~deb12u2"),
+            ("1.9", "1.10"),
+        ];
+        for (a, b) in less {
+            assert_eq!(compare_versions(a, b), Ordering::Less, "{a} < {b}");
+            assert_eq!(compare_versions(b, a), Ordering::Greater, "{b} > {a}");
+        }
+        assert_eq!(compare_versions("1.0-0", "1.0"), Ordering::Equal);
+        assert_eq!(compare_versions("0:1.0", "1.0"), Ordering::Equal);
+        assert_eq!(compare_versions("1.01", "1.1"), Ordering::Equal);
+    }
+
+    fn dpkg_says(a: &str, op: &str, b: &str) -> bool {
+        Command::new("dpkg")
+            .args(["--compare-versions", a, op, b])
+            .status()
+            .expect("dpkg runs")
+            .success()
+    }
+
+    fn version() -> impl Strategy<Value = String> {
+        ("([0-9]:)?[0-9][0-9a-z.+~]{0,6}(-[0-9a-z.+~]{1,5})?").prop_map(|s| s)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// dpkg itself is the oracle: our order must agree with it on every pair.
+        #[test]
+        fn agrees_with_dpkg(a in version(), b in version()) {
+            let ours = compare_versions(&a, &b);
+            let theirs = if dpkg_says(&a, "lt", &b) {
+                Ordering::Less
+            } else if dpkg_says(&a, "eq", &b) {
+                Ordering::Equal
+            } else {
+                Ordering::Greater
+            };
+            prop_assert_eq!(ours, theirs, "{} vs {}", a, b);
+        }
+
+        #[test]
+        fn is_antisymmetric_and_reflexive(a in version(), b in version()) {
+            prop_assert_eq!(compare_versions(&a, &b), compare_versions(&b, &a).reverse());
+            prop_assert_eq!(compare_versions(&a, &a), Ordering::Equal);
+        }
+
+        #[test]
+        fn is_transitive(a in version(), b in version(), c in version()) {
+            let mut v = [a, b, c];
+            v.sort_by(|x, y| compare_versions(x, y));
+            prop_assert_ne!(compare_versions(&v[0], &v[2]), Ordering::Greater);
+        }
+    }
+
+    #[test]
+    fn status_keeps_installed_packages_and_holds() {
+        let text = "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\nDescription: x\n continued: line\n\n\
+                    Package: b\nStatus: hold ok installed\nArchitecture: all\nVersion: 2.0\n\n\
+                    Package: c\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 3.0\n\n\
+                    Package: a\nStatus: install ok installed\nArchitecture: i386\nMulti-Arch: same\nVersion: 1.0\n";
+        let pkgs = parse_status(text);
+        let names: Vec<_> = pkgs
+            .iter()
+            .map(|p| format!("{}:{}:{}", p.name, p.arch, p.hold))
+            .collect();
+        assert_eq!(names, ["a:amd64:false", "b:all:true", "a:i386:false"]);
+    }
+}

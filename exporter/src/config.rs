@@ -1,0 +1,179 @@
+//! The exporter's TOML configuration (`--config.file`), read strictly: an
+//! unknown key is an error, never silently ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde::Deserialize;
+
+use pakiti_collectors::SecurityPattern;
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/pakiti/exporter.toml";
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    /// Short label naming the organisation that runs the host (Pakiti's `admin`).
+    pub site: Option<String>,
+    #[serde(default)]
+    pub collector: CollectorSection,
+    #[serde(default)]
+    pub apt: AptSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorSection {
+    /// `auto`, `apt`, `dnf`, `yum`, `zypper`, `apk` or `pacman` (Pakiti's `method`).
+    pub manager: Option<String>,
+    /// Time between scheduled collections in `serve`.
+    pub interval: Option<String>,
+    /// A random delay up to this long before each scheduled collection (Pakiti's `delay`).
+    pub jitter: Option<String>,
+    /// Limit for each package-manager call.
+    pub timeout: Option<String>,
+    /// Refresh the package lists (`apt-get update`) before each collection.
+    pub refresh_metadata: Option<bool>,
+    /// Which pending updates get a `pakiti_update_info` series: `security`, `all`, `none`.
+    pub update_info: Option<String>,
+    /// Where collectors may keep caches (apt's binary package cache).
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AptSection {
+    /// Replaces the built-in list of security archives.
+    pub security_patterns: Option<Vec<PatternEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternEntry {
+    pub origin: Option<String>,
+    pub label: Option<String>,
+    pub suite: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}
+
+/// Which pending updates get a `pakiti_update_info` series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateInfo {
+    Security,
+    All,
+    None,
+}
+
+impl std::str::FromStr for UpdateInfo {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "security" => UpdateInfo::Security,
+            "all" => UpdateInfo::All,
+            "none" => UpdateInfo::None,
+            _ => bail!("update_info {s:?} is not one of security, all, none"),
+        })
+    }
+}
+
+/// Reads the configuration. A missing file is an error only when the user
+/// named it; the default path may be absent (then every setting has its default).
+pub fn load(path: Option<&Path>) -> anyhow::Result<File> {
+    let (path, explicit) = match path {
+        Some(p) => (p, true),
+        None => (Path::new(DEFAULT_CONFIG_FILE), false),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(File::default())
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read config file {}", path.display()))
+        }
+    };
+    parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+pub fn parse(text: &str) -> anyhow::Result<File> {
+    let file: File = toml::from_str(text)?;
+    if let Some(site) = &file.site {
+        pakiti_report::check_token("site", site)?;
+    }
+    Ok(file)
+}
+
+/// Parses `30s`, `5m`, `1h 30m`, `2d`.
+pub fn duration(field: &str, value: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(value)
+        .with_context(|| format!("{field} {value:?} is not a duration such as 30s, 5m or 1h"))
+}
+
+pub fn security_patterns(section: &AptSection) -> Vec<SecurityPattern> {
+    match &section.security_patterns {
+        None => SecurityPattern::defaults(),
+        Some(list) => list
+            .iter()
+            .map(|p| SecurityPattern {
+                origin: p.origin.clone(),
+                label: p.label.clone(),
+                suite: p.suite.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../../config/exporter.toml");
+        let f = parse(text).unwrap();
+        assert_eq!(f.collector.update_info.as_deref(), Some("security"));
+        assert_eq!(security_patterns(&f.apt).len(), 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = parse("[collector]\nintervall = \"5m\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `intervall`"),
+            "{err:#}"
+        );
+        let err = parse("sight = \"x\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown field `sight`"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn an_absent_default_file_means_defaults_but_a_named_one_must_exist() {
+        let missing = Path::new("/nonexistent/pakiti.toml");
+        let err = load(Some(missing)).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot read config file /nonexistent/pakiti.toml"));
+    }
+
+    #[test]
+    fn durations_and_choices() {
+        assert_eq!(
+            duration("interval", "5m").unwrap(),
+            Duration::from_secs(300)
+        );
+        assert!(duration("interval", "soon").is_err());
+        assert!("some".parse::<UpdateInfo>().is_err());
+        assert!(parse("site = \"two words\"").is_err());
+    }
+}

@@ -1,0 +1,254 @@
+//! The Prometheus text exposition of a snapshot. The only module that knows
+//! the exporter's metric names; the aggregator's `/federate` repeats the
+//! family names documented in PRODUCT.md.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use pakiti_report::Severity;
+
+use crate::config::UpdateInfo;
+use crate::snapshot::Snapshot;
+
+/// The content type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} gauge");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                self.0.push_str(k);
+                self.0.push_str("=\"");
+                escape_into(&mut self.0, v);
+                self.0.push('"');
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        self.family(name, help);
+        self.sample(name, &[], value);
+    }
+}
+
+fn escape_into(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn bool_value(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+const CACHED: &str =
+    "(latest successful collection; collections run on a schedule, not per scrape)";
+
+/// Renders the snapshot. Built fresh each time from the snapshot alone: a
+/// package no longer pending has no series, and counts are absent (not 0)
+/// until a collection has succeeded.
+pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
+    let mut m = Exposition(String::with_capacity(
+        4096 + snap
+            .report
+            .as_ref()
+            .map_or(0, |r| r.inventory.updates.len() * 200),
+    ));
+
+    if let Some(report) = &snap.report {
+        let inv = &report.inventory;
+        m.gauge(
+            "pakiti_updates_pending",
+            &format!("Installed packages with a newer candidate version {CACHED}."),
+            inv.updates.len() as f64,
+        );
+        m.family(
+            "pakiti_security_updates_pending",
+            &format!("Pending updates that fix security issues, by severity {CACHED}."),
+        );
+        for sev in Severity::ALL {
+            m.sample(
+                "pakiti_security_updates_pending",
+                &[("severity", sev.as_str())],
+                inv.security_count(sev) as f64,
+            );
+        }
+        m.gauge(
+            "pakiti_updates_held",
+            &format!("Pending updates that are held, pinned, kept back or phased {CACHED}."),
+            inv.held_count() as f64,
+        );
+        m.gauge(
+            "pakiti_reboot_required",
+            &format!("1 when the host must reboot to run what is installed {CACHED}."),
+            bool_value(inv.reboot.required),
+        );
+        if update_info != UpdateInfo::None {
+            m.family(
+                "pakiti_update_info",
+                &format!(
+                    "One series per pending update ({} updates listed) {CACHED}.",
+                    match update_info {
+                        UpdateInfo::All => "all",
+                        _ => "security",
+                    }
+                ),
+            );
+            for u in &inv.updates {
+                if update_info == UpdateInfo::Security && !u.is_security() {
+                    continue;
+                }
+                m.sample(
+                    "pakiti_update_info",
+                    &[
+                        ("package", &u.name),
+                        ("arch", &u.arch),
+                        ("installed_version", &u.installed_version),
+                        ("candidate_version", &u.candidate_version),
+                        ("security", if u.is_security() { "true" } else { "false" }),
+                        ("severity", u.security.map_or("none", Severity::as_str)),
+                    ],
+                    1.0,
+                );
+            }
+        }
+        m.gauge(
+            "pakiti_installed_packages",
+            &format!("Installed packages {CACHED}."),
+            inv.installed_packages as f64,
+        );
+        m.gauge(
+            "pakiti_security_metadata_available",
+            &format!("1 when the repositories carry security metadata; 0 explains a security count of 0 {CACHED}."),
+            bool_value(inv.security_metadata_available),
+        );
+        if let Some(t) = inv.metadata_updated_at {
+            m.gauge(
+                "pakiti_package_metadata_timestamp_seconds",
+                &format!("When the package lists were last refreshed, in seconds since the epoch {CACHED}."),
+                seconds(t),
+            );
+        }
+    }
+
+    if let Some(a) = &snap.last_attempt {
+        m.gauge(
+            "pakiti_last_collection_timestamp_seconds",
+            "When the latest collection attempt started, in seconds since the epoch.",
+            seconds(a.started_at),
+        );
+        m.gauge(
+            "pakiti_collection_duration_seconds",
+            "How long the latest collection attempt took.",
+            a.duration.as_secs_f64(),
+        );
+        m.gauge(
+            "pakiti_collection_success",
+            "1 when the latest collection attempt succeeded.",
+            bool_value(a.error.is_none()),
+        );
+    }
+
+    let host = &snap.host;
+    m.family(
+        "pakiti_host_info",
+        "The host's operating system, kernel and package manager.",
+    );
+    m.sample(
+        "pakiti_host_info",
+        &[
+            ("os_id", &host.os.id),
+            ("os_version", &host.os.version),
+            ("kernel", &host.kernel),
+            ("manager", host.manager.map_or("unknown", |m| m.as_str())),
+        ],
+        1.0,
+    );
+    m.family(
+        "pakiti_exporter_build_info",
+        "The exporter's version and source revision.",
+    );
+    m.sample(
+        "pakiti_exporter_build_info",
+        &[("version", crate::VERSION), ("revision", crate::REVISION)],
+        1.0,
+    );
+    m.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{tests::sample_report, Attempt, HostFacts};
+    use std::time::Duration;
+
+    fn snapshot(report: bool, error: Option<&str>) -> Snapshot {
+        let r = sample_report();
+        Snapshot {
+            host: HostFacts::from_report(&r),
+            last_attempt: Some(Attempt {
+                started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_165_000),
+                duration: Duration::from_millis(734),
+                error: error.map(str::to_string),
+            }),
+            report: report.then_some(r),
+        }
+    }
+
+    #[test]
+    fn full_exposition() {
+        insta::assert_snapshot!(render(&snapshot(true, None), UpdateInfo::All));
+    }
+
+    #[test]
+    fn security_mode_lists_only_security_updates() {
+        let text = render(&snapshot(true, None), UpdateInfo::Security);
+        assert_eq!(text.matches("pakiti_update_info{").count(), 1);
+        let text = render(&snapshot(true, None), UpdateInfo::None);
+        assert!(!text.contains("pakiti_update_info"));
+    }
+
+    #[test]
+    fn no_invented_zeros_before_the_first_success() {
+        let text = render(&snapshot(false, Some("apt-get failed")), UpdateInfo::All);
+        assert!(!text.contains("pakiti_updates_pending"));
+        assert!(!text.contains("pakiti_security_updates_pending"));
+        assert!(text.contains("pakiti_collection_success 0\n"));
+        assert!(text.contains("pakiti_host_info{"));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut out = String::new();
+        escape_into(&mut out, "a\"b\\c\nd");
+        assert_eq!(out, "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,259 @@
+//! One collection, and the latest state the exporter serves.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Bytes;
+use pakiti_collectors::{host, reboot, CollectError, Collector};
+use pakiti_report::{HostIdentity, Hostname, Manager, OsInfo, Producer, Report};
+
+use crate::config::UpdateInfo;
+use crate::metrics;
+
+/// What the exporter knows about its host without asking the package manager.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub os: OsInfo,
+    pub kernel: String,
+    pub manager: Option<Manager>,
+    pub identity: HostIdentity,
+    pub arch: String,
+}
+
+impl HostFacts {
+    /// Reads os-release, machine id and host name of the tree at `rootfs`.
+    pub fn read(rootfs: &std::path::Path, site: Option<String>) -> anyhow::Result<Self> {
+        let kv = host::os_release(rootfs)?;
+        let name = host::hostname(rootfs).unwrap_or_else(|| "localhost".into());
+        let hostname = Hostname::parse(&name)
+            .or_else(|_| Hostname::parse(name.split('.').next().unwrap_or("")))
+            .map_err(|e| anyhow::anyhow!("the host name {name:?} is not usable: {e}"))?;
+        Ok(HostFacts {
+            os: host::os_info(&kv),
+            kernel: reboot::running_kernel().unwrap_or_else(|| "unknown".into()),
+            manager: host::detect_manager(&kv),
+            identity: HostIdentity {
+                hostname,
+                machine_id: host::machine_id(rootfs),
+                site,
+            },
+            arch: std::env::consts::ARCH.to_string(),
+        })
+    }
+
+    pub fn from_report(r: &Report) -> Self {
+        HostFacts {
+            os: r.os.clone(),
+            kernel: r.kernel.clone(),
+            manager: Some(r.manager),
+            identity: r.host.clone(),
+            arch: r.arch.clone(),
+        }
+    }
+}
+
+/// The latest collection attempt.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub error: Option<String>,
+}
+
+/// Everything `/metrics` and `/api/v1/report` show.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub host: HostFacts,
+    pub last_attempt: Option<Attempt>,
+    /// The latest successful collection.
+    pub report: Option<Report>,
+}
+
+/// Runs one collection and wraps it in a report.
+pub struct Runner {
+    pub collector: Box<dyn Collector>,
+    pub host: HostFacts,
+}
+
+impl Runner {
+    pub fn run(&self) -> (Attempt, Result<Report, CollectError>) {
+        let started_at = SystemTime::now();
+        let clock = Instant::now();
+        let result = self.collector.collect();
+        let duration = clock.elapsed();
+        let result = result.map(|inventory| Report {
+            host: self.host.identity.clone(),
+            os: self.host.os.clone(),
+            kernel: self.host.kernel.clone(),
+            arch: self.host.arch.clone(),
+            manager: self.collector.manager(),
+            producer: Producer {
+                version: crate::VERSION.into(),
+                revision: crate::REVISION.into(),
+            },
+            collected_at: started_at,
+            collection_duration: duration,
+            inventory,
+        });
+        let attempt = Attempt {
+            started_at,
+            duration,
+            error: result.as_ref().err().map(|e| e.to_string()),
+        };
+        (attempt, result)
+    }
+}
+
+/// A snapshot with its answers rendered once, so that serving is a copy.
+pub struct Rendered {
+    pub snapshot: Snapshot,
+    pub metrics: Bytes,
+    pub report_json: Option<Bytes>,
+}
+
+impl Rendered {
+    pub fn new(snapshot: Snapshot, update_info: UpdateInfo) -> Self {
+        let metrics = metrics::render(&snapshot, update_info).into();
+        let report_json = snapshot
+            .report
+            .as_ref()
+            .map(|r| pakiti_report::to_json(r).into());
+        Rendered {
+            snapshot,
+            metrics,
+            report_json,
+        }
+    }
+}
+
+/// The state shared between the scheduler and the web handlers.
+pub struct Shared {
+    current: RwLock<Arc<Rendered>>,
+    update_info: UpdateInfo,
+}
+
+impl Shared {
+    pub fn new(host: HostFacts, update_info: UpdateInfo) -> Self {
+        let snapshot = Snapshot {
+            host,
+            last_attempt: None,
+            report: None,
+        };
+        Shared {
+            current: RwLock::new(Arc::new(Rendered::new(snapshot, update_info))),
+            update_info,
+        }
+    }
+
+    pub fn current(&self) -> Arc<Rendered> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Records an attempt; a failed one keeps the latest successful report.
+    pub fn record(&self, attempt: Attempt, report: Option<Report>) {
+        let old = self.current();
+        let mut snapshot = Snapshot {
+            host: old.snapshot.host.clone(),
+            last_attempt: Some(attempt),
+            report: report.or_else(|| old.snapshot.report.clone()),
+        };
+        if let Some(r) = &snapshot.report {
+            snapshot.host.manager = Some(r.manager);
+        }
+        let rendered = Arc::new(Rendered::new(snapshot, self.update_info));
+        match self.current.write() {
+            Ok(mut g) => *g = rendered,
+            Err(poisoned) => *poisoned.into_inner() = rendered,
+        }
+    }
+}
+
+/// Where collectors keep caches when the configuration names none.
+pub fn default_cache_dir() -> PathBuf {
+    PathBuf::from("/var/cache/pakiti")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use pakiti_report::{HeldReason, Inventory, Reboot, Severity, Update};
+
+    pub fn sample_report() -> Report {
+        let update = |name: &str, security: Option<Severity>, held: Option<HeldReason>| Update {
+            name: name.into(),
+            arch: "amd64".into(),
+            installed_version: "1.0-1".into(),
+            candidate_version: "1.0-1+deb12u1".into(),
+            security,
+            held,
+            repository: Some("Debian:bookworm-security/oldstable-security".into()),
+            advisories: vec![],
+            cves: vec![],
+        };
+        Report {
+            host: HostIdentity {
+                hostname: Hostname::parse("web-01").unwrap(),
+                machine_id: Some("0123456789abcdef0123456789abcdef".into()),
+                site: Some("SiteA".into()),
+            },
+            os: OsInfo {
+                id: "debian".into(),
+                version: "12".into(),
+                pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            },
+            kernel: "6.1.0-18-amd64".into(),
+            arch: "x86_64".into(),
+            manager: Manager::Apt,
+            producer: Producer {
+                version: crate::VERSION.into(),
+                revision: crate::REVISION.into(),
+            },
+            collected_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_165_000),
+            collection_duration: Duration::from_millis(734),
+            inventory: Inventory {
+                updates: vec![
+                    update("openssl", Some(Severity::Unknown), None),
+                    update("bash", None, Some(HeldReason::Hold)),
+                    update("weird\"name", None, None),
+                ],
+                installed_packages: 512,
+                reboot: Reboot {
+                    required: true,
+                    packages: vec!["libc6".into()],
+                },
+                metadata_updated_at: Some(
+                    SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_100_000),
+                ),
+                security_metadata_available: true,
+            },
+        }
+    }
+
+    #[test]
+    fn a_failed_attempt_keeps_the_last_good_report() {
+        let r = sample_report();
+        let shared = Shared::new(HostFacts::from_report(&r), UpdateInfo::All);
+        assert!(shared.current().report_json.is_none());
+        let ok = Attempt {
+            started_at: SystemTime::now(),
+            duration: Duration::from_secs(1),
+            error: None,
+        };
+        shared.record(ok, Some(r.clone()));
+        let failed = Attempt {
+            started_at: SystemTime::now(),
+            duration: Duration::from_secs(1),
+            error: Some("boom".into()),
+        };
+        shared.record(failed, None);
+        let cur = shared.current();
+        assert_eq!(cur.snapshot.report.as_ref(), Some(&r));
+        let text = std::str::from_utf8(&cur.metrics).unwrap();
+        assert!(text.contains("pakiti_collection_success 0"));
+        assert!(text.contains("pakiti_updates_pending 3"));
+    }
+}

@@ -1,0 +1,12 @@
+//! The pakiti report: what one host says about its pending updates.
+//!
+//! [`model`] holds the domain types; they are plain data, validated on
+//! construction, and know nothing of JSON. [`wire`] is the only module that
+//! knows the JSON format (schema version 1, documented by
+//! `report/schema/report-v1.schema.json`).
+
+pub mod model;
+pub mod wire;
+
+pub use model::*;
+pub use wire::{from_json, to_json, to_json_pretty, WireError, SCHEMA_VERSION};

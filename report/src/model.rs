@@ -1,0 +1,452 @@
+//! Domain types of a report. Plain data: no serialisation, no I/O.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+/// Longest accepted package name, version, architecture or identifier.
+pub const MAX_SHORT_STRING: usize = 256;
+/// Longest accepted free-text field (OS name, repository, reboot package).
+pub const MAX_LONG_STRING: usize = 1024;
+
+/// Why a value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidValue {
+    #[error("{field} is empty")]
+    Empty { field: &'static str },
+    #[error("{field} is {len} characters long, the limit is {max}")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{field} contains a control character")]
+    ControlCharacter { field: &'static str },
+    #[error("{field} {value:?} is not valid: {reason}")]
+    Malformed {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// Checks a free-text field: not empty, within `max` characters, no control characters.
+pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidValue> {
+    if value.is_empty() {
+        return Err(InvalidValue::Empty { field });
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(InvalidValue::TooLong { field, len, max });
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidValue::ControlCharacter { field });
+    }
+    Ok(())
+}
+
+/// Checks a token-like field (package names, versions, architectures, ids):
+/// like [`check_text`], and no white space either.
+pub fn check_token(field: &'static str, value: &str) -> Result<(), InvalidValue> {
+    check_text(field, value, MAX_SHORT_STRING)?;
+    if value.chars().any(char::is_whitespace) {
+        return Err(InvalidValue::Malformed {
+            field,
+            value: value.to_string(),
+            reason: "it contains white space",
+        });
+    }
+    Ok(())
+}
+
+/// A host name as reported: an RFC 1123 name (letters, digits, `-`, `_`, dots),
+/// at most 253 characters, each label at most 63. Stored lower-case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hostname(String);
+
+impl Hostname {
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        const FIELD: &str = "hostname";
+        check_text(FIELD, value, 253)?;
+        let bad = |reason| InvalidValue::Malformed {
+            field: FIELD,
+            value: value.to_string(),
+            reason,
+        };
+        for label in value.split('.') {
+            if label.is_empty() {
+                return Err(bad("it has an empty label"));
+            }
+            if label.len() > 63 {
+                return Err(bad("a label is longer than 63 characters"));
+            }
+            if !label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(bad("only letters, digits, '-', '_' and '.' are allowed"));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(bad("a label starts or ends with '-'"));
+            }
+        }
+        Ok(Hostname(value.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Hostname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Severity of a security update, as the package manager's advisories rate it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Critical,
+    Important,
+    Moderate,
+    Low,
+    /// A security update whose advisory carries no severity (always so for apt).
+    Unknown,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::Important,
+        Severity::Moderate,
+        Severity::Low,
+        Severity::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Important => "important",
+            Severity::Moderate => "moderate",
+            Severity::Low => "low",
+            Severity::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| InvalidValue::Malformed {
+                field: "severity",
+                value: s.to_string(),
+                reason: "expected critical, important, moderate, low or unknown",
+            })
+    }
+}
+
+/// The package managers pakiti knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Manager {
+    Apt,
+    Dnf,
+    Yum,
+    Zypper,
+    Apk,
+    Pacman,
+}
+
+impl Manager {
+    pub const ALL: [Manager; 6] = [
+        Manager::Apt,
+        Manager::Dnf,
+        Manager::Yum,
+        Manager::Zypper,
+        Manager::Apk,
+        Manager::Pacman,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Manager::Apt => "apt",
+            Manager::Dnf => "dnf",
+            Manager::Yum => "yum",
+            Manager::Zypper => "zypper",
+            Manager::Apk => "apk",
+            Manager::Pacman => "pacman",
+        }
+    }
+}
+
+impl fmt::Display for Manager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Manager {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Manager::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| InvalidValue::Malformed {
+                field: "manager",
+                value: s.to_string(),
+                reason: "expected apt, dnf, yum, zypper, apk or pacman",
+            })
+    }
+}
+
+/// Why a pending update would not be applied by a plain upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HeldReason {
+    /// Held or locked by the administrator (`apt-mark hold`, versionlock).
+    Hold,
+    /// Kept back: the upgrade needs packages installed or removed.
+    KeptBack,
+    /// A phased update not yet due on this host.
+    Phased,
+}
+
+impl HeldReason {
+    pub const ALL: [HeldReason; 3] = [HeldReason::Hold, HeldReason::KeptBack, HeldReason::Phased];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldReason::Hold => "hold",
+            HeldReason::KeptBack => "kept-back",
+            HeldReason::Phased => "phased",
+        }
+    }
+}
+
+impl FromStr for HeldReason {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HeldReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| InvalidValue::Malformed {
+                field: "held_reason",
+                value: s.to_string(),
+                reason: "expected hold, kept-back or phased",
+            })
+    }
+}
+
+/// One installed package with a newer candidate version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    pub name: String,
+    pub arch: String,
+    pub installed_version: String,
+    pub candidate_version: String,
+    /// `Some` exactly when the update fixes a security issue.
+    pub security: Option<Severity>,
+    /// `Some` when the update is pending but a plain upgrade would not apply it.
+    pub held: Option<HeldReason>,
+    /// Where the candidate comes from, as the package manager names it.
+    pub repository: Option<String>,
+    pub advisories: Vec<String>,
+    pub cves: Vec<String>,
+}
+
+impl Update {
+    pub fn is_security(&self) -> bool {
+        self.security.is_some()
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Checks every field; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        check_token("update name", &self.name)?;
+        check_token("update arch", &self.arch)?;
+        check_token("installed_version", &self.installed_version)?;
+        check_token("candidate_version", &self.candidate_version)?;
+        if let Some(repo) = &self.repository {
+            check_text("repository", repo, MAX_LONG_STRING)?;
+        }
+        for id in &self.advisories {
+            check_token("advisory id", id)?;
+        }
+        for id in &self.cves {
+            check_token("CVE id", id)?;
+        }
+        Ok(())
+    }
+}
+
+/// Who the host is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostIdentity {
+    pub hostname: Hostname,
+    /// `/etc/machine-id`: stable across renames and address changes.
+    pub machine_id: Option<String>,
+    /// Short label naming the organisation that runs the host.
+    pub site: Option<String>,
+}
+
+/// The operating system, from `os-release`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OsInfo {
+    pub id: String,
+    pub version: String,
+    pub pretty_name: Option<String>,
+}
+
+/// Whether the host must reboot to run what is installed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reboot {
+    pub required: bool,
+    /// The packages that asked for it, where the system says so.
+    pub packages: Vec<String>,
+}
+
+/// What a package manager says about one host: the part a collector produces.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Inventory {
+    pub updates: Vec<Update>,
+    pub installed_packages: u64,
+    pub reboot: Reboot,
+    /// When the package lists were last refreshed, where known.
+    pub metadata_updated_at: Option<SystemTime>,
+    /// Whether the repositories carry security metadata at all.
+    pub security_metadata_available: bool,
+}
+
+impl Inventory {
+    pub fn security_count(&self, severity: Severity) -> usize {
+        self.updates
+            .iter()
+            .filter(|u| u.security == Some(severity))
+            .count()
+    }
+
+    pub fn held_count(&self) -> usize {
+        self.updates.iter().filter(|u| u.is_held()).count()
+    }
+}
+
+/// The program that produced a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Producer {
+    pub version: String,
+    pub revision: String,
+}
+
+/// One host's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub host: HostIdentity,
+    pub os: OsInfo,
+    pub kernel: String,
+    pub arch: String,
+    pub manager: Manager,
+    pub producer: Producer,
+    pub collected_at: SystemTime,
+    pub collection_duration: Duration,
+    pub inventory: Inventory,
+}
+
+impl Report {
+    /// Checks every field of the report, the first problem found is returned.
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        if let Some(id) = &self.host.machine_id {
+            check_token("machine_id", id)?;
+        }
+        if let Some(site) = &self.host.site {
+            check_token("site", site)?;
+        }
+        check_token("os id", &self.os.id)?;
+        if !self.os.version.is_empty() {
+            check_token("os version", &self.os.version)?;
+        }
+        if let Some(name) = &self.os.pretty_name {
+            check_text("os name", name, MAX_LONG_STRING)?;
+        }
+        check_token("kernel", &self.kernel)?;
+        check_token("arch", &self.arch)?;
+        check_token("exporter version", &self.producer.version)?;
+        check_token("exporter revision", &self.producer.revision)?;
+        for p in &self.inventory.reboot.packages {
+            check_token("reboot package", p)?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for u in &self.inventory.updates {
+            u.validate()?;
+            if !seen.insert((u.name.as_str(), u.arch.as_str())) {
+                return Err(InvalidValue::Malformed {
+                    field: "updates",
+                    value: format!("{}:{}", u.name, u.arch),
+                    reason: "the package is listed twice",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames_are_checked_and_lower_cased() {
+        assert_eq!(
+            Hostname::parse("Web-01.Example.org").unwrap().as_str(),
+            "web-01.example.org"
+        );
+        for bad in [
+            "",
+            "a..b",
+            "-a",
+            "a-",
+            "a b",
+            "a/b",
+            "<script>",
+            &"a".repeat(64),
+            "é",
+        ] {
+            assert!(Hostname::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn text_checks_name_the_field() {
+        let err = check_token("update name", "a\u{7}b").unwrap_err();
+        assert_eq!(err.to_string(), "update name contains a control character");
+        let err = check_token("update name", &"x".repeat(300)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "update name is 300 characters long, the limit is 256"
+        );
+    }
+
+    #[test]
+    fn enums_round_trip_through_their_names() {
+        for s in Severity::ALL {
+            assert_eq!(s.as_str().parse::<Severity>().unwrap(), s);
+        }
+        for m in Manager::ALL {
+            assert_eq!(m.as_str().parse::<Manager>().unwrap(), m);
+        }
+        for r in HeldReason::ALL {
+            assert_eq!(r.as_str().parse::<HeldReason>().unwrap(), r);
+        }
+        assert!("urgent".parse::<Severity>().is_err());
+    }
+}

@@ -1,0 +1,385 @@
+//! The JSON form of a report, schema version 1. The only module that knows it.
+//!
+//! Times are RFC 3339 strings in UTC. Unknown fields are ignored so that a
+//! newer exporter can add optional fields without a new schema version; any
+//! change of meaning bumps [`SCHEMA_VERSION`].
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    HeldReason, HostIdentity, Hostname, InvalidValue, Inventory, OsInfo, Producer, Reboot, Report,
+    Severity, Update,
+};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why a JSON document is not a valid report.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("the report is not valid JSON of the expected shape: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "schema_version {found} is not supported (this program reads version {SCHEMA_VERSION})"
+    )]
+    SchemaVersion { found: u32 },
+    #[error("{0}")]
+    Invalid(#[from] InvalidValue),
+    #[error("{field} {value:?} is not an RFC 3339 time")]
+    Time { field: &'static str, value: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireReport {
+    schema_version: u32,
+    host: WireHost,
+    os: WireOs,
+    kernel: String,
+    arch: String,
+    manager: String,
+    exporter: WireProducer,
+    collected_at: String,
+    collection_duration_seconds: f64,
+    reboot: WireReboot,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metadata_updated_at: Option<String>,
+    security_metadata_available: bool,
+    installed_packages: u64,
+    updates: Vec<WireUpdate>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireHost {
+    hostname: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    machine_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    site: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireOs {
+    id: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireProducer {
+    version: String,
+    revision: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireReboot {
+    required: bool,
+    #[serde(default)]
+    packages: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireUpdate {
+    name: String,
+    arch: String,
+    installed_version: String,
+    candidate_version: String,
+    security: bool,
+    /// `none` for updates that are not security updates.
+    severity: String,
+    held: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repository: Option<String>,
+    #[serde(default)]
+    advisories: Vec<String>,
+    #[serde(default)]
+    cves: Vec<String>,
+}
+
+fn format_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn parse_time(field: &'static str, value: &str) -> Result<SystemTime, WireError> {
+    humantime::parse_rfc3339_weak(value).map_err(|_| WireError::Time {
+        field,
+        value: value.chars().take(64).collect(),
+    })
+}
+
+impl From<&Update> for WireUpdate {
+    fn from(u: &Update) -> Self {
+        WireUpdate {
+            name: u.name.clone(),
+            arch: u.arch.clone(),
+            installed_version: u.installed_version.clone(),
+            candidate_version: u.candidate_version.clone(),
+            security: u.security.is_some(),
+            severity: u.security.map_or("none", Severity::as_str).to_string(),
+            held: u.held.is_some(),
+            held_reason: u.held.map(|r| r.as_str().to_string()),
+            repository: u.repository.clone(),
+            advisories: u.advisories.clone(),
+            cves: u.cves.clone(),
+        }
+    }
+}
+
+impl TryFrom<WireUpdate> for Update {
+    type Error = WireError;
+    fn try_from(w: WireUpdate) -> Result<Self, WireError> {
+        let security = match (w.security, w.severity.as_str()) {
+            (false, "none") => None,
+            (false, other) => {
+                return Err(InvalidValue::Malformed {
+                    field: "severity",
+                    value: other.to_string(),
+                    reason: "an update that is not a security update has severity \"none\"",
+                }
+                .into())
+            }
+            (true, s) => Some(s.parse::<Severity>()?),
+        };
+        let held = match (w.held, w.held_reason) {
+            (false, None) => None,
+            (false, Some(r)) => {
+                return Err(InvalidValue::Malformed {
+                    field: "held_reason",
+                    value: r,
+                    reason: "only a held update has a held_reason",
+                }
+                .into())
+            }
+            (true, None) => Some(HeldReason::Hold),
+            (true, Some(r)) => Some(r.parse::<HeldReason>()?),
+        };
+        let update = Update {
+            name: w.name,
+            arch: w.arch,
+            installed_version: w.installed_version,
+            candidate_version: w.candidate_version,
+            security,
+            held,
+            repository: w.repository,
+            advisories: w.advisories,
+            cves: w.cves,
+        };
+        update.validate()?;
+        Ok(update)
+    }
+}
+
+impl From<&Report> for WireReport {
+    fn from(r: &Report) -> Self {
+        let inv = &r.inventory;
+        WireReport {
+            schema_version: SCHEMA_VERSION,
+            host: WireHost {
+                hostname: r.host.hostname.to_string(),
+                machine_id: r.host.machine_id.clone(),
+                site: r.host.site.clone(),
+            },
+            os: WireOs {
+                id: r.os.id.clone(),
+                version: r.os.version.clone(),
+                name: r.os.pretty_name.clone(),
+            },
+            kernel: r.kernel.clone(),
+            arch: r.arch.clone(),
+            manager: r.manager.as_str().to_string(),
+            exporter: WireProducer {
+                version: r.producer.version.clone(),
+                revision: r.producer.revision.clone(),
+            },
+            collected_at: format_time(r.collected_at),
+            collection_duration_seconds: r.collection_duration.as_secs_f64(),
+            reboot: WireReboot {
+                required: inv.reboot.required,
+                packages: inv.reboot.packages.clone(),
+            },
+            metadata_updated_at: inv.metadata_updated_at.map(format_time),
+            security_metadata_available: inv.security_metadata_available,
+            installed_packages: inv.installed_packages,
+            updates: inv.updates.iter().map(WireUpdate::from).collect(),
+        }
+    }
+}
+
+impl TryFrom<WireReport> for Report {
+    type Error = WireError;
+    fn try_from(w: WireReport) -> Result<Self, WireError> {
+        if w.schema_version != SCHEMA_VERSION {
+            return Err(WireError::SchemaVersion {
+                found: w.schema_version,
+            });
+        }
+        if !(w.collection_duration_seconds.is_finite() && w.collection_duration_seconds >= 0.0)
+            || w.collection_duration_seconds > 86_400.0
+        {
+            return Err(InvalidValue::Malformed {
+                field: "collection_duration_seconds",
+                value: w.collection_duration_seconds.to_string(),
+                reason: "expected a number of seconds between 0 and 86400",
+            }
+            .into());
+        }
+        let report = Report {
+            host: HostIdentity {
+                hostname: Hostname::parse(&w.host.hostname)?,
+                machine_id: w.host.machine_id,
+                site: w.host.site,
+            },
+            os: OsInfo {
+                id: w.os.id,
+                version: w.os.version,
+                pretty_name: w.os.name,
+            },
+            kernel: w.kernel,
+            arch: w.arch,
+            manager: w.manager.parse()?,
+            producer: Producer {
+                version: w.exporter.version,
+                revision: w.exporter.revision,
+            },
+            collected_at: parse_time("collected_at", &w.collected_at)?,
+            collection_duration: Duration::from_secs_f64(w.collection_duration_seconds),
+            inventory: Inventory {
+                metadata_updated_at: w
+                    .metadata_updated_at
+                    .as_deref()
+                    .map(|t| parse_time("metadata_updated_at", t))
+                    .transpose()?,
+                security_metadata_available: w.security_metadata_available,
+                installed_packages: w.installed_packages,
+                reboot: Reboot {
+                    required: w.reboot.required,
+                    packages: w.reboot.packages,
+                },
+                updates: w
+                    .updates
+                    .into_iter()
+                    .map(Update::try_from)
+                    .collect::<Result<_, _>>()?,
+            },
+        };
+        report.validate()?;
+        Ok(report)
+    }
+}
+
+/// Parses and validates a report.
+pub fn from_json(bytes: &[u8]) -> Result<Report, WireError> {
+    let wire: WireReport = serde_json::from_slice(bytes)?;
+    Report::try_from(wire)
+}
+
+/// The compact JSON form of a report.
+pub fn to_json(report: &Report) -> Vec<u8> {
+    // Serialising plain strings, numbers and vectors cannot fail.
+    serde_json::to_vec(&WireReport::from(report)).unwrap_or_default()
+}
+
+/// The indented JSON form of a report, for people.
+pub fn to_json_pretty(report: &Report) -> Vec<u8> {
+    serde_json::to_vec_pretty(&WireReport::from(report)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Manager;
+
+    pub(crate) fn sample() -> Report {
+        Report {
+            host: HostIdentity {
+                hostname: Hostname::parse("web-01").unwrap(),
+                machine_id: Some("0123456789abcdef0123456789abcdef".into()),
+                site: Some("SiteA".into()),
+            },
+            os: OsInfo {
+                id: "debian".into(),
+                version: "12".into(),
+                pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            },
+            kernel: "6.1.0-18-amd64".into(),
+            arch: "x86_64".into(),
+            manager: Manager::Apt,
+            producer: Producer {
+                version: "0.1.0".into(),
+                revision: "abc123".into(),
+            },
+            collected_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_165_000_123),
+            collection_duration: Duration::from_millis(1500),
+            inventory: Inventory {
+                updates: vec![
+                    Update {
+                        name: "openssl".into(),
+                        arch: "amd64".into(),
+                        installed_version: "3.0.11-1~deb12u1".into(),
+                        candidate_version: "3.0.11-1~deb12u2".into(),
+                        security: Some(Severity::Unknown),
+                        held: None,
+                        repository: Some("Debian:bookworm-security".into()),
+                        advisories: vec![],
+                        cves: vec![],
+                    },
+                    Update {
+                        name: "bash".into(),
+                        arch: "amd64".into(),
+                        installed_version: "5.2.15-2".into(),
+                        candidate_version: "5.2.15-2+b2".into(),
+                        security: None,
+                        held: Some(HeldReason::KeptBack),
+                        repository: None,
+                        advisories: vec![],
+                        cves: vec![],
+                    },
+                ],
+                installed_packages: 500,
+                reboot: Reboot {
+                    required: true,
+                    packages: vec!["linux-image-6.1.0-18-amd64".into()],
+                },
+                metadata_updated_at: Some(
+                    SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_100_000),
+                ),
+                security_metadata_available: true,
+            },
+        }
+    }
+
+    #[test]
+    fn a_report_survives_the_round_trip() {
+        let report = sample();
+        assert_eq!(from_json(&to_json(&report)).unwrap(), report);
+        assert_eq!(from_json(&to_json_pretty(&report)).unwrap(), report);
+    }
+
+    fn reject(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v: serde_json::Value = serde_json::from_slice(&to_json(&sample())).unwrap();
+        mutate(&mut v);
+        from_json(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_reports_are_refused_with_a_reason() {
+        assert!(reject(|v| v["schema_version"] = 2.into()).contains("schema_version 2"));
+        assert!(reject(|v| v["host"]["hostname"] = "a b".into()).contains("hostname"));
+        assert!(reject(|v| v["manager"] = "emerge".into()).contains("manager"));
+        assert!(reject(|v| v["updates"][0]["severity"] = "urgent".into()).contains("severity"));
+        assert!(reject(|v| v["updates"][1]["severity"] = "low".into()).contains("severity"));
+        assert!(reject(|v| v["collected_at"] = "yesterday".into()).contains("RFC 3339"));
+        assert!(reject(|v| v["updates"][1]["name"] = "openssl".into()).contains("listed twice"));
+        assert!(reject(|v| v["updates"][0]["name"] = "a\nb".into()).contains("control"));
+        assert!(reject(|v| {
+            v.as_object_mut().unwrap().remove("updates");
+        })
+        .contains("missing field `updates`"));
+    }
+}
