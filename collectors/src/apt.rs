@@ -121,19 +121,20 @@ pub fn parse_sources(text: &str) -> HashMap<String, Release> {
             break;
         }
         let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        if indent == 1 {
-            // " 500 http://… Packages"
+        if let Some(fields) = trimmed.strip_prefix("release ") {
+            if let Some(r) = current.as_ref().and_then(|k| out.get_mut(k)) {
+                *r = parse_release_fields(fields);
+            }
+        } else if trimmed.starts_with("origin ") {
+            continue;
+        } else {
+            // "  500 http://… Packages": the priority is right-aligned.
             current = trimmed
                 .split_once(' ')
                 .filter(|(prio, _)| prio.parse::<i32>().is_ok())
                 .map(|(_, key)| key.to_string());
             if let Some(k) = &current {
                 out.insert(k.clone(), Release::default());
-            }
-        } else if let (Some(fields), Some(k)) = (trimmed.strip_prefix("release "), &current) {
-            if let Some(r) = out.get_mut(k) {
-                *r = parse_release_fields(fields);
             }
         }
     }
@@ -450,7 +451,9 @@ pub fn build_updates(
             Some(HeldReason::Phased)
         } else if plan.upgraded.contains(&key) {
             None
-        } else if candidate.is_some_and(|v| v.phased.is_some()) && !plan.kept_back.contains(&key) {
+        } else if candidate.is_some_and(|v| v.phased.is_some_and(|p| p < 100)) {
+            // Not upgraded and only partly phased in: apt lists it as kept
+            // back when told never to include phased updates.
             Some(HeldReason::Phased)
         } else {
             Some(HeldReason::KeptBack)
