@@ -74,8 +74,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
+    /// The Prometheus text format, as /metrics serves it.
     Prometheus,
+    /// The JSON report, as /api/v1/report serves it.
     Json,
+    /// A table for people.
+    Text,
 }
 
 /// Which package manager to use.

@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod metrics;
 pub mod snapshot;
+pub mod text;
 pub mod textfile;
 pub mod web;
 pub mod webconfig;

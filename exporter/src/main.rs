@@ -81,6 +81,7 @@ fn collect(s: &Settings, format: Format) -> anyhow::Result<ExitCode> {
             v.push(b'\n');
             v
         }
+        Format::Text => pakiti_exporter::text::table(&report).into_bytes(),
         Format::Prometheus => {
             let snap = Snapshot {
                 host: HostFacts::from_report(&report),
