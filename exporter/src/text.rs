@@ -19,7 +19,11 @@ pub fn table(r: &Report) -> String {
         security,
         inv.held_count(),
         inv.installed_packages,
-        if inv.reboot.required { "; reboot required" } else { "" }
+        if inv.reboot.required {
+            "; reboot required"
+        } else {
+            ""
+        }
     );
     if !inv.security_metadata_available {
         let _ = writeln!(out, "note: no configured repository carries security metadata, so no update can be told apart as a security fix");
@@ -27,7 +31,14 @@ pub fn table(r: &Report) -> String {
     if inv.updates.is_empty() {
         return out;
     }
-    let headers = ["PACKAGE", "ARCH", "INSTALLED", "CANDIDATE", "SECURITY", "HELD"];
+    let headers = [
+        "PACKAGE",
+        "ARCH",
+        "INSTALLED",
+        "CANDIDATE",
+        "SECURITY",
+        "HELD",
+    ];
     let rows: Vec<[String; 6]> = inv
         .updates
         .iter()
