@@ -53,12 +53,15 @@ echo "idle RSS after the first collection: $(awk '/VmRSS/{print $2, $3}' /proc/$
 kill $pid; wait $pid 2>/dev/null || true
 
 echo "== 3. /metrics with a 5,000-update snapshot, 50 concurrent clients"
-/usr/bin/python3 bench/make_apt_tree.py "$work/tree" 5000
+/usr/bin/python3 bench/make_apt_tree.py "$work/tree" 5000 2>/dev/null
 "$exe" --config.file "$work/exporter.toml" --path.rootfs "$work/tree" --web.listen-address "127.0.0.1:$port" serve 2>/dev/null &
 pid=$!
 export APT_CONFIG=$work/tree/etc/apt/apt.conf
 until curl -sf "http://127.0.0.1:$port/api/v1/report" >/dev/null; do sleep 0.2; done
 echo "snapshot: $(curl -s "http://127.0.0.1:$port/metrics" | grep -c '^pakiti_update_info{') update series, $(curl -s "http://127.0.0.1:$port/metrics" | wc -c) bytes"
-wrk -t2 -c50 -d10s --latency "http://127.0.0.1:$port/metrics" | grep -E 'Latency|50%|90%|99%|Requests/sec'
+echo "-- as Prometheus scrapes (Accept-Encoding: gzip; $(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/metrics" | wc -c) bytes on the wire)"
+wrk -t2 -c50 -d10s --latency -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/metrics" | grep -E '50%|90%|99%|Requests/sec'
+echo "-- uncompressed"
+wrk -t2 -c50 -d10s --latency "http://127.0.0.1:$port/metrics" | grep -E '50%|90%|99%|Requests/sec'
 echo "RSS after the load: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"
 kill $pid

@@ -109,12 +109,26 @@ impl Runner {
 pub struct Rendered {
     pub snapshot: Snapshot,
     pub metrics: Bytes,
+    /// `metrics` gzip-compressed once, for scrapers that accept it (Prometheus does).
+    pub metrics_gzip: Bytes,
     pub report_json: Option<Bytes>,
+}
+
+fn gzip(data: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default().into()
 }
 
 impl Rendered {
     pub fn new(snapshot: Snapshot, update_info: UpdateInfo) -> Self {
-        let metrics = metrics::render(&snapshot, update_info).into();
+        let metrics: Bytes = metrics::render(&snapshot, update_info).into();
+        let metrics_gzip = gzip(&metrics);
         let report_json = snapshot
             .report
             .as_ref()
@@ -122,6 +136,7 @@ impl Rendered {
         Rendered {
             snapshot,
             metrics,
+            metrics_gzip,
             report_json,
         }
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -77,9 +77,29 @@ async fn require_auth(State(auth): State<Arc<BasicAuth>>, req: Request, next: Ne
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let cur = s.shared.current();
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], cur.metrics.clone()).into_response()
+    let gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut parts = enc.trim().split(';');
+            parts.next() == Some("gzip") && !parts.any(|p| p.trim().replace(' ', "") == "q=0")
+        });
+    if gzip {
+        (
+            [
+                (header::CONTENT_TYPE, CONTENT_TYPE),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            cur.metrics_gzip.clone(),
+        )
+            .into_response()
+    } else {
+        ([(header::CONTENT_TYPE, CONTENT_TYPE)], cur.metrics.clone()).into_response()
+    }
 }
 
 async fn report(State(s): State<AppState>) -> Response {
@@ -265,8 +285,22 @@ mod tests {
             body.contains("3 pending updates, 1 of them security updates, 1 held"),
             "{body}"
         );
-        let (status, _) = get_path(router, "/-/healthy", None).await;
+        let (status, _) = get_path(router.clone(), "/-/healthy", None).await;
         assert_eq!(status, StatusCode::OK);
+
+        // Prometheus asks for gzip; the body is the same text, compressed once per collection.
+        let req = axum::http::Request::get("/metrics")
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .body(Body::empty())
+            .unwrap();
+        let (_, plain) = get_path(router.clone(), "/metrics", None).await;
+        let resp = router.oneshot(req).await.unwrap();
+        assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+        let body = to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+            .unwrap();
+        assert_eq!(text, plain);
     }
 
     #[tokio::test]
