@@ -298,6 +298,12 @@ impl Apt {
                 "-oDir::State::status={}",
                 self.root("var/lib/dpkg/status").display()
             ));
+            // apt asks the host's dpkg for foreign architectures; the tree's own
+            // list lives in its dpkg database.
+            if let Ok(archs) = fs::read_to_string(self.root("var/lib/dpkg/arch")) {
+                let archs: Vec<&str> = archs.split_whitespace().collect();
+                opts.extend(archs.iter().map(|a| format!("-oAPT::Architectures::={a}")));
+            }
         }
         if let Some(dir) = self.cache_dir() {
             // apt keeps a binary cache of the package lists; where the system
@@ -347,7 +353,6 @@ impl Apt {
                 "-oAPT::Get::Trivial-Only=false",
                 "-oAPT::Get::Download-Only=false",
                 "-oquiet=0",
-                "-oDir::Bin::dpkg=/bin/false",
                 "upgrade",
             ]
             .map(String::from),

@@ -241,3 +241,43 @@ fn no_security_archive_means_no_security_metadata() {
     );
     assert_eq!(sample(&text, "pakiti_updates_pending", &[]), Some(1.0));
 }
+
+#[test]
+fn a_host_configured_to_say_yes_is_still_only_read() {
+    let tree = scenario();
+    let status_before = fs::read(tree.path("var/lib/dpkg/status")).unwrap();
+    // An administrator's apt.conf that makes apt-get proceed without asking.
+    tree.write(
+        "etc/apt/apt.conf",
+        "APT::Sandbox::User \"root\";\nAPT::Get::Assume-Yes \"true\";\nquiet \"2\";\n",
+    );
+    let config = tree.config("refresh_metadata = true\n");
+    let out = std::process::Command::new(EXPORTER)
+        .args([
+            "--config.file",
+            config.to_str().unwrap(),
+            "--path.rootfs",
+            tree.root().to_str().unwrap(),
+        ])
+        .args(["collect", "--format", "json"])
+        .env("APT_CONFIG", tree.path("etc/apt/apt.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(updates(&report).len(), 9);
+    assert_eq!(
+        fs::read(tree.path("var/lib/dpkg/status")).unwrap(),
+        status_before
+    );
+    let fetched: Vec<_> = fs::read_dir(tree.path("var/cache/apt/archives"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name() != "partial" && e.file_name() != "lock")
+        .collect();
+    assert!(fetched.is_empty(), "nothing may be downloaded: {fetched:?}");
+}
