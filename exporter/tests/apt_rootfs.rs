@@ -106,23 +106,10 @@ fn a_tree_mounted_elsewhere_is_read_as_apt_sees_it() {
 #[test]
 fn phased_updates_apt_is_told_to_include_are_not_held() {
     let tree = scenario();
-    tree.write(
-        "etc/apt/apt.conf",
-        "APT::Sandbox::User \"root\";\nAPT::Get::Always-Include-Phased-Updates \"true\";\n",
+    let out = tree.exporter_with_apt_conf(
+        "APT::Get::Always-Include-Phased-Updates \"true\";\n",
+        &["collect", "--format", "json"],
     );
-    // Tree::exporter rewrites apt.conf; run the binary by hand here.
-    let config = tree.config("refresh_metadata = true\n");
-    let out = std::process::Command::new(EXPORTER)
-        .args([
-            "--config.file",
-            config.to_str().unwrap(),
-            "--path.rootfs",
-            tree.root().to_str().unwrap(),
-        ])
-        .args(["collect", "--format", "json"])
-        .env("APT_CONFIG", tree.path("etc/apt/apt.conf"))
-        .output()
-        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -247,22 +234,10 @@ fn a_host_configured_to_say_yes_is_still_only_read() {
     let tree = scenario();
     let status_before = fs::read(tree.path("var/lib/dpkg/status")).unwrap();
     // An administrator's apt.conf that makes apt-get proceed without asking.
-    tree.write(
-        "etc/apt/apt.conf",
-        "APT::Sandbox::User \"root\";\nAPT::Get::Assume-Yes \"true\";\nquiet \"2\";\n",
+    let out = tree.exporter_with_apt_conf(
+        "APT::Get::Assume-Yes \"true\";\nquiet \"2\";\n",
+        &["collect", "--format", "json"],
     );
-    let config = tree.config("refresh_metadata = true\n");
-    let out = std::process::Command::new(EXPORTER)
-        .args([
-            "--config.file",
-            config.to_str().unwrap(),
-            "--path.rootfs",
-            tree.root().to_str().unwrap(),
-        ])
-        .args(["collect", "--format", "json"])
-        .env("APT_CONFIG", tree.path("etc/apt/apt.conf"))
-        .output()
-        .unwrap();
     assert!(
         out.status.success(),
         "{}",

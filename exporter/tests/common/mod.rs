@@ -127,19 +127,24 @@ impl Tree {
     /// Runs the exporter against this tree with `refresh_metadata` on, so the
     /// real `apt-get update` fetches the local repositories first.
     pub fn exporter(&self, args: &[&str]) -> Output {
+        self.exporter_with_apt_conf("", args)
+    }
+
+    /// Like [`Tree::exporter`], with `apt_conf` added to the tree's apt.conf.
+    pub fn exporter_with_apt_conf(&self, apt_conf: &str, args: &[&str]) -> Output {
         let config = self.config("refresh_metadata = true\nupdate_info = \"all\"\n");
-        let mut all = vec![
-            "--config.file".to_string(),
-            config.display().to_string(),
-            "--path.rootfs".to_string(),
-            self.root().display().to_string(),
-        ];
-        all.extend(args.iter().map(|s| s.to_string()));
         // apt's file: method drops privileges to _apt, who cannot read a
         // private temporary directory; the tree's apt.conf lets it stay root.
-        self.write("etc/apt/apt.conf", "APT::Sandbox::User \"root\";\n");
+        self.write(
+            "etc/apt/apt.conf",
+            &format!("APT::Sandbox::User \"root\";\n{apt_conf}"),
+        );
         Command::new(EXPORTER)
-            .args(&all)
+            .arg("--config.file")
+            .arg(&config)
+            .arg("--path.rootfs")
+            .arg(self.root())
+            .args(args)
             .env("APT_CONFIG", self.path("etc/apt/apt.conf"))
             .output()
             .expect("exporter runs")
