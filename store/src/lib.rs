@@ -1,0 +1,217 @@
+//! The aggregator's storage. [`Store`] is the only thing the aggregator sees;
+//! its signatures carry domain types only, never a driver's, so that SQLite
+//! (here) and PostgreSQL implement the same contract.
+
+mod sqlite;
+
+use std::time::{Duration, SystemTime};
+
+use pakiti_report::{HeldReason, Report, Severity};
+
+pub use sqlite::SqliteStore;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("migration {version} failed: {reason}")]
+    Migration { version: u32, reason: String },
+    #[error("--storage.url {0:?} is not understood: use a file path, sqlite:PATH or postgres://…")]
+    BadUrl(String),
+}
+
+/// How a report arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Push,
+    Scrape,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Push => "push",
+            Source::Scrape => "scrape",
+        }
+    }
+}
+
+/// What storing a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// A host never seen before.
+    NewHost,
+    /// The report differed from the host's previous one.
+    Changed,
+    /// Identical to the previous report: only its time was refreshed.
+    Unchanged,
+}
+
+/// Counts of one host's pending updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub pending: u32,
+    /// Indexed like [`Severity::ALL`].
+    pub security: [u32; 5],
+    pub held: u32,
+    pub reboot_required: bool,
+}
+
+impl Counts {
+    pub fn of(report: &Report) -> Counts {
+        let inv = &report.inventory;
+        let mut security = [0u32; 5];
+        for u in &inv.updates {
+            if let Some(s) = u.security {
+                security[severity_index(s)] += 1;
+            }
+        }
+        Counts {
+            pending: inv.updates.len() as u32,
+            security,
+            held: inv.held_count() as u32,
+            reboot_required: inv.reboot.required,
+        }
+    }
+
+    pub fn security_total(&self) -> u32 {
+        self.security.iter().sum()
+    }
+
+    pub fn security(&self, s: Severity) -> u32 {
+        self.security[severity_index(s)]
+    }
+}
+
+pub fn severity_index(s: Severity) -> usize {
+    Severity::ALL.iter().position(|x| *x == s).unwrap_or(4)
+}
+
+/// One host as the store knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSummary {
+    pub id: i64,
+    pub hostname: String,
+    pub machine_id: Option<String>,
+    pub site: Option<String>,
+    pub os_id: String,
+    pub os_version: String,
+    pub os_name: Option<String>,
+    pub kernel: String,
+    pub arch: String,
+    pub manager: String,
+    pub exporter_version: String,
+    pub source: String,
+    pub first_seen: SystemTime,
+    pub last_report_at: SystemTime,
+    pub collected_at: SystemTime,
+    pub collection_duration: Duration,
+    pub metadata_updated_at: Option<SystemTime>,
+    pub security_metadata_available: bool,
+    pub installed_packages: u64,
+    pub reboot_packages: Vec<String>,
+    pub counts: Counts,
+    /// First time the oldest still pending security update was seen pending as such.
+    pub security_pending_since: Option<SystemTime>,
+}
+
+/// A pending update with its patch age.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpdate {
+    pub name: String,
+    pub arch: String,
+    pub installed_version: String,
+    pub candidate_version: String,
+    pub security: Option<Severity>,
+    pub held: Option<HeldReason>,
+    pub repository: Option<String>,
+    pub advisories: Vec<String>,
+    pub cves: Vec<String>,
+    /// Pending since (across candidate changes).
+    pub first_seen: SystemTime,
+    /// This candidate version first seen.
+    pub candidate_first_seen: SystemTime,
+    /// Pending as a security update since.
+    pub security_first_seen: Option<SystemTime>,
+}
+
+/// One point of a host's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPoint {
+    pub at: SystemTime,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostDetail {
+    pub summary: HostSummary,
+    pub updates: Vec<StoredUpdate>,
+    pub history: Vec<HistoryPoint>,
+}
+
+/// What [`Store::maintain`] should delete.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Hosts not heard from since this are removed with everything they had.
+    pub remove_hosts_before: SystemTime,
+    /// History points older than this are dropped.
+    pub drop_history_before: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MaintenanceOutcome {
+    pub hosts_removed: u64,
+    pub history_dropped: u64,
+}
+
+/// The aggregator's storage contract.
+///
+/// Calls block; async callers run them on a blocking thread. `ingest` is
+/// atomic: the report is stored completely or not at all, and when it
+/// returns `Ok` the report survives a crash of the process.
+pub trait Store: Send + Sync {
+    fn ingest(
+        &self,
+        report: &Report,
+        source: Source,
+        received_at: SystemTime,
+    ) -> Result<IngestOutcome, StoreError>;
+    /// Every host, ordered by hostname.
+    fn hosts(&self) -> Result<Vec<HostSummary>, StoreError>;
+    /// The host of that name (the most recently heard from, if several share it).
+    fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError>;
+    fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError>;
+    /// Cheap check that the database answers.
+    fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store named by `--storage.url`: a path or `sqlite:PATH` for SQLite.
+pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::Unavailable(
+            "PostgreSQL storage is not built into this version yet; use SQLite (the default)"
+                .into(),
+        ));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path.contains("://") {
+        return Err(StoreError::BadUrl(url.to_string()));
+    }
+    Ok(Box::new(SqliteStore::open(std::path::Path::new(path))?))
+}
+
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn from_millis(ms: i64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}

@@ -1,0 +1,617 @@
+//! SQLite: one writer thread that commits reports in batches (group commit),
+//! and a small pool of reader connections. WAL mode: readers never wait for
+//! the writer, and a committed transaction survives a crash of the process.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+
+use pakiti_report::{HeldReason, Report, Severity};
+
+use crate::{
+    from_millis, millis, Counts, HistoryPoint, HostDetail, HostSummary, IngestOutcome,
+    MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
+};
+
+const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../migrations/sqlite/0001_initial.sql"))];
+
+/// Most jobs committed in one transaction.
+const BATCH: usize = 512;
+
+type Reply<T> = mpsc::Sender<Result<T, StoreError>>;
+
+enum Job {
+    Ingest {
+        report: Box<Report>,
+        hash: [u8; 32],
+        source: Source,
+        received_at: SystemTime,
+        reply: Reply<IngestOutcome>,
+    },
+    Maintain {
+        retention: Retention,
+        reply: Reply<MaintenanceOutcome>,
+    },
+}
+
+pub struct SqliteStore {
+    jobs: Mutex<SyncSender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    path: PathBuf,
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "cannot open SQLite database {}: {e}",
+            path.display()
+        ))
+    })?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        .map_err(db)?;
+    let current: u32 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > newest {
+        return Err(StoreError::Migration {
+            version: current,
+            reason: format!("the database was written by a newer pakiti (schema {current}, this program knows up to {newest})"),
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(|e| StoreError::Migration {
+            version: *version,
+            reason: e.to_string(),
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, millis(SystemTime::now())],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+/// The hash of everything in a report but its timing: equal hashes mean
+/// "nothing changed since the previous report".
+pub fn content_hash(report: &Report) -> [u8; 32] {
+    let mut r = report.clone();
+    r.collected_at = SystemTime::UNIX_EPOCH;
+    r.collection_duration = Duration::ZERO;
+    Sha256::digest(pakiti_report::to_json(&r)).into()
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(StoreError::Unavailable(format!(
+                    "the directory of the SQLite database {} does not exist",
+                    path.display()
+                )));
+            }
+        }
+        let mut writer = connect(path)?;
+        migrate(&mut writer)?;
+        let (tx, rx) = mpsc::sync_channel(4 * BATCH);
+        thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(writer, rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            jobs: Mutex::new(tx),
+            readers: Mutex::new(Vec::new()),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, answer) = mpsc::channel();
+        let sender = self
+            .jobs
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the writer is gone".into()))?
+            .clone();
+        sender
+            .send(make(reply))
+            .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;
+        answer
+            .recv()
+            .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, StoreError> {
+        let conn = match self.readers.lock().ok().and_then(|mut p| p.pop()) {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let result = f(&conn).map_err(db);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut results: Vec<Result<Done, StoreError>> = Vec::with_capacity(batch.len());
+        let committed = (|| -> Result<(), rusqlite::Error> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for job in &batch {
+                tx.execute_batch("SAVEPOINT job")?;
+                let r = run_job(&tx, job);
+                if r.is_ok() {
+                    tx.execute_batch("RELEASE job")?;
+                } else {
+                    tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                }
+                results.push(r.map_err(db));
+            }
+            tx.commit()
+        })();
+        if let Err(e) = committed {
+            tracing::error!(error = %e, jobs = batch.len(), "commit failed");
+            results = batch
+                .iter()
+                .map(|_| Err(StoreError::Database(format!("commit failed: {e}"))))
+                .collect();
+        }
+        for (job, result) in batch.into_iter().zip(results) {
+            match (job, result) {
+                (Job::Ingest { reply, .. }, r) => {
+                    let _ = reply.send(r.map(|d| match d {
+                        Done::Ingest(o) => o,
+                        Done::Maintain(_) => IngestOutcome::Changed,
+                    }));
+                }
+                (Job::Maintain { reply, .. }, r) => {
+                    let _ = reply.send(r.map(|d| match d {
+                        Done::Maintain(o) => o,
+                        Done::Ingest(_) => MaintenanceOutcome::default(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
+enum Done {
+    Ingest(IngestOutcome),
+    Maintain(MaintenanceOutcome),
+}
+
+fn run_job(tx: &Transaction, job: &Job) -> Result<Done, rusqlite::Error> {
+    match job {
+        Job::Ingest {
+            report,
+            hash,
+            source,
+            received_at,
+            ..
+        } => ingest(tx, report, hash, *source, *received_at).map(Done::Ingest),
+        Job::Maintain { retention, .. } => maintain(tx, *retention).map(Done::Maintain),
+    }
+}
+
+struct Existing {
+    candidate: String,
+    first_seen: i64,
+    candidate_first_seen: i64,
+    security_first_seen: Option<i64>,
+    row: (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    ),
+}
+
+fn ingest(
+    tx: &Transaction,
+    report: &Report,
+    hash: &[u8; 32],
+    source: Source,
+    received_at: SystemTime,
+) -> Result<IngestOutcome, rusqlite::Error> {
+    let now = millis(received_at);
+    let found: Option<(i64, Vec<u8>)> = match &report.host.machine_id {
+        Some(mid) => tx
+            .prepare_cached("SELECT id, content_hash FROM hosts WHERE machine_id = ?1")?
+            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+        None => tx
+            .prepare_cached(
+                "SELECT id, content_hash FROM hosts WHERE machine_id IS NULL AND hostname = ?1 ORDER BY last_report_at DESC LIMIT 1",
+            )?
+            .query_row([report.host.hostname.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
+    let collected = millis(report.collected_at);
+    let duration_ms = report.collection_duration.as_millis() as i64;
+    if let Some((id, old_hash)) = &found {
+        if old_hash.as_slice() == hash.as_slice() {
+            tx.prepare_cached(
+                "UPDATE hosts SET last_report_at = ?2, collected_at = ?3, collection_duration_ms = ?4, source = ?5 WHERE id = ?1",
+            )?
+            .execute(params![id, now, collected, duration_ms, source.as_str()])?;
+            return Ok(IngestOutcome::Unchanged);
+        }
+    }
+
+    let counts = Counts::of(report);
+    let inv = &report.inventory;
+    let host_id = match &found {
+        Some((id, _)) => *id,
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO hosts (machine_id, hostname, os_id, os_version, kernel, arch, manager, exporter_version, exporter_revision, source, first_seen, last_report_at, collected_at, collection_duration_ms, content_hash, reboot_required, reboot_packages, security_metadata_available, installed_packages, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held) \
+                 VALUES (?1, ?2, '', '', '', '', '', '', '', '', ?3, ?3, ?3, 0, x'', 0, '', 0, 0, -1, 0, 0, 0, 0, 0, 0)",
+            )?
+            .execute(params![report.host.machine_id, report.host.hostname.as_str(), now])?;
+            tx.last_insert_rowid()
+        }
+    };
+
+    // Pending updates: keep first-seen times of what stays pending.
+    let mut existing: HashMap<(String, String), Existing> = HashMap::new();
+    if found.is_some() {
+        let mut stmt = tx.prepare_cached(
+            "SELECT name, arch, candidate_version, first_seen, candidate_first_seen, security_first_seen, installed_version, severity, held_reason, repository, advisories, cves FROM pending_updates WHERE host_id = ?1",
+        )?;
+        let rows = stmt.query_map([host_id], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                Existing {
+                    candidate: r.get(2)?,
+                    first_seen: r.get(3)?,
+                    candidate_first_seen: r.get(4)?,
+                    security_first_seen: r.get(5)?,
+                    row: (
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                        r.get(11)?,
+                    ),
+                },
+            ))
+        })?;
+        for row in rows {
+            let (k, v) = row?;
+            existing.insert(k, v);
+        }
+    }
+    let mut security_since: Option<i64> = None;
+    {
+        let mut upsert = tx.prepare_cached(
+            "INSERT OR REPLACE INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?;
+        for u in &inv.updates {
+            let old = existing.remove(&(u.name.clone(), u.arch.clone()));
+            let severity = u.security.map(|s| s.as_str().to_string());
+            let held = u.held.map(|h| h.as_str().to_string());
+            let advisories = u.advisories.join(" ");
+            let cves = u.cves.join(" ");
+            let first_seen = old.as_ref().map_or(now, |o| o.first_seen);
+            let candidate_first_seen = match &old {
+                Some(o) if o.candidate == u.candidate_version => o.candidate_first_seen,
+                _ => now,
+            };
+            let security_first_seen = u.security.map(|_| {
+                old.as_ref()
+                    .and_then(|o| o.security_first_seen)
+                    .unwrap_or(now)
+            });
+            if let Some(s) = security_first_seen {
+                security_since = Some(security_since.map_or(s, |m: i64| m.min(s)));
+            }
+            let unchanged = old.as_ref().is_some_and(|o| {
+                o.candidate == u.candidate_version
+                    && o.security_first_seen == security_first_seen
+                    && o.row
+                        == (
+                            u.installed_version.clone(),
+                            severity.clone(),
+                            held.clone(),
+                            u.repository.clone(),
+                            advisories.clone(),
+                            cves.clone(),
+                        )
+            });
+            if !unchanged {
+                upsert.execute(params![
+                    host_id,
+                    u.name,
+                    u.arch,
+                    u.installed_version,
+                    u.candidate_version,
+                    severity,
+                    held,
+                    u.repository,
+                    advisories,
+                    cves,
+                    first_seen,
+                    candidate_first_seen,
+                    security_first_seen
+                ])?;
+            }
+        }
+        let mut delete = tx.prepare_cached(
+            "DELETE FROM pending_updates WHERE host_id = ?1 AND name = ?2 AND arch = ?3",
+        )?;
+        for (name, arch) in existing.keys() {
+            delete.execute(params![host_id, name, arch])?;
+        }
+    }
+
+    let previous: Option<Counts> = if found.is_some() {
+        tx.prepare_cached(
+            "SELECT pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM hosts WHERE id = ?1",
+        )?
+        .query_row([host_id], counts_from_row(0))
+        .optional()?
+    } else {
+        None
+    };
+    tx.prepare_cached(
+        "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29 WHERE id = ?1",
+    )?
+    .execute(params![
+        host_id,
+        report.host.hostname.as_str(),
+        report.host.site,
+        report.os.id,
+        report.os.version,
+        report.os.pretty_name,
+        report.kernel,
+        report.arch,
+        report.manager.as_str(),
+        report.producer.version,
+        report.producer.revision,
+        source.as_str(),
+        now,
+        collected,
+        duration_ms,
+        hash.as_slice(),
+        inv.reboot.required,
+        inv.reboot.packages.join(" "),
+        inv.metadata_updated_at.map(millis),
+        inv.security_metadata_available,
+        inv.installed_packages as i64,
+        counts.pending,
+        counts.security[0],
+        counts.security[1],
+        counts.security[2],
+        counts.security[3],
+        counts.security[4],
+        counts.held,
+        security_since,
+    ])?;
+    if previous != Some(counts) {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO history (host_id, at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            host_id,
+            now,
+            counts.pending,
+            counts.security[0],
+            counts.security[1],
+            counts.security[2],
+            counts.security[3],
+            counts.security[4],
+            counts.held,
+            counts.reboot_required
+        ])?;
+    }
+    Ok(if found.is_some() {
+        IngestOutcome::Changed
+    } else {
+        IngestOutcome::NewHost
+    })
+}
+
+fn maintain(tx: &Transaction, r: Retention) -> Result<MaintenanceOutcome, rusqlite::Error> {
+    let hosts_removed = tx.execute(
+        "DELETE FROM hosts WHERE last_report_at < ?1",
+        [millis(r.remove_hosts_before)],
+    )? as u64;
+    let history_dropped = tx.execute(
+        "DELETE FROM history WHERE at < ?1",
+        [millis(r.drop_history_before)],
+    )? as u64;
+    Ok(MaintenanceOutcome {
+        hosts_removed,
+        history_dropped,
+    })
+}
+
+fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<Counts> {
+    move |r| {
+        Ok(Counts {
+            pending: r.get(start)?,
+            security: [
+                r.get(start + 1)?,
+                r.get(start + 2)?,
+                r.get(start + 3)?,
+                r.get(start + 4)?,
+                r.get(start + 5)?,
+            ],
+            held: r.get(start + 6)?,
+            reboot_required: r.get(start + 7)?,
+        })
+    }
+}
+
+const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required";
+
+fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
+    let reboot_packages: String = r.get(19)?;
+    Ok(HostSummary {
+        id: r.get(0)?,
+        hostname: r.get(1)?,
+        machine_id: r.get(2)?,
+        site: r.get(3)?,
+        os_id: r.get(4)?,
+        os_version: r.get(5)?,
+        os_name: r.get(6)?,
+        kernel: r.get(7)?,
+        arch: r.get(8)?,
+        manager: r.get(9)?,
+        exporter_version: r.get(10)?,
+        source: r.get(11)?,
+        first_seen: from_millis(r.get(12)?),
+        last_report_at: from_millis(r.get(13)?),
+        collected_at: from_millis(r.get(14)?),
+        collection_duration: Duration::from_millis(r.get::<_, i64>(15)?.max(0) as u64),
+        metadata_updated_at: r.get::<_, Option<i64>>(16)?.map(from_millis),
+        security_metadata_available: r.get(17)?,
+        installed_packages: r.get::<_, i64>(18)?.max(0) as u64,
+        reboot_packages: reboot_packages
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        security_pending_since: r.get::<_, Option<i64>>(20)?.map(from_millis),
+        counts: counts_from_row(21)(r)?,
+    })
+}
+
+fn split_words(s: String) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+impl Store for SqliteStore {
+    fn ingest(
+        &self,
+        report: &Report,
+        source: Source,
+        received_at: SystemTime,
+    ) -> Result<IngestOutcome, StoreError> {
+        let hash = content_hash(report);
+        self.submit(|reply| Job::Ingest {
+            report: Box::new(report.clone()),
+            hash,
+            source,
+            received_at,
+            reply,
+        })
+    }
+
+    fn hosts(&self) -> Result<Vec<HostSummary>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM hosts ORDER BY hostname, id"
+            ))?;
+            let rows = stmt.query_map([], summary)?;
+            rows.collect()
+        })
+    }
+
+    fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError> {
+        self.read(|c| {
+            let Some(summary) = c
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM hosts WHERE hostname = ?1 ORDER BY last_report_at DESC LIMIT 1"
+                ))?
+                .query_row([hostname], summary)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen FROM pending_updates WHERE host_id = ?1 ORDER BY name, arch",
+            )?;
+            let updates = stmt
+                .query_map([summary.id], |r| {
+                    let severity: Option<String> = r.get(4)?;
+                    let held: Option<String> = r.get(5)?;
+                    Ok(StoredUpdate {
+                        name: r.get(0)?,
+                        arch: r.get(1)?,
+                        installed_version: r.get(2)?,
+                        candidate_version: r.get(3)?,
+                        security: severity.map(|s| s.parse::<Severity>().unwrap_or(Severity::Unknown)),
+                        held: held.map(|h| h.parse::<HeldReason>().unwrap_or(HeldReason::Hold)),
+                        repository: r.get(6)?,
+                        advisories: split_words(r.get(7)?),
+                        cves: split_words(r.get(8)?),
+                        first_seen: from_millis(r.get(9)?),
+                        candidate_first_seen: from_millis(r.get(10)?),
+                        security_first_seen: r.get::<_, Option<i64>>(11)?.map(from_millis),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = c.prepare_cached(
+                "SELECT at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM history WHERE host_id = ?1 ORDER BY at",
+            )?;
+            let history = stmt
+                .query_map([summary.id], |r| {
+                    Ok(HistoryPoint {
+                        at: from_millis(r.get(0)?),
+                        counts: counts_from_row(1)(r)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(HostDetail {
+                summary,
+                updates,
+                history,
+            }))
+        })
+    }
+
+    fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError> {
+        self.submit(|reply| Job::Maintain { retention, reply })
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests;

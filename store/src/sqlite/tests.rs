@@ -1,0 +1,240 @@
+use std::time::{Duration, SystemTime};
+
+use pakiti_report::*;
+
+use super::SqliteStore;
+use crate::{IngestOutcome, Retention, Source, Store};
+
+fn t(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
+}
+
+fn update(name: &str, candidate: &str, security: Option<Severity>) -> Update {
+    Update {
+        name: name.into(),
+        arch: "amd64".into(),
+        installed_version: "1.0-1".into(),
+        candidate_version: candidate.into(),
+        security,
+        held: None,
+        repository: None,
+        advisories: vec![],
+        cves: vec![],
+    }
+}
+
+fn report(hostname: &str, machine_id: Option<&str>, updates: Vec<Update>) -> Report {
+    Report {
+        host: HostIdentity {
+            hostname: Hostname::parse(hostname).unwrap(),
+            machine_id: machine_id.map(str::to_string),
+            site: Some("SiteA".into()),
+        },
+        os: OsInfo {
+            id: "debian".into(),
+            version: "12".into(),
+            pretty_name: None,
+        },
+        kernel: "6.1.0".into(),
+        arch: "x86_64".into(),
+        manager: Manager::Apt,
+        producer: Producer {
+            version: "0.1.0".into(),
+            revision: "abc".into(),
+        },
+        collected_at: t(0),
+        collection_duration: Duration::from_secs(1),
+        inventory: Inventory {
+            updates,
+            installed_packages: 100,
+            reboot: Reboot::default(),
+            metadata_updated_at: None,
+            security_metadata_available: true,
+        },
+    }
+}
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("pakiti.db")).unwrap();
+    (dir, s)
+}
+
+const MID: Option<&str> = Some("0123456789abcdef0123456789abcdef");
+
+#[test]
+fn outcomes_new_unchanged_changed() {
+    let (_d, s) = store();
+    let r = report(
+        "web-01",
+        MID,
+        vec![update("openssl", "1.0-2", Some(Severity::Unknown))],
+    );
+    assert_eq!(
+        s.ingest(&r, Source::Push, t(10)).unwrap(),
+        IngestOutcome::NewHost
+    );
+    let mut again = r.clone();
+    again.collected_at = t(60);
+    assert_eq!(
+        s.ingest(&again, Source::Push, t(70)).unwrap(),
+        IngestOutcome::Unchanged
+    );
+    let h = s.host("web-01").unwrap().unwrap();
+    assert_eq!(
+        h.summary.last_report_at,
+        t(70),
+        "an unchanged report refreshes the time"
+    );
+    assert_eq!(h.summary.collected_at, t(60));
+    let changed = report("web-01", MID, vec![]);
+    assert_eq!(
+        s.ingest(&changed, Source::Scrape, t(80)).unwrap(),
+        IngestOutcome::Changed
+    );
+    let h = s.host("web-01").unwrap().unwrap();
+    assert!(h.updates.is_empty(), "an update no longer pending is gone");
+    assert_eq!(h.summary.source, "scrape");
+    assert_eq!(h.summary.counts.pending, 0);
+}
+
+#[test]
+fn first_seen_times_give_patch_age() {
+    let (_d, s) = store();
+    let v1 = vec![
+        update("openssl", "1.0-2", Some(Severity::Important)),
+        update("bash", "5.0-2", None),
+    ];
+    s.ingest(&report("web-01", MID, v1), Source::Push, t(100))
+        .unwrap();
+    // Later: openssl has a newer candidate, bash became a security update, curl appears.
+    let v2 = vec![
+        update("openssl", "1.0-3", Some(Severity::Important)),
+        update("bash", "5.0-2", Some(Severity::Low)),
+        update("curl", "8.0-2", None),
+    ];
+    s.ingest(&report("web-01", MID, v2), Source::Push, t(200))
+        .unwrap();
+    let h = s.host("web-01").unwrap().unwrap();
+    let get = |n: &str| h.updates.iter().find(|u| u.name == n).unwrap().clone();
+    assert_eq!(
+        get("openssl").first_seen,
+        t(100),
+        "pending since the first report"
+    );
+    assert_eq!(
+        get("openssl").candidate_first_seen,
+        t(200),
+        "a new candidate restarts its own clock"
+    );
+    assert_eq!(get("openssl").security_first_seen, Some(t(100)));
+    assert_eq!(get("bash").first_seen, t(100));
+    assert_eq!(get("bash").security_first_seen, Some(t(200)));
+    assert_eq!(get("curl").first_seen, t(200));
+    assert_eq!(get("curl").security_first_seen, None);
+    assert_eq!(h.summary.security_pending_since, Some(t(100)));
+    assert_eq!(h.summary.counts.security(Severity::Important), 1);
+    assert_eq!(h.summary.counts.security(Severity::Low), 1);
+    // Once openssl is patched, the oldest pending security update is bash's.
+    let v3 = vec![update("bash", "5.0-2", Some(Severity::Low))];
+    s.ingest(&report("web-01", MID, v3), Source::Push, t(300))
+        .unwrap();
+    let h = s.host("web-01").unwrap().unwrap();
+    assert_eq!(h.summary.security_pending_since, Some(t(200)));
+}
+
+#[test]
+fn a_machine_id_keeps_one_host_across_renames() {
+    let (_d, s) = store();
+    s.ingest(&report("old-name", MID, vec![]), Source::Push, t(1))
+        .unwrap();
+    let out = s
+        .ingest(&report("new-name", MID, vec![]), Source::Push, t(2))
+        .unwrap();
+    assert_eq!(out, IngestOutcome::Changed);
+    let hosts = s.hosts().unwrap();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].hostname, "new-name");
+    assert!(s.host("old-name").unwrap().is_none());
+    // Without a machine id the host name is the identity.
+    s.ingest(&report("bare", None, vec![]), Source::Push, t(3))
+        .unwrap();
+    s.ingest(&report("bare", None, vec![]), Source::Push, t(4))
+        .unwrap();
+    assert_eq!(s.hosts().unwrap().len(), 2);
+}
+
+#[test]
+fn history_records_changes_of_counts_only() {
+    let (_d, s) = store();
+    let r = report("web-01", MID, vec![update("a", "2", None)]);
+    s.ingest(&r, Source::Push, t(1)).unwrap();
+    s.ingest(&r, Source::Push, t(2)).unwrap();
+    let mut same_counts = r.clone();
+    same_counts.kernel = "6.1.1".into();
+    s.ingest(&same_counts, Source::Push, t(3)).unwrap();
+    s.ingest(&report("web-01", MID, vec![]), Source::Push, t(4))
+        .unwrap();
+    let h = s.host("web-01").unwrap().unwrap();
+    let points: Vec<_> = h.history.iter().map(|p| (p.at, p.counts.pending)).collect();
+    assert_eq!(points, [(t(1), 1), (t(4), 0)]);
+}
+
+#[test]
+fn maintenance_removes_silent_hosts_and_old_history() {
+    let (_d, s) = store();
+    s.ingest(
+        &report("gone", Some("11111111111111111111111111111111"), vec![]),
+        Source::Push,
+        t(1),
+    )
+    .unwrap();
+    s.ingest(
+        &report("here", MID, vec![update("a", "2", None)]),
+        Source::Push,
+        t(1),
+    )
+    .unwrap();
+    s.ingest(&report("here", MID, vec![]), Source::Push, t(100))
+        .unwrap();
+    let out = s
+        .maintain(Retention {
+            remove_hosts_before: t(50),
+            drop_history_before: t(50),
+        })
+        .unwrap();
+    assert_eq!(out.hosts_removed, 1);
+    assert_eq!(out.history_dropped, 1);
+    assert!(s.host("gone").unwrap().is_none());
+    assert_eq!(s.host("here").unwrap().unwrap().history.len(), 1);
+}
+
+#[test]
+fn data_and_schema_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pakiti.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.ingest(
+            &report("web-01", MID, vec![update("a", "2", None)]),
+            Source::Push,
+            t(1),
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.host("web-01").unwrap().unwrap().updates.len(), 1);
+    s.ping().unwrap();
+}
+
+#[test]
+fn a_missing_directory_is_a_clear_error() {
+    let err = SqliteStore::open(std::path::Path::new("/nonexistent/dir/pakiti.db"))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("/nonexistent/dir/pakiti.db"),
+        "{err}"
+    );
+    assert!(crate::open("mysql://x").is_err());
+}
