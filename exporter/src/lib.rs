@@ -7,7 +7,6 @@ pub mod snapshot;
 pub mod text;
 pub mod textfile;
 pub mod web;
-pub mod webconfig;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("PAKITI_REVISION");

@@ -13,7 +13,8 @@ use clap::Parser;
 
 use pakiti_exporter::cli::{Args, Command, Format, LogFormat, ManagerChoice, Settings};
 use pakiti_exporter::snapshot::{HostFacts, Runner, Shared, Snapshot};
-use pakiti_exporter::{metrics, textfile, web, webconfig};
+use pakiti_exporter::{metrics, textfile, web};
+use pakiti_httpserver::webconfig;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -132,7 +133,7 @@ fn serve(s: Settings) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the runtime")?;
     rt.block_on(async move {
-        let listener = web::bind(&s.listen_address).await?;
+        let listener = pakiti_httpserver::bind(&s.listen_address).await?;
         let shared = Arc::new(Shared::new(runner.host.clone(), s.update_info));
         tracing::info!(
             address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -146,7 +147,7 @@ fn serve(s: Settings) -> anyhow::Result<ExitCode> {
         tokio::spawn(schedule(runner, shared.clone(), s.interval, s.jitter));
         let router = web::app(shared, &web_config);
         tokio::select! {
-            r = web::serve(listener, router, &web_config) => r?,
+            r = pakiti_httpserver::serve(listener, router, &web_config) => r?,
             _ = shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(ExitCode::SUCCESS)

@@ -1,26 +1,17 @@
 //! HTTP: `/metrics`, `/api/v1/report`, `/`, `/-/healthy`. Handlers only copy
 //! what the scheduler rendered; no request ever triggers a collection.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
-use tower::Service;
+use pakiti_httpserver::WebConfig;
 
 use crate::metrics::CONTENT_TYPE;
 use crate::snapshot::Shared;
-use crate::webconfig::{BasicAuth, WebConfig};
 
 #[derive(Clone)]
 struct AppState {
@@ -36,45 +27,9 @@ pub fn app(shared: Arc<Shared>, web: &WebConfig) -> Router {
         .route("/-/healthy", get(|| async { "OK\n" }))
         .with_state(AppState { shared });
     if let Some(auth) = &web.auth {
-        router = router.layer(middleware::from_fn_with_state(auth.clone(), require_auth));
+        router = pakiti_httpserver::basic_auth(router, auth.clone(), "pakiti-exporter");
     }
-    for (name, value) in &web.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
-                let (n, v) = (n.clone(), v.clone());
-                async move {
-                    let mut resp = next.run(req).await;
-                    resp.headers_mut().insert(n, v);
-                    resp
-                }
-            }));
-        }
-    }
-    router
-}
-
-async fn require_auth(State(auth): State<Arc<BasicAuth>>, req: Request, next: Next) -> Response {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let ok = tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
-        .await
-        .unwrap_or(false);
-    if ok {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"pakiti-exporter\"")],
-            "Unauthorized\n",
-        )
-            .into_response()
-    }
+    pakiti_httpserver::headers(router, web)
 }
 
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -158,81 +113,13 @@ fn html_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Turns `:10150`, `0.0.0.0:10150`, `[::1]:10150` or `localhost:10150` into a listener.
-pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
-    if let Some(port) = address.strip_prefix(':') {
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("--web.listen-address {address:?}: {port:?} is not a port"))?;
-        // All interfaces: dual-stack where IPv6 exists, else IPv4.
-        return match TcpListener::bind(("::", port)).await {
-            Ok(l) => Ok(l),
-            Err(_) => TcpListener::bind(("0.0.0.0", port))
-                .await
-                .with_context(|| format!("cannot listen on {address}")),
-        };
-    }
-    TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))
-}
-
-/// Serves `router` on `listener`, with TLS when configured, until the process ends.
-pub async fn serve(listener: TcpListener, router: Router, web: &WebConfig) -> anyhow::Result<()> {
-    let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            match tls {
-                None => serve_connection(TokioIo::new(stream), router, peer).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(tls_stream)) => {
-                            serve_connection(TokioIo::new(tls_stream), router, peer).await
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-            }
-        });
-    }
-}
-
-async fn serve_connection<I>(io: TokioIo<I>, router: Router, peer: SocketAddr)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let mut router = router.clone();
-        async move { router.call(req.map(Body::new)).await }
-    });
-    if let Err(e) = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(io, service)
-        .await
-    {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::UpdateInfo;
     use crate::snapshot::{tests::sample_report, Attempt, HostFacts};
-    use axum::body::to_bytes;
+    use axum::body::{to_bytes, Body};
+    use std::time::Duration;
     use std::time::SystemTime;
     use tower::ServiceExt;
 
@@ -318,7 +205,7 @@ mod tests {
     #[tokio::test]
     async fn basic_auth_guards_every_endpoint() {
         let hash = bcrypt::hash("pw", 4).unwrap();
-        let web = crate::webconfig::parse(
+        let web = pakiti_httpserver::webconfig::parse(
             &format!("basic_auth_users:\n  prom: '{hash}'\n"),
             std::path::Path::new("."),
         )

@@ -1,0 +1,188 @@
+//! The accept loop: plain TCP or TLS, one task per connection; the verified
+//! client certificate, when there is one, travels with every request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tower::Service;
+
+use crate::webconfig::{BasicAuth, WebConfig};
+
+/// The client certificate a TLS peer presented and the server verified.
+#[derive(Debug, Clone)]
+pub struct PeerCertificate {
+    /// The subject as `CN=…, O=…` (RFC 4514 order as x509-parser prints it).
+    pub subject: String,
+    /// The subject's common name, when it has one.
+    pub common_name: Option<String>,
+}
+
+impl PeerCertificate {
+    fn from_der(der: &[u8]) -> Option<Self> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let subject = cert.subject();
+        let common_name = subject
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_string);
+        let peer = PeerCertificate {
+            subject: subject.to_string(),
+            common_name,
+        };
+        Some(peer)
+    }
+
+    /// Compares subjects ignoring the spaces after separators.
+    pub fn subject_matches(&self, configured: &str) -> bool {
+        let norm = |s: &str| s.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+        norm(&self.subject) == norm(configured)
+    }
+}
+
+/// Turns `:10150`, `0.0.0.0:10150`, `[::1]:10150` or `localhost:10150` into a listener.
+pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
+    if let Some(port) = address.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("--web.listen-address {address:?}: {port:?} is not a port"))?;
+        // All interfaces: dual-stack where IPv6 exists, else IPv4.
+        return match TcpListener::bind(("::", port)).await {
+            Ok(l) => Ok(l),
+            Err(_) => TcpListener::bind(("0.0.0.0", port))
+                .await
+                .with_context(|| format!("cannot listen on {address}")),
+        };
+    }
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
+}
+
+/// Serves `router` on `listener`, with TLS when configured, until the process ends.
+pub async fn serve(listener: TcpListener, router: Router, web: &WebConfig) -> anyhow::Result<()> {
+    let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => serve_connection(TokioIo::new(stream), router, peer, None).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls_stream)) => {
+                            let cert = tls_stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .and_then(|c| PeerCertificate::from_der(c.as_ref()));
+                            serve_connection(TokioIo::new(tls_stream), router, peer, cert).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    router: Router,
+    peer: SocketAddr,
+    cert: Option<PeerCertificate>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let cert = cert.map(Arc::new);
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut router = router.clone();
+        let mut req = req.map(Body::new);
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        if let Some(c) = &cert {
+            req.extensions_mut().insert(c.clone());
+        }
+        async move { router.call(req).await }
+    });
+    if let Err(e) = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(io, service)
+        .await
+    {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Requires basic auth on every route of `router`.
+pub fn basic_auth(router: Router, auth: Arc<BasicAuth>, realm: &'static str) -> Router {
+    router.layer(middleware::from_fn_with_state((auth, realm), require_auth))
+}
+
+async fn require_auth(
+    State((auth, realm)): State<(Arc<BasicAuth>, &'static str)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let ok = tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
+        .await
+        .unwrap_or(false);
+    if ok {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, format!("Basic realm=\"{realm}\""))],
+            "Unauthorized\n",
+        )
+            .into_response()
+    }
+}
+
+/// Adds the web config's extra response headers to every response.
+pub fn headers(mut router: Router, web: &WebConfig) -> Router {
+    for (name, value) in &web.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            router = router.layer(middleware::from_fn(move |req: Request, next: Next| {
+                let (n, v) = (n.clone(), v.clone());
+                async move {
+                    let mut resp = next.run(req).await;
+                    resp.headers_mut().insert(n, v);
+                    resp
+                }
+            }));
+        }
+    }
+    router
+}
