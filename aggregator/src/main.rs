@@ -1,6 +1,202 @@
-//! The aggregator is not built yet; its issue follows the exporter's.
+//! pakiti-aggregator: glue between flags, configuration, the store and the web server.
+//!
+//! Exit status: 0 after a clean shutdown, 2 for bad flags, configuration or storage.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("pakiti-aggregator: not implemented yet in this version; run pakiti-exporter on each host meanwhile");
-    std::process::ExitCode::from(2)
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+
+use pakiti_aggregator::app::{app, AppState};
+use pakiti_aggregator::config::{self, Settings};
+use pakiti_aggregator::metrics::Health;
+use pakiti_aggregator::scrape;
+use pakiti_httpserver::webconfig;
+use pakiti_store::Retention;
+
+const DEFAULT_STORAGE: &str = "/var/lib/pakiti/aggregator.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pakiti-aggregator",
+    version,
+    about = "Collects pakiti reports from a fleet, keeps them with their history and serves them"
+)]
+struct Args {
+    /// TOML configuration file (an absent default file means defaults).
+    #[arg(long = "config.file", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDR",
+        default_value = ":10151"
+    )]
+    listen_address: String,
+    /// exporter-toolkit web configuration: TLS, client certificates, basic auth.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
+    /// Where reports are kept: a SQLite file (path or sqlite:PATH).
+    #[arg(long = "storage.url", value_name = "URL", default_value = DEFAULT_STORAGE)]
+    storage_url: String,
+    /// Log level: debug, info, warn, error.
+    #[arg(long = "log.level", value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format: logfmt or json.
+    #[arg(long = "log.format", value_name = "FORMAT")]
+    log_format: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("pakiti-aggregator: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(level: Option<&str>, format: Option<&str>) -> anyhow::Result<()> {
+    let level = match level.unwrap_or("info") {
+        "debug" => tracing::Level::DEBUG,
+        "info" => tracing::Level::INFO,
+        "warn" => tracing::Level::WARN,
+        "error" => tracing::Level::ERROR,
+        other => bail!("--log.level {other:?} is not one of debug, info, warn, error"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false);
+    match format.unwrap_or("logfmt") {
+        "logfmt" => builder.init(),
+        "json" => builder.json().init(),
+        other => bail!("--log.format {other:?} is not one of logfmt, json"),
+    }
+    Ok(())
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let file = config::load(args.config_file.as_deref())?;
+    let settings = Settings::from_file(&file).with_context(|| {
+        format!(
+            "invalid configuration {}",
+            args.config_file
+                .as_deref()
+                .unwrap_or(Path::new(config::DEFAULT_CONFIG_FILE))
+                .display()
+        )
+    })?;
+    init_logging(
+        args.log_level.as_deref().or(file.log.level.as_deref()),
+        args.log_format.as_deref().or(file.log.format.as_deref()),
+    )?;
+    let web = match &args.web_config_file {
+        Some(p) => webconfig::load(p)?,
+        None => webconfig::WebConfig::none(),
+    };
+    if args.storage_url == DEFAULT_STORAGE {
+        if let Some(dir) = Path::new(DEFAULT_STORAGE).parent() {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "cannot create {} for the default database; pass --storage.url FILE",
+                    dir.display()
+                )
+            })?;
+        }
+    }
+    let store: Arc<dyn pakiti_store::Store> = Arc::from(
+        pakiti_store::open(&args.storage_url)
+            .with_context(|| format!("--storage.url {}", args.storage_url))?,
+    );
+    let scrape_client = scrape::client(&settings.scrape)?;
+    let has_targets =
+        !settings.scrape.static_configs.is_empty() || !settings.scrape.file_sd.is_empty();
+    let settings = Arc::new(settings);
+    let state = AppState {
+        store,
+        settings: settings.clone(),
+        health: Arc::new(Health::default()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    rt.block_on(async move {
+        let listener = pakiti_httpserver::bind(&args.listen_address).await?;
+        let local: Option<SocketAddr> = listener.local_addr().ok();
+        if settings.clients.is_empty() && local.is_some_and(|a| !a.ip().is_loopback()) {
+            tracing::warn!(
+                address = %args.listen_address,
+                "NO CLIENTS ARE CONFIGURED: anyone who can reach this address can push reports for any host. Add [[client]] entries, or listen on 127.0.0.1 only."
+            );
+        }
+        tracing::info!(
+            address = %local.map(|a| a.to_string()).unwrap_or_default(),
+            storage = %args.storage_url,
+            tls = web.tls.is_some(),
+            clients = settings.clients.len(),
+            scrape_targets = has_targets,
+            "pakiti-aggregator listening"
+        );
+        tokio::spawn(maintain(state.clone()));
+        if has_targets {
+            tokio::spawn(scrape::run(state.clone(), settings.scrape.clone(), scrape_client));
+        }
+        let mut router = app(state);
+        if let Some(auth) = &web.auth {
+            router = pakiti_httpserver::basic_auth(router, auth.clone(), "pakiti-aggregator");
+        }
+        let router = pakiti_httpserver::headers(router, &web);
+        tokio::select! {
+            r = pakiti_httpserver::serve(listener, router, &web) => r?,
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Removes silent hosts and old history, at start and every ten minutes.
+async fn maintain(state: AppState) {
+    loop {
+        let now = SystemTime::now();
+        let retention = Retention {
+            remove_hosts_before: now - state.settings.remove_after,
+            drop_history_before: now - state.settings.history_retention,
+        };
+        let store = state.store.clone();
+        match tokio::task::spawn_blocking(move || store.maintain(retention)).await {
+            Ok(Ok(out)) if out.hosts_removed > 0 || out.history_dropped > 0 => tracing::info!(
+                hosts_removed = out.hosts_removed,
+                history_dropped = out.history_dropped,
+                "maintenance"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "maintenance failed"),
+            Err(e) => tracing::warn!(error = %e, "maintenance task failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
 }

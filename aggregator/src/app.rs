@@ -1,0 +1,414 @@
+//! HTTP routes of the aggregator. `app(state)` builds them without a socket.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+
+use pakiti_httpserver::PeerCertificate;
+use pakiti_report::{Hostname, Report, Severity};
+use pakiti_store::{HostSummary, IngestOutcome, Source, Store, StoredUpdate};
+
+use crate::config::Settings;
+use crate::metrics::{self, Health};
+use crate::trust::{self, Refusal};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<Settings>,
+    pub health: Arc<Health>,
+}
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/reports", post(push))
+        .route("/api/v1/hosts", get(hosts))
+        .route("/api/v1/hosts/{hostname}", get(host))
+        .route("/federate", get(federate))
+        .route("/metrics", get(own_metrics))
+        .route("/-/healthy", get(|| async { "OK\n" }))
+        .route("/-/ready", get(ready))
+        .route("/", get(landing))
+        .with_state(state)
+}
+
+/// A JSON error answer.
+pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Stores a report that came in by either road, counting the result.
+pub async fn store_report(
+    state: &AppState,
+    report: Report,
+    source: Source,
+) -> Result<IngestOutcome, Response> {
+    let store = state.store.clone();
+    let started = Instant::now();
+    let result =
+        tokio::task::spawn_blocking(move || store.ingest(&report, source, SystemTime::now())).await;
+    state.health.store_latency("ingest", started.elapsed());
+    let mode = source.as_str();
+    match result {
+        Ok(Ok(outcome)) => {
+            state.health.report(
+                mode,
+                match outcome {
+                    IngestOutcome::NewHost => "new_host",
+                    IngestOutcome::Changed => "changed",
+                    IngestOutcome::Unchanged => "unchanged",
+                },
+            );
+            Ok(outcome)
+        }
+        Ok(Err(e)) => {
+            state.health.report(mode, "store_error");
+            tracing::error!(error = %e, "storing a report failed");
+            Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the report was not stored: {e}"),
+            ))
+        }
+        Err(e) => {
+            state.health.report(mode, "store_error");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the report was not stored: {e}"),
+            ))
+        }
+    }
+}
+
+/// Reads at most `limit` bytes of body, gunzipping when asked; `Err` is the answer to give.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, Response> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the report is larger than {limit} bytes"),
+        )
+    };
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit")
+        {
+            too_large()
+        } else {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read: {e}"),
+            )
+        }
+    })?;
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+    {
+        None => Ok(raw.to_vec()),
+        Some(e) if e == "identity" => Ok(raw.to_vec()),
+        Some(e) if e == "gzip" || e == "x-gzip" => {
+            let mut out = Vec::new();
+            let mut dec = flate2::read::GzDecoder::new(&raw[..]).take(limit as u64 + 1);
+            dec.read_to_end(&mut out).map_err(|e| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the gzip body is corrupt: {e}"),
+                )
+            })?;
+            if out.len() > limit {
+                return Err(too_large());
+            }
+            Ok(out)
+        }
+        Some(other) => Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Encoding {other:?} is not supported: send identity or gzip"),
+        )),
+    }
+}
+
+async fn push(
+    State(state): State<AppState>,
+    cert: Option<Extension<Arc<PeerCertificate>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let refuse = |result: &'static str, resp: Response| {
+        state.health.report("push", result);
+        resp
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return refuse(
+            "invalid",
+            error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("Content-Type must be application/json, not {content_type:?}"),
+            ),
+        );
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let cert = cert.map(|Extension(c)| (*c).clone());
+    let sender = match trust::authenticate(&state.settings.clients, bearer, cert.as_ref()) {
+        Ok(s) => s,
+        Err(Refusal::Unauthenticated(msg)) | Err(Refusal::Forbidden(msg)) => {
+            tracing::warn!(reason = %msg, "report refused: unauthenticated");
+            return refuse("unauthorized", error(StatusCode::UNAUTHORIZED, msg));
+        }
+    };
+    let bytes = match read_body(body, &headers, state.settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err(resp) => {
+            let result = if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "invalid"
+            };
+            return refuse(result, resp);
+        }
+    };
+    let mut report = match pakiti_report::from_json(&bytes) {
+        Ok(r) => r,
+        Err(e) => return refuse("invalid", error(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    if let Err(Refusal::Forbidden(msg) | Refusal::Unauthenticated(msg)) =
+        trust::authorize(&sender, &mut report)
+    {
+        tracing::warn!(sender = %sender.name(), host = %report.host.hostname, reason = %msg, "report refused: forbidden");
+        return refuse("forbidden", error(StatusCode::FORBIDDEN, msg));
+    }
+    let hostname = report.host.hostname.to_string();
+    match store_report(&state, report, Source::Push).await {
+        Ok(outcome) => {
+            let outcome = match outcome {
+                IngestOutcome::NewHost => "new_host",
+                IngestOutcome::Changed => "changed",
+                IngestOutcome::Unchanged => "unchanged",
+            };
+            Json(json!({ "status": "stored", "outcome": outcome, "host": hostname }))
+                .into_response()
+        }
+        Err(resp) => resp,
+    }
+}
+
+fn is_stale(state: &AppState, h: &HostSummary, now: SystemTime) -> bool {
+    now.duration_since(h.last_report_at).unwrap_or_default() > state.settings.stale_after
+}
+
+fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> Value {
+    let mut security: BTreeMap<&str, u32> = Severity::ALL
+        .iter()
+        .map(|s| (s.as_str(), h.counts.security(*s)))
+        .collect();
+    security.insert("total", h.counts.security_total());
+    json!({
+        "hostname": h.hostname,
+        "machine_id": h.machine_id,
+        "site": h.site,
+        "os": { "id": h.os_id, "version": h.os_version, "name": h.os_name },
+        "kernel": h.kernel,
+        "arch": h.arch,
+        "manager": h.manager,
+        "exporter_version": h.exporter_version,
+        "source": h.source,
+        "first_seen": rfc3339(h.first_seen),
+        "last_report_at": rfc3339(h.last_report_at),
+        "collected_at": rfc3339(h.collected_at),
+        "stale": is_stale(state, h, now),
+        "pending": h.counts.pending,
+        "security": security,
+        "held": h.counts.held,
+        "reboot_required": h.counts.reboot_required,
+        "reboot_packages": h.reboot_packages,
+        "installed_packages": h.installed_packages,
+        "security_metadata_available": h.security_metadata_available,
+        "metadata_updated_at": h.metadata_updated_at.map(rfc3339),
+        "security_pending_since": h.security_pending_since.map(rfc3339),
+    })
+}
+
+fn update_json(u: &StoredUpdate) -> Value {
+    json!({
+        "name": u.name,
+        "arch": u.arch,
+        "installed_version": u.installed_version,
+        "candidate_version": u.candidate_version,
+        "security": u.security.is_some(),
+        "severity": u.security.map_or("none", Severity::as_str),
+        "held": u.held.is_some(),
+        "held_reason": u.held.map(|h| h.as_str()),
+        "repository": u.repository,
+        "advisories": u.advisories,
+        "cves": u.cves,
+        "first_seen": rfc3339(u.first_seen),
+        "candidate_first_seen": rfc3339(u.candidate_first_seen),
+        "security_first_seen": u.security_first_seen.map(rfc3339),
+    })
+}
+
+async fn all_hosts(state: &AppState) -> Result<Vec<HostSummary>, Response> {
+    let store = state.store.clone();
+    let started = Instant::now();
+    let r = tokio::task::spawn_blocking(move || store.hosts()).await;
+    state.health.store_latency("hosts", started.elapsed());
+    match r {
+        Ok(Ok(h)) => Ok(h),
+        Ok(Err(e)) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+fn flag(q: &BTreeMap<String, String>, key: &str) -> Result<Option<bool>, Response> {
+    match q.get(key).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some("true") | Some("1") => Ok(Some(true)),
+        Some("false") | Some("0") => Ok(Some(false)),
+        Some(other) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("{key}={other:?}: expected true or false"),
+        )),
+    }
+}
+
+async fn hosts(
+    State(state): State<AppState>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    for key in q.keys() {
+        if !["site", "security", "stale", "reboot"].contains(&key.as_str()) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown filter {key:?}: use site, security, stale, reboot"),
+            );
+        }
+    }
+    let (security, stale, reboot) =
+        match (flag(&q, "security"), flag(&q, "stale"), flag(&q, "reboot")) {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+        };
+    let all = match all_hosts(&state).await {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let now = SystemTime::now();
+    let list: Vec<Value> = all
+        .iter()
+        .filter(|h| {
+            q.get("site")
+                .is_none_or(|s| h.site.as_deref() == Some(s.as_str()))
+        })
+        .filter(|h| security.is_none_or(|want| (h.counts.security_total() > 0) == want))
+        .filter(|h| stale.is_none_or(|want| is_stale(&state, h, now) == want))
+        .filter(|h| reboot.is_none_or(|want| h.counts.reboot_required == want))
+        .map(|h| host_json(&state, h, now))
+        .collect();
+    Json(json!({ "hosts": list })).into_response()
+}
+
+async fn host(State(state): State<AppState>, Path(hostname): Path<String>) -> Response {
+    let name = match Hostname::parse(&hostname) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let store = state.store.clone();
+    let started = Instant::now();
+    let r = tokio::task::spawn_blocking(move || store.host(name.as_str())).await;
+    state.health.store_latency("host", started.elapsed());
+    let detail = match r {
+        Ok(Ok(Some(d))) => d,
+        Ok(Ok(None)) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("no host named {hostname:?} has reported"),
+            )
+        }
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let mut v = host_json(&state, &detail.summary, SystemTime::now());
+    v["updates"] = detail.updates.iter().map(update_json).collect();
+    v["history"] = detail
+        .history
+        .iter()
+        .map(|p| {
+            json!({
+                "at": rfc3339(p.at),
+                "pending": p.counts.pending,
+                "security": p.counts.security_total(),
+                "held": p.counts.held,
+                "reboot_required": p.counts.reboot_required,
+            })
+        })
+        .collect();
+    Json(v).into_response()
+}
+
+async fn federate(State(state): State<AppState>) -> Response {
+    match all_hosts(&state).await {
+        Ok(hosts) => (
+            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+            metrics::federate(&hosts),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn own_metrics(State(state): State<AppState>) -> Response {
+    let now = SystemTime::now();
+    let (fresh, stale, up) = match all_hosts(&state).await {
+        Ok(hosts) => {
+            let stale = hosts.iter().filter(|h| is_stale(&state, h, now)).count();
+            (hosts.len() - stale, stale, true)
+        }
+        Err(_) => (0, 0, false),
+    };
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.health.render(fresh, stale, up),
+    )
+        .into_response()
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.ping()).await {
+        Ok(Ok(())) => "OK\n".into_response(),
+        Ok(Err(e)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response()
+        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
+    }
+}
+
+async fn landing() -> axum::response::Html<String> {
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>pakiti aggregator</title></head>\
+         <body><h1>pakiti aggregator</h1><ul><li><a href=\"api/v1/hosts\">hosts (JSON)</a></li>\
+         <li><a href=\"federate\">federate</a></li><li><a href=\"metrics\">metrics</a></li></ul>\
+         <p>version {}</p></body></html>",
+        crate::VERSION
+    ))
+}

@@ -1,0 +1,296 @@
+//! The aggregator's TOML configuration, read strictly, and turned into
+//! checked settings in one step.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/pakiti/aggregator.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub client: Vec<ClientEntry>,
+    #[serde(default)]
+    pub scrape: ScrapeSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Largest accepted report body, compressed or not (default 16 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// A host not heard from for this long is stale (default 2h).
+    pub stale_after: Option<String>,
+    /// A host not heard from for this long is removed (default 30d).
+    pub remove_after: Option<String>,
+    /// Report-count history is kept this long (default 90d).
+    pub history_retention: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientEntry {
+    pub name: String,
+    pub token_sha256: Option<String>,
+    pub cert_subject: Option<String>,
+    #[serde(default)]
+    pub sites: Vec<String>,
+    #[serde(default = "default_role")]
+    pub role: String,
+}
+
+fn default_role() -> String {
+    "host".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeSection {
+    /// Time between scrapes of each target (default 5m).
+    pub interval: Option<String>,
+    /// Limit for one target's answer (default 30s).
+    pub timeout: Option<String>,
+    /// Targets scraped at once (default 16).
+    pub concurrency: Option<usize>,
+    /// `http` (default) or `https` for targets given as host:port.
+    pub scheme: Option<String>,
+    /// CA to verify exporters' certificates; client certificate and key to present.
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Basic auth toward exporters.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    #[serde(default, rename = "static")]
+    pub static_configs: Vec<StaticConfig>,
+    /// Prometheus file_sd JSON files (globs allowed), re-read when they change.
+    #[serde(default)]
+    pub file_sd: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    pub targets: Vec<String>,
+    /// Site for reports that name none.
+    pub site: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}
+
+/// What a client may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Only its own host.
+    Host,
+    /// Any host of its sites.
+    Relay,
+    /// Forwarded reports and statistics of its sites (a downstream aggregator).
+    Server,
+}
+
+/// A client allowed to send reports.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub name: String,
+    pub token_sha256: Option<[u8; 32]>,
+    pub cert_subject: Option<String>,
+    /// `None`: any site.
+    pub sites: Option<Vec<String>>,
+    pub role: Role,
+}
+
+/// Checked settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub max_body_bytes: usize,
+    pub stale_after: Duration,
+    pub remove_after: Duration,
+    pub history_retention: Duration,
+    pub clients: Vec<Client>,
+    pub scrape: Scrape,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub scheme: String,
+    pub ca_file: Option<PathBuf>,
+    pub identity: Option<(PathBuf, PathBuf)>,
+    pub basic_auth: Option<(String, String)>,
+    pub static_configs: Vec<StaticConfig>,
+    pub file_sd: Vec<String>,
+}
+
+pub fn load(path: Option<&Path>) -> anyhow::Result<File> {
+    let (path, explicit) = match path {
+        Some(p) => (p, true),
+        None => (Path::new(DEFAULT_CONFIG_FILE), false),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(File::default())
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read config file {}", path.display()))
+        }
+    };
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn duration(field: &str, value: Option<&str>, default: &str) -> anyhow::Result<Duration> {
+    let v = value.unwrap_or(default);
+    humantime::parse_duration(v)
+        .with_context(|| format!("{field} {v:?} is not a duration such as 30s, 5m or 2h"))
+}
+
+fn hex32(field: &str, s: &str) -> anyhow::Result<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("{field} must be 64 hexadecimal digits (the SHA-256 of the token, e.g. from `printf %s TOKEN | sha256sum`)");
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)?;
+    }
+    Ok(out)
+}
+
+impl Settings {
+    pub fn from_file(f: &File) -> anyhow::Result<Settings> {
+        let mut clients = Vec::new();
+        for (i, c) in f.client.iter().enumerate() {
+            let field = format!("client[{i}] ({})", c.name);
+            if c.token_sha256.is_none() && c.cert_subject.is_none() {
+                bail!("{field}: give token_sha256 or cert_subject, or the client can never be recognised");
+            }
+            let role = match c.role.as_str() {
+                "host" => Role::Host,
+                "relay" => Role::Relay,
+                "server" => Role::Server,
+                other => bail!("{field}: role {other:?} is not one of host, relay, server"),
+            };
+            if c.sites.is_empty() {
+                bail!(
+                    "{field}: sites is empty; list the sites it may speak for, or [\"*\"] for any"
+                );
+            }
+            let sites = if c.sites.iter().any(|s| s == "*") {
+                None
+            } else {
+                Some(c.sites.clone())
+            };
+            clients.push(Client {
+                name: c.name.clone(),
+                token_sha256: c
+                    .token_sha256
+                    .as_deref()
+                    .map(|t| hex32(&format!("{field}: token_sha256"), t))
+                    .transpose()?,
+                cert_subject: c.cert_subject.clone(),
+                sites,
+                role,
+            });
+        }
+        let s = &f.scrape;
+        let identity = match (&s.cert_file, &s.key_file) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => bail!("scrape: cert_file and key_file go together"),
+        };
+        let basic_auth = match (&s.username, &s.password_file) {
+            (Some(u), Some(p)) => {
+                let pw = std::fs::read_to_string(p)
+                    .with_context(|| format!("scrape.password_file {}", p.display()))?;
+                Some((u.clone(), pw.trim_end_matches(['\n', '\r']).to_string()))
+            }
+            (None, None) => None,
+            _ => bail!("scrape: username and password_file go together"),
+        };
+        let scheme = s.scheme.clone().unwrap_or_else(|| "http".into());
+        if scheme != "http" && scheme != "https" {
+            bail!("scrape.scheme {scheme:?} is not http or https");
+        }
+        Ok(Settings {
+            max_body_bytes: f.server.max_body_bytes.unwrap_or(16 << 20),
+            stale_after: duration("server.stale_after", f.server.stale_after.as_deref(), "2h")?,
+            remove_after: duration(
+                "server.remove_after",
+                f.server.remove_after.as_deref(),
+                "30d",
+            )?,
+            history_retention: duration(
+                "server.history_retention",
+                f.server.history_retention.as_deref(),
+                "90d",
+            )?,
+            clients,
+            scrape: Scrape {
+                interval: duration("scrape.interval", s.interval.as_deref(), "5m")?,
+                timeout: duration("scrape.timeout", s.timeout.as_deref(), "30s")?,
+                concurrency: s.concurrency.unwrap_or(16).max(1),
+                scheme,
+                ca_file: s.ca_file.clone(),
+                identity,
+                basic_auth,
+                static_configs: s.static_configs.clone(),
+                file_sd: s.file_sd.clone(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Settings> {
+        Settings::from_file(&toml::from_str(text)?)
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let f: File = toml::from_str(include_str!("../../config/aggregator.toml")).unwrap();
+        // The example names a password file that only exists where it is deployed.
+        let mut f = f;
+        f.scrape.username = None;
+        f.scrape.password_file = None;
+        let s = Settings::from_file(&f).unwrap();
+        assert_eq!(s.clients.len(), 2);
+        assert_eq!(s.clients[1].role, Role::Relay);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = |t: &str| format!("{:#}", parse(t).unwrap_err());
+        assert!(e("[[client]]\nname = \"a\"\nsites = [\"A\"]\n")
+            .contains("token_sha256 or cert_subject"));
+        assert!(
+            e("[[client]]\nname = \"a\"\ntoken_sha256 = \"abc\"\nsites = [\"A\"]\n")
+                .contains("64 hexadecimal")
+        );
+        assert!(e(
+            "[[client]]\nname = \"a\"\ncert_subject = \"CN=a\"\nsites = [\"A\"]\nrole = \"boss\"\n"
+        )
+        .contains("role"));
+        assert!(e("[[client]]\nname = \"a\"\ncert_subject = \"CN=a\"\n").contains("sites is empty"));
+        assert!(e("[server]\nstale_after = \"soon\"\n").contains("stale_after"));
+        assert!(e("[serverr]\n").contains("unknown field"));
+    }
+}

@@ -1,0 +1,10 @@
+//! pakiti-aggregator as a library: `main.rs` is glue over these modules.
+
+pub mod app;
+pub mod config;
+pub mod metrics;
+pub mod scrape;
+pub mod trust;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const REVISION: &str = env!("PAKITI_REVISION");

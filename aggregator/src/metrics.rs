@@ -1,0 +1,338 @@
+//! The aggregator's metric names live here and nowhere else: the fleet for
+//! `/federate` (repeating the exporter's family names with `host` and `site`
+//! labels) and the aggregator's own health for `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use pakiti_report::Severity;
+use pakiti_store::HostSummary;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                self.0.push_str(k);
+                self.0.push_str("=\"");
+                for c in v.chars() {
+                    match c {
+                        '\\' => self.0.push_str("\\\\"),
+                        '"' => self.0.push_str("\\\""),
+                        '\n' => self.0.push_str("\\n"),
+                        c => self.0.push(c),
+                    }
+                }
+                self.0.push('"');
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+fn seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The fleet: one series per host and family.
+pub fn federate(hosts: &[HostSummary]) -> String {
+    let mut m = Exposition(String::with_capacity(64 + hosts.len() * 1400));
+    let site = |h: &HostSummary| h.site.clone().unwrap_or_default();
+    type Value = fn(&HostSummary) -> f64;
+    let simple: [(&str, &str, Value); 4] = [
+        (
+            "pakiti_updates_pending",
+            "Installed packages with a newer candidate version, per host (latest report).",
+            |h| h.counts.pending as f64,
+        ),
+        (
+            "pakiti_updates_held",
+            "Pending updates that are held, pinned, kept back or phased, per host (latest report).",
+            |h| h.counts.held as f64,
+        ),
+        (
+            "pakiti_reboot_required",
+            "1 when the host must reboot to run what is installed (latest report).",
+            |h| f64::from(u8::from(h.counts.reboot_required)),
+        ),
+        (
+            "pakiti_last_report_timestamp_seconds",
+            "When the aggregator last received a report from the host.",
+            |h| seconds(h.last_report_at),
+        ),
+    ];
+    for (name, help, value) in simple {
+        m.family(name, "gauge", help);
+        for h in hosts {
+            m.sample(name, &[("host", &h.hostname), ("site", &site(h))], value(h));
+        }
+    }
+    m.family(
+        "pakiti_security_updates_pending",
+        "gauge",
+        "Pending updates that fix security issues, per host and severity (latest report).",
+    );
+    for h in hosts {
+        let s = site(h);
+        for sev in Severity::ALL {
+            m.sample(
+                "pakiti_security_updates_pending",
+                &[
+                    ("host", &h.hostname),
+                    ("site", &s),
+                    ("severity", sev.as_str()),
+                ],
+                h.counts.security(sev) as f64,
+            );
+        }
+    }
+    m.family(
+        "pakiti_security_update_pending_since_timestamp_seconds",
+        "gauge",
+        "First time the oldest still pending security update was seen pending on the host; absent when none is pending.",
+    );
+    for h in hosts {
+        if let Some(t) = h.security_pending_since {
+            m.sample(
+                "pakiti_security_update_pending_since_timestamp_seconds",
+                &[("host", &h.hostname), ("site", &site(h))],
+                seconds(t),
+            );
+        }
+    }
+    m.family(
+        "pakiti_host_info",
+        "gauge",
+        "The host's operating system, kernel and package manager.",
+    );
+    for h in hosts {
+        m.sample(
+            "pakiti_host_info",
+            &[
+                ("host", &h.hostname),
+                ("site", &site(h)),
+                ("os_id", &h.os_id),
+                ("os_version", &h.os_version),
+                ("kernel", &h.kernel),
+                ("manager", &h.manager),
+            ],
+            1.0,
+        );
+    }
+    m.0
+}
+
+/// Upper bounds of the store-latency histogram, in seconds.
+const BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+/// Health of one scrape target.
+#[derive(Debug, Clone, Default)]
+pub struct TargetHealth {
+    pub up: bool,
+    pub duration: Duration,
+    pub last_success: Option<SystemTime>,
+    pub last_error: Option<String>,
+}
+
+/// Counters and gauges of the aggregator's own health.
+#[derive(Default)]
+pub struct Health {
+    reports: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    store: Mutex<BTreeMap<&'static str, Histogram>>,
+    targets: Mutex<BTreeMap<String, TargetHealth>>,
+}
+
+impl Health {
+    /// Counts a report by mode (`push`, `scrape`) and result.
+    pub fn report(&self, mode: &'static str, result: &'static str) {
+        if let Ok(mut r) = self.reports.lock() {
+            *r.entry((mode, result)).or_default() += 1;
+        }
+    }
+
+    pub fn store_latency(&self, operation: &'static str, d: Duration) {
+        if let Ok(mut s) = self.store.lock() {
+            let h = s.entry(operation).or_default();
+            let secs = d.as_secs_f64();
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if secs <= *b {
+                    h.buckets[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            h.count.fetch_add(1, Ordering::Relaxed);
+            h.sum_micros
+                .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        }
+    }
+
+    pub fn target(&self, target: &str, health: TargetHealth) {
+        if let Ok(mut t) = self.targets.lock() {
+            t.insert(target.to_string(), health);
+        }
+    }
+
+    /// Forgets targets no longer configured.
+    pub fn retain_targets(&self, keep: &dyn Fn(&str) -> bool) {
+        if let Ok(mut t) = self.targets.lock() {
+            t.retain(|k, _| keep(k));
+        }
+    }
+
+    pub fn targets(&self) -> BTreeMap<String, TargetHealth> {
+        self.targets.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// The aggregator's own metrics; `hosts` gives hosts by state.
+    pub fn render(&self, fresh: usize, stale: usize, store_up: bool) -> String {
+        let mut m = Exposition(String::with_capacity(4096));
+        m.family(
+            "pakiti_aggregator_reports_received_total",
+            "counter",
+            "Reports received, by mode (push, scrape) and result.",
+        );
+        if let Ok(r) = self.reports.lock() {
+            for ((mode, result), n) in r.iter() {
+                m.sample(
+                    "pakiti_aggregator_reports_received_total",
+                    &[("mode", mode), ("result", result)],
+                    *n as f64,
+                );
+            }
+        }
+        m.family(
+            "pakiti_aggregator_hosts",
+            "gauge",
+            "Hosts known, by state (fresh, stale).",
+        );
+        m.sample(
+            "pakiti_aggregator_hosts",
+            &[("state", "fresh")],
+            fresh as f64,
+        );
+        m.sample(
+            "pakiti_aggregator_hosts",
+            &[("state", "stale")],
+            stale as f64,
+        );
+        m.family(
+            "pakiti_aggregator_store_up",
+            "gauge",
+            "1 when the database answered the latest check.",
+        );
+        m.sample(
+            "pakiti_aggregator_store_up",
+            &[],
+            f64::from(u8::from(store_up)),
+        );
+        m.family(
+            "pakiti_aggregator_store_duration_seconds",
+            "histogram",
+            "Time spent in the store, by operation.",
+        );
+        if let Ok(s) = self.store.lock() {
+            for (op, h) in s.iter() {
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let le = b.to_string();
+                    m.sample(
+                        "pakiti_aggregator_store_duration_seconds_bucket",
+                        &[("operation", op), ("le", &le)],
+                        h.buckets[i].load(Ordering::Relaxed) as f64,
+                    );
+                }
+                let count = h.count.load(Ordering::Relaxed) as f64;
+                m.sample(
+                    "pakiti_aggregator_store_duration_seconds_bucket",
+                    &[("operation", op), ("le", "+Inf")],
+                    count,
+                );
+                m.sample(
+                    "pakiti_aggregator_store_duration_seconds_sum",
+                    &[("operation", op)],
+                    h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                );
+                m.sample(
+                    "pakiti_aggregator_store_duration_seconds_count",
+                    &[("operation", op)],
+                    count,
+                );
+            }
+        }
+        let targets = self.targets();
+        m.family(
+            "pakiti_aggregator_scrape_up",
+            "gauge",
+            "1 when the latest scrape of the target succeeded.",
+        );
+        for (t, h) in &targets {
+            m.sample(
+                "pakiti_aggregator_scrape_up",
+                &[("target", t)],
+                f64::from(u8::from(h.up)),
+            );
+        }
+        m.family(
+            "pakiti_aggregator_scrape_duration_seconds",
+            "gauge",
+            "How long the latest scrape of the target took.",
+        );
+        for (t, h) in &targets {
+            m.sample(
+                "pakiti_aggregator_scrape_duration_seconds",
+                &[("target", t)],
+                h.duration.as_secs_f64(),
+            );
+        }
+        m.family(
+            "pakiti_aggregator_scrape_last_success_timestamp_seconds",
+            "gauge",
+            "When the target was last scraped successfully.",
+        );
+        for (t, h) in &targets {
+            if let Some(at) = h.last_success {
+                m.sample(
+                    "pakiti_aggregator_scrape_last_success_timestamp_seconds",
+                    &[("target", t)],
+                    seconds(at),
+                );
+            }
+        }
+        m.family(
+            "pakiti_aggregator_build_info",
+            "gauge",
+            "The aggregator's version and source revision.",
+        );
+        m.sample(
+            "pakiti_aggregator_build_info",
+            &[("version", crate::VERSION), ("revision", crate::REVISION)],
+            1.0,
+        );
+        m.0
+    }
+}
