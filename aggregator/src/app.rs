@@ -42,9 +42,24 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A JSON error answer.
-pub fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+/// An error answer: its status and a JSON `{"error": …}` saying what is wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        message: message.into(),
+    }
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -56,7 +71,7 @@ pub async fn store_report(
     state: &AppState,
     report: Report,
     source: Source,
-) -> Result<IngestOutcome, Response> {
+) -> Result<IngestOutcome, ApiError> {
     let store = state.store.clone();
     let started = Instant::now();
     let result =
@@ -94,7 +109,7 @@ pub async fn store_report(
 }
 
 /// Reads at most `limit` bytes of body, gunzipping when asked; `Err` is the answer to give.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, Response> {
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -146,9 +161,9 @@ async fn push(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let refuse = |result: &'static str, resp: Response| {
+    let refuse = |result: &'static str, e: ApiError| {
         state.health.report("push", result);
-        resp
+        e.into_response()
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -178,13 +193,13 @@ async fn push(
     };
     let bytes = match read_body(body, &headers, state.settings.max_body_bytes).await {
         Ok(b) => b,
-        Err(resp) => {
-            let result = if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Err(e) => {
+            let result = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
                 "too_large"
             } else {
                 "invalid"
             };
-            return refuse(result, resp);
+            return refuse(result, e);
         }
     };
     let mut report = match pakiti_report::from_json(&bytes) {
@@ -208,7 +223,7 @@ async fn push(
             Json(json!({ "status": "stored", "outcome": outcome, "host": hostname }))
                 .into_response()
         }
-        Err(resp) => resp,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -267,7 +282,7 @@ fn update_json(u: &StoredUpdate) -> Value {
     })
 }
 
-async fn all_hosts(state: &AppState) -> Result<Vec<HostSummary>, Response> {
+async fn all_hosts(state: &AppState) -> Result<Vec<HostSummary>, ApiError> {
     let store = state.store.clone();
     let started = Instant::now();
     let r = tokio::task::spawn_blocking(move || store.hosts()).await;
@@ -279,7 +294,7 @@ async fn all_hosts(state: &AppState) -> Result<Vec<HostSummary>, Response> {
     }
 }
 
-fn flag(q: &BTreeMap<String, String>, key: &str) -> Result<Option<bool>, Response> {
+fn flag(q: &BTreeMap<String, String>, key: &str) -> Result<Option<bool>, ApiError> {
     match q.get(key).map(String::as_str) {
         None | Some("") => Ok(None),
         Some("true") | Some("1") => Ok(Some(true)),
@@ -294,24 +309,21 @@ fn flag(q: &BTreeMap<String, String>, key: &str) -> Result<Option<bool>, Respons
 async fn hosts(
     State(state): State<AppState>,
     Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
+) -> Result<Response, ApiError> {
     for key in q.keys() {
         if !["site", "security", "stale", "reboot"].contains(&key.as_str()) {
-            return error(
+            return Err(error(
                 StatusCode::BAD_REQUEST,
                 format!("unknown filter {key:?}: use site, security, stale, reboot"),
-            );
+            ));
         }
     }
-    let (security, stale, reboot) =
-        match (flag(&q, "security"), flag(&q, "stale"), flag(&q, "reboot")) {
-            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
-            (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
-        };
-    let all = match all_hosts(&state).await {
-        Ok(h) => h,
-        Err(r) => return r,
-    };
+    let (security, stale, reboot) = (
+        flag(&q, "security")?,
+        flag(&q, "stale")?,
+        flag(&q, "reboot")?,
+    );
+    let all = all_hosts(&state).await?;
     let now = SystemTime::now();
     let list: Vec<Value> = all
         .iter()
@@ -324,14 +336,15 @@ async fn hosts(
         .filter(|h| reboot.is_none_or(|want| h.counts.reboot_required == want))
         .map(|h| host_json(&state, h, now))
         .collect();
-    Json(json!({ "hosts": list })).into_response()
+    Ok(Json(json!({ "hosts": list })).into_response())
 }
 
-async fn host(State(state): State<AppState>, Path(hostname): Path<String>) -> Response {
-    let name = match Hostname::parse(&hostname) {
-        Ok(n) => n,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+async fn host(
+    State(state): State<AppState>,
+    Path(hostname): Path<String>,
+) -> Result<Response, ApiError> {
+    let name =
+        Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
     let store = state.store.clone();
     let started = Instant::now();
     let r = tokio::task::spawn_blocking(move || store.host(name.as_str())).await;
@@ -339,13 +352,13 @@ async fn host(State(state): State<AppState>, Path(hostname): Path<String>) -> Re
     let detail = match r {
         Ok(Ok(Some(d))) => d,
         Ok(Ok(None)) => {
-            return error(
+            return Err(error(
                 StatusCode::NOT_FOUND,
                 format!("no host named {hostname:?} has reported"),
-            )
+            ))
         }
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     };
     let mut v = host_json(&state, &detail.summary, SystemTime::now());
     v["updates"] = detail.updates.iter().map(update_json).collect();
@@ -362,18 +375,16 @@ async fn host(State(state): State<AppState>, Path(hostname): Path<String>) -> Re
             })
         })
         .collect();
-    Json(v).into_response()
+    Ok(Json(v).into_response())
 }
 
-async fn federate(State(state): State<AppState>) -> Response {
-    match all_hosts(&state).await {
-        Ok(hosts) => (
-            [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-            metrics::federate(&hosts),
-        )
-            .into_response(),
-        Err(r) => r,
-    }
+async fn federate(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let hosts = all_hosts(&state).await?;
+    Ok((
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        metrics::federate(&hosts),
+    )
+        .into_response())
 }
 
 async fn own_metrics(State(state): State<AppState>) -> Response {
