@@ -64,6 +64,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Prometheus)]
         format: Format,
     },
+    /// One collection now, pushed to the aggregator(s): the cron mode of the original client.
+    Push {
+        /// Aggregator URL; repeat for several. Default: push.urls of the configuration.
+        #[arg(long = "server", value_name = "URL")]
+        servers: Vec<String>,
+    },
     /// One collection now, written atomically for node_exporter's textfile collector.
     Textfile {
         /// The .prom file to write; its directory must exist.
@@ -110,6 +116,7 @@ pub struct Settings {
     pub security_patterns: Vec<SecurityPattern>,
     pub listen_address: String,
     pub web_config_file: Option<PathBuf>,
+    pub push: crate::push::PushSettings,
     pub log_level: tracing::Level,
     pub log_format: LogFormat,
 }
@@ -164,6 +171,31 @@ impl Settings {
             .rootfs
             .canonicalize()
             .with_context(|| format!("--path.rootfs {}", args.rootfs.display()))?;
+        let p = &file.push;
+        let identity = match (&p.cert_file, &p.key_file) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => bail!("push.cert_file and push.key_file go together"),
+        };
+        let servers = match &args.command {
+            Some(Command::Push { servers }) if !servers.is_empty() => servers.clone(),
+            _ => p.urls.clone(),
+        };
+        for url in &servers {
+            crate::push::endpoint(url)?;
+        }
+        let push = crate::push::PushSettings {
+            urls: servers,
+            ca_file: p.ca_file.clone(),
+            identity,
+            token_file: p.token_file.clone(),
+            timeout: config::duration("push.timeout", p.timeout.as_deref().unwrap_or("30s"))?,
+            retries: p.retries.unwrap_or(3),
+            backoff: config::duration(
+                "push.retry_backoff",
+                p.retry_backoff.as_deref().unwrap_or("10s"),
+            )?,
+        };
         Ok(Settings {
             rootfs,
             manager,
@@ -180,6 +212,7 @@ impl Settings {
             security_patterns: config::security_patterns(&file.apt),
             listen_address: args.listen_address.clone(),
             web_config_file: args.web_config_file.clone(),
+            push,
             log_level,
             log_format,
         })

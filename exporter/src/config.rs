@@ -22,6 +22,8 @@ pub struct File {
     #[serde(default)]
     pub apt: AptSection,
     #[serde(default)]
+    pub push: PushSection,
+    #[serde(default)]
     pub log: LogSection,
 }
 
@@ -42,6 +44,27 @@ pub struct CollectorSection {
     pub update_info: Option<String>,
     /// Where collectors may keep caches (apt's binary package cache).
     pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSection {
+    /// Aggregators to push to (the original Pakiti's `server_url`).
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// CA to verify the aggregators (the original's `ca_certificate`).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key to present.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// File holding the bearer token to present.
+    pub token_file: Option<PathBuf>,
+    /// Limit for one push.
+    pub timeout: Option<String>,
+    /// Further attempts after a failure that may pass.
+    pub retries: Option<u32>,
+    /// Delay before the first retry; doubled each time.
+    pub retry_backoff: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod metrics;
+pub mod push;
 pub mod snapshot;
 pub mod text;
 pub mod textfile;

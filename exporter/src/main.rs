@@ -12,6 +12,7 @@ use anyhow::{anyhow, Context as _};
 use clap::Parser;
 
 use pakiti_exporter::cli::{Args, Command, Format, LogFormat, ManagerChoice, Settings};
+use pakiti_exporter::push::Pusher;
 use pakiti_exporter::snapshot::{HostFacts, Runner, Shared, Snapshot};
 use pakiti_exporter::{metrics, textfile, web};
 use pakiti_httpserver::webconfig;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Command::Serve => serve(settings),
         Command::Collect { format } => collect(&settings, format),
         Command::Textfile { output } => write_textfile(&settings, &output),
+        Command::Push { .. } => push(&settings),
     };
     result.unwrap_or_else(usage_error)
 }
@@ -99,6 +101,33 @@ fn collect(s: &Settings, format: Format) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn push(s: &Settings) -> anyhow::Result<ExitCode> {
+    if s.push.urls.is_empty() {
+        anyhow::bail!("nowhere to push: give --server URL or set push.urls in the configuration");
+    }
+    let pusher = Pusher::new(s.push.clone())?;
+    let runner = runner(s)?;
+    let (_, result) = runner.run();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pakiti-exporter: collection failed: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    match rt.block_on(pusher.push(&report)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("pakiti-exporter: push failed: {e:#}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 fn write_textfile(s: &Settings, output: &Path) -> anyhow::Result<ExitCode> {
     textfile::check_target(output)?;
     let runner = runner(s)?;
@@ -126,6 +155,11 @@ fn serve(s: Settings) -> anyhow::Result<ExitCode> {
         None => webconfig::WebConfig::none(),
     };
     let runner = Arc::new(runner(&s)?);
+    let pusher = if s.push.urls.is_empty() {
+        None
+    } else {
+        Some(Arc::new(Pusher::new(s.push.clone())?))
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(4)
@@ -144,7 +178,16 @@ fn serve(s: Settings) -> anyhow::Result<ExitCode> {
             jitter = ?s.jitter,
             "pakiti-exporter listening"
         );
-        tokio::spawn(schedule(runner, shared.clone(), s.interval, s.jitter));
+        if let Some(p) = &pusher {
+            tracing::info!(urls = ?p.urls(), "pushing each collection");
+        }
+        tokio::spawn(schedule(
+            runner,
+            shared.clone(),
+            pusher,
+            s.interval,
+            s.jitter,
+        ));
         let router = web::app(shared, &web_config);
         tokio::select! {
             r = pakiti_httpserver::serve(listener, router, &web_config) => r?,
@@ -155,7 +198,13 @@ fn serve(s: Settings) -> anyhow::Result<ExitCode> {
 }
 
 /// Collects at start, then every `interval` plus a random delay up to `jitter`.
-async fn schedule(runner: Arc<Runner>, shared: Arc<Shared>, interval: Duration, jitter: Duration) {
+async fn schedule(
+    runner: Arc<Runner>,
+    shared: Arc<Shared>,
+    pusher: Option<Arc<Pusher>>,
+    interval: Duration,
+    jitter: Duration,
+) {
     loop {
         let r = runner.clone();
         match tokio::task::spawn_blocking(move || r.run()).await {
@@ -176,6 +225,13 @@ async fn schedule(runner: Arc<Runner>, shared: Arc<Shared>, interval: Duration, 
                     Err(e) => {
                         tracing::warn!(duration_ms = attempt.duration.as_millis() as u64, error = %e, "collection failed")
                     }
+                }
+                if let (Some(p), Ok(report)) = (&pusher, &result) {
+                    // Pushing (with its retries) never delays the next collection.
+                    let (p, report) = (p.clone(), report.clone());
+                    tokio::spawn(async move {
+                        let _ = p.push(&report).await;
+                    });
                 }
                 shared.record(attempt, result.ok());
             }

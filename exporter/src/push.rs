@@ -1,0 +1,192 @@
+//! Push: send the JSON report to aggregators, like the original Pakiti client
+//! did from cron. gzip on the wire, retries with backoff for failures that
+//! may pass (network, 5xx, 429), none for a refusal (other 4xx).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use pakiti_report::Report;
+
+/// Checked push settings.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    pub urls: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    pub identity: Option<(PathBuf, PathBuf)>,
+    pub token_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+/// Where a report goes: `…/api/v1/reports` of the given aggregator URL.
+pub fn endpoint(url: &str) -> anyhow::Result<String> {
+    let url = url.trim_end_matches('/');
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("push URL {url:?} must start with http:// or https://");
+    }
+    Ok(if url.ends_with("/api/v1/reports") {
+        url.to_string()
+    } else {
+        format!("{url}/api/v1/reports")
+    })
+}
+
+/// An HTTP client and the credentials to present, built once.
+pub struct Pusher {
+    client: reqwest::Client,
+    token: Option<String>,
+    settings: PushSettings,
+}
+
+impl Pusher {
+    pub fn new(settings: PushSettings) -> anyhow::Result<Pusher> {
+        for u in &settings.urls {
+            endpoint(u)?;
+        }
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(settings.timeout)
+            .user_agent(concat!("pakiti-exporter/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &settings.ca_file {
+            let pem =
+                std::fs::read(ca).with_context(|| format!("push.ca_file {}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+                format!("push.ca_file {} is not PEM certificates", ca.display())
+            })?;
+            if certs.is_empty() {
+                bail!("push.ca_file {} holds no certificate", ca.display());
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        }
+        if let Some((cert, key)) = &settings.identity {
+            let mut pem = std::fs::read(cert)
+                .with_context(|| format!("push.cert_file {}", cert.display()))?;
+            pem.extend(
+                std::fs::read(key).with_context(|| format!("push.key_file {}", key.display()))?,
+            );
+            b = b.identity(
+                reqwest::Identity::from_pem(&pem)
+                    .context("push.cert_file and push.key_file do not form an identity")?,
+            );
+        }
+        let token = match &settings.token_file {
+            Some(p) => {
+                let t = std::fs::read_to_string(p)
+                    .with_context(|| format!("push.token_file {}", p.display()))?;
+                let t = t.trim().to_string();
+                if t.is_empty() {
+                    bail!("push.token_file {} is empty", p.display());
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        Ok(Pusher {
+            client: b.build().context("cannot build the push client")?,
+            token,
+            settings,
+        })
+    }
+
+    pub fn urls(&self) -> &[String] {
+        &self.settings.urls
+    }
+
+    /// Sends `report` to every URL; the error lists every URL that failed.
+    pub async fn push(&self, report: &Report) -> anyhow::Result<()> {
+        let body = gzip(&pakiti_report::to_json(report));
+        let mut failures = Vec::new();
+        for url in &self.settings.urls {
+            match self.push_one(url, body.clone()).await {
+                Ok(msg) => tracing::info!(url = %url, result = %msg, "report pushed"),
+                Err(e) => {
+                    tracing::warn!(url = %url, error = %format!("{e:#}"), "push failed");
+                    failures.push(format!("{url}: {e:#}"));
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            bail!("{}", failures.join("; "))
+        }
+    }
+
+    async fn push_one(&self, url: &str, body: Vec<u8>) -> anyhow::Result<String> {
+        let endpoint = endpoint(url)?;
+        let mut delay = self.settings.backoff;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .client
+                .post(&endpoint)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                .body(body.clone());
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            let (retry, err) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        return Ok(text.trim().to_string());
+                    }
+                    let msg = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["error"].as_str().map(str::to_string))
+                        .unwrap_or(text);
+                    let retry = status.is_server_error() || status.as_u16() == 429;
+                    (
+                        retry,
+                        anyhow::anyhow!("the aggregator answered {status}: {}", msg.trim()),
+                    )
+                }
+                Err(e) => (true, anyhow::anyhow!("{e}")),
+            };
+            if !retry || attempt > self.settings.retries {
+                return Err(err.context(format!("after {attempt} attempt(s)")));
+            }
+            tracing::debug!(url, attempt, error = %err, "push failed, retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(600));
+        }
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            endpoint("https://a:10151").unwrap(),
+            "https://a:10151/api/v1/reports"
+        );
+        assert_eq!(
+            endpoint("https://a:10151/").unwrap(),
+            "https://a:10151/api/v1/reports"
+        );
+        assert_eq!(
+            endpoint("http://a/api/v1/reports").unwrap(),
+            "http://a/api/v1/reports"
+        );
+        assert!(endpoint("a:10151").is_err());
+    }
+}
