@@ -15,17 +15,54 @@ use crate::model::{
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Deepest nesting of arrays and objects accepted; a report needs 4.
+pub const MAX_DEPTH: usize = 16;
+
+/// Whether `bytes` nest arrays or objects deeper than [`MAX_DEPTH`]; strings are skipped.
+fn too_deep(bytes: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Why a JSON document is not a valid report.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
-    #[error("the report is not valid JSON of the expected shape: {0}")]
-    Json(#[from] serde_json::Error),
+    #[error("the report is not valid JSON of the expected shape: {}{source}", if path.is_empty() || path == "." { String::new() } else { format!("at {path}: ") })]
+    Json {
+        /// Where in the document, e.g. `updates[3].name`.
+        path: String,
+        source: serde_json::Error,
+    },
     #[error(
         "schema_version {found} is not supported (this program reads version {SCHEMA_VERSION})"
     )]
     SchemaVersion { found: u32 },
     #[error("{0}")]
     Invalid(#[from] InvalidValue),
+    #[error("the report nests arrays or objects deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     #[error("{field} {value:?} is not an RFC 3339 time")]
     Time { field: &'static str, value: String },
 }
@@ -273,7 +310,19 @@ impl TryFrom<WireReport> for Report {
 
 /// Parses and validates a report.
 pub fn from_json(bytes: &[u8]) -> Result<Report, WireError> {
-    let wire: WireReport = serde_json::from_slice(bytes)?;
+    if too_deep(bytes) {
+        return Err(WireError::TooDeep);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let wire: WireReport =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| WireError::Json {
+            path: e.path().to_string(),
+            source: e.into_inner(),
+        })?;
+    de.end().map_err(|source| WireError::Json {
+        path: String::new(),
+        source,
+    })?;
     Report::try_from(wire)
 }
 
@@ -365,6 +414,15 @@ mod tests {
         from_json(&serde_json::to_vec(&v).unwrap())
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn nesting_is_bounded_and_strings_do_not_count() {
+        assert!(too_deep(
+            format!("{}{}", "[".repeat(17), "]".repeat(17)).as_bytes()
+        ));
+        assert!(!too_deep(b"{\"a\": \"[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"}"));
+        assert!(!too_deep(&to_json(&sample())));
     }
 
     #[test]
