@@ -88,6 +88,16 @@ async fn post(state: &AppState, headers: &[(&str, &str)], body: Vec<u8>) -> (Sta
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
+/// What is sent, with which headers, and the status and error words expected.
+type Case<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    Vec<u8>,
+    StatusCode,
+    &'a str,
+);
+type TrustCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, StatusCode);
+
 #[tokio::test]
 async fn every_bad_input_is_refused_with_a_reason_and_stores_nothing() {
     let f = fixture("[server]\nmax_body_bytes = 65536\n");
@@ -101,7 +111,7 @@ async fn every_bad_input_is_refused_with_a_reason_and_stores_nothing() {
     });
     let over_limit = with(|v| v["os"]["name"] = "y".repeat(70_000).into());
     let bomb = gzip(&vec![b' '; 10 << 20]);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, StatusCode, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "empty body",
             vec![JSON],
@@ -436,7 +446,7 @@ async fn tokens_decide_who_may_speak_for_which_host_and_site() {
     );
     let f = fixture(&config);
     let bearer = |t: &'static str| ("authorization", t);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, StatusCode)> = vec![
+    let cases: Vec<TrustCase> = vec![
         (
             "no credentials",
             vec![JSON],
