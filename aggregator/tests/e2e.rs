@@ -1,0 +1,434 @@
+//! The real aggregator binary on a real socket: durability under `kill -9`,
+//! client certificates, the loud warning of an open aggregator, and its
+//! metrics as promtool sees them.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use pakiti_report::*;
+
+const AGGREGATOR: &str = env!("CARGO_BIN_EXE_pakiti-aggregator");
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(dir: &Path, port: u16, extra: &[&str]) -> Server {
+    let child = Command::new(AGGREGATOR)
+        .args(["--storage.url", dir.join("pakiti.db").to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aggregator starts");
+    let server = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("http://127.0.0.1:{port}/-/ready"))
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the aggregator did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+fn report(host: &str, machine: u32, pending: usize, site: Option<&str>) -> Report {
+    Report {
+        host: HostIdentity {
+            hostname: Hostname::parse(host).unwrap(),
+            machine_id: Some(format!("{machine:032x}")),
+            site: site.map(str::to_string),
+        },
+        os: OsInfo {
+            id: "debian".into(),
+            version: "12".into(),
+            pretty_name: None,
+        },
+        kernel: "6.1.0".into(),
+        arch: "x86_64".into(),
+        manager: Manager::Apt,
+        producer: Producer {
+            version: "0.1.0".into(),
+            revision: "test".into(),
+        },
+        collected_at: SystemTime::now(),
+        collection_duration: Duration::from_millis(800),
+        inventory: Inventory {
+            updates: (0..pending)
+                .map(|i| Update {
+                    name: format!("pkg{i}"),
+                    arch: "amd64".into(),
+                    installed_version: "1.0-1".into(),
+                    candidate_version: "1.0-2".into(),
+                    security: (i % 3 == 0).then_some(Severity::Unknown),
+                    held: None,
+                    repository: None,
+                    advisories: vec![],
+                    cves: vec![],
+                })
+                .collect(),
+            installed_packages: 400,
+            reboot: Reboot::default(),
+            metadata_updated_at: None,
+            security_metadata_available: true,
+        },
+    }
+}
+
+fn push(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    r: &Report,
+) -> reqwest::Result<reqwest::blocking::Response> {
+    client
+        .post(format!("{base}/api/v1/reports"))
+        .header("content-type", "application/json")
+        .body(to_json(r))
+        .send()
+}
+
+#[test]
+fn acknowledged_reports_survive_kill_9_during_a_burst() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(dir.path(), port, &["--config.file", "/dev/null"]);
+    let base = format!("http://127.0.0.1:{port}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8u32)
+        .map(|i| {
+            let (stop, base) = (stop.clone(), base.clone());
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                    .unwrap();
+                let mut acked = 0usize;
+                // Each push for this host has one more pending update than the last.
+                for k in 1..100_000usize {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match push(&client, &base, &report(&format!("host-{i}"), i, k, None)) {
+                        Ok(r) if r.status().is_success() => acked = k,
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap(); // SIGKILL, mid-burst
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<usize> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        acked.iter().sum::<usize>() > 50,
+        "the burst was too small to mean anything: {acked:?}"
+    );
+    eprintln!(
+        "acknowledged before kill -9: {} reports, per host {acked:?}",
+        acked.iter().sum::<usize>()
+    );
+
+    let server = start(dir.path(), port, &["--config.file", "/dev/null"]);
+    let client = reqwest::blocking::Client::new();
+    for (i, k) in acked.iter().enumerate() {
+        let host: serde_json::Value = client
+            .get(format!(
+                "http://127.0.0.1:{}/api/v1/hosts/host-{i}",
+                server.port
+            ))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let stored = host["pending"].as_u64().unwrap_or(0) as usize;
+        // The acknowledged report, or the one in flight when the process died.
+        assert!(
+            stored == *k || stored == k + 1,
+            "host-{i}: acknowledged {k}, stored {stored}"
+        );
+        assert_eq!(
+            host["updates"].as_array().map_or(0, Vec::len),
+            stored,
+            "host-{i}: a report is stored whole"
+        );
+    }
+}
+
+#[test]
+fn an_open_aggregator_beyond_loopback_warns_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(AGGREGATOR)
+        .args(["--config.file", "/dev/null"])
+        .args(["--storage.url", dir.path().join("p.db").to_str().unwrap()])
+        .args(["--web.listen-address", &format!("0.0.0.0:{port}")])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let warned = lines
+        .by_ref()
+        .take(5)
+        .map_while(Result::ok)
+        .any(|l| l.contains("WARN") && l.contains("NO CLIENTS ARE CONFIGURED"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(warned);
+}
+
+#[test]
+fn bad_storage_and_config_stop_the_start_with_a_reason() {
+    let out = Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            "/dev/null",
+            "--storage.url",
+            "/nonexistent/dir/p.db",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir/p.db"));
+    let out = Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            "/dev/null",
+            "--storage.url",
+            "mysql://db/pakiti",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mysql://db/pakiti"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("a.toml");
+    std::fs::write(&cfg, "[server]\nstale_afterr = \"1h\"\n").unwrap();
+    let out = Command::new(AGGREGATOR)
+        .args(["--config.file", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `stale_afterr`"));
+}
+
+fn promtool(text: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn federate_and_metrics_show_the_fleet_and_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), free_port(), &["--config.file", "/dev/null"]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let client = reqwest::blocking::Client::new();
+    push(&client, &base, &report("web-01", 1, 6, Some("SiteA"))).unwrap();
+    push(&client, &base, &report("db-01", 2, 0, Some("SiteB"))).unwrap();
+    let fed = client
+        .get(format!("{base}/federate"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(promtool(&fed), "", "{fed}");
+    for (series, value) in [
+        ("pakiti_updates_pending{host=\"web-01\",site=\"SiteA\"}", "6"),
+        ("pakiti_updates_pending{host=\"db-01\",site=\"SiteB\"}", "0"),
+        ("pakiti_security_updates_pending{host=\"web-01\",site=\"SiteA\",severity=\"unknown\"}", "2"),
+        ("pakiti_security_updates_pending{host=\"web-01\",site=\"SiteA\",severity=\"critical\"}", "0"),
+        ("pakiti_updates_held{host=\"web-01\",site=\"SiteA\"}", "0"),
+        ("pakiti_reboot_required{host=\"db-01\",site=\"SiteB\"}", "0"),
+        ("pakiti_host_info{host=\"web-01\",site=\"SiteA\",os_id=\"debian\",os_version=\"12\",kernel=\"6.1.0\",manager=\"apt\"}", "1"),
+    ] {
+        assert!(fed.lines().any(|l| l == format!("{series} {value}")), "{series} {value} missing from\n{fed}");
+    }
+    assert!(fed.contains("pakiti_last_report_timestamp_seconds{host=\"db-01\",site=\"SiteB\"} "));
+    assert!(fed.contains(
+        "pakiti_security_update_pending_since_timestamp_seconds{host=\"web-01\",site=\"SiteA\"} "
+    ));
+    assert!(
+        !fed.contains("pakiti_security_update_pending_since_timestamp_seconds{host=\"db-01\""),
+        "no security update pending there"
+    );
+    let own = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(promtool(&own), "", "{own}");
+    assert!(
+        own.contains(
+            "pakiti_aggregator_reports_received_total{mode=\"push\",result=\"new_host\"} 2"
+        ),
+        "{own}"
+    );
+    assert!(
+        own.contains("pakiti_aggregator_hosts{state=\"fresh\"} 2"),
+        "{own}"
+    );
+}
+
+#[test]
+fn client_certificates_name_the_only_host_they_may_report() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(DnType::CommonName, "pakiti test CA");
+    let ca = p.self_signed(&ca_key).unwrap();
+    let leaf = |names: Vec<String>, cn: &str, usage| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(names).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.extended_key_usages = vec![usage];
+        let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(
+        vec!["localhost".into()],
+        "localhost",
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("ca.pem", &ca.pem());
+    write("server.pem", &server_cert);
+    write("server.key", &server_key);
+    write(
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n",
+    );
+    write(
+        "aggregator.toml",
+        "[[client]]\nname = \"web-01\"\ncert_subject = \"CN=web-01\"\nsites = [\"SiteA\"]\nrole = \"host\"\n\n\
+         [[client]]\nname = \"relay-a\"\ncert_subject = \"CN=relay-a\"\nsites = [\"SiteA\"]\nrole = \"relay\"\n",
+    );
+    let port = free_port();
+    let child = Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            dir.path().join("aggregator.toml").to_str().unwrap(),
+        ])
+        .args([
+            "--web.config.file",
+            dir.path().join("web.yml").to_str().unwrap(),
+        ])
+        .args(["--storage.url", dir.path().join("p.db").to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server { child, port };
+    let client_for = |cn: &str| {
+        let (c, k) = leaf(vec![], cn, ExtendedKeyUsagePurpose::ClientAuth);
+        reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
+            .identity(reqwest::Identity::from_pem(format!("{c}{k}").as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let base = format!("https://localhost:{port}");
+    let web01 = client_for("web-01");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match push(&web01, &base, &report("web-01", 1, 3, Some("SiteA"))) {
+            Ok(r) => break r.status().as_u16(),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(status, 200);
+    let r = push(&web01, &base, &report("web-02", 2, 3, Some("SiteA"))).unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        403,
+        "a host certificate cannot report another host"
+    );
+    assert!(r.text().unwrap().contains("may report only host"));
+    let relay = client_for("relay-a");
+    assert_eq!(
+        push(&relay, &base, &report("web-02", 2, 3, Some("SiteA")))
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        push(&relay, &base, &report("db-09", 9, 3, Some("SiteB")))
+            .unwrap()
+            .status()
+            .as_u16(),
+        403
+    );
+    let stranger = client_for("stranger");
+    assert_eq!(
+        push(&stranger, &base, &report("stranger", 7, 1, Some("SiteA")))
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let hosts: serde_json::Value = relay
+        .get(format!("{base}/api/v1/hosts"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(hosts["hosts"].as_array().unwrap().len(), 2);
+}
