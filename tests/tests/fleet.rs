@@ -1,0 +1,275 @@
+//! Both real programs together on this machine: the exporter pushes (cron
+//! mode and scheduled) and is scraped (file_sd), and the aggregator shows the
+//! host once, with what the exporter saw.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A binary of this workspace, built by `cargo test --workspace`.
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo test --workspace` (or cargo build) first",
+        path.display()
+    );
+    path
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn aggregator(dir: &Path, config: &str) -> (Proc, String) {
+    let cfg = dir.join("aggregator.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let port = free_port();
+    let child = Command::new(bin("pakiti-aggregator"))
+        .args(["--config.file", cfg.to_str().unwrap()])
+        .args(["--storage.url", dir.join("pakiti.db").to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("the aggregator", || {
+        reqwest::blocking::get(format!("{base}/-/ready"))
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+    (Proc(child), base)
+}
+
+fn get_json(url: &str) -> Option<Value> {
+    let r = reqwest::blocking::get(url).ok()?;
+    r.status().is_success().then(|| r.json().ok()).flatten()
+}
+
+/// What the exporter itself reports on this machine right now.
+fn exporter_json(config: &Path) -> Value {
+    let out = Command::new(bin("pakiti-exporter"))
+        .args([
+            "--config.file",
+            config.to_str().unwrap(),
+            "collect",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn sha256_hex(s: &str) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_exporter_pushes_with_a_token_and_the_aggregator_shows_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "s3cret-site-token";
+    let (_agg, base) = aggregator(
+        dir.path(),
+        &format!(
+            "[[client]]\nname = \"testsite-relay\"\ntoken_sha256 = \"{}\"\nsites = [\"TestSite\"]\nrole = \"relay\"\n",
+            sha256_hex(token)
+        ),
+    );
+    std::fs::write(dir.path().join("push.token"), format!("{token}\n")).unwrap();
+    let exporter_cfg = dir.path().join("exporter.toml");
+    std::fs::write(
+        &exporter_cfg,
+        format!(
+            "site = \"TestSite\"\n[collector]\ncache_dir = \"{}\"\n[push]\nurls = [\"{base}\"]\ntoken_file = \"{}\"\nretries = 0\n",
+            dir.path().join("cache").display(),
+            dir.path().join("push.token").display()
+        ),
+    )
+    .unwrap();
+    let seen = exporter_json(&exporter_cfg);
+    let hostname = seen["host"]["hostname"].as_str().unwrap().to_string();
+
+    // Cron mode.
+    let out = Command::new(bin("pakiti-exporter"))
+        .args(["--config.file", exporter_cfg.to_str().unwrap(), "push"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let host =
+        get_json(&format!("{base}/api/v1/hosts/{hostname}")).expect("the pushed host is there");
+    assert_eq!(host["site"], "TestSite");
+    assert_eq!(host["source"], "push");
+    assert_eq!(host["pending"], seen["updates"].as_array().unwrap().len());
+    assert_eq!(host["machine_id"], seen["host"]["machine_id"]);
+    let security = seen["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["security"] == true)
+        .count();
+    assert_eq!(host["security"]["total"], security);
+
+    // A wrong token is refused, and the exporter says why.
+    std::fs::write(dir.path().join("push.token"), "wrong\n").unwrap();
+    let out = Command::new(bin("pakiti-exporter"))
+        .args(["--config.file", exporter_cfg.to_str().unwrap(), "push"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("401") && err.contains("bearer token"), "{err}");
+
+    // Scheduled mode: `serve` pushes after its first collection.
+    std::fs::write(dir.path().join("push.token"), format!("{token}\n")).unwrap();
+    let before = host["last_report_at"].clone();
+    std::thread::sleep(Duration::from_millis(1100));
+    let _exporter = Proc(
+        Command::new(bin("pakiti-exporter"))
+            .args(["--config.file", exporter_cfg.to_str().unwrap()])
+            .args([
+                "--web.listen-address",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the scheduled push", || {
+        get_json(&format!("{base}/api/v1/hosts/{hostname}"))
+            .filter(|h| h["last_report_at"] != before)
+    });
+    let hosts = get_json(&format!("{base}/api/v1/hosts")).unwrap();
+    assert_eq!(
+        hosts["hosts"].as_array().unwrap().len(),
+        1,
+        "one machine, one host"
+    );
+}
+
+#[test]
+fn the_aggregator_scrapes_exporters_named_in_file_sd() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter_cfg = dir.path().join("exporter.toml");
+    std::fs::write(
+        &exporter_cfg,
+        format!(
+            "[collector]\ncache_dir = \"{}\"\n",
+            dir.path().join("cache").display()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _exporter = Proc(
+        Command::new(bin("pakiti-exporter"))
+            .args(["--config.file", exporter_cfg.to_str().unwrap()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let target = format!("127.0.0.1:{port}");
+    let sd = dir.path().join("targets.json");
+    std::fs::write(
+        &sd,
+        format!(r#"[{{"targets": ["{target}", "127.0.0.1:1"], "labels": {{"site": "Scraped"}}}}]"#),
+    )
+    .unwrap();
+    let (_agg, base) = aggregator(
+        dir.path(),
+        &format!(
+            "[scrape]\ninterval = \"1s\"\ntimeout = \"5s\"\nfile_sd = [\"{}\"]\n",
+            dir.path().join("*.json").display()
+        ),
+    );
+    let hosts = wait_for("a scraped host", || {
+        get_json(&format!("{base}/api/v1/hosts"))
+            .filter(|h| !h["hosts"].as_array().unwrap().is_empty())
+    });
+    let host = &hosts["hosts"][0];
+    assert_eq!(host["source"], "scrape");
+    assert_eq!(
+        host["site"], "Scraped",
+        "the file_sd label gives the site to a report that names none"
+    );
+    let seen = exporter_json(&exporter_cfg);
+    assert_eq!(host["pending"], seen["updates"].as_array().unwrap().len());
+
+    let metrics = |base: &str| {
+        reqwest::blocking::get(format!("{base}/metrics"))
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let m = wait_for("target health", || {
+        let m = metrics(&base);
+        m.contains("pakiti_aggregator_scrape_up{target=\"127.0.0.1:1\"} 0")
+            .then_some(m)
+    });
+    assert!(
+        m.contains(&format!(
+            "pakiti_aggregator_scrape_up{{target=\"{target}\"}} 1"
+        )),
+        "{m}"
+    );
+
+    // The file changes: the unreachable target is gone, and so is its health.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(&sd, format!(r#"[{{"targets": ["{target}"]}}]"#)).unwrap();
+    wait_for("the file_sd change", || {
+        let m = metrics(&base);
+        (!m.contains("127.0.0.1:1\"")).then_some(())
+    });
+}
