@@ -32,8 +32,31 @@ pub enum InvalidValue {
 
 /// Checks a free-text field: not empty, within `max` characters, no control characters.
 pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), InvalidValue> {
+    check(field, value, max, false)
+}
+
+/// Checks a token-like field (package names, versions, architectures, ids):
+/// like [`check_text`], and no white space either.
+pub fn check_token(field: &'static str, value: &str) -> Result<(), InvalidValue> {
+    check(field, value, MAX_SHORT_STRING, true)
+}
+
+/// One pass over the characters: length, control characters, white space.
+fn check(field: &'static str, value: &str, max: usize, token: bool) -> Result<(), InvalidValue> {
     if value.is_empty() {
         return Err(InvalidValue::Empty { field });
+    }
+    // Fast path: short ASCII, checked byte by byte.
+    if value.len() <= max && value.is_ascii() {
+        for b in value.bytes() {
+            if b.is_ascii_control() {
+                return Err(InvalidValue::ControlCharacter { field });
+            }
+            if token && b == b' ' {
+                return Err(white_space(field, value));
+            }
+        }
+        return Ok(());
     }
     let len = value.chars().count();
     if len > max {
@@ -42,21 +65,18 @@ pub fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), In
     if value.chars().any(char::is_control) {
         return Err(InvalidValue::ControlCharacter { field });
     }
+    if token && value.chars().any(char::is_whitespace) {
+        return Err(white_space(field, value));
+    }
     Ok(())
 }
 
-/// Checks a token-like field (package names, versions, architectures, ids):
-/// like [`check_text`], and no white space either.
-pub fn check_token(field: &'static str, value: &str) -> Result<(), InvalidValue> {
-    check_text(field, value, MAX_SHORT_STRING)?;
-    if value.chars().any(char::is_whitespace) {
-        return Err(InvalidValue::Malformed {
-            field,
-            value: value.to_string(),
-            reason: "it contains white space",
-        });
+fn white_space(field: &'static str, value: &str) -> InvalidValue {
+    InvalidValue::Malformed {
+        field,
+        value: value.chars().take(64).collect(),
+        reason: "it contains white space",
     }
-    Ok(())
 }
 
 /// A host name as reported: an RFC 1123 name (letters, digits, `-`, `_`, dots),
@@ -246,7 +266,7 @@ impl FromStr for HeldReason {
 }
 
 /// One installed package with a newer candidate version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Update {
     pub name: String,
     pub arch: String,
@@ -291,7 +311,7 @@ impl Update {
 }
 
 /// Who the host is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HostIdentity {
     pub hostname: Hostname,
     /// `/etc/machine-id`: stable across renames and address changes.
@@ -301,7 +321,7 @@ pub struct HostIdentity {
 }
 
 /// The operating system, from `os-release`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct OsInfo {
     pub id: String,
     pub version: String,
@@ -309,7 +329,7 @@ pub struct OsInfo {
 }
 
 /// Whether the host must reboot to run what is installed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Reboot {
     pub required: bool,
     /// The packages that asked for it, where the system says so.
@@ -317,7 +337,7 @@ pub struct Reboot {
 }
 
 /// What a package manager says about one host: the part a collector produces.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Inventory {
     pub updates: Vec<Update>,
     pub installed_packages: u64,
@@ -342,7 +362,7 @@ impl Inventory {
 }
 
 /// The program that produced a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Producer {
     pub version: String,
     pub revision: String,
@@ -363,6 +383,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// Feeds everything but the collection's timing into `state`: two reports
+    /// that hash alike say the same about their host.
+    pub fn hash_content<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::Hash as _;
+        self.host.hash(state);
+        self.os.hash(state);
+        self.kernel.hash(state);
+        self.arch.hash(state);
+        self.manager.hash(state);
+        self.producer.hash(state);
+        self.inventory.hash(state);
+    }
+
     /// Checks every field of the report, the first problem found is returned.
     pub fn validate(&self) -> Result<(), InvalidValue> {
         if let Some(id) = &self.host.machine_id {

@@ -313,16 +313,25 @@ pub fn from_json(bytes: &[u8]) -> Result<Report, WireError> {
     if too_deep(bytes) {
         return Err(WireError::TooDeep);
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let wire: WireReport =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| WireError::Json {
-            path: e.path().to_string(),
-            source: e.into_inner(),
-        })?;
-    de.end().map_err(|source| WireError::Json {
-        path: String::new(),
-        source,
-    })?;
+    // The fast path; on an error, parse again to say where in the document it is.
+    let wire: WireReport = match serde_json::from_slice(bytes) {
+        Ok(w) => w,
+        Err(plain) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            return Err(
+                match serde_path_to_error::deserialize::<_, WireReport>(&mut de) {
+                    Err(e) => WireError::Json {
+                        path: e.path().to_string(),
+                        source: e.into_inner(),
+                    },
+                    Ok(_) => WireError::Json {
+                        path: String::new(),
+                        source: plain,
+                    },
+                },
+            );
+        }
+    };
     Report::try_from(wire)
 }
 

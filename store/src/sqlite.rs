@@ -10,7 +10,6 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use sha2::{Digest, Sha256};
 
 use pakiti_report::{HeldReason, Report, Severity};
 
@@ -29,7 +28,7 @@ type Reply<T> = mpsc::Sender<Result<T, StoreError>>;
 enum Job {
     Ingest {
         report: Box<Report>,
-        hash: [u8; 32],
+        hash: [u8; 16],
         source: Source,
         received_at: SystemTime,
         reply: Reply<IngestOutcome>,
@@ -99,13 +98,20 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The hash of everything in a report but its timing: equal hashes mean
-/// "nothing changed since the previous report".
-pub fn content_hash(report: &Report) -> [u8; 32] {
-    let mut r = report.clone();
-    r.collected_at = SystemTime::UNIX_EPOCH;
-    r.collection_duration = Duration::ZERO;
-    Sha256::digest(pakiti_report::to_json(&r)).into()
+/// A 128-bit hash of everything in a report but its timing: equal hashes mean
+/// "nothing changed since the previous report". Two SipHash passes with
+/// different prefixes; a hash that changes with a new Rust release only costs
+/// one full (and correct) ingest per host.
+pub fn content_hash(report: &Report) -> [u8; 16] {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut out = [0u8; 16];
+    for (i, half) in out.chunks_mut(8).enumerate() {
+        let mut h = DefaultHasher::new();
+        h.write_u8(i as u8);
+        report.hash_content(&mut h);
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
 }
 
 impl SqliteStore {
@@ -178,13 +184,12 @@ fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
         let committed = (|| -> Result<(), rusqlite::Error> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for job in &batch {
-                tx.execute_batch("SAVEPOINT job")?;
+                tx.prepare_cached("SAVEPOINT job")?.execute([])?;
                 let r = run_job(&tx, job);
-                if r.is_ok() {
-                    tx.execute_batch("RELEASE job")?;
-                } else {
-                    tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                if r.is_err() {
+                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
                 }
+                tx.prepare_cached("RELEASE job")?.execute([])?;
                 results.push(r.map_err(db));
             }
             tx.commit()
@@ -251,7 +256,7 @@ struct Existing {
 fn ingest(
     tx: &Transaction,
     report: &Report,
-    hash: &[u8; 32],
+    hash: &[u8; 16],
     source: Source,
     received_at: SystemTime,
 ) -> Result<IngestOutcome, rusqlite::Error> {

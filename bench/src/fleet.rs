@@ -1,0 +1,190 @@
+//! pakiti-fleet: a synthetic fleet pushing to a real aggregator over HTTP.
+//!
+//! Reports are built and gzip-compressed before the clock starts, so what is
+//! measured is the aggregator (and the loopback), not this generator.
+//!
+//!   pakiti-fleet --url http://127.0.0.1:10151 --hosts 10000 --updates 150 --phase new
+//!   pakiti-fleet ... --phase unchanged     (the same reports again)
+//!   pakiti-fleet ... --phase changed --change-percent 5
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, ValueEnum};
+use pakiti_report::*;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:10151")]
+    url: String,
+    #[arg(long, default_value_t = 10_000)]
+    hosts: usize,
+    #[arg(long, default_value_t = 150)]
+    updates: usize,
+    #[arg(long, value_enum)]
+    phase: Phase,
+    /// Share of each host's updates that change in the `changed` phase.
+    #[arg(long, default_value_t = 5)]
+    change_percent: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Round of changes: `changed` with round r changes what round r-1 sent;
+    /// `unchanged` re-sends round r. Round 0 is what `new` sends.
+    #[arg(long, default_value_t = 0)]
+    round: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    New,
+    Unchanged,
+    Changed,
+}
+
+fn report(host: usize, updates: usize, bumps: &dyn Fn(usize) -> usize) -> Report {
+    let sites = ["SiteA", "SiteB", "SiteC", "SiteD"];
+    Report {
+        host: HostIdentity {
+            hostname: Hostname::parse(&format!("host-{host:05}.example.org")).expect("valid name"),
+            machine_id: Some(format!("{host:032x}")),
+            site: Some(sites[host % sites.len()].to_string()),
+        },
+        os: OsInfo {
+            id: "debian".into(),
+            version: "12".into(),
+            pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+        },
+        kernel: "6.1.0-18-amd64".into(),
+        arch: "x86_64".into(),
+        manager: Manager::Apt,
+        producer: Producer {
+            version: "0.1.0".into(),
+            revision: "bench".into(),
+        },
+        collected_at: SystemTime::now(),
+        collection_duration: Duration::from_millis(900),
+        inventory: Inventory {
+            updates: (0..updates)
+                .map(|i| {
+                    let bump = bumps(i);
+                    Update {
+                        name: format!(
+                            "package-{i:03}-{}",
+                            ["lib", "tools", "data", "common"][i % 4]
+                        ),
+                        arch: "amd64".into(),
+                        installed_version: format!("1.{i}.0-1"),
+                        candidate_version: format!("1.{i}.{}-1+deb12u{}", 1 + bump, 1 + bump),
+                        security: (i % 5 == 0).then_some(Severity::Unknown),
+                        held: (i % 50 == 7).then_some(HeldReason::KeptBack),
+                        repository: Some("Debian:bookworm-security/oldstable-security".into()),
+                        advisories: vec![],
+                        cves: vec![],
+                    }
+                })
+                .collect(),
+            installed_packages: 800,
+            reboot: Reboot {
+                required: host % 10 == 0,
+                packages: vec![],
+            },
+            metadata_updated_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
+            security_metadata_available: true,
+        },
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let _ = e.write_all(data);
+    e.finish().unwrap_or_default()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let per_host = (a.updates * a.change_percent).div_ceil(100);
+    let prep = Instant::now();
+    // Round r of a host moves a window of `per_host` updates to a newer candidate;
+    // consecutive rounds' windows are adjacent, so each round changes exactly
+    // `per_host` updates of every host. `unchanged` re-sends round `--round`.
+    let round = if a.phase == Phase::New { 0 } else { a.round };
+    let bodies: Vec<Vec<u8>> = (0..a.hosts)
+        .map(|h| {
+            let n = a.updates.max(1);
+            let bumps = move |i: usize| {
+                (1..=round)
+                    .filter(|r| (i + n - (h * 7 + r * per_host) % n) % n < per_host)
+                    .count()
+            };
+            gzip(&to_json(&report(h, a.updates, &bumps)))
+        })
+        .collect();
+    let raw: usize = bodies.iter().map(Vec::len).sum();
+    eprintln!(
+        "prepared {} reports of {} updates ({} KiB gzipped on average) in {:.1}s",
+        a.hosts,
+        a.updates,
+        raw / a.hosts.max(1) / 1024,
+        prep.elapsed().as_secs_f64()
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()?;
+    let endpoint = format!("{}/api/v1/reports", a.url.trim_end_matches('/'));
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (client, endpoint, bodies, next, failures) = (
+            client.clone(),
+            endpoint.clone(),
+            bodies.clone(),
+            next.clone(),
+            failures.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                let r = client
+                    .post(&endpoint)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "gzip")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                if !r.is_ok_and(|r| r.status().is_success()) {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.context("sender task")?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let failed = failures.load(Ordering::Relaxed);
+    println!(
+        "phase {}: {} reports in {:.2}s = {:.0} reports/s, {} failed",
+        match a.phase {
+            Phase::New => "new",
+            Phase::Unchanged => "unchanged",
+            Phase::Changed => "changed",
+        },
+        a.hosts,
+        secs,
+        a.hosts as f64 / secs,
+        failed
+    );
+    if failed > 0 {
+        bail!("{failed} reports were not stored");
+    }
+    Ok(())
+}
