@@ -79,7 +79,7 @@ fn report(host: usize, updates: usize, bumps: &dyn Fn(usize) -> usize) -> Report
                         arch: "amd64".into(),
                         installed_version: format!("1.{i}.0-1"),
                         candidate_version: format!("1.{i}.{}-1+deb12u{}", 1 + bump, 1 + bump),
-                        security: (i % 5 == 0).then_some(Severity::Unknown),
+                        security: i.is_multiple_of(5).then_some(Severity::Unknown),
                         held: (i % 50 == 7).then_some(HeldReason::KeptBack),
                         repository: Some("Debian:bookworm-security/oldstable-security".into()),
                         advisories: vec![],
@@ -89,7 +89,7 @@ fn report(host: usize, updates: usize, bumps: &dyn Fn(usize) -> usize) -> Report
                 .collect(),
             installed_packages: 800,
             reboot: Reboot {
-                required: host % 10 == 0,
+                required: host.is_multiple_of(10),
                 packages: vec![],
             },
             metadata_updated_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
