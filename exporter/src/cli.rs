@@ -189,6 +189,7 @@ impl Settings {
             ca_file: p.ca_file.clone(),
             identity,
             token_file: p.token_file.clone(),
+            jitter: config::duration("push.jitter", p.jitter.as_deref().unwrap_or("0s"))?,
             timeout: config::duration("push.timeout", p.timeout.as_deref().unwrap_or("30s"))?,
             retries: p.retries.unwrap_or(3),
             backoff: config::duration(

@@ -59,6 +59,9 @@ pub struct PushSection {
     pub key_file: Option<PathBuf>,
     /// File holding the bearer token to present.
     pub token_file: Option<PathBuf>,
+    /// `push` (cron mode) waits a random delay up to this long before collecting,
+    /// so that a fleet's cron jobs do not all arrive at once (the original's `delay`).
+    pub jitter: Option<String>,
     /// Limit for one push.
     pub timeout: Option<String>,
     /// Further attempts after a failure that may pass.

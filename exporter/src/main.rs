@@ -107,6 +107,14 @@ fn push(s: &Settings) -> anyhow::Result<ExitCode> {
     }
     let pusher = Pusher::new(s.push.clone())?;
     let runner = runner(s)?;
+    if !s.push.jitter.is_zero() {
+        let delay = s.push.jitter.mul_f64(fastrand::f64());
+        tracing::info!(
+            delay_s = delay.as_secs(),
+            "waiting before collecting (push.jitter)"
+        );
+        std::thread::sleep(delay);
+    }
     let (_, result) = runner.run();
     let report = match result {
         Ok(r) => r,

@@ -16,6 +16,8 @@ pub struct PushSettings {
     pub ca_file: Option<PathBuf>,
     pub identity: Option<(PathBuf, PathBuf)>,
     pub token_file: Option<PathBuf>,
+    /// Random delay up to this long before a `push` command collects.
+    pub jitter: Duration,
     pub timeout: Duration,
     pub retries: u32,
     pub backoff: Duration,
