@@ -138,26 +138,11 @@ pub struct Scrape {
 }
 
 pub fn load(path: Option<&Path>) -> anyhow::Result<File> {
-    let (path, explicit) = match path {
-        Some(p) => (p, true),
-        None => (Path::new(DEFAULT_CONFIG_FILE), false),
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            return Ok(File::default())
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read config file {}", path.display()))
-        }
-    };
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    pakiti_service::config::load_toml(path, DEFAULT_CONFIG_FILE)
 }
 
 fn duration(field: &str, value: Option<&str>, default: &str) -> anyhow::Result<Duration> {
-    let v = value.unwrap_or(default);
-    humantime::parse_duration(v)
-        .with_context(|| format!("{field} {v:?} is not a duration such as 30s, 5m or 2h"))
+    pakiti_service::config::duration(field, value.unwrap_or(default))
 }
 
 fn hex32(field: &str, s: &str) -> anyhow::Result<[u8; 32]> {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use clap::Parser;
 
 use pakiti_aggregator::app::{app, AppState};
@@ -67,27 +67,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: Option<&str>, format: Option<&str>) -> anyhow::Result<()> {
-    let level = match level.unwrap_or("info") {
-        "debug" => tracing::Level::DEBUG,
-        "info" => tracing::Level::INFO,
-        "warn" => tracing::Level::WARN,
-        "error" => tracing::Level::ERROR,
-        other => bail!("--log.level {other:?} is not one of debug, info, warn, error"),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
-        .with_ansi(false);
-    match format.unwrap_or("logfmt") {
-        "logfmt" => builder.init(),
-        "json" => builder.json().init(),
-        other => bail!("--log.format {other:?} is not one of logfmt, json"),
-    }
-    Ok(())
-}
-
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let file = config::load(args.config_file.as_deref())?;
     let settings = Settings::from_file(&file).with_context(|| {
@@ -99,10 +78,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .display()
         )
     })?;
-    init_logging(
-        args.log_level.as_deref().or(file.log.level.as_deref()),
-        args.log_format.as_deref().or(file.log.format.as_deref()),
-    )?;
+    pakiti_service::logging::init(
+        pakiti_service::logging::level(args.log_level.as_deref().or(file.log.level.as_deref()))?,
+        pakiti_service::logging::format(args.log_format.as_deref().or(file.log.format.as_deref()))?,
+    );
     let web = match &args.web_config_file {
         Some(p) => webconfig::load(p)?,
         None => webconfig::WebConfig::none(),
@@ -162,7 +141,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         let router = pakiti_httpserver::headers(router, &web);
         tokio::select! {
             r = pakiti_httpserver::serve(listener, router, &web) => r?,
-            _ = shutdown_signal() => tracing::info!("shutting down"),
+            _ = pakiti_service::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -188,20 +167,5 @@ async fn maintain(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "maintenance task failed"),
         }
         tokio::time::sleep(Duration::from_secs(600)).await;
-    }
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term => {},
     }
 }

@@ -3,7 +3,6 @@
 //! labels) and the aggregator's own health for `/metrics`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -11,50 +10,12 @@ use std::time::{Duration, SystemTime};
 use pakiti_report::Severity;
 use pakiti_store::HostSummary;
 
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-struct Exposition(String);
-
-impl Exposition {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.0.push_str(name);
-        if !labels.is_empty() {
-            self.0.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.0.push(',');
-                }
-                self.0.push_str(k);
-                self.0.push_str("=\"");
-                for c in v.chars() {
-                    match c {
-                        '\\' => self.0.push_str("\\\\"),
-                        '"' => self.0.push_str("\\\""),
-                        '\n' => self.0.push_str("\\n"),
-                        c => self.0.push(c),
-                    }
-                }
-                self.0.push('"');
-            }
-            self.0.push('}');
-        }
-        let _ = writeln!(self.0, " {value}");
-    }
-}
-
-fn seconds(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use pakiti_service::exposition::CONTENT_TYPE;
+use pakiti_service::exposition::{bool_value, seconds, Exposition};
 
 /// The fleet: one series per host and family.
 pub fn federate(hosts: &[HostSummary]) -> String {
-    let mut m = Exposition(String::with_capacity(64 + hosts.len() * 1400));
+    let mut m = Exposition::with_capacity(64 + hosts.len() * 1400);
     let site = |h: &HostSummary| h.site.clone().unwrap_or_default();
     type Value = fn(&HostSummary) -> f64;
     let simple: [(&str, &str, Value); 4] = [
@@ -71,7 +32,7 @@ pub fn federate(hosts: &[HostSummary]) -> String {
         (
             "pakiti_reboot_required",
             "1 when the host must reboot to run what is installed (latest report).",
-            |h| f64::from(u8::from(h.counts.reboot_required)),
+            |h| bool_value(h.counts.reboot_required),
         ),
         (
             "pakiti_last_report_timestamp_seconds",
@@ -137,7 +98,7 @@ pub fn federate(hosts: &[HostSummary]) -> String {
             1.0,
         );
     }
-    m.0
+    m.finish()
 }
 
 /// Upper bounds of the store-latency histogram, in seconds.
@@ -211,7 +172,7 @@ impl Health {
 
     /// The aggregator's own metrics; `hosts` gives hosts by state.
     pub fn render(&self, fresh: usize, stale: usize, store_up: bool) -> String {
-        let mut m = Exposition(String::with_capacity(4096));
+        let mut m = Exposition::with_capacity(4096);
         m.family(
             "pakiti_aggregator_reports_received_total",
             "counter",
@@ -246,11 +207,7 @@ impl Health {
             "gauge",
             "1 when the database answered the latest check.",
         );
-        m.sample(
-            "pakiti_aggregator_store_up",
-            &[],
-            f64::from(u8::from(store_up)),
-        );
+        m.sample("pakiti_aggregator_store_up", &[], bool_value(store_up));
         m.family(
             "pakiti_aggregator_store_duration_seconds",
             "histogram",
@@ -294,7 +251,7 @@ impl Health {
             m.sample(
                 "pakiti_aggregator_scrape_up",
                 &[("target", t)],
-                f64::from(u8::from(h.up)),
+                bool_value(h.up),
             );
         }
         m.family(
@@ -333,6 +290,6 @@ impl Health {
             &[("version", crate::VERSION), ("revision", crate::REVISION)],
             1.0,
         );
-        m.0
+        m.finish()
     }
 }

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use pakiti_collectors::{Context, SecurityPattern};
 use pakiti_report::Manager;
+pub use pakiti_service::logging::{self, LogFormat};
 
 use crate::config::{self, UpdateInfo};
 
@@ -93,12 +94,6 @@ pub enum Format {
 pub enum ManagerChoice {
     Auto,
     Fixed(Manager),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Logfmt,
-    Json,
 }
 
 /// Everything the exporter runs with, checked.

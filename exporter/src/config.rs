@@ -2,7 +2,6 @@
 //! unknown key is an error, never silently ignored.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use serde::Deserialize;
@@ -115,35 +114,30 @@ impl std::str::FromStr for UpdateInfo {
 /// Reads the configuration. A missing file is an error only when the user
 /// named it; the default path may be absent (then every setting has its default).
 pub fn load(path: Option<&Path>) -> anyhow::Result<File> {
-    let (path, explicit) = match path {
-        Some(p) => (p, true),
-        None => (Path::new(DEFAULT_CONFIG_FILE), false),
-    };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            return Ok(File::default())
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read config file {}", path.display()))
-        }
-    };
-    parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    let file: File = pakiti_service::config::load_toml(path, DEFAULT_CONFIG_FILE)?;
+    check(&file).with_context(|| {
+        format!(
+            "invalid config file {}",
+            path.unwrap_or(Path::new(DEFAULT_CONFIG_FILE)).display()
+        )
+    })?;
+    Ok(file)
 }
 
 pub fn parse(text: &str) -> anyhow::Result<File> {
     let file: File = toml::from_str(text)?;
-    if let Some(site) = &file.site {
-        pakiti_report::check_token("site", site)?;
-    }
+    check(&file)?;
     Ok(file)
 }
 
-/// Parses `30s`, `5m`, `1h 30m`, `2d`.
-pub fn duration(field: &str, value: &str) -> anyhow::Result<Duration> {
-    humantime::parse_duration(value)
-        .with_context(|| format!("{field} {value:?} is not a duration such as 30s, 5m or 1h"))
+fn check(file: &File) -> anyhow::Result<()> {
+    if let Some(site) = &file.site {
+        pakiti_report::check_token("site", site)?;
+    }
+    Ok(())
 }
+
+pub use pakiti_service::config::duration;
 
 pub fn security_patterns(section: &AptSection) -> Vec<SecurityPattern> {
     match &section.security_patterns {
@@ -162,6 +156,7 @@ pub fn security_patterns(section: &AptSection) -> Vec<SecurityPattern> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn the_example_config_parses() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use clap::Parser;
 
-use pakiti_exporter::cli::{Args, Command, Format, LogFormat, ManagerChoice, Settings};
+use pakiti_exporter::cli::{Args, Command, Format, ManagerChoice, Settings};
 use pakiti_exporter::push::Pusher;
 use pakiti_exporter::snapshot::{HostFacts, Runner, Shared, Snapshot};
 use pakiti_exporter::{metrics, textfile, web};
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    init_logging(&settings);
+    pakiti_service::logging::init(settings.log_level, settings.log_format);
     let result = match args.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Collect { format } => collect(&settings, format),
@@ -36,18 +36,6 @@ fn main() -> ExitCode {
 fn usage_error(e: anyhow::Error) -> ExitCode {
     eprintln!("pakiti-exporter: {e:#}");
     ExitCode::from(2)
-}
-
-fn init_logging(s: &Settings) {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(s.log_level)
-        .with_target(false)
-        .with_ansi(false);
-    match s.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Logfmt => builder.init(),
-    }
 }
 
 /// The collector for this host, checked before any work starts.
@@ -199,7 +187,7 @@ fn serve(s: Settings) -> anyhow::Result<ExitCode> {
         let router = web::app(shared, &web_config);
         tokio::select! {
             r = pakiti_httpserver::serve(listener, router, &web_config) => r?,
-            _ = shutdown_signal() => tracing::info!("shutting down"),
+            _ = pakiti_service::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -248,20 +236,5 @@ async fn schedule(
         let delay = interval + jitter.mul_f64(fastrand::f64());
         tracing::debug!(next_in_s = delay.as_secs(), "next collection scheduled");
         tokio::time::sleep(delay).await;
-    }
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term => {},
     }
 }

@@ -2,72 +2,13 @@
 //! the exporter's metric names; the aggregator's `/federate` repeats the
 //! family names documented in PRODUCT.md.
 
-use std::fmt::Write as _;
-use std::time::SystemTime;
-
 use pakiti_report::Severity;
 
 use crate::config::UpdateInfo;
 use crate::snapshot::Snapshot;
 
-/// The content type of the text format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-struct Exposition(String);
-
-impl Exposition {
-    fn family(&mut self, name: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} gauge");
-    }
-
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.0.push_str(name);
-        if !labels.is_empty() {
-            self.0.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.0.push(',');
-                }
-                self.0.push_str(k);
-                self.0.push_str("=\"");
-                escape_into(&mut self.0, v);
-                self.0.push('"');
-            }
-            self.0.push('}');
-        }
-        let _ = writeln!(self.0, " {value}");
-    }
-
-    fn gauge(&mut self, name: &str, help: &str, value: f64) {
-        self.family(name, help);
-        self.sample(name, &[], value);
-    }
-}
-
-fn escape_into(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn seconds(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn bool_value(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
+pub use pakiti_service::exposition::CONTENT_TYPE;
+use pakiti_service::exposition::{bool_value, seconds, Exposition};
 
 const CACHED: &str =
     "(latest successful collection; collections run on a schedule, not per scrape)";
@@ -76,12 +17,12 @@ const CACHED: &str =
 /// package no longer pending has no series, and counts are absent (not 0)
 /// until a collection has succeeded.
 pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
-    let mut m = Exposition(String::with_capacity(
+    let mut m = Exposition::with_capacity(
         4096 + snap
             .report
             .as_ref()
             .map_or(0, |r| r.inventory.updates.len() * 200),
-    ));
+    );
 
     if let Some(report) = &snap.report {
         let inv = &report.inventory;
@@ -92,6 +33,7 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
         );
         m.family(
             "pakiti_security_updates_pending",
+            "gauge",
             &format!("Pending updates that fix security issues, by severity {CACHED}."),
         );
         for sev in Severity::ALL {
@@ -114,6 +56,7 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
         if update_info != UpdateInfo::None {
             m.family(
                 "pakiti_update_info",
+                "gauge",
                 &format!(
                     "One series per pending update ({} updates listed) {CACHED}.",
                     match update_info {
@@ -180,6 +123,7 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
     let host = &snap.host;
     m.family(
         "pakiti_host_info",
+        "gauge",
         "The host's operating system, kernel and package manager.",
     );
     m.sample(
@@ -194,6 +138,7 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
     );
     m.family(
         "pakiti_exporter_build_info",
+        "gauge",
         "The exporter's version and source revision.",
     );
     m.sample(
@@ -201,14 +146,14 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
         &[("version", crate::VERSION), ("revision", crate::REVISION)],
         1.0,
     );
-    m.0
+    m.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::snapshot::{tests::sample_report, Attempt, HostFacts};
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     fn snapshot(report: bool, error: Option<&str>) -> Snapshot {
         let r = sample_report();
@@ -245,12 +190,5 @@ mod tests {
         assert!(!text.contains("pakiti_security_updates_pending"));
         assert!(text.contains("pakiti_collection_success 0\n"));
         assert!(text.contains("pakiti_host_info{"));
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        let mut out = String::new();
-        escape_into(&mut out, "a\"b\\c\nd");
-        assert_eq!(out, "a\\\"b\\\\c\\nd");
     }
 }
