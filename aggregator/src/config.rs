@@ -19,7 +19,7 @@ pub struct File {
     #[serde(default)]
     pub scrape: ScrapeSection,
     #[serde(default)]
-    pub log: LogSection,
+    pub log: pakiti_service::logging::LogSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,13 +82,6 @@ pub struct StaticConfig {
     pub targets: Vec<String>,
     /// Site for reports that name none.
     pub site: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSection {
-    pub level: Option<String>,
-    pub format: Option<String>,
 }
 
 /// What a client may do.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use pakiti_report::*;
 
@@ -59,47 +59,19 @@ fn start(dir: &Path, port: u16, extra: &[&str]) -> Server {
     server
 }
 
+/// A host with `pending` updates, every third a security update.
 fn report(host: &str, machine: u32, pending: usize, site: Option<&str>) -> Report {
-    Report {
-        host: HostIdentity {
-            hostname: Hostname::parse(host).unwrap(),
-            machine_id: Some(format!("{machine:032x}")),
-            site: site.map(str::to_string),
-        },
-        os: OsInfo {
-            id: "debian".into(),
-            version: "12".into(),
-            pretty_name: None,
-        },
-        kernel: "6.1.0".into(),
-        arch: "x86_64".into(),
-        manager: Manager::Apt,
-        producer: Producer {
-            version: "0.1.0".into(),
-            revision: "test".into(),
-        },
-        collected_at: SystemTime::now(),
-        collection_duration: Duration::from_millis(800),
-        inventory: Inventory {
-            updates: (0..pending)
-                .map(|i| Update {
-                    name: format!("pkg{i}"),
-                    arch: "amd64".into(),
-                    installed_version: "1.0-1".into(),
-                    candidate_version: "1.0-2".into(),
-                    security: (i % 3 == 0).then_some(Severity::Unknown),
-                    held: None,
-                    repository: None,
-                    advisories: vec![],
-                    cves: vec![],
-                })
-                .collect(),
-            installed_packages: 400,
-            reboot: Reboot::default(),
-            metadata_updated_at: None,
-            security_metadata_available: true,
-        },
-    }
+    let updates = (0..pending)
+        .map(|i| {
+            testing::update(
+                &format!("pkg{i}"),
+                "1.0-1",
+                "1.0-2",
+                (i % 3 == 0).then_some(Severity::Unknown),
+            )
+        })
+        .collect();
+    testing::report(host, Some(&format!("{machine:032x}")), site, updates)
 }
 
 fn push(

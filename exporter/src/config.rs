@@ -23,7 +23,7 @@ pub struct File {
     #[serde(default)]
     pub push: PushSection,
     #[serde(default)]
-    pub log: LogSection,
+    pub log: pakiti_service::logging::LogSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,13 +82,6 @@ pub struct PatternEntry {
     pub origin: Option<String>,
     pub label: Option<String>,
     pub suite: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSection {
-    pub level: Option<String>,
-    pub format: Option<String>,
 }
 
 /// Which pending updates get a `pakiti_update_info` series.

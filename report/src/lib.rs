@@ -6,6 +6,7 @@
 //! `report/schema/report-v1.schema.json`).
 
 pub mod model;
+pub mod testing;
 pub mod wire;
 
 pub use model::*;

@@ -2,6 +2,16 @@
 
 use anyhow::bail;
 
+/// The `[log]` section both configuration files share; flags win over it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// debug, info, warn or error.
+    pub level: Option<String>,
+    /// logfmt or json.
+    pub format: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Logfmt,

@@ -10,48 +10,13 @@ fn t(secs: u64) -> SystemTime {
 }
 
 fn update(name: &str, candidate: &str, security: Option<Severity>) -> Update {
-    Update {
-        name: name.into(),
-        arch: "amd64".into(),
-        installed_version: "1.0-1".into(),
-        candidate_version: candidate.into(),
-        security,
-        held: None,
-        repository: None,
-        advisories: vec![],
-        cves: vec![],
-    }
+    testing::update(name, "1.0-1", candidate, security)
 }
 
 fn report(hostname: &str, machine_id: Option<&str>, updates: Vec<Update>) -> Report {
-    Report {
-        host: HostIdentity {
-            hostname: Hostname::parse(hostname).unwrap(),
-            machine_id: machine_id.map(str::to_string),
-            site: Some("SiteA".into()),
-        },
-        os: OsInfo {
-            id: "debian".into(),
-            version: "12".into(),
-            pretty_name: None,
-        },
-        kernel: "6.1.0".into(),
-        arch: "x86_64".into(),
-        manager: Manager::Apt,
-        producer: Producer {
-            version: "0.1.0".into(),
-            revision: "abc".into(),
-        },
-        collected_at: t(0),
-        collection_duration: Duration::from_secs(1),
-        inventory: Inventory {
-            updates,
-            installed_packages: 100,
-            reboot: Reboot::default(),
-            metadata_updated_at: None,
-            security_metadata_available: true,
-        },
-    }
+    let mut r = testing::report(hostname, machine_id, Some("SiteA"), updates);
+    r.collected_at = t(0);
+    r
 }
 
 fn store() -> (tempfile::TempDir, SqliteStore) {
