@@ -116,6 +116,9 @@ pub struct HostSummary {
     pub counts: Counts,
     /// First time the oldest still pending security update was seen pending as such.
     pub security_pending_since: Option<SystemTime>,
+    /// The same per severity, indexed like [`Severity::ALL`].
+    pub security_since_by_severity: [Option<SystemTime>; 5],
+    pub exporter_revision: String,
 }
 
 /// A pending update with its patch age.

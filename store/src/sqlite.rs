@@ -18,7 +18,13 @@ use crate::{
     MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
 };
 
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_initial.sql")),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_severity_since.sql"),
+    ),
+];
 
 /// Most jobs committed in one transaction.
 const BATCH: usize = 512;
@@ -330,6 +336,7 @@ fn ingest(
         }
     }
     let mut security_since: Option<i64> = None;
+    let mut since_by_severity: [Option<i64>; 5] = [None; 5];
     {
         let mut upsert = tx.prepare_cached(
             "INSERT OR REPLACE INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
@@ -353,6 +360,10 @@ fn ingest(
             });
             if let Some(s) = security_first_seen {
                 security_since = Some(security_since.map_or(s, |m: i64| m.min(s)));
+                if let Some(sev) = u.security {
+                    let slot = &mut since_by_severity[crate::severity_index(sev)];
+                    *slot = Some(slot.map_or(s, |m| m.min(s)));
+                }
             }
             let unchanged = old.as_ref().is_some_and(|o| {
                 o.candidate == u.candidate_version
@@ -403,7 +414,7 @@ fn ingest(
         None
     };
     tx.prepare_cached(
-        "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29 WHERE id = ?1",
+        "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29, since_critical = ?30, since_important = ?31, since_moderate = ?32, since_low = ?33, since_unknown = ?34 WHERE id = ?1",
     )?
     .execute(params![
         host_id,
@@ -435,6 +446,11 @@ fn ingest(
         counts.security[4],
         counts.held,
         security_since,
+        since_by_severity[0],
+        since_by_severity[1],
+        since_by_severity[2],
+        since_by_severity[3],
+        since_by_severity[4],
     ])?;
     if previous != Some(counts) {
         tx.prepare_cached(
@@ -492,7 +508,7 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required";
+const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision";
 
 fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     let reboot_packages: String = r.get(19)?;
@@ -522,6 +538,14 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
             .collect(),
         security_pending_since: r.get::<_, Option<i64>>(20)?.map(from_millis),
         counts: counts_from_row(21)(r)?,
+        security_since_by_severity: [
+            r.get::<_, Option<i64>>(29)?.map(from_millis),
+            r.get::<_, Option<i64>>(30)?.map(from_millis),
+            r.get::<_, Option<i64>>(31)?.map(from_millis),
+            r.get::<_, Option<i64>>(32)?.map(from_millis),
+            r.get::<_, Option<i64>>(33)?.map(from_millis),
+        ],
+        exporter_revision: r.get(34)?,
     })
 }
 

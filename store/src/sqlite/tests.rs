@@ -98,6 +98,19 @@ fn first_seen_times_give_patch_age() {
     assert_eq!(get("curl").first_seen, t(200));
     assert_eq!(get("curl").security_first_seen, None);
     assert_eq!(h.summary.security_pending_since, Some(t(100)));
+    let idx = |s| crate::severity_index(s);
+    assert_eq!(
+        h.summary.security_since_by_severity[idx(Severity::Important)],
+        Some(t(100))
+    );
+    assert_eq!(
+        h.summary.security_since_by_severity[idx(Severity::Low)],
+        Some(t(200))
+    );
+    assert_eq!(
+        h.summary.security_since_by_severity[idx(Severity::Critical)],
+        None
+    );
     assert_eq!(h.summary.counts.security(Severity::Important), 1);
     assert_eq!(h.summary.counts.security(Severity::Low), 1);
     // Once openssl is patched, the oldest pending security update is bash's.
