@@ -272,6 +272,13 @@ fn federate_and_metrics_show_the_fleet_and_pass_promtool() {
         !fed.contains("pakiti_security_update_pending_since_timestamp_seconds{host=\"db-01\""),
         "no security update pending there"
     );
+    for (line, present) in [
+        ("pakiti_security_update_severity_pending_since_timestamp_seconds{host=\"web-01\",site=\"SiteA\",severity=\"unknown\"} ", true),
+        ("pakiti_security_update_severity_pending_since_timestamp_seconds{host=\"web-01\",site=\"SiteA\",severity=\"critical\"}", false),
+        ("pakiti_exporter_build_info{host=\"web-01\",site=\"SiteA\",version=\"0.1.0\",revision=\"test\"} 1", true),
+    ] {
+        assert_eq!(fed.contains(line), present, "{line}");
+    }
     let own = client
         .get(format!("{base}/metrics"))
         .send()
