@@ -80,6 +80,44 @@ pub fn federate(hosts: &[HostSummary]) -> String {
         }
     }
     m.family(
+        "pakiti_security_update_severity_pending_since_timestamp_seconds",
+        "gauge",
+        "First time the oldest still pending security update of this severity was seen pending on the host; absent for severities with none pending. Patch deadlines count from here.",
+    );
+    for h in hosts {
+        let s = site(h);
+        for (sev, since) in Severity::ALL.iter().zip(h.security_since_by_severity) {
+            if let Some(t) = since {
+                m.sample(
+                    "pakiti_security_update_severity_pending_since_timestamp_seconds",
+                    &[
+                        ("host", &h.hostname),
+                        ("site", &s),
+                        ("severity", sev.as_str()),
+                    ],
+                    seconds(t),
+                );
+            }
+        }
+    }
+    m.family(
+        "pakiti_exporter_build_info",
+        "gauge",
+        "The version and revision of the exporter that sent the host's latest report.",
+    );
+    for h in hosts {
+        m.sample(
+            "pakiti_exporter_build_info",
+            &[
+                ("host", &h.hostname),
+                ("site", &site(h)),
+                ("version", &h.exporter_version),
+                ("revision", &h.exporter_revision),
+            ],
+            1.0,
+        );
+    }
+    m.family(
         "pakiti_host_info",
         "gauge",
         "The host's operating system, kernel and package manager.",
