@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""Writes alerts/*.test.yml: when and for which series each alert must fire or stay
+silent is stated here by hand; the expected annotation text is rendered from the
+rules' templates (labels and humanizeDuration), so promtool then checks that every
+template names labels the series really have. Run after changing the rules."""
+import os, re, yaml
+rules = yaml.safe_load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pakiti.rules.yml')))
+R = {r['alert']: r for g in rules['groups'] for r in g['rules']}
+
+def humanize(v):
+    v = int(v)
+    d, r = divmod(v, 86400); h, r = divmod(r, 3600); m, s = divmod(r, 60)
+    if d: return f"{d}d {h}h {m}m {s}s"
+    if h: return f"{h}h {m}m {s}s"
+    if m: return f"{m}m {s}s"
+    return f"{s}s"
+
+def render(t, labels, value):
+    t = re.sub(r"\{\{ \$value \| humanizeDuration \}\}", humanize(value) if value is not None else "", t)
+    return re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), "<no value>"), t)
+
+def alert(name, labels, value=None):
+    r = R[name]
+    lab = dict(r.get('labels', {})); lab.update(labels)
+    ann = {k: render(v, lab, value) for k, v in r['annotations'].items()}
+    return {'exp_labels': lab, 'exp_annotations': ann}
+
+H = lambda x: x * 3600
+tests = []
+# 1. deadlines
+series = [
+ ('pakiti_security_update_severity_pending_since_timestamp_seconds{host="web-01",site="SiteA",severity="critical"}', '0x800'),
+ ('pakiti_security_update_severity_pending_since_timestamp_seconds{host="web-02",site="SiteA",severity="critical"}', '86400x800'),
+]
+for sev in ['important', 'unknown', 'moderate', 'low']:
+    series.append((f'pakiti_security_update_severity_pending_since_timestamp_seconds{{host="db-01",site="SiteB",severity="{sev}"}}', '0x800'))
+A = lambda host, site, sev: {'host': host, 'site': site, 'severity_of_update': sev}
+art = []
+crit = 'PakitiCriticalSecurityUpdatesOverdue'
+lw1 = {'host': 'web-01', 'site': 'SiteA'}; lw2 = {'host': 'web-02', 'site': 'SiteA'}; ld = {'host': 'db-01', 'site': 'SiteB'}
+art.append({'eval_time': '47h', 'alertname': crit, 'exp_alerts': []})
+art.append({'eval_time': '49h', 'alertname': crit, 'exp_alerts': [alert(crit, lw1, H(49))]})
+art.append({'eval_time': '73h', 'alertname': crit, 'exp_alerts': [alert(crit, lw1, H(73)), alert(crit, lw2, H(49))]})
+for name, days in [('PakitiImportantSecurityUpdatesOverdue', 7), ('PakitiSecurityUpdatesOverdue', 7),
+                   ('PakitiModerateSecurityUpdatesOverdue', 30), ('PakitiLowSecurityUpdatesOverdue', 30)]:
+    art.append({'eval_time': f'{days*24-1}h', 'alertname': name, 'exp_alerts': []})
+    art.append({'eval_time': f'{days*24+1}h', 'alertname': name, 'exp_alerts': [alert(name, ld, H(days*24+1))]})
+tests.append({'interval': '1h', 'input_series': [{'series': s, 'values': v} for s, v in series], 'alert_rule_test': art})
+
+# 2. host not reporting: web-01 last reported at 0; web-02 reports every minute
+name = 'PakitiHostNotReporting'
+tests.append({'interval': '1m', 'input_series': [
+    {'series': 'pakiti_last_report_timestamp_seconds{host="web-01",site="SiteA"}', 'values': '0x400'},
+    {'series': 'pakiti_last_report_timestamp_seconds{host="web-02",site="SiteA"}', 'values': '0+60x400'}],
+  'alert_rule_test': [
+    {'eval_time': '5h59m', 'alertname': name, 'exp_alerts': []},
+    {'eval_time': '6h1m', 'alertname': name, 'exp_alerts': [alert(name, lw1, 6*3600+60)]}]})
+
+# 3. reboot for 7 days, fleet series only (the exporter's own series has no host label)
+name = 'PakitiRebootRequiredForLong'
+tests.append({'interval': '5m', 'input_series': [
+    {'series': 'pakiti_reboot_required{host="web-01",site="SiteA",job="pakiti-federate"}', 'values': '1x2100'},
+    {'series': 'pakiti_reboot_required{host="web-02",site="SiteA",job="pakiti-federate"}', 'values': '0x2100'},
+    {'series': 'pakiti_reboot_required{instance="web-01:10150",job="pakiti-exporter"}', 'values': '1x2100'}],
+  'alert_rule_test': [
+    {'eval_time': '6d23h', 'alertname': name, 'exp_alerts': []},
+    {'eval_time': '7d1h', 'alertname': name, 'exp_alerts': [alert(name, dict(lw1, job='pakiti-federate'))]}]})
+
+# 4. exporters
+e1 = {'instance': 'h1:10150', 'job': 'pakiti-exporter'}
+def s(metric, labels, values):
+    return {'series': metric + '{' + ','.join(f'{k}="{v}"' for k, v in labels.items()) + '}', 'values': values}
+e2 = {'instance': 'h2:10150', 'job': 'pakiti-exporter'}
+tests.append({'interval': '1m', 'input_series': [
+    s('up', e1, '0x1500'), s('up', e2, '1x1500'),
+    s('pakiti_collection_success', e1, '0x1500'), s('pakiti_collection_success', e2, '1x1500'),
+    s('pakiti_package_metadata_timestamp_seconds', e1, '-200000x1500'), s('pakiti_package_metadata_timestamp_seconds', e2, '0+60x1500'),
+    s('pakiti_security_metadata_available', e1, '0x1500'), s('pakiti_security_metadata_available', e2, '1x1500')],
+  'alert_rule_test': [
+    {'eval_time': '9m', 'alertname': 'PakitiExporterDown', 'exp_alerts': []},
+    {'eval_time': '11m', 'alertname': 'PakitiExporterDown', 'exp_alerts': [alert('PakitiExporterDown', e1)]},
+    {'eval_time': '59m', 'alertname': 'PakitiCollectionFailing', 'exp_alerts': []},
+    {'eval_time': '61m', 'alertname': 'PakitiCollectionFailing', 'exp_alerts': [alert('PakitiCollectionFailing', e1)]},
+    {'eval_time': '59m', 'alertname': 'PakitiPackageMetadataStale', 'exp_alerts': []},
+    {'eval_time': '61m', 'alertname': 'PakitiPackageMetadataStale', 'exp_alerts': [alert('PakitiPackageMetadataStale', e1, 200000 + 61*60)]},
+    {'eval_time': '23h59m', 'alertname': 'PakitiSecurityMetadataMissing', 'exp_alerts': []},
+    {'eval_time': '24h1m', 'alertname': 'PakitiSecurityMetadataMissing', 'exp_alerts': [alert('PakitiSecurityMetadataMissing', e1)]}]})
+
+# 5. aggregator
+a = {'instance': 'agg:10151', 'job': 'pakiti-aggregator'}
+a2 = {'instance': 'agg2:10151', 'job': 'pakiti-aggregator'}
+tests.append({'interval': '1m', 'input_series': [
+    s('pakiti_aggregator_scrape_up', dict(a, target='db-01:10150'), '0x60'),
+    s('pakiti_aggregator_scrape_up', dict(a, target='db-02:10150'), '1x60'),
+    s('pakiti_aggregator_store_up', a, '0x60'), s('pakiti_aggregator_store_up', a2, '1x60')],
+  'alert_rule_test': [
+    {'eval_time': '29m', 'alertname': 'PakitiAggregatorScrapeFailing', 'exp_alerts': []},
+    {'eval_time': '31m', 'alertname': 'PakitiAggregatorScrapeFailing', 'exp_alerts': [alert('PakitiAggregatorScrapeFailing', dict(a, target='db-01:10150'))]},
+    {'eval_time': '4m', 'alertname': 'PakitiAggregatorStoreDown', 'exp_alerts': []},
+    {'eval_time': '6m', 'alertname': 'PakitiAggregatorStoreDown', 'exp_alerts': [alert('PakitiAggregatorStoreDown', a)]}]})
+
+covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
+assert covered == set(R), set(R) - covered
+slow = tests[0:1] + tests[2:3]   # deadlines of days: evaluated hourly
+fast = tests[1:2] + tests[3:]
+for name, tt, every in [('pakiti.rules.test.yml', fast, '1m'), ('pakiti.deadlines.test.yml', slow, '1h')]:
+    doc = {'rule_files': ['pakiti.rules.yml'], 'evaluation_interval': every, 'tests': tt}
+    header = f"# promtool test rules alerts/{name}\n# With the other test file, every alert of pakiti.rules.yml firing and staying silent;\n# annotations are checked word for word, so a template naming a missing label fails.\n"
+    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name), 'w').write(header + yaml.safe_dump(doc, sort_keys=False, width=1000))
