@@ -34,6 +34,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/reports", post(push))
         .route("/api/v1/hosts", get(hosts))
         .route("/api/v1/hosts/{hostname}", get(host))
+        .route("/hosts/{hostname}", get(host_page))
         .route("/federate", get(federate))
         .route("/metrics", get(own_metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
@@ -376,6 +377,14 @@ async fn host(
         })
         .collect();
     Ok(Json(v).into_response())
+}
+
+/// The host's page, linked from the dashboards: for now its JSON, until the
+/// web pages for administrators exist.
+async fn host_page(Path(hostname): Path<String>) -> Result<Response, ApiError> {
+    let name =
+        Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok(axum::response::Redirect::temporary(&format!("/api/v1/hosts/{name}")).into_response())
 }
 
 async fn federate(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -1,0 +1,507 @@
+//! Dashboards and alert rules against a real Prometheus (Debian's) scraping the
+//! real exporter and the real aggregator's /federate: every panel query, every
+//! template variable and every alert expression must parse, and each names only
+//! metrics that really exist. Also: the example configuration files are accepted
+//! by the programs that read them.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo test --workspace` first",
+        path.display()
+    );
+    path
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A synthetic pushed host with a security update of every severity, so that
+/// every family exists whatever this machine has pending.
+fn synthetic_report() -> Value {
+    let updates: Vec<Value> = ["critical", "important", "moderate", "low", "unknown"]
+        .iter()
+        .enumerate()
+        .map(|(i, sev)| {
+            json!({"name": format!("pkg-{sev}"), "arch": "amd64", "installed_version": "1.0-1",
+                   "candidate_version": format!("1.0-{}", i + 2), "security": true, "severity": sev, "held": false})
+        })
+        .collect();
+    json!({
+        "schema_version": 1,
+        "host": {"hostname": "synthetic-01", "machine_id": "5555555555555555aaaaaaaaaaaaaaaa", "site": "SiteS"},
+        "os": {"id": "rocky", "version": "9.4"},
+        "kernel": "5.14.0", "arch": "x86_64", "manager": "dnf",
+        "exporter": {"version": "0.1.0", "revision": "synthetic"},
+        "collected_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "collection_duration_seconds": 2.0,
+        "reboot": {"required": true, "packages": ["kernel"]},
+        "security_metadata_available": true,
+        "installed_packages": 600,
+        "updates": updates
+    })
+}
+
+struct Stack {
+    _dir: tempfile::TempDir,
+    _procs: Vec<Proc>,
+    prometheus: String,
+    exporter_instance: String,
+}
+
+fn try_query(prom: &str, expr: &str) -> Option<Value> {
+    reqwest::blocking::Client::new()
+        .get(format!("{prom}/api/v1/query"))
+        .query(&[("query", expr)])
+        .send()
+        .ok()?
+        .json()
+        .ok()
+}
+
+fn query(prom: &str, expr: &str) -> Value {
+    try_query(prom, expr).unwrap_or_else(|| panic!("Prometheus did not answer {expr}"))
+}
+
+fn stack() -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (ep, ap, pp) = (free_port(), free_port(), free_port());
+    let exporter_cfg = d.join("exporter.toml");
+    std::fs::write(
+        &exporter_cfg,
+        format!(
+            "[collector]\ncache_dir = \"{}\"\nupdate_info = \"all\"\n",
+            d.join("cache").display()
+        ),
+    )
+    .unwrap();
+    let exporter = Proc(
+        Command::new(bin("pakiti-exporter"))
+            .args([
+                "--config.file",
+                exporter_cfg.to_str().unwrap(),
+                "--web.listen-address",
+                &format!("127.0.0.1:{ep}"),
+            ])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let agg_cfg = d.join("aggregator.toml");
+    std::fs::write(
+        &agg_cfg,
+        format!("[scrape]\ninterval = \"2s\"\n[[scrape.static]]\ntargets = [\"127.0.0.1:{ep}\"]\nsite = \"SiteLocal\"\n"),
+    )
+    .unwrap();
+    let aggregator = Proc(
+        Command::new(bin("pakiti-aggregator"))
+            .args(["--config.file", agg_cfg.to_str().unwrap()])
+            .args(["--storage.url", d.join("pakiti.db").to_str().unwrap()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{ap}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let agg = format!("http://127.0.0.1:{ap}");
+    let client = reqwest::blocking::Client::new();
+    wait_for("the aggregator", 30, || {
+        client
+            .post(format!("{agg}/api/v1/reports"))
+            .header("content-type", "application/json")
+            .body(synthetic_report().to_string())
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+    wait_for("the scraped host", 60, || {
+        let v: Value = client
+            .get(format!("{agg}/api/v1/hosts?site=SiteLocal"))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (!v["hosts"].as_array()?.is_empty()).then_some(())
+    });
+    let prom_cfg = d.join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {ROOT}/alerts/pakiti.rules.yml\nscrape_configs:\n\
+             - job_name: pakiti-exporter\n  static_configs:\n  - targets: ['127.0.0.1:{ep}']\n\
+             - job_name: pakiti-federate\n  honor_labels: true\n  metrics_path: /federate\n  static_configs:\n  - targets: ['127.0.0.1:{ap}']\n\
+             - job_name: pakiti-aggregator\n  static_configs:\n  - targets: ['127.0.0.1:{ap}']\n"
+        ),
+    )
+    .unwrap();
+    let prometheus = Proc(
+        Command::new("prometheus")
+            .args(["--config.file", prom_cfg.to_str().unwrap()])
+            .args(["--storage.tsdb.path", d.join("tsdb").to_str().unwrap()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{pp}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package prometheus)"),
+    );
+    let prom = format!("http://127.0.0.1:{pp}");
+    wait_for(
+        "Prometheus to scrape all three jobs with pakiti data",
+        60,
+        || {
+            let up = try_query(&prom, "count(up == 1)")?;
+            let fed = try_query(&prom, "count(pakiti_updates_pending{host!=\"\"})")?;
+            let exp = try_query(&prom, "count(pakiti_update_info)")?;
+            let n = |v: &Value| {
+                v["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .and_then(|s| s.parse::<f64>().ok())
+            };
+            (n(&up) == Some(3.0) && n(&fed) == Some(2.0) && n(&exp).is_some()).then_some(())
+        },
+    );
+    // A few more scrapes, so that range functions have points.
+    std::thread::sleep(Duration::from_secs(3));
+    Stack {
+        _dir: dir,
+        _procs: vec![prometheus, aggregator, exporter],
+        prometheus: prom,
+        exporter_instance: format!("127.0.0.1:{ep}"),
+    }
+}
+
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let bytes = expr.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &expr[i..];
+        let starts = rest.starts_with("pakiti_")
+            || (rest.starts_with("up{") || rest.starts_with("up ") || rest == "up");
+        let boundary = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
+        if starts && boundary {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            names.push(rest[..end].to_string());
+            i += end;
+        } else {
+            i += 1;
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn dashboards_and_alerts_match_what_prometheus_really_has() {
+    let s = stack();
+    let prom = &s.prometheus;
+    let exists = |name: &str| {
+        let v = query(prom, &format!("count({{__name__=\"{name}\"}})"));
+        v["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    };
+    let mut checked = 0;
+    for (file, vars) in [
+        (
+            "pakiti-fleet.json",
+            vec![("$site", ".*".to_string()), ("$host", ".*".to_string())],
+        ),
+        (
+            "pakiti-host.json",
+            vec![
+                ("$host", s.exporter_instance.clone()),
+                ("$job", "pakiti-exporter".to_string()),
+            ],
+        ),
+    ] {
+        let d: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{ROOT}/dashboards/{file}")).unwrap(),
+        )
+        .unwrap();
+        // The data source is a variable, never a fixed one.
+        assert!(
+            d["templating"]["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["type"] == "datasource"),
+            "{file}"
+        );
+        let text = d.to_string();
+        assert!(
+            !text.contains("\"uid\":\"prometheus\""),
+            "{file} names a fixed data source"
+        );
+        let subst = |q: &str| {
+            vars.iter()
+                .fold(q.to_string(), |acc, (k, v)| acc.replace(k, v))
+        };
+        for v in d["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["definition"].as_str() {
+                // label_values(SELECTOR, LABEL): the selector must match series having LABEL.
+                let inner = q.trim_start_matches("label_values(").trim_end_matches(')');
+                let (selector, label) = inner.rsplit_once(", ").unwrap();
+                let r = query(prom, &format!("count by ({label}) ({})", subst(selector)));
+                assert!(
+                    r["data"]["result"]
+                        .as_array()
+                        .is_some_and(|a| !a.is_empty()),
+                    "{file}: variable {q} is empty: {r}"
+                );
+            }
+        }
+        for p in d["panels"].as_array().unwrap() {
+            assert!(
+                p["datasource"]["uid"] == "${datasource}",
+                "{file}: {} has a fixed data source",
+                p["title"]
+            );
+            assert!(
+                p["fieldConfig"]["defaults"]["unit"].is_string(),
+                "{file}: {} has no unit",
+                p["title"]
+            );
+            let expect = p["pakiti"]["expect_data"].as_bool().unwrap_or(true);
+            for t in p["targets"].as_array().unwrap() {
+                let expr = subst(t["expr"].as_str().unwrap());
+                let r = query(prom, &expr);
+                assert_eq!(
+                    r["status"], "success",
+                    "{file}: {}: {expr}: {r}",
+                    p["title"]
+                );
+                if expect {
+                    assert!(
+                        !r["data"]["result"].as_array().unwrap().is_empty(),
+                        "{file}: {} has no data: {expr}",
+                        p["title"]
+                    );
+                }
+                for name in metric_names(&expr) {
+                    assert!(
+                        exists(&name),
+                        "{file}: {} uses {name}, which nothing exports",
+                        p["title"]
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 25, "only {checked} queries checked");
+
+    let rules = std::fs::read_to_string(format!("{ROOT}/alerts/pakiti.rules.yml")).unwrap();
+    let exprs: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("expr: "))
+        .collect();
+    assert!(exprs.len() >= 10);
+    for expr in exprs {
+        let r = query(prom, expr);
+        assert_eq!(r["status"], "success", "{expr}: {r}");
+        for name in metric_names(expr) {
+            assert!(
+                exists(&name),
+                "alert expression {expr:?} uses {name}, which nothing exports"
+            );
+        }
+    }
+    // Prometheus itself loaded and evaluated every rule without error.
+    let loaded: Value = wait_for("rule evaluation", 30, || {
+        let v: Value = reqwest::blocking::get(format!("{prom}/api/v1/rules"))
+            .ok()?
+            .json()
+            .ok()?;
+        let all: Vec<Value> = v["data"]["groups"]
+            .as_array()?
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        all.iter()
+            .all(|r| r["health"] == "ok")
+            .then_some(Value::Array(all))
+    });
+    assert_eq!(
+        loaded.as_array().unwrap().len(),
+        rules.matches("- alert: ").count()
+    );
+    // The synthetic host needs a reboot: the fleet series carries host and site labels.
+    let r = query(
+        prom,
+        "pakiti_reboot_required{host=\"synthetic-01\",site=\"SiteS\",job=\"pakiti-federate\"}",
+    );
+    assert_eq!(r["data"]["result"][0]["value"][1], "1", "{r}");
+}
+
+#[test]
+fn the_committed_dashboards_are_what_build_py_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(format!("{ROOT}/dashboards/build.py"))
+        .args(["--out", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["pakiti-fleet.json", "pakiti-host.json"] {
+        let built = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let committed = std::fs::read_to_string(format!("{ROOT}/dashboards/{f}")).unwrap();
+        assert!(
+            built == committed,
+            "dashboards/{f} differs from what dashboards/build.py writes: run it and commit"
+        );
+    }
+}
+
+#[test]
+fn example_configurations_are_accepted_by_their_programs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // prometheus.yml: promtool, with the rule file of this repository.
+    let prom = std::fs::read_to_string(format!("{ROOT}/config/prometheus.yml"))
+        .unwrap()
+        .replace(
+            "/etc/prometheus/pakiti.rules.yml",
+            &format!("{ROOT}/alerts/pakiti.rules.yml"),
+        );
+    std::fs::write(d.join("prometheus.yml"), prom).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "config"])
+        .arg(d.join("prometheus.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // exporter.toml: the exporter collects with it.
+    let out = Command::new(bin("pakiti-exporter"))
+        .args([
+            "--config.file",
+            &format!("{ROOT}/config/exporter.toml"),
+            "collect",
+            "--format",
+            "text",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // aggregator.toml: the aggregator starts with it (its secret file made up here).
+    std::fs::write(d.join("scrape.password"), "secret\n").unwrap();
+    let agg = std::fs::read_to_string(format!("{ROOT}/config/aggregator.toml"))
+        .unwrap()
+        .replace(
+            "/etc/pakiti/scrape.password",
+            d.join("scrape.password").to_str().unwrap(),
+        );
+    std::fs::write(d.join("aggregator.toml"), agg).unwrap();
+    let port = free_port();
+    let _agg = Proc(
+        Command::new(bin("pakiti-aggregator"))
+            .args(["--config.file", d.join("aggregator.toml").to_str().unwrap()])
+            .args(["--storage.url", d.join("p.db").to_str().unwrap()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the aggregator with the example configuration", 30, || {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/-/ready"))
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+
+    // systemd units: systemd-analyze, with ExecStart pointing at the built binaries.
+    for unit in [
+        "pakiti-exporter.service",
+        "pakiti-aggregator.service",
+        "pakiti-push.service",
+        "pakiti-push.timer",
+    ] {
+        let text = std::fs::read_to_string(format!("{ROOT}/config/systemd/{unit}"))
+            .unwrap()
+            .replace(
+                "/usr/local/bin/pakiti-exporter",
+                bin("pakiti-exporter").to_str().unwrap(),
+            )
+            .replace(
+                "/usr/local/bin/pakiti-aggregator",
+                bin("pakiti-aggregator").to_str().unwrap(),
+            )
+            .replace("User=pakiti\nGroup=pakiti\n", "");
+        std::fs::write(d.join(unit), text).unwrap();
+    }
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(
+            [
+                "pakiti-exporter.service",
+                "pakiti-aggregator.service",
+                "pakiti-push.service",
+                "pakiti-push.timer",
+            ]
+            .map(|u| d.join(u)),
+        )
+        .output()
+        .expect("systemd-analyze");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let complaints: Vec<&str> = err.lines().filter(|l| l.contains("pakiti")).collect();
+    assert!(complaints.is_empty(), "{err}");
+
+    // Grafana provisioning files are YAML of the documented shape.
+    for f in ["pakiti-dashboards.yml", "prometheus-datasource.yml"] {
+        let text = std::fs::read_to_string(format!("{ROOT}/config/grafana/{f}")).unwrap();
+        assert!(text.contains("apiVersion: 1"), "{f}");
+    }
+}
