@@ -141,6 +141,22 @@ pub struct StoredUpdate {
     pub security_first_seen: Option<SystemTime>,
 }
 
+/// A host with a pending update of a given package (or advisory, or CVE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffectedHost {
+    pub hostname: String,
+    pub site: Option<String>,
+    pub update: StoredUpdate,
+}
+
+/// What to look pending updates up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    Package(&'a str),
+    Advisory(&'a str),
+    Cve(&'a str),
+}
+
 /// One point of a host's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPoint {
@@ -186,6 +202,8 @@ pub trait Store: Send + Sync {
     fn hosts(&self) -> Result<Vec<HostSummary>, StoreError>;
     /// The host of that name (the most recently heard from, if several share it).
     fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError>;
+    /// Hosts with a pending update of this package, advisory or CVE, by hostname.
+    fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError>;
     fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError>;
     /// Cheap check that the database answers.
     fn ping(&self) -> Result<(), StoreError>;

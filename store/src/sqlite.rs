@@ -14,8 +14,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::{
-    from_millis, millis, Counts, HistoryPoint, HostDetail, HostSummary, IngestOutcome,
-    MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
+    from_millis, millis, AffectedHost, Counts, HistoryPoint, HostDetail, HostSummary,
+    IngestOutcome, Lookup, MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
 };
 
 const MIGRATIONS: &[(u32, &str)] = &[
@@ -549,6 +549,27 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     })
 }
 
+const UPDATE_COLUMNS: &str = "name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen";
+
+fn stored_update(r: &rusqlite::Row, at: usize) -> rusqlite::Result<StoredUpdate> {
+    let severity: Option<String> = r.get(at + 4)?;
+    let held: Option<String> = r.get(at + 5)?;
+    Ok(StoredUpdate {
+        name: r.get(at)?,
+        arch: r.get(at + 1)?,
+        installed_version: r.get(at + 2)?,
+        candidate_version: r.get(at + 3)?,
+        security: severity.map(|s| s.parse::<Severity>().unwrap_or(Severity::Unknown)),
+        held: held.map(|h| h.parse::<HeldReason>().unwrap_or(HeldReason::Hold)),
+        repository: r.get(at + 6)?,
+        advisories: split_words(r.get(at + 7)?),
+        cves: split_words(r.get(at + 8)?),
+        first_seen: from_millis(r.get(at + 9)?),
+        candidate_first_seen: from_millis(r.get(at + 10)?),
+        security_first_seen: r.get::<_, Option<i64>>(at + 11)?.map(from_millis),
+    })
+}
+
 fn split_words(s: String) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
@@ -591,28 +612,11 @@ impl Store for SqliteStore {
             else {
                 return Ok(None);
             };
-            let mut stmt = c.prepare_cached(
-                "SELECT name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen FROM pending_updates WHERE host_id = ?1 ORDER BY name, arch",
-            )?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {UPDATE_COLUMNS} FROM pending_updates WHERE host_id = ?1 ORDER BY name, arch"
+            ))?;
             let updates = stmt
-                .query_map([summary.id], |r| {
-                    let severity: Option<String> = r.get(4)?;
-                    let held: Option<String> = r.get(5)?;
-                    Ok(StoredUpdate {
-                        name: r.get(0)?,
-                        arch: r.get(1)?,
-                        installed_version: r.get(2)?,
-                        candidate_version: r.get(3)?,
-                        security: severity.map(|s| s.parse::<Severity>().unwrap_or(Severity::Unknown)),
-                        held: held.map(|h| h.parse::<HeldReason>().unwrap_or(HeldReason::Hold)),
-                        repository: r.get(6)?,
-                        advisories: split_words(r.get(7)?),
-                        cves: split_words(r.get(8)?),
-                        first_seen: from_millis(r.get(9)?),
-                        candidate_first_seen: from_millis(r.get(10)?),
-                        security_first_seen: r.get::<_, Option<i64>>(11)?.map(from_millis),
-                    })
-                })?
+                .query_map([summary.id], |r| stored_update(r, 0))?
                 .collect::<Result<Vec<_>, _>>()?;
             let mut stmt = c.prepare_cached(
                 "SELECT at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM history WHERE host_id = ?1 ORDER BY at",
@@ -633,6 +637,39 @@ impl Store for SqliteStore {
         })
     }
 
+    fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError> {
+        // Advisory and CVE ids are stored space-separated: match whole words.
+        let (condition, value) = match lookup {
+            Lookup::Package(name) => ("u.name = ?1", name.to_string()),
+            Lookup::Advisory(id) => (
+                "(' ' || u.advisories || ' ') LIKE ?1 ESCAPE '\\'",
+                word_pattern(id),
+            ),
+            Lookup::Cve(id) => (
+                "(' ' || u.cves || ' ') LIKE ?1 ESCAPE '\\'",
+                word_pattern(id),
+            ),
+        };
+        self.read(|c| {
+            let columns = UPDATE_COLUMNS
+                .split(", ")
+                .map(|col| format!("u.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT h.hostname, h.site, {columns} FROM pending_updates u JOIN hosts h ON h.id = u.host_id WHERE {condition} ORDER BY h.hostname, u.name, u.arch"
+            ))?;
+            let rows = stmt.query_map([value], |r| {
+                Ok(AffectedHost {
+                    hostname: r.get(0)?,
+                    site: r.get(1)?,
+                    update: stored_update(r, 2)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
     fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError> {
         self.submit(|reply| Job::Maintain { retention, reply })
     }
@@ -640,6 +677,15 @@ impl Store for SqliteStore {
     fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
+}
+
+/// `% id %` for LIKE, with LIKE's own wildcards escaped.
+fn word_pattern(id: &str) -> String {
+    let escaped = id
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("% {escaped} %")
 }
 
 #[cfg(test)]

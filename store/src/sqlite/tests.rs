@@ -216,3 +216,51 @@ fn a_missing_directory_is_a_clear_error() {
     );
     assert!(crate::open("mysql://x").is_err());
 }
+
+#[test]
+fn hosts_affected_by_a_package_an_advisory_or_a_cve() {
+    let (_d, s) = store();
+    let mut a = update("openssl", "3.0-2", Some(Severity::Important));
+    a.advisories = vec!["DSA-5555-1".into()];
+    a.cves = vec!["CVE-2026-0001".into(), "CVE-2026-00012".into()];
+    s.ingest(
+        &report("web-01", MID, vec![a, update("bash", "5-2", None)]),
+        Source::Push,
+        t(1),
+    )
+    .unwrap();
+    let mut b = update("openssl", "3.0-3", Some(Severity::Important));
+    b.cves = vec!["CVE-2026-00012".into()];
+    s.ingest(
+        &report("db-01", Some("22222222222222222222222222222222"), vec![b]),
+        Source::Push,
+        t(2),
+    )
+    .unwrap();
+    let names = |l| {
+        s.affected(l)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.hostname)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(crate::Lookup::Package("openssl")),
+        ["db-01", "web-01"]
+    );
+    assert_eq!(names(crate::Lookup::Package("bash")), ["web-01"]);
+    assert_eq!(names(crate::Lookup::Advisory("DSA-5555-1")), ["web-01"]);
+    // Whole ids only: CVE-2026-0001 is not a prefix match of CVE-2026-00012.
+    assert_eq!(names(crate::Lookup::Cve("CVE-2026-0001")), ["web-01"]);
+    assert_eq!(
+        names(crate::Lookup::Cve("CVE-2026-00012")),
+        ["db-01", "web-01"]
+    );
+    assert!(
+        names(crate::Lookup::Cve("CVE-2026-%")).is_empty(),
+        "LIKE wildcards are literal"
+    );
+    let first = &s.affected(crate::Lookup::Package("openssl")).unwrap()[0];
+    assert_eq!(first.update.candidate_version, "3.0-3");
+    assert_eq!(first.site.as_deref(), Some("SiteA"));
+}
