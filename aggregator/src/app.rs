@@ -17,9 +17,11 @@ use pakiti_httpserver::PeerCertificate;
 use pakiti_report::{Hostname, Report, Severity};
 use pakiti_store::{HostSummary, IngestOutcome, Source, Store, StoredUpdate};
 
-use crate::config::Settings;
+use crate::config::{Settings, WebAccess};
+use crate::fleet::Fleet;
 use crate::metrics::{self, Health};
 use crate::trust::{self, Refusal};
+use crate::web;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -27,19 +29,47 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
     pub health: Arc<Health>,
+    pub fleet: Arc<Fleet>,
+    pub pages: Arc<minijinja::Environment<'static>>,
+    pub web_access: Arc<WebAccess>,
+}
+
+impl AppState {
+    /// `web_access` is what `[web] access` says, or the default for where it listens.
+    pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, web_access: WebAccess) -> AppState {
+        AppState {
+            store,
+            settings,
+            health: Arc::new(Health::default()),
+            fleet: Arc::new(Fleet::default()),
+            pages: Arc::new(crate::web::templates()),
+            web_access: Arc::new(web_access),
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/api/v1/reports", post(push))
+    // What shows the fleet to people is behind [web] access; what machines use is not.
+    let guarded = Router::new()
+        .route("/", get(web::overview))
+        .route("/hosts", get(web::hosts))
+        .route("/hosts/{hostname}", get(web::host))
+        .route("/packages/{name}", get(web::package))
+        .route("/advisories/{id}", get(web::advisory))
+        .route("/cves/{id}", get(web::cve))
         .route("/api/v1/hosts", get(hosts))
         .route("/api/v1/hosts/{hostname}", get(host))
-        .route("/hosts/{hostname}", get(host_page))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::access,
+        ));
+    Router::new()
+        .route("/api/v1/reports", post(push))
         .route("/federate", get(federate))
         .route("/metrics", get(own_metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
-        .route("/", get(landing))
+        .merge(guarded)
         .with_state(state)
 }
 
@@ -81,6 +111,8 @@ pub async fn store_report(
     let mode = source.as_str();
     match result {
         Ok(Ok(outcome)) => {
+            // Even an unchanged report moves the host's last report time.
+            state.fleet.changed();
             state.health.report(
                 mode,
                 match outcome {
@@ -228,11 +260,11 @@ async fn push(
     }
 }
 
-fn is_stale(state: &AppState, h: &HostSummary, now: SystemTime) -> bool {
+pub(crate) fn is_stale(state: &AppState, h: &HostSummary, now: SystemTime) -> bool {
     now.duration_since(h.last_report_at).unwrap_or_default() > state.settings.stale_after
 }
 
-fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> Value {
+pub(crate) fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> Value {
     let mut security: BTreeMap<&str, u32> = Severity::ALL
         .iter()
         .map(|s| (s.as_str(), h.counts.security(*s)))
@@ -264,7 +296,7 @@ fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> Value {
     })
 }
 
-fn update_json(u: &StoredUpdate) -> Value {
+pub(crate) fn update_json(u: &StoredUpdate) -> Value {
     json!({
         "name": u.name,
         "arch": u.arch,
@@ -283,10 +315,11 @@ fn update_json(u: &StoredUpdate) -> Value {
     })
 }
 
-async fn all_hosts(state: &AppState) -> Result<Vec<HostSummary>, ApiError> {
-    let store = state.store.clone();
+/// Every host, from the fleet cache.
+pub(crate) async fn all_hosts(state: &AppState) -> Result<Arc<Vec<HostSummary>>, ApiError> {
+    let (store, fleet) = (state.store.clone(), state.fleet.clone());
     let started = Instant::now();
-    let r = tokio::task::spawn_blocking(move || store.hosts()).await;
+    let r = tokio::task::spawn_blocking(move || fleet.hosts(&*store)).await;
     state.health.store_latency("hosts", started.elapsed());
     match r {
         Ok(Ok(h)) => Ok(h),
@@ -379,14 +412,6 @@ async fn host(
     Ok(Json(v).into_response())
 }
 
-/// The host's page, linked from the dashboards: for now its JSON, until the
-/// web pages for administrators exist.
-async fn host_page(Path(hostname): Path<String>) -> Result<Response, ApiError> {
-    let name =
-        Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    Ok(axum::response::Redirect::temporary(&format!("/api/v1/hosts/{name}")).into_response())
-}
-
 async fn federate(State(state): State<AppState>) -> Result<Response, ApiError> {
     let hosts = all_hosts(&state).await?;
     Ok((
@@ -421,14 +446,4 @@ async fn ready(State(state): State<AppState>) -> Response {
         }
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")).into_response(),
     }
-}
-
-async fn landing() -> axum::response::Html<String> {
-    axum::response::Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>pakiti aggregator</title></head>\
-         <body><h1>pakiti aggregator</h1><ul><li><a href=\"api/v1/hosts\">hosts (JSON)</a></li>\
-         <li><a href=\"federate\">federate</a></li><li><a href=\"metrics\">metrics</a></li></ul>\
-         <p>version {}</p></body></html>",
-        crate::VERSION
-    ))
 }

@@ -1,6 +1,7 @@
 //! The aggregator's TOML configuration, read strictly, and turned into
 //! checked settings in one step.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +19,8 @@ pub struct File {
     pub client: Vec<ClientEntry>,
     #[serde(default)]
     pub scrape: ScrapeSection,
+    #[serde(default)]
+    pub web: WebSection,
     #[serde(default)]
     pub log: pakiti_service::logging::LogSection,
 }
@@ -49,6 +52,24 @@ pub struct ClientEntry {
 
 fn default_role() -> String {
     "host".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// Who may see the web pages and the hosts API: open, basic, cert or proxy.
+    pub access: Option<String>,
+    /// For `basic`: user name → bcrypt hash.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+    /// For `cert`: client-certificate subjects allowed (needs --web.config.file with client certificates).
+    #[serde(default)]
+    pub cert_subjects: Vec<String>,
+    /// For `proxy`: the header a trusted reverse proxy sets to the authenticated user.
+    pub proxy_header: Option<String>,
+    /// For `proxy`: addresses of the proxies trusted to set it.
+    #[serde(default)]
+    pub proxy_addresses: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +127,32 @@ pub struct Client {
     pub role: Role,
 }
 
+/// Who may see the web pages and the hosts API.
+#[derive(Clone)]
+pub enum WebAccess {
+    Open,
+    /// Not configured, and listening beyond loopback: pages answer 403.
+    Closed,
+    Basic(std::sync::Arc<pakiti_httpserver::BasicAuth>),
+    Cert(Vec<String>),
+    Proxy {
+        header: axum::http::HeaderName,
+        addresses: Vec<std::net::IpAddr>,
+    },
+}
+
+impl std::fmt::Debug for WebAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WebAccess::Open => "open",
+            WebAccess::Closed => "closed",
+            WebAccess::Basic(_) => "basic",
+            WebAccess::Cert(_) => "cert",
+            WebAccess::Proxy { .. } => "proxy",
+        })
+    }
+}
+
 /// Checked settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -115,6 +162,8 @@ pub struct Settings {
     pub history_retention: Duration,
     pub clients: Vec<Client>,
     pub scrape: Scrape,
+    /// `None`: not configured (open on loopback, closed elsewhere: decided at start).
+    pub web_access: Option<WebAccess>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +254,41 @@ impl Settings {
         if scheme != "http" && scheme != "https" {
             bail!("scrape.scheme {scheme:?} is not http or https");
         }
+        let w = &f.web;
+        let web_access = match w.access.as_deref() {
+            None => None,
+            Some("open") => Some(WebAccess::Open),
+            Some("basic") => {
+                if w.users.is_empty() {
+                    bail!("web.access = \"basic\" needs web.users (name = bcrypt hash)");
+                }
+                Some(WebAccess::Basic(std::sync::Arc::new(
+                    pakiti_httpserver::BasicAuth::new(w.users.clone()).context("web.users")?,
+                )))
+            }
+            Some("cert") => {
+                if w.cert_subjects.is_empty() {
+                    bail!("web.access = \"cert\" needs web.cert_subjects");
+                }
+                Some(WebAccess::Cert(w.cert_subjects.clone()))
+            }
+            Some("proxy") => {
+                let header = w
+                    .proxy_header
+                    .as_deref()
+                    .context("web.access = \"proxy\" needs web.proxy_header")?;
+                if w.proxy_addresses.is_empty() {
+                    bail!("web.access = \"proxy\" needs web.proxy_addresses: the proxies trusted to set {header}");
+                }
+                Some(WebAccess::Proxy {
+                    header: axum::http::HeaderName::try_from(header).context("web.proxy_header")?,
+                    addresses: w.proxy_addresses.clone(),
+                })
+            }
+            Some(other) => bail!("web.access {other:?} is not one of open, basic, cert, proxy"),
+        };
         Ok(Settings {
+            web_access,
             max_body_bytes: f.server.max_body_bytes.unwrap_or(16 << 20),
             stale_after: duration("server.stale_after", f.server.stale_after.as_deref(), "2h")?,
             remove_after: duration(

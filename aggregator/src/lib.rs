@@ -2,9 +2,11 @@
 
 pub mod app;
 pub mod config;
+pub mod fleet;
 pub mod metrics;
 pub mod scrape;
 pub mod trust;
+pub mod web;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("PAKITI_REVISION");

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use pakiti_aggregator::app::{app, AppState};
+use pakiti_aggregator::config::WebAccess;
 use pakiti_aggregator::config::{self, Settings};
-use pakiti_aggregator::metrics::Health;
 use pakiti_aggregator::scrape;
 use pakiti_httpserver::webconfig;
 use pakiti_store::Retention;
@@ -104,11 +104,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let has_targets =
         !settings.scrape.static_configs.is_empty() || !settings.scrape.file_sd.is_empty();
     let settings = Arc::new(settings);
-    let state = AppState {
-        store,
-        settings: settings.clone(),
-        health: Arc::new(Health::default()),
+    let loopback = listens_on_loopback(&args.listen_address);
+    let web_access = match settings.web_access.clone() {
+        Some(a) => a,
+        None if loopback => WebAccess::Open,
+        None => WebAccess::Closed,
     };
+    if matches!(web_access, WebAccess::Closed) {
+        eprintln!("pakiti-aggregator: the web pages and the hosts API stay closed (403) until [web] access is set, since the aggregator listens beyond loopback");
+    }
+    let state = AppState::new(store, settings.clone(), web_access);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -147,6 +152,18 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Whether `--web.listen-address` names only loopback addresses.
+fn listens_on_loopback(address: &str) -> bool {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Removes silent hosts and old history, at start and every ten minutes.
 async fn maintain(state: AppState) {
     loop {
@@ -157,11 +174,14 @@ async fn maintain(state: AppState) {
         };
         let store = state.store.clone();
         match tokio::task::spawn_blocking(move || store.maintain(retention)).await {
-            Ok(Ok(out)) if out.hosts_removed > 0 || out.history_dropped > 0 => tracing::info!(
-                hosts_removed = out.hosts_removed,
-                history_dropped = out.history_dropped,
-                "maintenance"
-            ),
+            Ok(Ok(out)) if out.hosts_removed > 0 || out.history_dropped > 0 => {
+                state.fleet.changed();
+                tracing::info!(
+                    hosts_removed = out.hosts_removed,
+                    history_dropped = out.history_dropped,
+                    "maintenance"
+                )
+            }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "maintenance failed"),
             Err(e) => tracing::warn!(error = %e, "maintenance task failed"),

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 
 use pakiti_aggregator::app::{app, AppState};
+use pakiti_aggregator::config::WebAccess;
 use pakiti_aggregator::config::{File, Settings};
-use pakiti_aggregator::metrics::Health;
 use pakiti_store::Store;
 
 struct Fixture {
@@ -25,11 +25,11 @@ fn fixture(config: &str) -> Fixture {
     let store: Arc<dyn Store> =
         Arc::new(pakiti_store::SqliteStore::open(&dir.path().join("a.db")).unwrap());
     let file: File = toml::from_str(config).unwrap();
-    let state = AppState {
+    let state = AppState::new(
         store,
-        settings: Arc::new(Settings::from_file(&file).unwrap()),
-        health: Arc::new(Health::default()),
-    };
+        Arc::new(Settings::from_file(&file).unwrap()),
+        WebAccess::Open,
+    );
     Fixture { _dir: dir, state }
 }
 

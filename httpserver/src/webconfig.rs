@@ -84,15 +84,10 @@ pub fn parse(text: &str, base: &Path) -> anyhow::Result<WebConfig> {
     let auth = if file.basic_auth_users.is_empty() {
         None
     } else {
-        for (user, hash) in &file.basic_auth_users {
-            if !hash.starts_with("$2") {
-                bail!("basic_auth_users.{user}: the password must be a bcrypt hash ($2y$…), not plain text");
-            }
-        }
-        Some(Arc::new(BasicAuth {
-            users: file.basic_auth_users,
-            verified: Mutex::new(HashSet::new()),
-        }))
+        Some(Arc::new(
+            BasicAuth::new(file.basic_auth_users)
+                .map_err(|e| anyhow::anyhow!("basic_auth_users: {e}"))?,
+        ))
     };
     let headers = file
         .http_server_config
@@ -192,6 +187,19 @@ pub struct BasicAuth {
 }
 
 impl BasicAuth {
+    /// Users and their bcrypt hashes; a value that is not a bcrypt hash is refused.
+    pub fn new(users: BTreeMap<String, String>) -> anyhow::Result<BasicAuth> {
+        for (user, hash) in &users {
+            if !hash.starts_with("$2") {
+                bail!("user {user}: the password must be a bcrypt hash ($2y$…), not plain text");
+            }
+        }
+        Ok(BasicAuth {
+            users,
+            verified: Mutex::new(HashSet::new()),
+        })
+    }
+
     /// Checks an `Authorization` header value.
     pub fn check(&self, header: Option<&str>) -> bool {
         use base64::Engine as _;

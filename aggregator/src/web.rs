@@ -1,0 +1,927 @@
+//! The web pages for administrators: overview, hosts (search, filters, sort,
+//! pages), host detail, and the hosts affected by a package, an advisory or a
+//! CVE; every list also as CSV and JSON. Server-rendered with minijinja (all
+//! output escaped), no JavaScript, no external assets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use minijinja::{context, Environment};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use pakiti_httpserver::PeerCertificate;
+use pakiti_report::{Hostname, Severity};
+use pakiti_store::{AffectedHost, HistoryPoint, HostSummary, Lookup, StoredUpdate};
+
+use crate::app::{host_json, is_stale, update_json, ApiError, AppState};
+use crate::config::WebAccess;
+
+/// The page templates, parsed once at start.
+pub fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.add_filter("urlencode", |s: String| urlencode(&s));
+    for (name, src) in [
+        ("base.html", include_str!("../templates/base.html")),
+        ("macros.html", include_str!("../templates/macros.html")),
+        ("overview.html", include_str!("../templates/overview.html")),
+        ("hosts.html", include_str!("../templates/hosts.html")),
+        ("host.html", include_str!("../templates/host.html")),
+        ("affected.html", include_str!("../templates/affected.html")),
+        ("message.html", include_str!("../templates/message.html")),
+    ] {
+        // The templates are part of the program; a broken one is a bug caught by every test.
+        env.add_template(name, src)
+            .expect("built-in template parses");
+    }
+    env
+}
+
+/// Enforces `[web] access` on the pages and the hosts API. Wrong or missing
+/// credentials get 401 and nothing else.
+pub async fn access(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let denied = |status: StatusCode, msg: &str| (status, format!("{msg}\n")).into_response();
+    match &*state.web_access {
+        WebAccess::Open => next.run(req).await,
+        WebAccess::Closed => denied(
+            StatusCode::FORBIDDEN,
+            "The web pages are closed: this aggregator listens beyond loopback and [web] access is not configured.",
+        ),
+        WebAccess::Basic(auth) => {
+            let header = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let auth = auth.clone();
+            let ok = tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
+                .await
+                .unwrap_or(false);
+            if ok {
+                next.run(req).await
+            } else {
+                let mut r = denied(StatusCode::UNAUTHORIZED, "Unauthorized");
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"pakiti\""));
+                r
+            }
+        }
+        WebAccess::Cert(subjects) => {
+            let ok = req
+                .extensions()
+                .get::<Arc<PeerCertificate>>()
+                .is_some_and(|c| subjects.iter().any(|s| c.subject_matches(s)));
+            if ok {
+                next.run(req).await
+            } else {
+                denied(StatusCode::UNAUTHORIZED, "Unauthorized")
+            }
+        }
+        WebAccess::Proxy { header, addresses } => {
+            let from_proxy = req
+                .extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .is_some_and(|ConnectInfo(a)| addresses.contains(&a.ip()));
+            let user = req.headers().get(header).and_then(|v| v.to_str().ok()).is_some_and(|u| !u.trim().is_empty());
+            if from_proxy && user {
+                next.run(req).await
+            } else {
+                denied(StatusCode::UNAUTHORIZED, "Unauthorized")
+            }
+        }
+    }
+}
+
+/// A time as pages show it: an age, with the exact time for hovering.
+#[derive(Serialize)]
+struct When {
+    iso: String,
+    age: String,
+}
+
+fn when(t: SystemTime, now: SystemTime) -> When {
+    When {
+        iso: humantime::format_rfc3339_seconds(t).to_string(),
+        age: age(now.duration_since(t).unwrap_or_default()),
+    }
+}
+
+/// "3 days", "5 hours", "12 minutes", "just now".
+pub fn age(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = match s {
+        0..60 => return "just now".into(),
+        60..3600 => (s / 60, "minute"),
+        3600..86400 => (s / 3600, "hour"),
+        _ => (s / 86400, "day"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Response {
+    match state.pages.get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "rendering a page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn message(state: &AppState, status: StatusCode, title: &str, msg: &str) -> Response {
+    let mut r = render(state, "message.html", context! { title, message => msg });
+    *r.status_mut() = status;
+    r
+}
+
+async fn fleet(state: &AppState) -> Result<Arc<Vec<HostSummary>>, ApiError> {
+    crate::app::all_hosts(state).await
+}
+
+fn os_of(h: &HostSummary) -> String {
+    format!("{} {}", h.os_id, h.os_version).trim().to_string()
+}
+
+#[derive(Serialize)]
+struct Row {
+    hostname: String,
+    site: String,
+    os: String,
+    pending: u32,
+    security_total: u32,
+    sev: [u32; 5],
+    critical: u32,
+    important: u32,
+    security_since: Option<When>,
+    reboot: bool,
+    last_report: Option<When>,
+    stale: bool,
+}
+
+fn row(state: &AppState, h: &HostSummary, now: SystemTime) -> Row {
+    Row {
+        hostname: h.hostname.clone(),
+        site: h.site.clone().unwrap_or_default(),
+        os: os_of(h),
+        pending: h.counts.pending,
+        security_total: h.counts.security_total(),
+        sev: h.counts.security,
+        critical: h.counts.security(Severity::Critical),
+        important: h.counts.security(Severity::Important),
+        security_since: h.security_pending_since.map(|t| when(t, now)),
+        reboot: h.counts.reboot_required,
+        last_report: Some(when(h.last_report_at, now)),
+        stale: is_stale(state, h, now),
+    }
+}
+
+pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let hosts = fleet(&state).await?;
+    let now = SystemTime::now();
+    #[derive(Serialize, Default)]
+    struct Tally {
+        site: Option<String>,
+        hosts: usize,
+        security: usize,
+        critical_important: usize,
+        reboot: usize,
+        stale: usize,
+        pending: u64,
+    }
+    let add = |t: &mut Tally, h: &HostSummary, stale: bool| {
+        t.hosts += 1;
+        t.security += usize::from(h.counts.security_total() > 0);
+        t.critical_important += usize::from(
+            h.counts.security(Severity::Critical) + h.counts.security(Severity::Important) > 0,
+        );
+        t.reboot += usize::from(h.counts.reboot_required);
+        t.stale += usize::from(stale);
+        t.pending += u64::from(h.counts.pending);
+    };
+    let mut totals = Tally::default();
+    let mut sites: BTreeMap<Option<String>, Tally> = BTreeMap::new();
+    for h in hosts.iter() {
+        let stale = is_stale(&state, h, now);
+        add(&mut totals, h, stale);
+        let t = sites.entry(h.site.clone()).or_insert_with(|| Tally {
+            site: h.site.clone(),
+            ..Tally::default()
+        });
+        add(t, h, stale);
+    }
+    let mut attention: Vec<&HostSummary> = hosts
+        .iter()
+        .filter(|h| h.security_pending_since.is_some())
+        .collect();
+    attention.sort_by_key(|h| (h.security_pending_since, h.hostname.clone()));
+    let attention: Vec<Row> = attention
+        .iter()
+        .take(20)
+        .map(|h| row(&state, h, now))
+        .collect();
+    let sites: Vec<Tally> = sites.into_values().collect();
+    Ok(render(
+        &state,
+        "overview.html",
+        context! { totals, sites, attention },
+    ))
+}
+
+/// The filters, sort and page of the hosts list, as the query string gives them.
+#[derive(Debug, Default, Clone, serde::Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostQuery {
+    q: String,
+    site: String,
+    os: String,
+    security: String,
+    severity: String,
+    reboot: String,
+    stale: String,
+    sort: String,
+    order: String,
+    page: Option<usize>,
+    per: Option<usize>,
+    format: String,
+}
+
+impl HostQuery {
+    fn check(&mut self) -> Result<(), String> {
+        let one_of = |field: &str, v: &str, allowed: &[&str]| {
+            if v.is_empty() || allowed.contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field}={v:?}: expected one of {}",
+                    allowed.join(", ")
+                ))
+            }
+        };
+        one_of("security", &self.security, &["yes", "no"])?;
+        one_of("reboot", &self.reboot, &["yes", "no"])?;
+        one_of("stale", &self.stale, &["yes", "no"])?;
+        one_of(
+            "severity",
+            &self.severity,
+            &["critical", "important", "moderate", "low", "unknown"],
+        )?;
+        one_of("sort", &self.sort, &SORTS.map(|s| s.0))?;
+        one_of("order", &self.order, &["asc", "desc"])?;
+        one_of("format", &self.format, &["html", "csv", "json"])?;
+        if self.sort.is_empty() {
+            self.sort = "since".into();
+        }
+        if self.order.is_empty() {
+            self.order = if self.sort == "host" || self.sort == "site" || self.sort == "os" {
+                "asc"
+            } else {
+                "desc"
+            }
+            .into();
+        }
+        Ok(())
+    }
+
+    fn url(&self, change: impl FnOnce(&mut HostQuery)) -> String {
+        let mut q = self.clone();
+        change(&mut q);
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("q", q.q),
+            ("site", q.site),
+            ("os", q.os),
+            ("security", q.security),
+            ("severity", q.severity),
+            ("reboot", q.reboot),
+            ("stale", q.stale),
+            ("sort", q.sort),
+            ("order", q.order),
+            ("format", q.format),
+        ];
+        if let Some(p) = q.page.filter(|p| *p > 1) {
+            pairs.push(("page", p.to_string()));
+        }
+        if let Some(p) = q.per {
+            pairs.push(("per", p.to_string()));
+        }
+        let mut s = String::from("/hosts?");
+        for (k, v) in pairs.into_iter().filter(|(_, v)| !v.is_empty()) {
+            let _ = write!(s, "{k}={}&", urlencode(&v));
+        }
+        s.trim_end_matches(['&', '?']).to_string()
+    }
+}
+
+const SORTS: [(&str, &str, bool); 8] = [
+    ("host", "Host", false),
+    ("site", "Site", false),
+    ("os", "OS", false),
+    ("pending", "Pending", true),
+    ("security", "Security", true),
+    ("since", "Security pending since", false),
+    ("reboot", "Reboot", false),
+    ("last", "Last report", false),
+];
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+    out
+}
+
+fn matches(state: &AppState, f: &HostQuery, h: &HostSummary, now: SystemTime) -> bool {
+    let yes_no = |v: &str, actual: bool| v.is_empty() || (v == "yes") == actual;
+    (f.q.is_empty() || h.hostname.contains(&f.q.to_ascii_lowercase()))
+        && (f.site.is_empty() || h.site.as_deref() == Some(f.site.as_str()))
+        && (f.os.is_empty() || os_of(h) == f.os)
+        && yes_no(&f.security, h.counts.security_total() > 0)
+        && yes_no(&f.reboot, h.counts.reboot_required)
+        && yes_no(&f.stale, is_stale(state, h, now))
+        && (f.severity.is_empty() || {
+            // "At least" this severity.
+            let idx = Severity::ALL
+                .iter()
+                .position(|s| s.as_str() == f.severity)
+                .unwrap_or(4);
+            let upto = if f.severity == "unknown" { 5 } else { idx + 1 };
+            (0..upto).any(|i| h.counts.security[i] > 0)
+        })
+}
+
+fn sort_hosts(list: &mut [&HostSummary], f: &HostQuery) {
+    list.sort_by(|a, b| {
+        let o = match f.sort.as_str() {
+            "host" => a.hostname.cmp(&b.hostname),
+            "site" => a.site.cmp(&b.site),
+            "os" => os_of(a).cmp(&os_of(b)),
+            "pending" => a.counts.pending.cmp(&b.counts.pending),
+            "security" => a
+                .counts
+                .security
+                .cmp(&b.counts.security)
+                .reverse()
+                .then(a.counts.security_total().cmp(&b.counts.security_total())),
+            // Oldest first is "descending" urgency; hosts with none sort last.
+            "since" => match (a.security_pending_since, b.security_pending_since) {
+                (Some(x), Some(y)) => y.cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Greater,
+                (None, Some(_)) => std::cmp::Ordering::Less,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+            "reboot" => a.counts.reboot_required.cmp(&b.counts.reboot_required),
+            "last" => a.last_report_at.cmp(&b.last_report_at),
+            _ => std::cmp::Ordering::Equal,
+        };
+        let o = if f.order == "desc" { o.reverse() } else { o };
+        o.then_with(|| a.hostname.cmp(&b.hostname))
+    });
+}
+
+/// One CSV field, quoted when needed; a leading `=`, `+`, `@` is defused for spreadsheets.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>, filename: &str) -> Response {
+    let mut out = header.join(",");
+    out.push('\n');
+    for r in rows {
+        out.push_str(&r.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{filename}\""),
+            ),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+fn iso(t: Option<SystemTime>) -> String {
+    t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_default()
+}
+
+pub async fn hosts(
+    State(state): State<AppState>,
+    q: Result<Query<HostQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(mut f) = q.map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    f.check()
+        .map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e))?;
+    let all = fleet(&state).await?;
+    let now = SystemTime::now();
+    let mut list: Vec<&HostSummary> = all.iter().filter(|h| matches(&state, &f, h, now)).collect();
+    sort_hosts(&mut list, &f);
+    match f.format.as_str() {
+        "csv" => {
+            return Ok(csv(
+                &[
+                    "host",
+                    "site",
+                    "os",
+                    "pending",
+                    "security",
+                    "critical",
+                    "important",
+                    "moderate",
+                    "low",
+                    "unknown",
+                    "security_pending_since",
+                    "reboot_required",
+                    "last_report",
+                    "stale",
+                ],
+                list.iter().map(|h| {
+                    let mut v = vec![
+                        h.hostname.clone(),
+                        h.site.clone().unwrap_or_default(),
+                        os_of(h),
+                        h.counts.pending.to_string(),
+                        h.counts.security_total().to_string(),
+                    ];
+                    v.extend(h.counts.security.iter().map(u32::to_string));
+                    v.extend([
+                        iso(h.security_pending_since),
+                        h.counts.reboot_required.to_string(),
+                        iso(Some(h.last_report_at)),
+                        is_stale(&state, h, now).to_string(),
+                    ]);
+                    v
+                }),
+                "hosts.csv",
+            ))
+        }
+        "json" => {
+            let hosts: Vec<Value> = list.iter().map(|h| host_json(&state, h, now)).collect();
+            return Ok(axum::Json(json!({ "hosts": hosts })).into_response());
+        }
+        _ => {}
+    }
+    let per = f.per.unwrap_or(50).clamp(1, 500);
+    let total = list.len();
+    let pages = total.div_ceil(per).max(1);
+    let page = f.page.unwrap_or(1).clamp(1, pages);
+    let rows: Vec<Row> = list
+        .iter()
+        .skip((page - 1) * per)
+        .take(per)
+        .map(|h| row(&state, h, now))
+        .collect();
+    let site_options: BTreeSet<String> = all.iter().filter_map(|h| h.site.clone()).collect();
+    let os_options: BTreeSet<String> = all.iter().map(os_of).collect();
+    #[derive(Serialize)]
+    struct Column {
+        label: &'static str,
+        href: String,
+        sorted: bool,
+        num: bool,
+    }
+    let columns: Vec<Column> = SORTS
+        .iter()
+        .map(|(key, label, num)| Column {
+            label,
+            sorted: f.sort == *key,
+            num: *num,
+            href: f.url(|q| {
+                let flip = q.sort == *key && q.order == "asc";
+                q.sort = key.to_string();
+                q.order = if q.sort == *key && (flip || q.order.is_empty()) {
+                    "desc"
+                } else {
+                    "asc"
+                }
+                .into();
+                if !flip && !["host", "site", "os"].contains(key) {
+                    q.order = "desc".into();
+                }
+                q.page = None;
+            }),
+        })
+        .collect();
+    let prev = (page > 1).then(|| f.url(|q| q.page = Some(page - 1)));
+    let next = (page < pages).then(|| f.url(|q| q.page = Some(page + 1)));
+    let export_csv = f.url(|q| {
+        q.format = "csv".into();
+        q.page = None;
+    });
+    let export_json = f.url(|q| {
+        q.format = "json".into();
+        q.page = None;
+    });
+    Ok(render(
+        &state,
+        "hosts.html",
+        context! { f, rows, total, page, pages, prev, next, columns, site_options, os_options, export_csv, export_json },
+    ))
+}
+
+/// The host's history as an SVG chart of pending and security counts.
+fn chart(points: &[HistoryPoint], now: SystemTime) -> String {
+    if points.is_empty() {
+        return "<p class=\"muted\">No history yet.</p>".into();
+    }
+    let (w, h, pad) = (900.0, 220.0, 40.0);
+    let start = points[0].at;
+    let span = now
+        .duration_since(start)
+        .unwrap_or_default()
+        .as_secs_f64()
+        .max(60.0);
+    let max = points
+        .iter()
+        .map(|p| p.counts.pending)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let x = |t: SystemTime| {
+        pad + (w - 2.0 * pad) * t.duration_since(start).unwrap_or_default().as_secs_f64() / span
+    };
+    let y = |v: u32| h - pad - (h - 2.0 * pad) * f64::from(v) / max;
+    let line = |value: &dyn Fn(&HistoryPoint) -> u32| {
+        let mut d = String::new();
+        for (i, p) in points.iter().enumerate() {
+            if i > 0 {
+                let _ = write!(d, " L{:.1},{:.1}", x(p.at), y(value(&points[i - 1])));
+            }
+            let _ = write!(
+                d,
+                " {}{:.1},{:.1}",
+                if i == 0 { "M" } else { "L" },
+                x(p.at),
+                y(value(p))
+            );
+        }
+        let last = points.last().map(value).unwrap_or(0);
+        let _ = write!(d, " L{:.1},{:.1}", x(now), y(last));
+        d
+    };
+    let pending = line(&|p| p.counts.pending);
+    let security = line(&|p| p.counts.security_total());
+    format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-labelledby=\"chart-title\"><title id=\"chart-title\">Pending (blue) and security (red) updates since {since}</title>\
+         <line x1=\"{pad}\" y1=\"{yb}\" x2=\"{xr}\" y2=\"{yb}\" stroke=\"#999\"/><line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{yb}\" stroke=\"#999\"/>\
+         <text x=\"4\" y=\"{ty}\" font-size=\"12\">{max}</text><text x=\"4\" y=\"{yb}\" font-size=\"12\">0</text>\
+         <text x=\"{pad}\" y=\"{lb}\" font-size=\"12\">{since}</text><text x=\"{xr}\" y=\"{lb}\" font-size=\"12\" text-anchor=\"end\">now</text>\
+         <path d=\"{pending}\" fill=\"none\" stroke=\"#0b57d0\" stroke-width=\"2\"/><path d=\"{security}\" fill=\"none\" stroke=\"#a50e0e\" stroke-width=\"2\"/>\
+         <text x=\"{xr}\" y=\"14\" font-size=\"12\" text-anchor=\"end\" fill=\"#0b57d0\">pending</text><text x=\"{xr}\" y=\"28\" font-size=\"12\" text-anchor=\"end\" fill=\"#a50e0e\">security</text></svg>",
+        since = humantime::format_rfc3339_seconds(start),
+        yb = h - pad,
+        xr = w - pad,
+        ty = pad + 4.0,
+        lb = h - pad + 16.0,
+        max = max as u32,
+    )
+}
+
+#[derive(Serialize)]
+struct UpdateRow {
+    name: String,
+    arch: String,
+    installed: String,
+    candidate: String,
+    severity: &'static str,
+    advisories: Vec<String>,
+    cves: Vec<String>,
+    first_seen: When,
+    held: Option<&'static str>,
+}
+
+fn update_row(u: &StoredUpdate, now: SystemTime) -> UpdateRow {
+    UpdateRow {
+        name: u.name.clone(),
+        arch: u.arch.clone(),
+        installed: u.installed_version.clone(),
+        candidate: u.candidate_version.clone(),
+        severity: u.security.map_or("none", Severity::as_str),
+        advisories: u.advisories.clone(),
+        cves: u.cves.clone(),
+        first_seen: when(u.first_seen, now),
+        held: u.held.map(|h| h.as_str()),
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FormatQuery {
+    format: String,
+}
+
+pub async fn host(
+    State(state): State<AppState>,
+    Path(hostname): Path<String>,
+    q: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Ok(name) = Hostname::parse(&hostname) else {
+        return Ok(message(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Not a host name",
+            "That is not a valid host name.",
+        ));
+    };
+    let store = state.store.clone();
+    let detail = tokio::task::spawn_blocking(move || store.host(name.as_str()))
+        .await
+        .map_err(|e| crate::app::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| crate::app::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let Some(d) = detail else {
+        return Ok(message(
+            &state,
+            StatusCode::NOT_FOUND,
+            "Unknown host",
+            "No host of that name has reported.",
+        ));
+    };
+    let now = SystemTime::now();
+    match q.format.as_str() {
+        "csv" => {
+            return Ok(csv(
+                &[
+                    "package",
+                    "arch",
+                    "installed",
+                    "candidate",
+                    "security",
+                    "severity",
+                    "held",
+                    "advisories",
+                    "cves",
+                    "first_seen",
+                    "candidate_first_seen",
+                    "security_first_seen",
+                ],
+                d.updates.iter().map(|u| {
+                    vec![
+                        u.name.clone(),
+                        u.arch.clone(),
+                        u.installed_version.clone(),
+                        u.candidate_version.clone(),
+                        u.security.is_some().to_string(),
+                        u.security.map_or("none", Severity::as_str).to_string(),
+                        u.held.map_or("", |h| h.as_str()).to_string(),
+                        u.advisories.join(" "),
+                        u.cves.join(" "),
+                        iso(Some(u.first_seen)),
+                        iso(Some(u.candidate_first_seen)),
+                        iso(u.security_first_seen),
+                    ]
+                }),
+                &format!("{}.csv", d.summary.hostname),
+            ))
+        }
+        "json" => {
+            let mut v = host_json(&state, &d.summary, now);
+            v["updates"] = d.updates.iter().map(update_json).collect();
+            return Ok(axum::Json(v).into_response());
+        }
+        "" | "html" => {}
+        other => {
+            return Err(crate::app::error(
+                StatusCode::BAD_REQUEST,
+                format!("format={other:?}: expected html, csv or json"),
+            ))
+        }
+    }
+    let s = &d.summary;
+    let h = context! {
+        hostname => s.hostname,
+        site => s.site.clone().unwrap_or_default(),
+        os => os_of(s),
+        os_name => s.os_name.clone().unwrap_or_else(|| os_of(s)),
+        kernel => s.kernel,
+        arch => s.arch,
+        manager => s.manager,
+        machine_id => s.machine_id.clone().unwrap_or_default(),
+        source => s.source,
+        pending => s.counts.pending,
+        security_total => s.counts.security_total(),
+        held => s.counts.held,
+        reboot => s.counts.reboot_required,
+        reboot_packages => s.reboot_packages,
+        last_report => when(s.last_report_at, now),
+        collected => when(s.collected_at, now),
+        duration => format!("{:.1} s", s.collection_duration.as_secs_f64()),
+        metadata => s.metadata_updated_at.map(|t| when(t, now)),
+        security_metadata => s.security_metadata_available,
+        exporter => format!("{} ({})", s.exporter_version, s.exporter_revision),
+        first_seen => when(s.first_seen, now),
+        stale => is_stale(&state, s, now),
+    };
+    let updates: Vec<UpdateRow> = d.updates.iter().map(|u| update_row(u, now)).collect();
+    Ok(render(
+        &state,
+        "host.html",
+        context! { h, updates, chart => chart(&d.history, now) },
+    ))
+}
+
+async fn affected(
+    state: AppState,
+    kind: &'static str,
+    id: String,
+    format: String,
+) -> Result<Response, ApiError> {
+    if pakiti_report::check_token(kind, &id).is_err() {
+        return Ok(message(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "Not a valid name",
+            "That name holds characters no package, advisory or CVE id has.",
+        ));
+    }
+    let store = state.store.clone();
+    let key = id.clone();
+    let rows: Vec<AffectedHost> = tokio::task::spawn_blocking(move || {
+        let lookup = match kind {
+            "Package" => Lookup::Package(&key),
+            "Advisory" => Lookup::Advisory(&key),
+            _ => Lookup::Cve(&key),
+        };
+        store.affected(lookup)
+    })
+    .await
+    .map_err(|e| crate::app::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| crate::app::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let now = SystemTime::now();
+    match format.as_str() {
+        "csv" => {
+            return Ok(csv(
+                &[
+                    "host",
+                    "site",
+                    "package",
+                    "arch",
+                    "installed",
+                    "candidate",
+                    "severity",
+                    "first_seen",
+                ],
+                rows.iter().map(|r| {
+                    vec![
+                        r.hostname.clone(),
+                        r.site.clone().unwrap_or_default(),
+                        r.update.name.clone(),
+                        r.update.arch.clone(),
+                        r.update.installed_version.clone(),
+                        r.update.candidate_version.clone(),
+                        r.update
+                            .security
+                            .map_or("none", Severity::as_str)
+                            .to_string(),
+                        iso(Some(r.update.first_seen)),
+                    ]
+                }),
+                &format!("{}.csv", kind.to_ascii_lowercase()),
+            ))
+        }
+        "json" => {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let mut v = update_json(&r.update);
+                    v["host"] = r.hostname.clone().into();
+                    v["site"] = r.site.clone().into();
+                    v
+                })
+                .collect();
+            return Ok(axum::Json(
+                json!({ "id": id, "kind": kind.to_ascii_lowercase(), "updates": list }),
+            )
+            .into_response());
+        }
+        "" | "html" => {}
+        other => {
+            return Err(crate::app::error(
+                StatusCode::BAD_REQUEST,
+                format!("format={other:?}: expected html, csv or json"),
+            ))
+        }
+    }
+    let hosts = rows
+        .iter()
+        .map(|r| &r.hostname)
+        .collect::<BTreeSet<_>>()
+        .len();
+    #[derive(Serialize)]
+    struct AffectedRow {
+        hostname: String,
+        site: String,
+        name: String,
+        arch: String,
+        installed: String,
+        candidate: String,
+        severity: &'static str,
+        first_seen: When,
+    }
+    let rows: Vec<AffectedRow> = rows
+        .iter()
+        .map(|r| AffectedRow {
+            hostname: r.hostname.clone(),
+            site: r.site.clone().unwrap_or_default(),
+            name: r.update.name.clone(),
+            arch: r.update.arch.clone(),
+            installed: r.update.installed_version.clone(),
+            candidate: r.update.candidate_version.clone(),
+            severity: r.update.security.map_or("none", Severity::as_str),
+            first_seen: when(r.update.first_seen, now),
+        })
+        .collect();
+    Ok(render(
+        &state,
+        "affected.html",
+        context! { kind, id, rows, hosts },
+    ))
+}
+
+pub async fn package(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    affected(s, "Package", id, q.0.format).await
+}
+
+pub async fn advisory(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    affected(s, "Advisory", id, q.0.format).await
+}
+
+pub async fn cve(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Query<FormatQuery>,
+) -> Result<Response, ApiError> {
+    affected(s, "CVE", id, q.0.format).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_like_people_speak() {
+        assert_eq!(age(Duration::from_secs(5)), "just now");
+        assert_eq!(age(Duration::from_secs(60)), "1 minute");
+        assert_eq!(age(Duration::from_secs(7200)), "2 hours");
+        assert_eq!(age(Duration::from_secs(3 * 86400 + 5)), "3 days");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    }
+
+    #[test]
+    fn every_template_parses() {
+        let env = templates();
+        for t in [
+            "overview.html",
+            "hosts.html",
+            "host.html",
+            "affected.html",
+            "message.html",
+        ] {
+            assert!(env.get_template(t).is_ok(), "{t}");
+        }
+    }
+}

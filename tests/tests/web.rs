@@ -1,0 +1,387 @@
+//! The web pages as a person meets them: Debian's headless Chromium loads the
+//! real aggregator's pages over a small fleet (filters, sorting, host detail,
+//! package and CVE pages, CSV export) and we read what it shows. Hostile names
+//! must render as text with no script running. Screenshots of the overview and
+//! a host page are kept in `tests/artefacts/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo test --workspace` first",
+        path.display()
+    );
+    path
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The payload a hostile report carries: if any of it ran, the body gets `data-pwned`.
+const XSS_TOKEN: &str = "<img/src=x/onerror=document.body.dataset.pwned=1>";
+const XSS_TEXT: &str = "<script>document.body.dataset.pwned=1</script>";
+
+fn update(name: &str, sev: &str, advisories: &[&str], cves: &[&str]) -> Value {
+    let security = sev != "none";
+    json!({"name": name, "arch": "amd64", "installed_version": "1.0-1", "candidate_version": "1.0-2",
+           "security": security, "severity": sev, "held": false, "advisories": advisories, "cves": cves})
+}
+
+fn report(
+    host: &str,
+    n: u32,
+    site: &str,
+    os_name: &str,
+    reboot: bool,
+    updates: Vec<Value>,
+) -> Value {
+    json!({
+        "schema_version": 1,
+        "host": {"hostname": host, "machine_id": format!("{n:032x}"), "site": site},
+        "os": {"id": "debian", "version": "12", "name": os_name},
+        "kernel": "6.1.0", "arch": "x86_64", "manager": "apt",
+        "exporter": {"version": "0.1.0", "revision": "web-test"},
+        "collected_at": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        "collection_duration_seconds": 1.0,
+        "reboot": {"required": reboot, "packages": if reboot { vec!["linux-image-6.1.0-19-amd64"] } else { vec![] }},
+        "security_metadata_available": true,
+        "installed_packages": 500,
+        "updates": updates
+    })
+}
+
+/// Runs headless Chromium, killed after a minute whatever it does.
+fn chromium(args: &[&str], profile: &Path) -> String {
+    let mut child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium (Debian package chromium)");
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium {args:?} did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    reader.join().unwrap_or_default()
+}
+
+/// The DOM Chromium built from the page, after any script would have run.
+fn dom(url: &str, profile: &Path) -> String {
+    chromium(&["--dump-dom", url], profile)
+}
+
+/// Visible text of the table rows' first cells (the host column), in order.
+fn hosts_listed(dom: &str) -> Vec<String> {
+    dom.split("<tbody>")
+        .nth(1)
+        .unwrap_or("")
+        .split("<th scope=\"row\"><a href=\"/hosts/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn an_administrator_reads_the_fleet_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("chromium");
+    let port = free_port();
+    let _agg = Proc(
+        Command::new(bin("pakiti-aggregator"))
+            .args(["--config.file", "/dev/null"])
+            .args(["--storage.url", dir.path().join("p.db").to_str().unwrap()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    let fleet = [
+        report(
+            "web-01",
+            1,
+            "SiteA",
+            "Debian GNU/Linux 12",
+            false,
+            vec![
+                update("openssl", "critical", &["DSA-5555-1"], &["CVE-2026-0001"]),
+                update("bash", "none", &[], &[]),
+            ],
+        ),
+        report(
+            "web-02",
+            2,
+            "SiteA",
+            "Debian GNU/Linux 12",
+            true,
+            vec![update("openssl", "important", &[], &["CVE-2026-0001"])],
+        ),
+        report(
+            "db-01",
+            3,
+            "SiteB",
+            "Debian GNU/Linux 12",
+            false,
+            vec![
+                update("curl", "none", &[], &[]),
+                update("vim", "none", &[], &[]),
+                update("zlib1g", "low", &[], &["CVE-2026-0002"]),
+            ],
+        ),
+        report("clean-01", 4, "SiteB", "Debian GNU/Linux 12", false, vec![]),
+        report(
+            "evil-01",
+            5,
+            "SiteB",
+            XSS_TEXT,
+            false,
+            vec![update(XSS_TOKEN, "moderate", &[XSS_TOKEN], &[XSS_TOKEN])],
+        ),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for r in &fleet {
+        loop {
+            match client
+                .post(format!("{base}/api/v1/reports"))
+                .header("content-type", "application/json")
+                .body(r.to_string())
+                .send()
+            {
+                Ok(resp) => {
+                    assert!(
+                        resp.status().is_success(),
+                        "{}",
+                        resp.text().unwrap_or_default()
+                    );
+                    break;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    // Overview: the totals and the sites.
+    let overview = dom(&format!("{base}/"), &profile);
+    for text in [
+        "<span class=\"n\">5</span> hosts",
+        "<span class=\"n\">4</span> with security updates",
+        "<span class=\"n\">2</span> with critical or important ones",
+        "<span class=\"n\">1</span> need a reboot",
+        "<span class=\"n\">0</span> stale",
+    ] {
+        assert!(
+            overview.contains(text),
+            "overview lacks {text:?}:\n{overview}"
+        );
+    }
+    assert!(
+        overview.contains(">SiteA</a></th><td class=\"num\">2</td>"),
+        "{overview}"
+    );
+
+    // Hosts: filters and sorting.
+    assert_eq!(
+        hosts_listed(&dom(
+            &format!("{base}/hosts?site=SiteB&sort=host&order=asc"),
+            &profile
+        )),
+        ["clean-01", "db-01", "evil-01"]
+    );
+    assert_eq!(
+        hosts_listed(&dom(&format!("{base}/hosts?severity=critical"), &profile)),
+        ["web-01"]
+    );
+    assert_eq!(
+        hosts_listed(&dom(
+            &format!("{base}/hosts?severity=important&sort=host&order=asc"),
+            &profile
+        )),
+        ["web-01", "web-02"]
+    );
+    assert_eq!(
+        hosts_listed(&dom(&format!("{base}/hosts?reboot=yes"), &profile)),
+        ["web-02"]
+    );
+    assert_eq!(
+        hosts_listed(&dom(&format!("{base}/hosts?security=no"), &profile)),
+        ["clean-01"]
+    );
+    assert_eq!(
+        hosts_listed(&dom(
+            &format!("{base}/hosts?q=web&sort=host&order=desc"),
+            &profile
+        )),
+        ["web-02", "web-01"]
+    );
+    let by_pending = hosts_listed(&dom(
+        &format!("{base}/hosts?sort=pending&order=desc"),
+        &profile,
+    ));
+    assert_eq!(
+        by_pending.first().map(String::as_str),
+        Some("db-01"),
+        "{by_pending:?}"
+    );
+    let paged = dom(
+        &format!("{base}/hosts?per=2&sort=host&order=asc&page=2"),
+        &profile,
+    );
+    assert_eq!(hosts_listed(&paged), ["evil-01", "web-01"]);
+    assert!(paged.contains("page 2 of 3"), "{paged}");
+
+    // Host detail, package and CVE pages.
+    let host = dom(&format!("{base}/hosts/web-01"), &profile);
+    for text in [
+        "openssl",
+        "DSA-5555-1",
+        "href=\"/cves/CVE-2026-0001\"",
+        "class=\"sev-critical\">critical",
+        "<svg class=\"chart\"",
+    ] {
+        assert!(host.contains(text), "host page lacks {text:?}");
+    }
+    let package = dom(&format!("{base}/packages/openssl"), &profile);
+    assert_eq!(hosts_listed(&package), ["web-01", "web-02"]);
+    let cve = dom(&format!("{base}/cves/CVE-2026-0001"), &profile);
+    assert_eq!(hosts_listed(&cve), ["web-01", "web-02"]);
+    assert!(dom(&format!("{base}/advisories/DSA-5555-1"), &profile).contains("web-01"));
+
+    // CSV export (a browser downloads it; read it as the download would be).
+    let page = dom(&format!("{base}/hosts?site=SiteA"), &profile);
+    let link = page
+        .split("href=\"")
+        .find(|s| s.contains("format=csv"))
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let csv = client
+        .get(format!("{base}{link}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        csv.contains("host,site,os,pending,security,critical,important"),
+        "{csv}"
+    );
+    assert!(csv.contains("web-01,SiteA,debian 12,2,1,1,0"), "{csv}");
+    let json: Value = client
+        .get(format!("{base}/hosts?site=SiteA&format=json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(json["hosts"].as_array().unwrap().len(), 2);
+
+    // Hostile names render as text; nothing runs.
+    for page in [
+        "/",
+        "/hosts",
+        "/hosts/evil-01",
+        "/packages/%3Cimg%2Fsrc%3Dx%2Fonerror%3Ddocument.body.dataset.pwned%3D1%3E",
+    ] {
+        let d = dom(&format!("{base}{page}"), &profile);
+        assert!(!d.contains("data-pwned"), "a script ran on {page}:\n{d}");
+        assert!(
+            d.contains("<body>") || d.contains("<body "),
+            "{page} did not load"
+        );
+        let raw = client
+            .get(format!("{base}{page}"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            !raw.contains("<script") && !raw.contains("<img"),
+            "{page} carries markup from a report"
+        );
+    }
+    let evil = dom(&format!("{base}/hosts/evil-01"), &profile);
+    assert!(
+        evil.contains("&lt;script&gt;document.body.dataset.pwned=1&lt;/script&gt;"),
+        "{evil}"
+    );
+    assert!(
+        evil.contains("&lt;img/src=x/onerror=document.body.dataset.pwned=1&gt;"),
+        "{evil}"
+    );
+
+    // Screenshots, kept as artefacts of the run.
+    let artefacts = PathBuf::from(format!("{ROOT}/tests/artefacts"));
+    std::fs::create_dir_all(&artefacts).unwrap();
+    for (name, page, height) in [
+        ("overview.png", "/", "900"),
+        ("host-web-01.png", "/hosts/web-01", "1200"),
+        ("hosts-phone.png", "/hosts", "800"),
+    ] {
+        let shot = artefacts.join(name);
+        let _ = std::fs::remove_file(&shot);
+        let width = if name.contains("phone") {
+            "390"
+        } else {
+            "1280"
+        };
+        chromium(
+            &[
+                &format!("--window-size={width},{height}"),
+                &format!("--screenshot={}", shot.display()),
+                &format!("{base}{page}"),
+            ],
+            &profile,
+        );
+        let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 5_000, "{name} was not taken ({size} bytes)");
+    }
+}
