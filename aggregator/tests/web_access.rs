@@ -1,0 +1,175 @@
+//! `[web] access` on the pages and the hosts API: wrong or missing credentials
+//! get 401 and nothing else; what machines use (push, /federate) stays reachable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use tower::ServiceExt;
+
+use pakiti_aggregator::app::{app, AppState};
+use pakiti_aggregator::config::{File, Settings, WebAccess};
+use pakiti_httpserver::PeerCertificate;
+use pakiti_store::{Source, Store};
+
+fn state(config: &str, dir: &tempfile::TempDir) -> (AppState, WebAccess) {
+    let store: Arc<dyn Store> =
+        Arc::new(pakiti_store::SqliteStore::open(&dir.path().join("a.db")).unwrap());
+    let file: File = toml::from_str(config).unwrap();
+    let settings = Settings::from_file(&file).unwrap();
+    let access = settings.web_access.clone().unwrap_or(WebAccess::Closed);
+    let r = pakiti_report::testing::report(
+        "secret-host",
+        Some("0123456789abcdef0123456789abcdef"),
+        Some("S"),
+        vec![],
+    );
+    store
+        .ingest(&r, Source::Push, std::time::SystemTime::now())
+        .unwrap();
+    (
+        AppState::new(store, Arc::new(settings), access.clone()),
+        access,
+    )
+}
+
+async fn get(
+    state: &AppState,
+    path: &str,
+    extra: impl FnOnce(&mut Request<Body>),
+) -> (StatusCode, String) {
+    let mut req = Request::get(path).body(Body::empty()).unwrap();
+    extra(&mut req);
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+const PAGES: [&str; 4] = ["/", "/hosts", "/hosts/secret-host", "/api/v1/hosts"];
+
+#[tokio::test]
+async fn basic_auth_with_bcrypt_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("right", 4).unwrap();
+    let (s, _) = state(
+        &format!("[web]\naccess = \"basic\"\nusers = {{ admin = \"{hash}\" }}\n"),
+        &dir,
+    );
+    use base64_header as b;
+    for page in PAGES {
+        let (status, body) = get(&s, page, |_| {}).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+        assert!(!body.contains("secret-host"), "{page} leaks: {body}");
+        let (status, body) = get(&s, page, |r| b::set(r, "admin:wrong")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+        assert!(!body.contains("secret-host"));
+        let (status, body) = get(&s, page, |r| b::set(r, "admin:right")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let shown = if page == "/" {
+            "<span class=\"n\">1</span> hosts"
+        } else {
+            "secret-host"
+        };
+        assert!(body.contains(shown), "{page}: {body}");
+    }
+    // Machines are not asked for page credentials.
+    assert_eq!(get(&s, "/federate", |_| {}).await.0, StatusCode::OK);
+    assert_eq!(get(&s, "/-/ready", |_| {}).await.0, StatusCode::OK);
+}
+
+mod base64_header {
+    pub fn set(req: &mut axum::http::Request<axum::body::Body>, user_pass: &str) {
+        use base64::Engine as _;
+        let v = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pass)
+        );
+        req.headers_mut()
+            .insert("authorization", v.parse().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn unconfigured_beyond_loopback_means_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, access) = state("", &dir);
+    assert!(matches!(access, WebAccess::Closed));
+    for page in PAGES {
+        let (status, body) = get(&s, page, |_| {}).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        assert!(body.contains("[web] access"), "{body}");
+    }
+    assert_eq!(get(&s, "/federate", |_| {}).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_certificate_allowlist() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = state(
+        "[web]\naccess = \"cert\"\ncert_subjects = [\"CN=admin, O=Grid\"]\n",
+        &dir,
+    );
+    let cert = |subject: &str| {
+        let c = Arc::new(PeerCertificate {
+            subject: subject.to_string(),
+            common_name: None,
+        });
+        move |r: &mut Request<Body>| {
+            r.extensions_mut().insert(c);
+        }
+    };
+    assert_eq!(get(&s, "/hosts", |_| {}).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&s, "/hosts", cert("CN=intruder, O=Grid")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = get(&s, "/hosts", cert("CN=admin,O=Grid")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("secret-host"));
+}
+
+#[tokio::test]
+async fn a_trusted_reverse_proxy_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = state("[web]\naccess = \"proxy\"\nproxy_header = \"X-Remote-User\"\nproxy_addresses = [\"10.0.0.5\"]\n", &dir);
+    let from = |ip: &str, user: Option<&'static str>| {
+        let addr: SocketAddr = format!("{ip}:40000").parse().unwrap();
+        move |r: &mut Request<Body>| {
+            r.extensions_mut().insert(ConnectInfo(addr));
+            if let Some(u) = user {
+                r.headers_mut().insert("x-remote-user", u.parse().unwrap());
+            }
+        }
+    };
+    assert_eq!(
+        get(&s, "/", from("10.0.0.5", None)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // The header from anyone but the proxy counts for nothing.
+    assert_eq!(
+        get(&s, "/", from("10.0.0.9", Some("alice"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&s, "/", from("10.0.0.5", Some("alice"))).await.0,
+        StatusCode::OK
+    );
+}
+
+#[test]
+fn web_access_mistakes_are_named() {
+    let e = |t: &str| {
+        format!(
+            "{:#}",
+            Settings::from_file(&toml::from_str(t).unwrap()).unwrap_err()
+        )
+    };
+    assert!(e("[web]\naccess = \"basic\"\n").contains("web.users"));
+    assert!(e("[web]\naccess = \"basic\"\nusers = { a = \"plain\" }\n").contains("bcrypt"));
+    assert!(e("[web]\naccess = \"cert\"\n").contains("cert_subjects"));
+    assert!(e("[web]\naccess = \"proxy\"\nproxy_header = \"X-User\"\n").contains("proxy_addresses"));
+    assert!(e("[web]\naccess = \"everyone\"\n").contains("open, basic, cert, proxy"));
+}
