@@ -28,6 +28,14 @@ echo "== /federate for $hosts hosts (10 requests, uncompressed)"
 for _ in $(seq 10); do curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "http://127.0.0.1:$port/federate"; done \
   | sort -n | awk '{t[NR]=$1; b=$2} END {printf "median %.1f ms, max %.1f ms, %d bytes\n", t[int((NR+1)/2)]*1000, t[NR]*1000, b}'
 echo "series: $(curl -s "http://127.0.0.1:$port/federate" | grep -vc '^#')"
+median_ms() { for _ in $(seq 10); do curl -s -o /dev/null -w '%{time_total}\n' "$1"; done | sort -n | awk '{t[NR]=$1} END {printf "median %.1f ms, max %.1f ms", t[int((NR+1)/2)]*1000, t[NR]*1000}'; }
+echo "== web pages for $hosts hosts, rendered server-side (10 requests each; the first read fills the fleet cache)"
+curl -s -o /dev/null "http://127.0.0.1:$port/hosts"
+echo "hosts page (50 rows, sorted by patch age): $(median_ms "http://127.0.0.1:$port/hosts")"
+echo "hosts page, filtered and sorted (security, by pending): $(median_ms "http://127.0.0.1:$port/hosts?security=yes&sort=pending&order=desc")"
+echo "overview: $(median_ms "http://127.0.0.1:$port/")"
+echo "host page (150 updates and history): $(median_ms "http://127.0.0.1:$port/hosts/host-00042.example.org")"
+echo "package page (a package pending on every host): $(median_ms "http://127.0.0.1:$port/packages/package-007-data")"
 echo "== /api/v1/hosts for $hosts hosts: $(curl -s -o /dev/null -w '%{time_total}s' "http://127.0.0.1:$port/api/v1/hosts")"
 bytes=$(( $(stat -c %s "$work/pakiti.db") + $(stat -c %s "$work/pakiti.db-wal" 2>/dev/null || echo 0) ))
 echo "== database: $((bytes / 1024 / 1024)) MiB for $hosts hosts = $((bytes / hosts / 1024)) KiB per host ($updates pending updates and their history)"
