@@ -35,7 +35,7 @@ echo "hosts page (50 rows, sorted by patch age): $(median_ms "http://127.0.0.1:$
 echo "hosts page, filtered and sorted (security, by pending): $(median_ms "http://127.0.0.1:$port/hosts?security=yes&sort=pending&order=desc")"
 echo "overview: $(median_ms "http://127.0.0.1:$port/")"
 echo "host page (150 updates and history): $(median_ms "http://127.0.0.1:$port/hosts/host-00042.example.org")"
-echo "package page (a package pending on every host): $(median_ms "http://127.0.0.1:$port/packages/package-007-data")"
+echo "package page (a package pending on every host): $(median_ms "http://127.0.0.1:$port/packages/package-007-common")"
 echo "== /api/v1/hosts for $hosts hosts: $(curl -s -o /dev/null -w '%{time_total}s' "http://127.0.0.1:$port/api/v1/hosts")"
 bytes=$(( $(stat -c %s "$work/pakiti.db") + $(stat -c %s "$work/pakiti.db-wal" 2>/dev/null || echo 0) ))
 echo "== database: $((bytes / 1024 / 1024)) MiB for $hosts hosts = $((bytes / hosts / 1024)) KiB per host ($updates pending updates and their history)"
