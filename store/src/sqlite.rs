@@ -13,6 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use pakiti_report::{HeldReason, Report, Severity};
 
+use crate::diff::{self, Stored};
 use crate::{
     from_millis, millis, AffectedHost, Counts, HistoryPoint, HostDetail, HostSummary,
     IngestOutcome, Lookup, MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
@@ -244,21 +245,6 @@ fn run_job(tx: &Transaction, job: &Job) -> Result<Done, rusqlite::Error> {
     }
 }
 
-struct Existing {
-    candidate: String,
-    first_seen: i64,
-    candidate_first_seen: i64,
-    security_first_seen: Option<i64>,
-    row: (
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-    ),
-}
-
 fn ingest(
     tx: &Transaction,
     report: &Report,
@@ -306,7 +292,7 @@ fn ingest(
     };
 
     // Pending updates: keep first-seen times of what stays pending.
-    let mut existing: HashMap<(String, String), Existing> = HashMap::new();
+    let mut existing: HashMap<(String, String), Stored> = HashMap::new();
     if found.is_some() {
         let mut stmt = tx.prepare_cached(
             "SELECT name, arch, candidate_version, first_seen, candidate_first_seen, security_first_seen, installed_version, severity, held_reason, repository, advisories, cves FROM pending_updates WHERE host_id = ?1",
@@ -314,19 +300,17 @@ fn ingest(
         let rows = stmt.query_map([host_id], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                Existing {
+                Stored {
                     candidate: r.get(2)?,
                     first_seen: r.get(3)?,
                     candidate_first_seen: r.get(4)?,
                     security_first_seen: r.get(5)?,
-                    row: (
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                        r.get(10)?,
-                        r.get(11)?,
-                    ),
+                    installed: r.get(6)?,
+                    severity: r.get(7)?,
+                    held: r.get(8)?,
+                    repository: r.get(9)?,
+                    advisories: r.get(10)?,
+                    cves: r.get(11)?,
                 },
             ))
         })?;
@@ -335,71 +319,34 @@ fn ingest(
             existing.insert(k, v);
         }
     }
-    let mut security_since: Option<i64> = None;
-    let mut since_by_severity: [Option<i64>; 5] = [None; 5];
+    let plan = diff::plan(report, existing, now);
     {
         let mut upsert = tx.prepare_cached(
             "INSERT OR REPLACE INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
-        for u in &inv.updates {
-            let old = existing.remove(&(u.name.clone(), u.arch.clone()));
-            let severity = u.security.map(|s| s.as_str().to_string());
-            let held = u.held.map(|h| h.as_str().to_string());
-            let advisories = u.advisories.join(" ");
-            let cves = u.cves.join(" ");
-            let first_seen = old.as_ref().map_or(now, |o| o.first_seen);
-            let candidate_first_seen = match &old {
-                Some(o) if o.candidate == u.candidate_version => o.candidate_first_seen,
-                _ => now,
-            };
-            let security_first_seen = u.security.map(|_| {
-                old.as_ref()
-                    .and_then(|o| o.security_first_seen)
-                    .unwrap_or(now)
-            });
-            if let Some(s) = security_first_seen {
-                security_since = Some(security_since.map_or(s, |m: i64| m.min(s)));
-                if let Some(sev) = u.security {
-                    let slot = &mut since_by_severity[crate::severity_index(sev)];
-                    *slot = Some(slot.map_or(s, |m| m.min(s)));
-                }
-            }
-            let unchanged = old.as_ref().is_some_and(|o| {
-                o.candidate == u.candidate_version
-                    && o.security_first_seen == security_first_seen
-                    && o.row
-                        == (
-                            u.installed_version.clone(),
-                            severity.clone(),
-                            held.clone(),
-                            u.repository.clone(),
-                            advisories.clone(),
-                            cves.clone(),
-                        )
-            });
-            if !unchanged {
-                upsert.execute(params![
-                    host_id,
-                    u.name,
-                    u.arch,
-                    u.installed_version,
-                    u.candidate_version,
-                    severity,
-                    held,
-                    u.repository,
-                    advisories,
-                    cves,
-                    first_seen,
-                    candidate_first_seen,
-                    security_first_seen
-                ])?;
-            }
+        for r in &plan.upserts {
+            let v = &r.value;
+            upsert.execute(params![
+                host_id,
+                r.name,
+                r.arch,
+                v.installed,
+                v.candidate,
+                v.severity,
+                v.held,
+                v.repository,
+                v.advisories,
+                v.cves,
+                v.first_seen,
+                v.candidate_first_seen,
+                v.security_first_seen
+            ])?;
         }
         let mut delete = tx.prepare_cached(
             "DELETE FROM pending_updates WHERE host_id = ?1 AND name = ?2 AND arch = ?3",
         )?;
-        for (name, arch) in existing.keys() {
+        for (name, arch) in &plan.deletes {
             delete.execute(params![host_id, name, arch])?;
         }
     }
@@ -445,12 +392,12 @@ fn ingest(
         counts.security[3],
         counts.security[4],
         counts.held,
-        security_since,
-        since_by_severity[0],
-        since_by_severity[1],
-        since_by_severity[2],
-        since_by_severity[3],
-        since_by_severity[4],
+        plan.security_since,
+        plan.since_by_severity[0],
+        plan.since_by_severity[1],
+        plan.since_by_severity[2],
+        plan.since_by_severity[3],
+        plan.since_by_severity[4],
     ])?;
     if previous != Some(counts) {
         tx.prepare_cached(
