@@ -32,6 +32,8 @@ pub struct AppState {
     pub fleet: Arc<Fleet>,
     pub pages: Arc<minijinja::Environment<'static>>,
     pub web_access: Arc<WebAccess>,
+    /// This process among replicas sharing a database (for leases).
+    pub instance: Arc<str>,
 }
 
 impl AppState {
@@ -44,6 +46,18 @@ impl AppState {
             fleet: Arc::new(Fleet::default()),
             pages: Arc::new(crate::web::templates()),
             web_access: Arc::new(web_access),
+            instance: format!(
+                "{}-{}-{}",
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .unwrap_or_default()
+                    .trim(),
+                std::process::id(),
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0)
+            )
+            .into(),
         }
     }
 }
@@ -423,12 +437,18 @@ async fn federate(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn own_metrics(State(state): State<AppState>) -> Response {
     let now = SystemTime::now();
-    let (fresh, stale, up) = match all_hosts(&state).await {
+    let store = state.store.clone();
+    let up = matches!(
+        tokio::task::spawn_blocking(move || store.ping()).await,
+        Ok(Ok(()))
+    );
+    // Hosts by state from the fleet copy, which outlives a database outage.
+    let (fresh, stale) = match all_hosts(&state).await {
         Ok(hosts) => {
             let stale = hosts.iter().filter(|h| is_stale(&state, h, now)).count();
-            (hosts.len() - stale, stale, true)
+            (hosts.len() - stale, stale)
         }
-        Err(_) => (0, 0, false),
+        Err(_) => (0, 0),
     };
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],

@@ -22,6 +22,8 @@ pub struct File {
     #[serde(default)]
     pub web: WebSection,
     #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
     pub log: pakiti_service::logging::LogSection,
 }
 
@@ -52,6 +54,17 @@ pub struct ClientEntry {
 
 fn default_role() -> String {
     "host".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// PostgreSQL: connections in the pool (default 8).
+    pub pool_size: Option<u32>,
+    /// PostgreSQL: limit for one statement (default 10s).
+    pub statement_timeout: Option<String>,
+    /// PostgreSQL: limit for connecting (default 5s).
+    pub connect_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +177,7 @@ pub struct Settings {
     pub scrape: Scrape,
     /// `None`: not configured (open on loopback, closed elsewhere: decided at start).
     pub web_access: Option<WebAccess>,
+    pub postgres: pakiti_store::PgOptions,
 }
 
 #[derive(Debug, Clone)]
@@ -287,7 +301,22 @@ impl Settings {
             }
             Some(other) => bail!("web.access {other:?} is not one of open, basic, cert, proxy"),
         };
+        let st = &f.storage;
+        let postgres = pakiti_store::PgOptions {
+            pool_size: st.pool_size.unwrap_or(8).max(1),
+            statement_timeout: duration(
+                "storage.statement_timeout",
+                st.statement_timeout.as_deref(),
+                "10s",
+            )?,
+            connect_timeout: duration(
+                "storage.connect_timeout",
+                st.connect_timeout.as_deref(),
+                "5s",
+            )?,
+        };
         Ok(Settings {
+            postgres,
             web_access,
             max_body_bytes: f.server.max_body_bytes.unwrap_or(16 << 20),
             stale_after: duration("server.stale_after", f.server.stale_after.as_deref(), "2h")?,

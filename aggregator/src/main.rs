@@ -45,7 +45,7 @@ struct Args {
     /// exporter-toolkit web configuration: TLS, client certificates, basic auth.
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
-    /// Where reports are kept: a SQLite file (path or sqlite:PATH).
+    /// Where reports are kept: a SQLite file (path or sqlite:PATH), or postgres://… for replicas sharing one database.
     #[arg(long = "storage.url", value_name = "URL", default_value = DEFAULT_STORAGE)]
     storage_url: String,
     /// Log level: debug, info, warn, error.
@@ -97,8 +97,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let store: Arc<dyn pakiti_store::Store> = Arc::from(
-        pakiti_store::open(&args.storage_url)
-            .with_context(|| format!("--storage.url {}", args.storage_url))?,
+        pakiti_store::open(&args.storage_url, settings.postgres).context("--storage.url")?,
     );
     let scrape_client = scrape::client(&settings.scrape)?;
     let has_targets =

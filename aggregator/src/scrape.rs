@@ -208,6 +208,22 @@ pub async fn run(state: AppState, cfg: Scrape, client: reqwest::Client) {
                 let Ok(_permit) = limit.acquire_owned().await else {
                     return;
                 };
+                // Replicas on one database share the targets: one scrape per target and interval.
+                let (store, name, owner, ttl) = (
+                    state.store.clone(),
+                    format!("scrape:{}", t.url),
+                    state.instance.clone(),
+                    cfg.interval.mul_f64(0.9),
+                );
+                match tokio::task::spawn_blocking(move || store.claim(&name, &owner, ttl)).await {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => return,
+                    Ok(Err(e)) => {
+                        tracing::warn!(target = %t.name, error = %e, "cannot claim the scrape; skipping it this interval");
+                        return;
+                    }
+                    Err(_) => return,
+                }
                 let began = Instant::now();
                 let result = scrape_one(&state, &client, &cfg, &t).await;
                 let mut health = state.health.targets().remove(&t.name).unwrap_or_default();

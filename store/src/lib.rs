@@ -3,12 +3,15 @@
 //! (here) and PostgreSQL implement the same contract.
 
 mod diff;
+mod postgres;
 mod sqlite;
+pub mod testing;
 
 use std::time::{Duration, SystemTime};
 
 use pakiti_report::{HeldReason, Report, Severity};
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed.
@@ -206,17 +209,21 @@ pub trait Store: Send + Sync {
     /// Hosts with a pending update of this package, advisory or CVE, by hostname.
     fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError>;
     fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError>;
+    /// Takes (or renews) the lease `name` for `owner` for `ttl`; `false` when
+    /// another owner holds it. Replicas share work this way (a scrape target
+    /// per interval). A store that only one process can use always grants it.
+    fn claim(&self, _name: &str, _owner: &str, _ttl: Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     /// Cheap check that the database answers.
     fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// Opens the store named by `--storage.url`: a path or `sqlite:PATH` for SQLite.
-pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
+/// Opens the store named by `--storage.url`: a path or `sqlite:PATH` for
+/// SQLite, `postgres://…` for PostgreSQL (with `pg` pool and timeout settings).
+pub fn open(url: &str, pg: PgOptions) -> Result<Box<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Unavailable(
-            "PostgreSQL storage is not built into this version yet; use SQLite (the default)"
-                .into(),
-        ));
+        return Ok(Box::new(PgStore::connect(url, pg)?));
     }
     let path = url
         .strip_prefix("sqlite://")

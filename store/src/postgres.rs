@@ -1,0 +1,537 @@
+//! PostgreSQL: many aggregator replicas on one database. Each report is one
+//! transaction that locks its host's row, so concurrent reports for the same
+//! host from different replicas apply one after the other; a new host is
+//! created with `ON CONFLICT DO NOTHING` and re-read, so it is never duplicated.
+//! Connections come from a pool with a statement timeout; a broken connection
+//! is dropped and the next call reconnects.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use postgres::{NoTls, Transaction};
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+
+use pakiti_report::{HeldReason, Report, Severity};
+
+use crate::diff::{self, Stored};
+use crate::{
+    from_millis, millis, AffectedHost, Counts, HistoryPoint, HostDetail, HostSummary,
+    IngestOutcome, Lookup, MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
+};
+
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/0001_initial.sql"))];
+
+/// Pool and timeout settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PgOptions {
+    pub pool_size: u32,
+    pub statement_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 8,
+            statement_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct PgStore {
+    pool: Pool<PostgresConnectionManager<NoTls>>,
+}
+
+fn db(e: postgres::Error) -> StoreError {
+    if e.is_closed() || e.as_db_error().is_none() {
+        StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    } else {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..s + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl PgStore {
+    /// Connects, checks the server answers, and applies migrations (one
+    /// replica at a time, under an advisory lock).
+    pub fn connect(url: &str, opts: PgOptions) -> Result<PgStore, StoreError> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Unavailable(format!("--storage.url {}: {e}", redact(url))))?;
+        config.options(&format!(
+            "-c statement_timeout={}",
+            opts.statement_timeout.as_millis()
+        ));
+        config.connect_timeout(opts.connect_timeout);
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = Pool::builder()
+            .max_size(opts.pool_size.max(1))
+            .connection_timeout(opts.connect_timeout)
+            // Failures reach the callers as errors; r2d2 need not log each attempt.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(manager)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot reach PostgreSQL at {}: {e}", redact(url)))
+            })?;
+        let store = PgStore { pool };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        tx.execute("SELECT pg_advisory_xact_lock(728354)", &[])
+            .map_err(db)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)")
+            .map_err(db)?;
+        let current: i32 = tx
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .map_err(db)?
+            .get(0);
+        let newest = MIGRATIONS.last().map_or(0, |m| m.0);
+        if current > newest {
+            return Err(StoreError::Migration {
+                version: current as u32,
+                reason: format!("the database was written by a newer pakiti (schema {current}, this program knows up to {newest})"),
+            });
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            tx.batch_execute(sql).map_err(|e| StoreError::Migration {
+                version: *version as u32,
+                reason: e.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                &[version, &millis(SystemTime::now())],
+            )
+            .map_err(db)?;
+            tracing::info!(version, "applied PostgreSQL migration");
+        }
+        tx.commit().map_err(db)
+    }
+}
+
+fn counts_at(r: &postgres::Row, start: usize) -> Counts {
+    let n = |i: usize| r.get::<_, i32>(start + i).max(0) as u32;
+    Counts {
+        pending: n(0),
+        security: [n(1), n(2), n(3), n(4), n(5)],
+        held: n(6),
+        reboot_required: r.get(start + 7),
+    }
+}
+
+/// Why an ingest failed: the database said so, or the host vanished under us.
+enum IngestError {
+    Pg(postgres::Error),
+    Vanished,
+}
+
+impl From<postgres::Error> for IngestError {
+    fn from(e: postgres::Error) -> Self {
+        IngestError::Pg(e)
+    }
+}
+
+fn ingest(
+    tx: &mut Transaction,
+    report: &Report,
+    hash: &[u8],
+    source: Source,
+    received_at: SystemTime,
+) -> Result<IngestOutcome, IngestError> {
+    let now = millis(received_at);
+    let hostname = report.host.hostname.as_str();
+    let select = |tx: &mut Transaction| -> Result<Option<(i64, Vec<u8>)>, postgres::Error> {
+        let row = match &report.host.machine_id {
+            Some(mid) => tx.query_opt("SELECT id, content_hash FROM hosts WHERE machine_id = $1 FOR UPDATE", &[mid])?,
+            None => tx.query_opt(
+                "SELECT id, content_hash FROM hosts WHERE machine_id IS NULL AND hostname = $1 FOR UPDATE",
+                &[&hostname],
+            )?,
+        };
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    };
+    let mut found = select(tx)?;
+    let mut created = false;
+    if found.is_none() {
+        let conflict = if report.host.machine_id.is_some() {
+            "ON CONFLICT (machine_id) DO NOTHING"
+        } else {
+            "ON CONFLICT (hostname) WHERE machine_id IS NULL DO NOTHING"
+        };
+        let inserted = tx.query_opt(
+            &format!(
+                "INSERT INTO hosts (machine_id, hostname, os_id, os_version, kernel, arch, manager, exporter_version, exporter_revision, source, first_seen, last_report_at, collected_at, collection_duration_ms, content_hash, reboot_required, reboot_packages, security_metadata_available, installed_packages, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held) \
+                 VALUES ($1, $2, '', '', '', '', '', '', '', '', $3, $3, $3, 0, '\\x'::bytea, false, '', false, 0, -1, 0, 0, 0, 0, 0, 0) {conflict} RETURNING id"
+            ),
+            &[&report.host.machine_id, &hostname, &now],
+        )?;
+        match inserted {
+            Some(r) => {
+                created = true;
+                found = Some((r.get(0), Vec::new()));
+            }
+            // Another replica created it a moment ago: use theirs, locked.
+            None => found = select(tx)?,
+        }
+    }
+    // Only a concurrent removal of the host between the insert and the re-read gets here.
+    let Some((host_id, old_hash)) = found else {
+        return Err(IngestError::Vanished);
+    };
+    let collected = millis(report.collected_at);
+    let duration_ms = report.collection_duration.as_millis() as i64;
+    if !created && old_hash.as_slice() == hash {
+        tx.execute(
+            "UPDATE hosts SET last_report_at = $2, collected_at = $3, collection_duration_ms = $4, source = $5 WHERE id = $1",
+            &[&host_id, &now, &collected, &duration_ms, &source.as_str()],
+        )?;
+        return Ok(IngestOutcome::Unchanged);
+    }
+    let counts = Counts::of(report);
+    let inv = &report.inventory;
+    let mut existing: HashMap<(String, String), Stored> = HashMap::new();
+    if !created {
+        for r in tx.query(
+            "SELECT name, arch, candidate_version, first_seen, candidate_first_seen, security_first_seen, installed_version, severity, held_reason, repository, advisories, cves FROM pending_updates WHERE host_id = $1",
+            &[&host_id],
+        )? {
+            existing.insert(
+                (r.get(0), r.get(1)),
+                Stored {
+                    candidate: r.get(2),
+                    first_seen: r.get(3),
+                    candidate_first_seen: r.get(4),
+                    security_first_seen: r.get(5),
+                    installed: r.get(6),
+                    severity: r.get(7),
+                    held: r.get(8),
+                    repository: r.get(9),
+                    advisories: r.get(10),
+                    cves: r.get(11),
+                },
+            );
+        }
+    }
+    let plan = diff::plan(report, existing, now);
+    if !plan.upserts.is_empty() {
+        let upsert = tx.prepare(
+            "INSERT INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (host_id, name, arch) DO UPDATE SET installed_version = EXCLUDED.installed_version, candidate_version = EXCLUDED.candidate_version, severity = EXCLUDED.severity, held_reason = EXCLUDED.held_reason, repository = EXCLUDED.repository, advisories = EXCLUDED.advisories, cves = EXCLUDED.cves, first_seen = EXCLUDED.first_seen, candidate_first_seen = EXCLUDED.candidate_first_seen, security_first_seen = EXCLUDED.security_first_seen",
+        )?;
+        for r in &plan.upserts {
+            let v = &r.value;
+            tx.execute(
+                &upsert,
+                &[
+                    &host_id,
+                    &r.name,
+                    &r.arch,
+                    &v.installed,
+                    &v.candidate,
+                    &v.severity,
+                    &v.held,
+                    &v.repository,
+                    &v.advisories,
+                    &v.cves,
+                    &v.first_seen,
+                    &v.candidate_first_seen,
+                    &v.security_first_seen,
+                ],
+            )?;
+        }
+    }
+    if !plan.deletes.is_empty() {
+        let delete = tx.prepare(
+            "DELETE FROM pending_updates WHERE host_id = $1 AND name = $2 AND arch = $3",
+        )?;
+        for (name, arch) in &plan.deletes {
+            tx.execute(&delete, &[&host_id, name, arch])?;
+        }
+    }
+    let previous = if created {
+        None
+    } else {
+        tx.query_opt(
+            "SELECT pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM hosts WHERE id = $1",
+            &[&host_id],
+        )?
+        .map(|r| counts_at(&r, 0))
+    };
+    let c = |n: u32| n as i32;
+    tx.execute(
+        "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34 WHERE id = $1",
+        &[
+            &host_id,
+            &hostname,
+            &report.host.site,
+            &report.os.id,
+            &report.os.version,
+            &report.os.pretty_name,
+            &report.kernel,
+            &report.arch,
+            &report.manager.as_str(),
+            &report.producer.version,
+            &report.producer.revision,
+            &source.as_str(),
+            &now,
+            &collected,
+            &duration_ms,
+            &hash,
+            &inv.reboot.required,
+            &inv.reboot.packages.join(" "),
+            &inv.metadata_updated_at.map(millis),
+            &inv.security_metadata_available,
+            &(inv.installed_packages as i64),
+            &c(counts.pending),
+            &c(counts.security[0]),
+            &c(counts.security[1]),
+            &c(counts.security[2]),
+            &c(counts.security[3]),
+            &c(counts.security[4]),
+            &c(counts.held),
+            &plan.security_since,
+            &plan.since_by_severity[0],
+            &plan.since_by_severity[1],
+            &plan.since_by_severity[2],
+            &plan.since_by_severity[3],
+            &plan.since_by_severity[4],
+        ],
+    )?;
+    if previous != Some(counts) {
+        tx.execute(
+            "INSERT INTO history (host_id, at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (host_id, at) DO UPDATE SET pending = EXCLUDED.pending, sec_critical = EXCLUDED.sec_critical, sec_important = EXCLUDED.sec_important, sec_moderate = EXCLUDED.sec_moderate, sec_low = EXCLUDED.sec_low, sec_unknown = EXCLUDED.sec_unknown, held = EXCLUDED.held, reboot_required = EXCLUDED.reboot_required",
+            &[&host_id, &now, &c(counts.pending), &c(counts.security[0]), &c(counts.security[1]), &c(counts.security[2]), &c(counts.security[3]), &c(counts.security[4]), &c(counts.held), &counts.reboot_required],
+        )?;
+    }
+    Ok(if created {
+        IngestOutcome::NewHost
+    } else {
+        IngestOutcome::Changed
+    })
+}
+
+const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision";
+
+fn summary(r: &postgres::Row) -> HostSummary {
+    let t = |i: usize| from_millis(r.get::<_, i64>(i));
+    let ot = |i: usize| r.get::<_, Option<i64>>(i).map(from_millis);
+    let reboot_packages: String = r.get(19);
+    HostSummary {
+        id: r.get(0),
+        hostname: r.get(1),
+        machine_id: r.get(2),
+        site: r.get(3),
+        os_id: r.get(4),
+        os_version: r.get(5),
+        os_name: r.get(6),
+        kernel: r.get(7),
+        arch: r.get(8),
+        manager: r.get(9),
+        exporter_version: r.get(10),
+        source: r.get(11),
+        first_seen: t(12),
+        last_report_at: t(13),
+        collected_at: t(14),
+        collection_duration: Duration::from_millis(r.get::<_, i64>(15).max(0) as u64),
+        metadata_updated_at: ot(16),
+        security_metadata_available: r.get(17),
+        installed_packages: r.get::<_, i64>(18).max(0) as u64,
+        reboot_packages: reboot_packages
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        security_pending_since: ot(20),
+        counts: counts_at(r, 21),
+        security_since_by_severity: [ot(29), ot(30), ot(31), ot(32), ot(33)],
+        exporter_revision: r.get(34),
+    }
+}
+
+const UPDATE_COLUMNS: &str = "u.name, u.arch, u.installed_version, u.candidate_version, u.severity, u.held_reason, u.repository, u.advisories, u.cves, u.first_seen, u.candidate_first_seen, u.security_first_seen";
+
+fn stored_update(r: &postgres::Row, at: usize) -> StoredUpdate {
+    let words = |i: usize| {
+        r.get::<_, String>(at + i)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    StoredUpdate {
+        name: r.get(at),
+        arch: r.get(at + 1),
+        installed_version: r.get(at + 2),
+        candidate_version: r.get(at + 3),
+        security: r
+            .get::<_, Option<String>>(at + 4)
+            .map(|s| s.parse::<Severity>().unwrap_or(Severity::Unknown)),
+        held: r
+            .get::<_, Option<String>>(at + 5)
+            .map(|h| h.parse::<HeldReason>().unwrap_or(HeldReason::Hold)),
+        repository: r.get(at + 6),
+        advisories: words(7),
+        cves: words(8),
+        first_seen: from_millis(r.get(at + 9)),
+        candidate_first_seen: from_millis(r.get(at + 10)),
+        security_first_seen: r.get::<_, Option<i64>>(at + 11).map(from_millis),
+    }
+}
+
+impl Store for PgStore {
+    fn ingest(
+        &self,
+        report: &Report,
+        source: Source,
+        received_at: SystemTime,
+    ) -> Result<IngestOutcome, StoreError> {
+        let hash = crate::sqlite::content_hash(report);
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let outcome = ingest(&mut tx, report, &hash, source, received_at).map_err(|e| match e {
+            IngestError::Pg(e) => db(e),
+            IngestError::Vanished => StoreError::Database(
+                "the host was removed while its report was stored; send it again".into(),
+            ),
+        })?;
+        tx.commit().map_err(db)?;
+        Ok(outcome)
+    }
+
+    fn hosts(&self) -> Result<Vec<HostSummary>, StoreError> {
+        let mut c = self.conn()?;
+        let rows = c
+            .query(
+                &format!("SELECT {SUMMARY} FROM hosts ORDER BY hostname, id"),
+                &[],
+            )
+            .map_err(db)?;
+        Ok(rows.iter().map(summary).collect())
+    }
+
+    fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError> {
+        let mut c = self.conn()?;
+        let Some(row) = c
+            .query_opt(&format!("SELECT {SUMMARY} FROM hosts WHERE hostname = $1 ORDER BY last_report_at DESC LIMIT 1"), &[&hostname])
+            .map_err(db)?
+        else {
+            return Ok(None);
+        };
+        let s = summary(&row);
+        let updates = c
+            .query(&format!("SELECT {UPDATE_COLUMNS} FROM pending_updates u WHERE u.host_id = $1 ORDER BY u.name, u.arch"), &[&s.id])
+            .map_err(db)?
+            .iter()
+            .map(|r| stored_update(r, 0))
+            .collect();
+        let history = c
+            .query(
+                "SELECT at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM history WHERE host_id = $1 ORDER BY at",
+                &[&s.id],
+            )
+            .map_err(db)?
+            .iter()
+            .map(|r| HistoryPoint {
+                at: from_millis(r.get(0)),
+                counts: counts_at(r, 1),
+            })
+            .collect();
+        Ok(Some(HostDetail {
+            summary: s,
+            updates,
+            history,
+        }))
+    }
+
+    fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError> {
+        let (condition, value) = match lookup {
+            Lookup::Package(name) => ("u.name = $1", name.to_string()),
+            // Whole ids of the space-separated lists.
+            Lookup::Advisory(id) => (
+                "$1 = ANY(string_to_array(u.advisories, ' '))",
+                id.to_string(),
+            ),
+            Lookup::Cve(id) => ("$1 = ANY(string_to_array(u.cves, ' '))", id.to_string()),
+        };
+        let mut c = self.conn()?;
+        let rows = c
+            .query(
+                &format!("SELECT h.hostname, h.site, {UPDATE_COLUMNS} FROM pending_updates u JOIN hosts h ON h.id = u.host_id WHERE {condition} ORDER BY h.hostname, u.name, u.arch"),
+                &[&value],
+            )
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| AffectedHost {
+                hostname: r.get(0),
+                site: r.get(1),
+                update: stored_update(r, 2),
+            })
+            .collect())
+    }
+
+    fn maintain(&self, r: Retention) -> Result<MaintenanceOutcome, StoreError> {
+        let mut c = self.conn()?;
+        let hosts_removed = c
+            .execute(
+                "DELETE FROM hosts WHERE last_report_at < $1",
+                &[&millis(r.remove_hosts_before)],
+            )
+            .map_err(db)?;
+        let history_dropped = c
+            .execute(
+                "DELETE FROM history WHERE at < $1",
+                &[&millis(r.drop_history_before)],
+            )
+            .map_err(db)?;
+        Ok(MaintenanceOutcome {
+            hosts_removed,
+            history_dropped,
+        })
+    }
+
+    fn claim(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let now = millis(SystemTime::now());
+        let until = now + ttl.as_millis() as i64;
+        let mut c = self.conn()?;
+        let row = c
+            .query_opt(
+                "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until \
+                 WHERE leases.until <= $4 OR leases.owner = EXCLUDED.owner RETURNING owner",
+                &[&name, &owner, &until, &now],
+            )
+            .map_err(db)?;
+        Ok(row.is_some())
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        c.simple_query("SELECT 1").map_err(db).map(|_| ())
+    }
+}
