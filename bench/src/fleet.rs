@@ -22,6 +22,9 @@ struct Args {
     url: String,
     #[arg(long, default_value_t = 10_000)]
     hosts: usize,
+    /// Number of the first host (to split one fleet between several generators).
+    #[arg(long, default_value_t = 0)]
+    first: usize,
     #[arg(long, default_value_t = 150)]
     updates: usize,
     #[arg(long, value_enum)]
@@ -113,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     // consecutive rounds' windows are adjacent, so each round changes exactly
     // `per_host` updates of every host. `unchanged` re-sends round `--round`.
     let round = if a.phase == Phase::New { 0 } else { a.round };
-    let bodies: Vec<Vec<u8>> = (0..a.hosts)
+    let bodies: Vec<Vec<u8>> = (a.first..a.first + a.hosts)
         .map(|h| {
             let n = a.updates.max(1);
             let bumps = move |i: usize| {
