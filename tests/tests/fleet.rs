@@ -2,53 +2,14 @@
 //! mode and scheduled) and is scraped (file_sd), and the aggregator shows the
 //! host once, with what the exporter saw.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
 use serde_json::Value;
-
-/// A binary of this workspace, built by `cargo test --workspace`.
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo test --workspace` (or cargo build) first",
-        path.display()
-    );
-    path
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn aggregator(dir: &Path, config: &str) -> (Proc, String) {
     let cfg = dir.join("aggregator.toml");
@@ -62,7 +23,7 @@ fn aggregator(dir: &Path, config: &str) -> (Proc, String) {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    wait_for("the aggregator", || {
+    wait_for("the aggregator", 60, || {
         reqwest::blocking::get(format!("{base}/-/ready"))
             .ok()
             .filter(|r| r.status().is_success())
@@ -187,7 +148,7 @@ fn the_exporter_pushes_with_a_token_and_the_aggregator_shows_the_host() {
             .spawn()
             .unwrap(),
     );
-    wait_for("the scheduled push", || {
+    wait_for("the scheduled push", 60, || {
         get_json(&format!("{base}/api/v1/hosts/{hostname}"))
             .filter(|h| h["last_report_at"] != before)
     });
@@ -234,7 +195,7 @@ fn the_aggregator_scrapes_exporters_named_in_file_sd() {
             dir.path().join("*.json").display()
         ),
     );
-    let hosts = wait_for("a scraped host", || {
+    let hosts = wait_for("a scraped host", 60, || {
         get_json(&format!("{base}/api/v1/hosts"))
             .filter(|h| !h["hosts"].as_array().unwrap().is_empty())
     });
@@ -253,7 +214,7 @@ fn the_aggregator_scrapes_exporters_named_in_file_sd() {
             .text()
             .unwrap()
     };
-    let m = wait_for("target health", || {
+    let m = wait_for("target health", 60, || {
         let m = metrics(&base);
         m.contains("pakiti_aggregator_scrape_up{target=\"127.0.0.1:1\"} 0")
             .then_some(m)
@@ -268,7 +229,7 @@ fn the_aggregator_scrapes_exporters_named_in_file_sd() {
     // The file changes: the unreachable target is gone, and so is its health.
     std::thread::sleep(Duration::from_millis(1100));
     std::fs::write(&sd, format!(r#"[{{"targets": ["{target}"]}}]"#)).unwrap();
-    wait_for("the file_sd change", || {
+    wait_for("the file_sd change", 60, || {
         let m = metrics(&base);
         (!m.contains("127.0.0.1:1\"")).then_some(())
     });
