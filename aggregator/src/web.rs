@@ -282,12 +282,7 @@ impl HostQuery {
             self.sort = "since".into();
         }
         if self.order.is_empty() {
-            self.order = if self.sort == "host" || self.sort == "site" || self.sort == "os" {
-                "asc"
-            } else {
-                "desc"
-            }
-            .into();
+            self.order = default_order(&self.sort).into();
         }
         Ok(())
     }
@@ -331,6 +326,25 @@ const SORTS: [(&str, &str, bool); 8] = [
     ("reboot", "Reboot", false),
     ("last", "Last report", false),
 ];
+
+/// Names read A to Z first; counts and times most urgent first.
+fn default_order(key: &str) -> &'static str {
+    if ["host", "site", "os"].contains(&key) {
+        "asc"
+    } else {
+        "desc"
+    }
+}
+
+/// The order a column heading links to: the other direction when the list is
+/// already sorted by that column, else the column's default.
+fn next_order(sort: &str, order: &str, key: &str) -> &'static str {
+    match (sort == key, order) {
+        (true, "asc") => "desc",
+        (true, _) => "asc",
+        (false, _) => default_order(key),
+    }
+}
 
 fn urlencode(s: &str) -> String {
     let mut out = String::new();
@@ -516,17 +530,8 @@ pub async fn hosts(
             sorted: f.sort == *key,
             num: *num,
             href: f.url(|q| {
-                let flip = q.sort == *key && q.order == "asc";
+                q.order = next_order(&q.sort, &q.order, key).into();
                 q.sort = key.to_string();
-                q.order = if q.sort == *key && (flip || q.order.is_empty()) {
-                    "desc"
-                } else {
-                    "asc"
-                }
-                .into();
-                if !flip && !["host", "site", "os"].contains(key) {
-                    q.order = "desc".into();
-                }
                 q.page = None;
             }),
         })
@@ -901,6 +906,16 @@ mod tests {
         assert_eq!(age(Duration::from_secs(60)), "1 minute");
         assert_eq!(age(Duration::from_secs(7200)), "2 hours");
         assert_eq!(age(Duration::from_secs(3 * 86400 + 5)), "3 days");
+    }
+
+    #[test]
+    fn column_headings_flip_the_sort_they_show() {
+        assert_eq!(next_order("since", "desc", "since"), "asc");
+        assert_eq!(next_order("since", "asc", "since"), "desc");
+        assert_eq!(next_order("pending", "desc", "pending"), "asc");
+        assert_eq!(next_order("since", "desc", "pending"), "desc");
+        assert_eq!(next_order("since", "desc", "host"), "asc");
+        assert_eq!(next_order("host", "asc", "host"), "desc");
     }
 
     #[test]
