@@ -450,9 +450,9 @@ fn iso(t: Option<SystemTime>) -> String {
 
 pub async fn hosts(
     State(state): State<AppState>,
-    q: Result<Query<HostQuery>, axum::extract::rejection::QueryRejection>,
+    q: QueryResult<HostQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(mut f) = q.map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let mut f = query(q)?;
     f.check()
         .map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e))?;
     let all = fleet(&state).await?;
@@ -647,9 +647,9 @@ pub struct FormatQuery {
 pub async fn host(
     State(state): State<AppState>,
     Path(hostname): Path<String>,
-    q: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+    q: QueryResult<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let q = query(q)?;
     let Ok(name) = Hostname::parse(&hostname) else {
         return Ok(message(
             &state,
@@ -754,13 +754,41 @@ pub async fn host(
     ))
 }
 
+/// What a page of affected hosts is about.
+#[derive(Clone, Copy)]
+enum Kind {
+    Package,
+    Advisory,
+    Cve,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Package => "Package",
+            Kind::Advisory => "Advisory",
+            Kind::Cve => "CVE",
+        }
+    }
+}
+
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+/// The query string, or a JSON 400 saying what is wrong with it.
+fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
 async fn affected(
     state: AppState,
-    kind: &'static str,
+    kind: Kind,
     id: String,
-    format: String,
+    q: QueryResult<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    if pakiti_report::check_token(kind, &id).is_err() {
+    let format = query(q)?.format;
+    let kind_label = kind.label();
+    if pakiti_report::check_token(kind_label, &id).is_err() {
         return Ok(message(
             &state,
             StatusCode::BAD_REQUEST,
@@ -772,9 +800,9 @@ async fn affected(
     let key = id.clone();
     let rows: Vec<AffectedHost> = tokio::task::spawn_blocking(move || {
         let lookup = match kind {
-            "Package" => Lookup::Package(&key),
-            "Advisory" => Lookup::Advisory(&key),
-            _ => Lookup::Cve(&key),
+            Kind::Package => Lookup::Package(&key),
+            Kind::Advisory => Lookup::Advisory(&key),
+            Kind::Cve => Lookup::Cve(&key),
         };
         store.affected(lookup)
     })
@@ -810,7 +838,7 @@ async fn affected(
                         iso(Some(r.update.first_seen)),
                     ]
                 }),
-                &format!("{}.csv", kind.to_ascii_lowercase()),
+                &format!("{}.csv", kind_label.to_ascii_lowercase()),
             ))
         }
         "json" => {
@@ -824,7 +852,7 @@ async fn affected(
                 })
                 .collect();
             return Ok(axum::Json(
-                json!({ "id": id, "kind": kind.to_ascii_lowercase(), "updates": list }),
+                json!({ "id": id, "kind": kind_label.to_ascii_lowercase(), "updates": list }),
             )
             .into_response());
         }
@@ -868,32 +896,32 @@ async fn affected(
     Ok(render(
         &state,
         "affected.html",
-        context! { kind, id, rows, hosts },
+        context! { kind => kind_label, id, rows, hosts },
     ))
 }
 
 pub async fn package(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: Query<FormatQuery>,
+    q: QueryResult<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    affected(s, "Package", id, q.0.format).await
+    affected(s, Kind::Package, id, q).await
 }
 
 pub async fn advisory(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: Query<FormatQuery>,
+    q: QueryResult<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    affected(s, "Advisory", id, q.0.format).await
+    affected(s, Kind::Advisory, id, q).await
 }
 
 pub async fn cve(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    q: Query<FormatQuery>,
+    q: QueryResult<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    affected(s, "CVE", id, q.0.format).await
+    affected(s, Kind::Cve, id, q).await
 }
 
 #[cfg(test)]
