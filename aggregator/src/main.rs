@@ -110,7 +110,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => WebAccess::Closed,
     };
     if matches!(web_access, WebAccess::Closed) {
-        eprintln!("pakiti-aggregator: the web pages and the hosts API stay closed (403) until [web] access is set, since the aggregator listens beyond loopback");
+        tracing::warn!(
+            address = %args.listen_address,
+            "the web pages and the hosts API stay closed (403) until [web] access is set in the configuration, since the aggregator listens beyond loopback"
+        );
     }
     let state = AppState::new(store, settings.clone(), web_access);
     let rt = tokio::runtime::Builder::new_multi_thread()
