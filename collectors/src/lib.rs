@@ -5,16 +5,23 @@
 //! Each package manager is one module: pure parsers over the text the tool
 //! prints, plus a thin part that runs the tool through [`exec`].
 
+pub mod apk;
+pub mod apkver;
 pub mod apt;
+pub mod dnf;
 pub mod dpkg;
 pub mod exec;
 pub mod host;
+pub mod pacman;
 pub mod reboot;
+pub mod rpm;
+pub mod rpmvercmp;
+pub mod zypper;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pakiti_report::{Inventory, Manager};
+use pakiti_report::{Inventory, Manager, Severity};
 
 pub use apt::SecurityPattern;
 
@@ -60,6 +67,8 @@ pub struct Context {
     pub cache_dir: Option<PathBuf>,
     /// Which apt archives are security archives.
     pub security_patterns: Vec<SecurityPattern>,
+    /// Local copies of the Alpine security database (secdb JSON) for apk.
+    pub apk_secdb: Vec<PathBuf>,
 }
 
 impl Default for Context {
@@ -70,6 +79,7 @@ impl Default for Context {
             refresh_metadata: false,
             cache_dir: None,
             security_patterns: SecurityPattern::defaults(),
+            apk_secdb: Vec::new(),
         }
     }
 }
@@ -85,9 +95,23 @@ pub trait Collector: Send + Sync {
 pub fn collector(manager: Manager, ctx: Context) -> Result<Box<dyn Collector>, CollectError> {
     match manager {
         Manager::Apt => Ok(Box::new(apt::Apt::new(ctx))),
-        other => Err(CollectError::Unavailable {
-            manager: other,
-            reason: "this build of pakiti has no collector for it yet".into(),
-        }),
+        Manager::Dnf => Ok(Box::new(dnf::Dnf::new(ctx))),
+        Manager::Yum => Ok(Box::new(dnf::Dnf::yum(ctx))),
+        Manager::Zypper => Ok(Box::new(zypper::Zypper::new(ctx))),
+        Manager::Apk => Ok(Box::new(apk::Apk::new(ctx))),
+        Manager::Pacman => Ok(Box::new(pacman::Pacman::new(ctx))),
+    }
+}
+
+/// A severity as advisories and audit tools word it: updateinfo's
+/// `Critical`, `Important`, `Moderate`, `Low`, and the tracker words `High`
+/// and `Medium`; anything else is unknown.
+pub fn severity_word(word: &str) -> Severity {
+    match word.to_ascii_lowercase().as_str() {
+        "critical" => Severity::Critical,
+        "important" | "high" => Severity::Important,
+        "moderate" | "medium" => Severity::Moderate,
+        "low" => Severity::Low,
+        _ => Severity::Unknown,
     }
 }

@@ -109,6 +109,7 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     pub site: Option<String>,
     pub security_patterns: Vec<SecurityPattern>,
+    pub apk_secdb: Vec<PathBuf>,
     pub listen_address: String,
     pub web_config_file: Option<PathBuf>,
     pub push: crate::push::PushSettings,
@@ -206,6 +207,7 @@ impl Settings {
                 .unwrap_or_else(crate::snapshot::default_cache_dir),
             site: file.site.clone(),
             security_patterns: config::security_patterns(&file.apt),
+            apk_secdb: file.apk.secdb.clone(),
             listen_address: args.listen_address.clone(),
             web_config_file: args.web_config_file.clone(),
             push,
@@ -221,6 +223,7 @@ impl Settings {
             refresh_metadata: self.refresh_metadata,
             cache_dir: Some(self.cache_dir.clone()),
             security_patterns: self.security_patterns.clone(),
+            apk_secdb: self.apk_secdb.clone(),
         }
     }
 }

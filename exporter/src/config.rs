@@ -21,6 +21,8 @@ pub struct File {
     #[serde(default)]
     pub apt: AptSection,
     #[serde(default)]
+    pub apk: ApkSection,
+    #[serde(default)]
     pub push: PushSection,
     #[serde(default)]
     pub log: pakiti_service::logging::LogSection,
@@ -37,7 +39,8 @@ pub struct CollectorSection {
     pub jitter: Option<String>,
     /// Limit for each package-manager call.
     pub timeout: Option<String>,
-    /// Refresh the package lists (`apt-get update`) before each collection.
+    /// Refresh the package lists before each collection (`apt-get update`,
+    /// `dnf makecache`, `zypper refresh`, `apk update`, pacman's `checkupdates`).
     pub refresh_metadata: Option<bool>,
     /// Which pending updates get a `pakiti_update_info` series: `security`, `all`, `none`.
     pub update_info: Option<String>,
@@ -74,6 +77,15 @@ pub struct PushSection {
 pub struct AptSection {
     /// Replaces the built-in list of security archives.
     pub security_patterns: Option<Vec<PatternEntry>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApkSection {
+    /// Local copies of the Alpine security database (secdb JSON, one per
+    /// repository); without them apk updates carry no security flag.
+    #[serde(default)]
+    pub secdb: Vec<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -77,12 +77,39 @@ fn an_unusable_package_manager_is_named() {
         .args(["--collector.manager", "pacman", "collect"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("pacman collector cannot run here"),
-        "{}",
+        stderr(&out).contains("var/lib/pacman/local"),
+        "a Debian tree has no pacman database: {}",
         stderr(&out)
     );
+    assert!(out.stdout.is_empty(), "no invented output on failure");
+
+    // Every other manager, chosen where its tool is missing, fails the collection clearly.
+    for (manager, tool) in [
+        ("dnf", "dnf"),
+        ("yum", "yum"),
+        ("zypper", "zypper"),
+        ("apk", "apk"),
+        ("pacman", "pacman"),
+    ] {
+        let out = Command::new(EXPORTER)
+            .args(base)
+            .args(["--collector.manager", manager, "collect"])
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{manager}");
+        assert!(
+            stderr(&out).contains(&format!("{tool} is not installed")),
+            "{manager}: {}",
+            stderr(&out)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{manager}: no invented output on failure"
+        );
+    }
 
     // apt chosen, but not installed where we look for it: the collection fails.
     let out = Command::new(EXPORTER)
