@@ -5,7 +5,7 @@
 //! Every call runs from the metadata cache (`-C`), so a collection never
 //! touches the network unless `refresh_metadata` asks for `makecache` first.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use pakiti_report::{Inventory, Manager, Severity, Update};
@@ -126,6 +126,9 @@ pub fn build_updates(
             && compare_evr(&row.package.evr, &a.evr).is_le()
             && compare_evr(&row.package.evr, installed_evr).is_gt()
     };
+    // Rows by package name, so each update looks at its own advisories only.
+    let (advisories, cves) = (by_package(advisories), by_package(cves));
+    let none: Vec<&AdvisoryRow> = Vec::new();
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for a in available {
@@ -139,14 +142,17 @@ pub fn build_updates(
         };
         let mut severity: Option<Severity> = None;
         let mut ids = BTreeSet::new();
-        for row in advisories.iter().filter(|r| applies(r, a, installed_evr)) {
+        let of_package = advisories.get(a.name.as_str()).unwrap_or(&none);
+        for row in of_package.iter().filter(|r| applies(r, a, installed_evr)) {
             if let Some(s) = row.security {
                 severity = Some(severity.map_or(s, |old| old.min(s)));
                 ids.insert(row.id.clone());
             }
         }
         let cve_ids: BTreeSet<String> = if severity.is_some() {
-            cves.iter()
+            cves.get(a.name.as_str())
+                .unwrap_or(&none)
+                .iter()
                 .filter(|r| r.security.is_some() && applies(r, a, installed_evr))
                 .map(|r| r.id.clone())
                 .collect()
@@ -167,6 +173,14 @@ pub fn build_updates(
     }
     out.sort_by(|x, y| (&x.name, &x.arch).cmp(&(&y.name, &y.arch)));
     out
+}
+
+fn by_package(rows: &[AdvisoryRow]) -> HashMap<&str, Vec<&AdvisoryRow>> {
+    let mut m: HashMap<&str, Vec<&AdvisoryRow>> = HashMap::new();
+    for r in rows {
+        m.entry(r.package.name.as_str()).or_default().push(r);
+    }
+    m
 }
 
 /// The dnf or yum collector.

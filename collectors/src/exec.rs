@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -46,33 +47,38 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<Output, 
         })?;
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
-    let out_reader = thread::spawn(move || read_all(out.as_mut()));
-    let err_reader = thread::spawn(move || read_all(err.as_mut()));
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(CollectError::Timeout {
-                    command: command_line(),
-                    timeout,
-                });
-            }
-            Ok(None) => {
-                thread::sleep(Duration::from_millis(5).min(timeout / 10 + Duration::from_millis(1)))
-            }
-            Err(source) => {
-                return Err(CollectError::Spawn {
-                    program: program.to_string(),
-                    source,
-                })
-            }
+    // The readers say when their pipe closes, which is when the child exits
+    // (or closes them): the wait below wakes at once, no polling interval.
+    let (closed, pipes_closed) = mpsc::channel();
+    let closed_err = closed.clone();
+    let out_reader = thread::spawn(move || {
+        let text = read_all(out.as_mut());
+        let _ = closed.send(());
+        text
+    });
+    let err_reader = thread::spawn(move || {
+        let text = read_all(err.as_mut());
+        let _ = closed_err.send(());
+        text
+    });
+    for _ in 0..2 {
+        let left = timeout.saturating_sub(started.elapsed());
+        if pipes_closed.recv_timeout(left).is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CollectError::Timeout {
+                command: command_line(),
+                timeout,
+            });
         }
-    };
+    }
+    let status = child.wait().map_err(|source| CollectError::Spawn {
+        program: program.to_string(),
+        source,
+    })?;
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
-    tracing::debug!(command = %command_line(), status = ?status.code(), elapsed_ms = started.elapsed().as_millis() as u64, "ran");
+    tracing::debug!(command = %command_line(), status = ?status.code(), elapsed_us = started.elapsed().as_micros() as u64, "ran");
     Ok(Output {
         status: status.code().unwrap_or(-1),
         stdout,

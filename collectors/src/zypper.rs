@@ -186,25 +186,26 @@ pub fn build_updates(
     patches: &[Patch],
     fixes: &BTreeMap<String, Vec<Fix>>,
 ) -> Vec<Update> {
-    let security: Vec<&Patch> = patches
-        .iter()
-        .filter(|p| p.is_security() && p.status == "needed")
-        .collect();
+    // Package name → (patch, arch, fixed edition), over the needed security patches.
+    let mut by_package: BTreeMap<&str, Vec<(&Patch, Option<&str>, &str)>> = BTreeMap::new();
+    for p in patches.iter().filter(|p| p.is_security() && p.status == "needed") {
+        for (name, arch, edition) in fixes.get(&p.name).into_iter().flatten() {
+            by_package
+                .entry(name.as_str())
+                .or_default()
+                .push((p, arch.as_deref(), edition.as_str()));
+        }
+    }
     let mut out: Vec<Update> = updates
         .iter()
         .map(|u| {
             let mut severity: Option<Severity> = None;
             let mut ids = BTreeSet::new();
             let mut cves = BTreeSet::new();
-            for p in &security {
-                let applies = fixes.get(&p.name).is_some_and(|fs| {
-                    fs.iter().any(|(name, arch, edition)| {
-                        name == &u.name
-                            && arch.as_deref().is_none_or(|a| a == u.arch || a == "noarch")
-                            && compare_evr(edition, &u.edition).is_le()
-                            && compare_evr(edition, &u.edition_old).is_gt()
-                    })
-                });
+            for (p, arch, edition) in by_package.get(u.name.as_str()).into_iter().flatten() {
+                let applies = arch.is_none_or(|a| a == u.arch || a == "noarch")
+                    && compare_evr(edition, &u.edition).is_le()
+                    && compare_evr(edition, &u.edition_old).is_gt();
                 if applies {
                     let s = severity_word(&p.severity);
                     severity = Some(severity.map_or(s, |old| old.min(s)));
