@@ -55,12 +55,25 @@ pub fn os_info(kv: &[(String, String)]) -> OsInfo {
 }
 
 /// The package manager an os-release implies, from `ID` then `ID_LIKE`.
+/// The Red Hat family before release 8 (CentOS and RHEL 7, Oracle Linux 7,
+/// Amazon Linux 2) has yum, not dnf.
 pub fn detect_manager(kv: &[(String, String)]) -> Option<Manager> {
+    let major: Option<u32> = get(kv, "VERSION_ID")
+        .and_then(|v| v.split('.').next())
+        .and_then(|v| v.parse().ok());
+    let old_red_hat = match get(kv, "ID") {
+        Some("fedora") | None => false,
+        Some("amzn") => major == Some(2),
+        Some(_) => major.is_some_and(|m| m < 8),
+    };
     let mut ids: Vec<&str> = get(kv, "ID").into_iter().collect();
     ids.extend(get(kv, "ID_LIKE").unwrap_or("").split_whitespace());
     ids.into_iter().find_map(|id| match id {
         "debian" | "ubuntu" | "linuxmint" | "raspbian" | "devuan" | "kali" | "pop" => {
             Some(Manager::Apt)
+        }
+        "rhel" | "centos" | "ol" | "amzn" | "fedora" | "rocky" | "almalinux" if old_red_hat => {
+            Some(Manager::Yum)
         }
         "fedora" | "rhel" | "centos" | "rocky" | "almalinux" | "ol" | "amzn" => Some(Manager::Dnf),
         "suse" | "opensuse" | "sles" | "opensuse-leap" | "opensuse-tumbleweed" => {
@@ -112,6 +125,26 @@ mod tests {
         let leap = parse_os_release("ID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\n");
         assert_eq!(detect_manager(&leap), Some(Manager::Zypper));
         assert_eq!(detect_manager(&parse_os_release("ID=gentoo\n")), None);
+        let centos7 =
+            parse_os_release("ID=\"centos\"\nID_LIKE=\"rhel fedora\"\nVERSION_ID=\"7\"\n");
+        assert_eq!(detect_manager(&centos7), Some(Manager::Yum));
+        let rhel9 = parse_os_release("ID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"9.3\"\n");
+        assert_eq!(detect_manager(&rhel9), Some(Manager::Dnf));
+        let amzn2 =
+            parse_os_release("ID=\"amzn\"\nID_LIKE=\"centos rhel fedora\"\nVERSION_ID=\"2\"\n");
+        assert_eq!(detect_manager(&amzn2), Some(Manager::Yum));
+        let amzn2023 = parse_os_release("ID=\"amzn\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"2023\"\n");
+        assert_eq!(detect_manager(&amzn2023), Some(Manager::Dnf));
+        let fedora39 = parse_os_release("ID=fedora\nVERSION_ID=39\n");
+        assert_eq!(detect_manager(&fedora39), Some(Manager::Dnf));
+        let alpine = parse_os_release("ID=alpine\nVERSION_ID=3.19.1\n");
+        assert_eq!(detect_manager(&alpine), Some(Manager::Apk));
+        assert_eq!(
+            detect_manager(&parse_os_release("ID=arch\n")),
+            Some(Manager::Pacman)
+        );
+        let sles = parse_os_release("ID=\"sles\"\nID_LIKE=\"suse\"\nVERSION_ID=\"15.5\"\n");
+        assert_eq!(detect_manager(&sles), Some(Manager::Zypper));
     }
 
     #[test]

@@ -188,12 +188,16 @@ pub fn build_updates(
 ) -> Vec<Update> {
     // Package name → (patch, arch, fixed edition), over the needed security patches.
     let mut by_package: BTreeMap<&str, Vec<(&Patch, Option<&str>, &str)>> = BTreeMap::new();
-    for p in patches.iter().filter(|p| p.is_security() && p.status == "needed") {
+    for p in patches
+        .iter()
+        .filter(|p| p.is_security() && p.status == "needed")
+    {
         for (name, arch, edition) in fixes.get(&p.name).into_iter().flatten() {
-            by_package
-                .entry(name.as_str())
-                .or_default()
-                .push((p, arch.as_deref(), edition.as_str()));
+            by_package.entry(name.as_str()).or_default().push((
+                p,
+                arch.as_deref(),
+                edition.as_str(),
+            ));
         }
     }
     let mut out: Vec<Update> = updates
