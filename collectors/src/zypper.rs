@@ -178,6 +178,9 @@ fn is_arch(s: &str) -> bool {
     )
 }
 
+/// A needed security patch, the arch it names (if any) and the edition that fixes.
+type PatchFix<'a> = (&'a Patch, Option<&'a str>, &'a str);
+
 /// Joins the answers. A needed security patch counts for a pending update
 /// when it names the package (and, where given, its arch) with a fixed
 /// edition newer than the installed one and no newer than the candidate.
@@ -187,7 +190,7 @@ pub fn build_updates(
     fixes: &BTreeMap<String, Vec<Fix>>,
 ) -> Vec<Update> {
     // Package name → (patch, arch, fixed edition), over the needed security patches.
-    let mut by_package: BTreeMap<&str, Vec<(&Patch, Option<&str>, &str)>> = BTreeMap::new();
+    let mut by_package: BTreeMap<&str, Vec<PatchFix>> = BTreeMap::new();
     for p in patches
         .iter()
         .filter(|p| p.is_security() && p.status == "needed")
