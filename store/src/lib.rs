@@ -32,6 +32,8 @@ pub enum StoreError {
 pub enum Source {
     Push,
     Scrape,
+    /// Sent on by a downstream aggregator (issue 7's `send = "reports"`).
+    Forwarded,
 }
 
 impl Source {
@@ -39,8 +41,90 @@ impl Source {
         match self {
             Source::Push => "push",
             Source::Scrape => "scrape",
+            Source::Forwarded => "forwarded",
         }
     }
+}
+
+/// What a downstream aggregator queues for an upstream one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    Stats,
+    Report,
+}
+
+impl OutboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Stats => "stats",
+            OutboxKind::Report => "report",
+        }
+    }
+
+    fn parse(s: &str) -> OutboxKind {
+        if s == "stats" {
+            OutboxKind::Stats
+        } else {
+            OutboxKind::Report
+        }
+    }
+}
+
+/// One item to queue for an upstream aggregator. When the upstream's queue
+/// would hold more than `cap` items, the oldest statistics are dropped
+/// first, then the oldest reports, and the drops are counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub upstream: String,
+    pub kind: OutboxKind,
+    pub payload: Vec<u8>,
+    pub cap: u64,
+}
+
+/// A queued item, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub kind: OutboxKind,
+    pub payload: Vec<u8>,
+    pub created_at: SystemTime,
+}
+
+/// One upstream's queue: how long, how old, and what the cap dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutboxStatus {
+    pub upstream: String,
+    pub queued: u64,
+    pub oldest: Option<SystemTime>,
+    pub dropped_stats: u64,
+    pub dropped_reports: u64,
+}
+
+/// One site's statistics, as a downstream aggregator computes and sends them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SiteStats {
+    pub site: String,
+    pub generated_at: Option<SystemTime>,
+    pub hosts: u32,
+    pub hosts_pending: u32,
+    /// Hosts with at least one pending security update of each severity,
+    /// indexed like [`Severity::ALL`].
+    pub hosts_security: [u32; 5],
+    pub hosts_reboot: u32,
+    pub hosts_stale: u32,
+    pub updates_pending: u32,
+    /// Pending security updates over all hosts, per severity.
+    pub security_updates: [u32; 5],
+    /// When the oldest still pending security update was first seen.
+    pub oldest_security_since: Option<SystemTime>,
+}
+
+/// Statistics as the central aggregator keeps them: the latest per server and site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSiteStats {
+    pub server: String,
+    pub received_at: SystemTime,
+    pub stats: SiteStats,
 }
 
 /// What storing a report did.
@@ -123,6 +207,8 @@ pub struct HostSummary {
     /// The same per severity, indexed like [`Severity::ALL`].
     pub security_since_by_severity: [Option<SystemTime>; 5],
     pub exporter_revision: String,
+    /// The downstream aggregator that forwarded the latest report, if any.
+    pub forwarded_by: Option<String>,
 }
 
 /// A pending update with its patch age.
@@ -201,13 +287,45 @@ pub trait Store: Send + Sync {
         report: &Report,
         source: Source,
         received_at: SystemTime,
+    ) -> Result<IngestOutcome, StoreError> {
+        self.ingest_and_queue(report, source, None, received_at, &[])
+    }
+    /// [`Store::ingest`], recording the aggregator that forwarded the report
+    /// (if any) and queueing `outgoing` in the same transaction: a stored
+    /// report is always queued for its upstreams, even across a crash.
+    fn ingest_and_queue(
+        &self,
+        report: &Report,
+        source: Source,
+        forwarded_by: Option<&str>,
+        received_at: SystemTime,
+        outgoing: &[Outgoing],
     ) -> Result<IngestOutcome, StoreError>;
+    /// Queues items for upstream aggregators (statistics).
+    fn enqueue(&self, outgoing: &[Outgoing]) -> Result<(), StoreError>;
+    /// Up to `limit` queued items of `upstream`, oldest first.
+    fn outbox(&self, upstream: &str, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Removes delivered (or refused for good) items.
+    fn outbox_remove(&self, ids: &[i64]) -> Result<(), StoreError>;
+    /// Every upstream's queue, by name.
+    fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StoreError>;
+    /// Replaces the statistics `server` sent for these sites.
+    fn put_site_stats(
+        &self,
+        server: &str,
+        stats: &[SiteStats],
+        received_at: SystemTime,
+    ) -> Result<(), StoreError>;
+    /// The latest statistics of every (server, site), by site.
+    fn site_stats(&self) -> Result<Vec<StoredSiteStats>, StoreError>;
     /// Every host, ordered by hostname.
     fn hosts(&self) -> Result<Vec<HostSummary>, StoreError>;
     /// The host of that name (the most recently heard from, if several share it).
     fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError>;
     /// Hosts with a pending update of this package, advisory or CVE, by hostname.
     fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError>;
+    /// Removes old hosts, history, and statistics not refreshed since
+    /// `remove_hosts_before`.
     fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError>;
     /// Takes (or renews) the lease `name` for `owner` for `ttl`; `false` when
     /// another owner holds it. Replicas share work this way (a scrape target
@@ -243,4 +361,17 @@ pub(crate) fn millis(t: SystemTime) -> i64 {
 
 pub(crate) fn from_millis(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+/// `a b c d e` ↔ `[u32; 5]`, how both stores keep per-severity arrays of site statistics.
+pub(crate) fn join5(v: &[u32; 5]) -> String {
+    v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn split5(s: &str) -> [u32; 5] {
+    let mut out = [0u32; 5];
+    for (slot, w) in out.iter_mut().zip(s.split_whitespace()) {
+        *slot = w.parse().unwrap_or(0);
+    }
+    out
 }

@@ -16,11 +16,18 @@ use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::diff::{self, Stored};
 use crate::{
-    from_millis, millis, AffectedHost, Counts, HistoryPoint, HostDetail, HostSummary,
-    IngestOutcome, Lookup, MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
+    from_millis, join5, millis, split5, AffectedHost, Counts, HistoryPoint, HostDetail,
+    HostSummary, IngestOutcome, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind, OutboxStatus,
+    Outgoing, Retention, SiteStats, Source, Store, StoreError, StoredSiteStats, StoredUpdate,
 };
 
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_initial.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_forwarding.sql"),
+    ),
+];
 
 /// Pool and timeout settings.
 #[derive(Debug, Clone, Copy)]
@@ -337,7 +344,7 @@ fn ingest(
     })
 }
 
-const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision";
+const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by";
 
 fn summary(r: &postgres::Row) -> HostSummary {
     let t = |i: usize| from_millis(r.get::<_, i64>(i));
@@ -371,7 +378,55 @@ fn summary(r: &postgres::Row) -> HostSummary {
         counts: counts_at(r, 21),
         security_since_by_severity: [ot(29), ot(30), ot(31), ot(32), ot(33)],
         exporter_revision: r.get(34),
+        forwarded_by: r.get(35),
     }
+}
+
+/// Queues items and applies each upstream's cap (see the SQLite twin).
+/// The upstream's queue is locked first so concurrent replicas trim in turn.
+fn enqueue(
+    tx: &mut Transaction,
+    items: &[Outgoing],
+    at: SystemTime,
+) -> Result<(), postgres::Error> {
+    for item in items {
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(728355, hashtext($1))",
+            &[&item.upstream],
+        )?;
+        tx.execute(
+            "INSERT INTO outbox (upstream, kind, payload, created_at) VALUES ($1, $2, $3, $4)",
+            &[
+                &item.upstream,
+                &item.kind.as_str(),
+                &item.payload,
+                &millis(at),
+            ],
+        )?;
+        let queued: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM outbox WHERE upstream = $1",
+                &[&item.upstream],
+            )?
+            .get(0);
+        let excess = queued - item.cap as i64;
+        if excess <= 0 {
+            continue;
+        }
+        let victims = tx.query(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE upstream = $1 ORDER BY kind = 'report', id LIMIT $2) RETURNING kind",
+            &[&item.upstream, &excess],
+        )?;
+        for v in victims {
+            let kind: String = v.get(0);
+            tx.execute(
+                "INSERT INTO outbox_drops (upstream, kind, dropped) VALUES ($1, $2, 1) \
+                 ON CONFLICT (upstream, kind) DO UPDATE SET dropped = outbox_drops.dropped + 1",
+                &[&item.upstream, &kind],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 const UPDATE_COLUMNS: &str = "u.name, u.arch, u.installed_version, u.candidate_version, u.severity, u.held_reason, u.repository, u.advisories, u.cves, u.first_seen, u.candidate_first_seen, u.security_first_seen";
@@ -404,11 +459,13 @@ fn stored_update(r: &postgres::Row, at: usize) -> StoredUpdate {
 }
 
 impl Store for PgStore {
-    fn ingest(
+    fn ingest_and_queue(
         &self,
         report: &Report,
         source: Source,
+        forwarded_by: Option<&str>,
         received_at: SystemTime,
+        outgoing: &[Outgoing],
     ) -> Result<IngestOutcome, StoreError> {
         let hash = crate::sqlite::content_hash(report);
         let mut c = self.conn()?;
@@ -419,8 +476,149 @@ impl Store for PgStore {
                 "the host was removed while its report was stored; send it again".into(),
             ),
         })?;
+        match &report.host.machine_id {
+            Some(mid) => tx.execute(
+                "UPDATE hosts SET forwarded_by = $1 WHERE machine_id = $2",
+                &[&forwarded_by, mid],
+            ),
+            None => tx.execute(
+                "UPDATE hosts SET forwarded_by = $1 WHERE machine_id IS NULL AND hostname = $2",
+                &[&forwarded_by, &report.host.hostname.as_str()],
+            ),
+        }
+        .map_err(db)?;
+        enqueue(&mut tx, outgoing, received_at).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(outcome)
+    }
+
+    fn enqueue(&self, outgoing: &[Outgoing]) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        enqueue(&mut tx, outgoing, SystemTime::now()).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn outbox(&self, upstream: &str, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut c = self.conn()?;
+        let rows = c
+            .query(
+                "SELECT id, kind, payload, created_at FROM outbox WHERE upstream = $1 ORDER BY id LIMIT $2",
+                &[&upstream, &(limit as i64)],
+            )
+            .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| OutboxItem {
+                id: r.get(0),
+                kind: OutboxKind::parse(r.get(1)),
+                payload: r.get(2),
+                created_at: from_millis(r.get(3)),
+            })
+            .collect())
+    }
+
+    fn outbox_remove(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        c.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
+            .map_err(db)
+            .map(|_| ())
+    }
+
+    fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StoreError> {
+        let mut c = self.conn()?;
+        let mut out: std::collections::BTreeMap<String, OutboxStatus> = Default::default();
+        for r in c
+            .query(
+                "SELECT upstream, COUNT(*), MIN(created_at) FROM outbox GROUP BY upstream",
+                &[],
+            )
+            .map_err(db)?
+        {
+            let upstream: String = r.get(0);
+            let e = out.entry(upstream.clone()).or_default();
+            e.upstream = upstream;
+            e.queued = r.get::<_, i64>(1).max(0) as u64;
+            e.oldest = r.get::<_, Option<i64>>(2).map(from_millis);
+        }
+        for r in c
+            .query("SELECT upstream, kind, dropped FROM outbox_drops", &[])
+            .map_err(db)?
+        {
+            let upstream: String = r.get(0);
+            let e = out.entry(upstream.clone()).or_default();
+            e.upstream = upstream;
+            let n = r.get::<_, i64>(2).max(0) as u64;
+            match OutboxKind::parse(r.get(1)) {
+                OutboxKind::Stats => e.dropped_stats = n,
+                OutboxKind::Report => e.dropped_reports = n,
+            }
+        }
+        Ok(out.into_values().collect())
+    }
+
+    fn put_site_stats(
+        &self,
+        server: &str,
+        stats: &[SiteStats],
+        received_at: SystemTime,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let n = |v: u32| v as i64;
+        for s in stats {
+            tx.execute(
+                "INSERT INTO site_stats (server, site, received_at, generated_at, hosts, hosts_pending, hosts_security, hosts_reboot, hosts_stale, updates_pending, security_updates, oldest_security_since) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (server, site) DO UPDATE SET received_at = EXCLUDED.received_at, generated_at = EXCLUDED.generated_at, hosts = EXCLUDED.hosts, hosts_pending = EXCLUDED.hosts_pending, hosts_security = EXCLUDED.hosts_security, hosts_reboot = EXCLUDED.hosts_reboot, hosts_stale = EXCLUDED.hosts_stale, updates_pending = EXCLUDED.updates_pending, security_updates = EXCLUDED.security_updates, oldest_security_since = EXCLUDED.oldest_security_since",
+                &[
+                    &server,
+                    &s.site,
+                    &millis(received_at),
+                    &s.generated_at.map(millis),
+                    &n(s.hosts),
+                    &n(s.hosts_pending),
+                    &join5(&s.hosts_security),
+                    &n(s.hosts_reboot),
+                    &n(s.hosts_stale),
+                    &n(s.updates_pending),
+                    &join5(&s.security_updates),
+                    &s.oldest_security_since.map(millis),
+                ],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn site_stats(&self) -> Result<Vec<StoredSiteStats>, StoreError> {
+        let mut c = self.conn()?;
+        let rows = c
+            .query(
+                "SELECT server, site, received_at, generated_at, hosts, hosts_pending, hosts_security, hosts_reboot, hosts_stale, updates_pending, security_updates, oldest_security_since FROM site_stats ORDER BY site, server",
+                &[],
+            )
+            .map_err(db)?;
+        let n = |r: &postgres::Row, i: usize| r.get::<_, i64>(i).clamp(0, u32::MAX as i64) as u32;
+        Ok(rows
+            .iter()
+            .map(|r| StoredSiteStats {
+                server: r.get(0),
+                received_at: from_millis(r.get(2)),
+                stats: SiteStats {
+                    site: r.get(1),
+                    generated_at: r.get::<_, Option<i64>>(3).map(from_millis),
+                    hosts: n(r, 4),
+                    hosts_pending: n(r, 5),
+                    hosts_security: split5(r.get(6)),
+                    hosts_reboot: n(r, 7),
+                    hosts_stale: n(r, 8),
+                    updates_pending: n(r, 9),
+                    security_updates: split5(r.get(10)),
+                    oldest_security_since: r.get::<_, Option<i64>>(11).map(from_millis),
+                },
+            })
+            .collect())
     }
 
     fn hosts(&self) -> Result<Vec<HostSummary>, StoreError> {
@@ -509,6 +707,11 @@ impl Store for PgStore {
                 &[&millis(r.drop_history_before)],
             )
             .map_err(db)?;
+        c.execute(
+            "DELETE FROM site_stats WHERE received_at < $1",
+            &[&millis(r.remove_hosts_before)],
+        )
+        .map_err(db)?;
         Ok(MaintenanceOutcome {
             hosts_removed,
             history_dropped,

@@ -15,8 +15,9 @@ use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::diff::{self, Stored};
 use crate::{
-    from_millis, millis, AffectedHost, Counts, HistoryPoint, HostDetail, HostSummary,
-    IngestOutcome, Lookup, MaintenanceOutcome, Retention, Source, Store, StoreError, StoredUpdate,
+    from_millis, join5, millis, split5, AffectedHost, Counts, HistoryPoint, HostDetail,
+    HostSummary, IngestOutcome, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind, OutboxStatus,
+    Outgoing, Retention, SiteStats, Source, Store, StoreError, StoredSiteStats, StoredUpdate,
 };
 
 const MIGRATIONS: &[(u32, &str)] = &[
@@ -25,6 +26,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         2,
         include_str!("../migrations/sqlite/0002_severity_since.sql"),
     ),
+    (3, include_str!("../migrations/sqlite/0003_forwarding.sql")),
 ];
 
 /// Most jobs committed in one transaction.
@@ -37,14 +39,20 @@ enum Job {
         report: Box<Report>,
         hash: [u8; 16],
         source: Source,
+        forwarded_by: Option<String>,
         received_at: SystemTime,
+        outgoing: Vec<Outgoing>,
         reply: Reply<IngestOutcome>,
     },
     Maintain {
         retention: Retention,
         reply: Reply<MaintenanceOutcome>,
     },
+    /// Any other write, committed with the batch it arrives in.
+    Exec { run: WriteFn, reply: Reply<()> },
 }
+
+type WriteFn = Box<dyn Fn(&Transaction) -> Result<(), rusqlite::Error> + Send>;
 
 pub struct SqliteStore {
     jobs: Mutex<SyncSender<Job>>,
@@ -213,14 +221,17 @@ fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
                 (Job::Ingest { reply, .. }, r) => {
                     let _ = reply.send(r.map(|d| match d {
                         Done::Ingest(o) => o,
-                        Done::Maintain(_) => IngestOutcome::Changed,
+                        _ => IngestOutcome::Changed,
                     }));
                 }
                 (Job::Maintain { reply, .. }, r) => {
                     let _ = reply.send(r.map(|d| match d {
                         Done::Maintain(o) => o,
-                        Done::Ingest(_) => MaintenanceOutcome::default(),
+                        _ => MaintenanceOutcome::default(),
                     }));
+                }
+                (Job::Exec { reply, .. }, r) => {
+                    let _ = reply.send(r.map(|_| ()));
                 }
             }
         }
@@ -230,6 +241,7 @@ fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
 enum Done {
     Ingest(IngestOutcome),
     Maintain(MaintenanceOutcome),
+    Exec,
 }
 
 fn run_job(tx: &Transaction, job: &Job) -> Result<Done, rusqlite::Error> {
@@ -238,10 +250,26 @@ fn run_job(tx: &Transaction, job: &Job) -> Result<Done, rusqlite::Error> {
             report,
             hash,
             source,
+            forwarded_by,
             received_at,
+            outgoing,
             ..
-        } => ingest(tx, report, hash, *source, *received_at).map(Done::Ingest),
+        } => {
+            let outcome = ingest(tx, report, hash, *source, *received_at)?;
+            let set = "UPDATE hosts SET forwarded_by = ?1 WHERE";
+            match &report.host.machine_id {
+                Some(mid) => tx
+                    .prepare_cached(&format!("{set} machine_id = ?2"))?
+                    .execute(params![forwarded_by, mid])?,
+                None => tx
+                    .prepare_cached(&format!("{set} machine_id IS NULL AND hostname = ?2"))?
+                    .execute(params![forwarded_by, report.host.hostname.as_str()])?,
+            };
+            enqueue(tx, outgoing, *received_at)?;
+            Ok(Done::Ingest(outcome))
+        }
         Job::Maintain { retention, .. } => maintain(tx, *retention).map(Done::Maintain),
+        Job::Exec { run, .. } => run(tx).map(|_| Done::Exec),
     }
 }
 
@@ -432,6 +460,10 @@ fn maintain(tx: &Transaction, r: Retention) -> Result<MaintenanceOutcome, rusqli
         "DELETE FROM history WHERE at < ?1",
         [millis(r.drop_history_before)],
     )? as u64;
+    tx.execute(
+        "DELETE FROM site_stats WHERE received_at < ?1",
+        [millis(r.remove_hosts_before)],
+    )?;
     Ok(MaintenanceOutcome {
         hosts_removed,
         history_dropped,
@@ -455,7 +487,7 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision";
+const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by";
 
 fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     let reboot_packages: String = r.get(19)?;
@@ -493,7 +525,77 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
             r.get::<_, Option<i64>>(33)?.map(from_millis),
         ],
         exporter_revision: r.get(34)?,
+        forwarded_by: r.get(35)?,
     })
+}
+
+/// Queues items and applies each upstream's cap: over it, the oldest
+/// statistics go first, then the oldest reports; drops are counted.
+fn enqueue(tx: &Transaction, items: &[Outgoing], at: SystemTime) -> Result<(), rusqlite::Error> {
+    for item in items {
+        tx.prepare_cached(
+            "INSERT INTO outbox (upstream, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            item.upstream,
+            item.kind.as_str(),
+            item.payload,
+            millis(at)
+        ])?;
+        let queued: i64 = tx
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE upstream = ?1")?
+            .query_row([&item.upstream], |r| r.get(0))?;
+        let excess = queued - item.cap as i64;
+        if excess <= 0 {
+            continue;
+        }
+        let victims: Vec<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT id, kind FROM outbox WHERE upstream = ?1 ORDER BY kind = 'report', id LIMIT ?2",
+            )?
+            .query_map(params![item.upstream, excess], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, kind) in victims {
+            tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                .execute([id])?;
+            tx.prepare_cached(
+                "INSERT INTO outbox_drops (upstream, kind, dropped) VALUES (?1, ?2, 1) \
+                 ON CONFLICT (upstream, kind) DO UPDATE SET dropped = dropped + 1",
+            )?
+            .execute(params![item.upstream, kind])?;
+        }
+    }
+    Ok(())
+}
+
+fn put_site_stats(
+    tx: &Transaction,
+    server: &str,
+    stats: &[SiteStats],
+    received_at: SystemTime,
+) -> Result<(), rusqlite::Error> {
+    for s in stats {
+        tx.prepare_cached(
+            "INSERT INTO site_stats (server, site, received_at, generated_at, hosts, hosts_pending, hosts_security, hosts_reboot, hosts_stale, updates_pending, security_updates, oldest_security_since) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (server, site) DO UPDATE SET received_at = excluded.received_at, generated_at = excluded.generated_at, hosts = excluded.hosts, hosts_pending = excluded.hosts_pending, hosts_security = excluded.hosts_security, hosts_reboot = excluded.hosts_reboot, hosts_stale = excluded.hosts_stale, updates_pending = excluded.updates_pending, security_updates = excluded.security_updates, oldest_security_since = excluded.oldest_security_since",
+        )?
+        .execute(params![
+            server,
+            s.site,
+            millis(received_at),
+            s.generated_at.map(millis),
+            s.hosts,
+            s.hosts_pending,
+            join5(&s.hosts_security),
+            s.hosts_reboot,
+            s.hosts_stale,
+            s.updates_pending,
+            join5(&s.security_updates),
+            s.oldest_security_since.map(millis),
+        ])?;
+    }
+    Ok(())
 }
 
 const UPDATE_COLUMNS: &str = "name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen";
@@ -522,18 +624,22 @@ fn split_words(s: String) -> Vec<String> {
 }
 
 impl Store for SqliteStore {
-    fn ingest(
+    fn ingest_and_queue(
         &self,
         report: &Report,
         source: Source,
+        forwarded_by: Option<&str>,
         received_at: SystemTime,
+        outgoing: &[Outgoing],
     ) -> Result<IngestOutcome, StoreError> {
         let hash = content_hash(report);
         self.submit(|reply| Job::Ingest {
             report: Box::new(report.clone()),
             hash,
             source,
+            forwarded_by: forwarded_by.map(str::to_string),
             received_at,
+            outgoing: outgoing.to_vec(),
             reply,
         })
     }
@@ -619,6 +725,125 @@ impl Store for SqliteStore {
 
     fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError> {
         self.submit(|reply| Job::Maintain { retention, reply })
+    }
+
+    fn enqueue(&self, outgoing: &[Outgoing]) -> Result<(), StoreError> {
+        let items = outgoing.to_vec();
+        let at = SystemTime::now();
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| enqueue(tx, &items, at)),
+            reply,
+        })
+    }
+
+    fn outbox(&self, upstream: &str, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, payload, created_at FROM outbox WHERE upstream = ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![upstream, limit as i64], |r| {
+                Ok(OutboxItem {
+                    id: r.get(0)?,
+                    kind: OutboxKind::parse(&r.get::<_, String>(1)?),
+                    payload: r.get(2)?,
+                    created_at: from_millis(r.get(3)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn outbox_remove(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| {
+                for id in &ids {
+                    tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                        .execute([id])?;
+                }
+                Ok(())
+            }),
+            reply,
+        })
+    }
+
+    fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StoreError> {
+        self.read(|c| {
+            let mut out: std::collections::BTreeMap<String, OutboxStatus> = Default::default();
+            let mut stmt = c.prepare_cached(
+                "SELECT upstream, COUNT(*), MIN(created_at) FROM outbox GROUP BY upstream",
+            )?;
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })? {
+                let (upstream, n, oldest) = row?;
+                let e = out.entry(upstream.clone()).or_default();
+                e.upstream = upstream;
+                e.queued = n.max(0) as u64;
+                e.oldest = oldest.map(from_millis);
+            }
+            let mut stmt = c.prepare_cached("SELECT upstream, kind, dropped FROM outbox_drops")?;
+            for row in stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })? {
+                let (upstream, kind, n) = row?;
+                let e = out.entry(upstream.clone()).or_default();
+                e.upstream = upstream;
+                match OutboxKind::parse(&kind) {
+                    OutboxKind::Stats => e.dropped_stats = n.max(0) as u64,
+                    OutboxKind::Report => e.dropped_reports = n.max(0) as u64,
+                }
+            }
+            Ok(out.into_values().collect())
+        })
+    }
+
+    fn put_site_stats(
+        &self,
+        server: &str,
+        stats: &[SiteStats],
+        received_at: SystemTime,
+    ) -> Result<(), StoreError> {
+        let (server, stats) = (server.to_string(), stats.to_vec());
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| put_site_stats(tx, &server, &stats, received_at)),
+            reply,
+        })
+    }
+
+    fn site_stats(&self) -> Result<Vec<StoredSiteStats>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT server, site, received_at, generated_at, hosts, hosts_pending, hosts_security, hosts_reboot, hosts_stale, updates_pending, security_updates, oldest_security_since FROM site_stats ORDER BY site, server",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(StoredSiteStats {
+                    server: r.get(0)?,
+                    received_at: from_millis(r.get(2)?),
+                    stats: SiteStats {
+                        site: r.get(1)?,
+                        generated_at: r.get::<_, Option<i64>>(3)?.map(from_millis),
+                        hosts: r.get(4)?,
+                        hosts_pending: r.get(5)?,
+                        hosts_security: split5(&r.get::<_, String>(6)?),
+                        hosts_reboot: r.get(7)?,
+                        hosts_stale: r.get(8)?,
+                        updates_pending: r.get(9)?,
+                        security_updates: split5(&r.get::<_, String>(10)?),
+                        oldest_security_since: r.get::<_, Option<i64>>(11)?.map(from_millis),
+                    },
+                })
+            })?;
+            rows.collect()
+        })
     }
 
     fn ping(&self) -> Result<(), StoreError> {

@@ -6,7 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use pakiti_report::*;
 use pakiti_store::testing::TestDatabase;
-use pakiti_store::{IngestOutcome, PgOptions, PgStore, Retention, Source, SqliteStore, Store};
+use pakiti_store::{
+    IngestOutcome, OutboxKind, Outgoing, PgOptions, PgStore, Retention, SiteStats, Source,
+    SqliteStore, Store,
+};
 
 fn t(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
@@ -246,6 +249,125 @@ mod cases {
             );
         }
     }
+
+    fn out(upstream: &str, kind: OutboxKind, payload: &str, cap: u64) -> Outgoing {
+        Outgoing {
+            upstream: upstream.into(),
+            kind,
+            payload: payload.as_bytes().to_vec(),
+            cap,
+        }
+    }
+
+    pub fn a_stored_report_is_queued_with_it_and_records_its_forwarder(s: &dyn Store) {
+        let r = report("web-01", MID, vec![update("openssl", "1.0-2", None)]);
+        let q = [out("central", OutboxKind::Report, "r1", 100)];
+        s.ingest_and_queue(&r, Source::Forwarded, Some("site-a"), t(10), &q)
+            .unwrap();
+        let h = s.host("web-01").unwrap().unwrap();
+        assert_eq!(h.summary.source, "forwarded");
+        assert_eq!(h.summary.forwarded_by.as_deref(), Some("site-a"));
+        let items = s.outbox("central", 10).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].payload, b"r1");
+        assert_eq!(items[0].kind, OutboxKind::Report);
+        assert!(s.outbox("elsewhere", 10).unwrap().is_empty());
+        // An unchanged report is still queued: the upstream sees it arrive.
+        s.ingest_and_queue(
+            &r,
+            Source::Push,
+            None,
+            t(20),
+            &[out("central", OutboxKind::Report, "r2", 100)],
+        )
+        .unwrap();
+        let h = s.host("web-01").unwrap().unwrap();
+        assert_eq!(h.summary.forwarded_by, None, "pushed directly this time");
+        let items = s.outbox("central", 10).unwrap();
+        assert_eq!(
+            items.iter().map(|i| i.payload.clone()).collect::<Vec<_>>(),
+            vec![b"r1".to_vec(), b"r2".to_vec()]
+        );
+        s.outbox_remove(&[items[0].id]).unwrap();
+        let left = s.outbox("central", 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].payload, b"r2");
+        let status = s.outbox_status().unwrap();
+        assert_eq!(status.len(), 1);
+        assert_eq!(
+            (status[0].upstream.as_str(), status[0].queued),
+            ("central", 1)
+        );
+    }
+
+    pub fn the_queue_cap_drops_the_oldest_statistics_first(s: &dyn Store) {
+        s.enqueue(&[out("up", OutboxKind::Stats, "s1", 3)]).unwrap();
+        s.enqueue(&[out("up", OutboxKind::Report, "r1", 3)])
+            .unwrap();
+        s.enqueue(&[out("up", OutboxKind::Stats, "s2", 3)]).unwrap();
+        s.enqueue(&[out("up", OutboxKind::Report, "r2", 3)])
+            .unwrap();
+        let payloads = |s: &dyn Store| {
+            s.outbox("up", 10)
+                .unwrap()
+                .into_iter()
+                .map(|i| String::from_utf8(i.payload).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            payloads(s),
+            ["r1", "s2", "r2"],
+            "the oldest statistics went first"
+        );
+        s.enqueue(&[out("up", OutboxKind::Report, "r3", 3)])
+            .unwrap();
+        assert_eq!(payloads(s), ["r1", "r2", "r3"]);
+        s.enqueue(&[out("up", OutboxKind::Report, "r4", 3)])
+            .unwrap();
+        assert_eq!(payloads(s), ["r2", "r3", "r4"], "then the oldest reports");
+        let st = &s.outbox_status().unwrap()[0];
+        assert_eq!((st.queued, st.dropped_stats, st.dropped_reports), (3, 2, 1));
+    }
+
+    pub fn site_statistics_keep_the_latest_per_server_and_site(s: &dyn Store) {
+        let a = SiteStats {
+            site: "SiteA".into(),
+            generated_at: Some(t(5)),
+            hosts: 10,
+            hosts_pending: 7,
+            hosts_security: [1, 2, 3, 0, 4],
+            hosts_reboot: 2,
+            hosts_stale: 1,
+            updates_pending: 70,
+            security_updates: [1, 5, 9, 0, 12],
+            oldest_security_since: Some(t(1)),
+        };
+        s.put_site_stats("site-a", &[a.clone()], t(10)).unwrap();
+        let mut newer = a.clone();
+        newer.hosts = 11;
+        s.put_site_stats("site-a", &[newer.clone()], t(20)).unwrap();
+        let b = SiteStats {
+            site: "SiteB".into(),
+            ..SiteStats::default()
+        };
+        s.put_site_stats("site-b", &[b.clone()], t(20)).unwrap();
+        let all = s.site_stats().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].server, "site-a");
+        assert_eq!(all[0].stats, newer);
+        assert_eq!(all[0].received_at, t(20));
+        assert_eq!(all[1].stats, b);
+        // Statistics not refreshed since the removal horizon go, like silent hosts.
+        s.put_site_stats("site-b", &[b], t(5)).unwrap();
+        s.maintain(Retention {
+            remove_hosts_before: t(15),
+            drop_history_before: t(0),
+        })
+        .unwrap();
+        let left = s.site_stats().unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].stats.site, "SiteA");
+    }
 }
 
 macro_rules! contract {
@@ -277,4 +399,7 @@ contract!(
     maintenance_removes_silent_hosts_and_old_history,
     hosts_affected_by_a_package_an_advisory_or_a_cve,
     leases_go_to_one_owner_at_a_time,
+    a_stored_report_is_queued_with_it_and_records_its_forwarder,
+    the_queue_cap_drops_the_oldest_statistics_first,
+    site_statistics_keep_the_latest_per_server_and_site,
 );
