@@ -73,12 +73,16 @@ pub fn app(state: AppState) -> Router {
         .route("/cves/{id}", get(web::cve))
         .route("/api/v1/hosts", get(hosts))
         .route("/api/v1/hosts/{hostname}", get(host))
+        .route("/api/v1/sites", get(sites))
+        .route("/sites", get(web::sites))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             web::access,
         ));
     Router::new()
         .route("/api/v1/reports", post(push))
+        .route("/api/v1/forward/reports", post(forwarded_report))
+        .route("/api/v1/forward/stats", post(forwarded_stats))
         .route("/federate", get(federate))
         .route("/metrics", get(own_metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
@@ -111,16 +115,39 @@ fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Stores a report that came in by either road, counting the result.
+/// Stores a report that came in by any road, queueing it for the
+/// `reports` upstreams in the same transaction, and counts the result.
 pub async fn store_report(
     state: &AppState,
     report: Report,
     source: Source,
 ) -> Result<IngestOutcome, ApiError> {
+    store_report_from(state, report, source, None, SystemTime::now()).await
+}
+
+/// [`store_report`] for a report another aggregator forwarded.
+pub async fn store_report_from(
+    state: &AppState,
+    report: Report,
+    source: Source,
+    forwarded_by: Option<String>,
+    received_at: SystemTime,
+) -> Result<IngestOutcome, ApiError> {
     let store = state.store.clone();
     let started = Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || store.ingest(&report, source, SystemTime::now())).await;
+    let outgoing = crate::forward::report_outgoing(&state.settings.upstreams, || {
+        pakiti_report::to_json(&report)
+    });
+    let result = tokio::task::spawn_blocking(move || {
+        store.ingest_and_queue(
+            &report,
+            source,
+            forwarded_by.as_deref(),
+            received_at,
+            &outgoing,
+        )
+    })
+    .await;
     state.health.store_latency("ingest", started.elapsed());
     let mode = source.as_str();
     match result {
@@ -274,6 +301,214 @@ async fn push(
     }
 }
 
+/// A downstream aggregator this one trusts (`role = "server"`), recognised
+/// from its token or certificate; anything else is refused with 403 and
+/// counted, whatever its credentials.
+fn trusted_server(
+    state: &AppState,
+    headers: &HeaderMap,
+    cert: Option<Extension<Arc<PeerCertificate>>>,
+) -> Result<crate::config::Client, ApiError> {
+    let refuse = |reason: &'static str, msg: String| {
+        state.health.forward_refused(reason);
+        tracing::warn!(reason, detail = %msg, "forwarded data refused");
+        error(StatusCode::FORBIDDEN, msg)
+    };
+    if state.settings.clients.is_empty() {
+        return Err(refuse(
+            "untrusted",
+            "this aggregator trusts no downstream server: add a [[client]] with role = \"server\""
+                .into(),
+        ));
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let cert = cert.map(|Extension(c)| (*c).clone());
+    match trust::authenticate(&state.settings.clients, bearer, cert.as_ref()) {
+        Ok(sender) => match sender.client {
+            Some(c) if c.role == crate::config::Role::Server => Ok(c),
+            Some(c) => Err(refuse(
+                "untrusted",
+                format!(
+                    "client {:?} is not a downstream server (its role is not \"server\")",
+                    c.name
+                ),
+            )),
+            None => Err(refuse("untrusted", "unknown sender".into())),
+        },
+        Err(Refusal::Unauthenticated(msg) | Refusal::Forbidden(msg)) => {
+            Err(refuse("untrusted", msg))
+        }
+    }
+}
+
+fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type must be application/json, not {content_type:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/forward/reports`: a host report as a downstream server
+/// received it; `X-Pakiti-Received-At` says when (never later than now).
+async fn forwarded_report(
+    State(state): State<AppState>,
+    cert: Option<Extension<Arc<PeerCertificate>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let server = match trusted_server(&state, &headers, cert) {
+        Ok(c) => c,
+        Err(e) => {
+            state.health.report("forwarded", "forbidden");
+            return e.into_response();
+        }
+    };
+    let refuse = |result: &'static str, e: ApiError| {
+        state.health.report("forwarded", result);
+        e.into_response()
+    };
+    if let Err(e) = json_body(&headers) {
+        return refuse("invalid", e);
+    }
+    let bytes = match read_body(body, &headers, state.settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return refuse("invalid", e),
+    };
+    let mut report = match pakiti_report::from_json(&bytes) {
+        Ok(r) => r,
+        Err(e) => return refuse("invalid", error(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    let now = SystemTime::now();
+    let received_at = match headers
+        .get(crate::forward::RECEIVED_AT)
+        .map(|v| v.to_str().unwrap_or(""))
+    {
+        None => now,
+        Some(v) => match humantime::parse_rfc3339_weak(v) {
+            Ok(t) => t.min(now),
+            Err(e) => {
+                return refuse(
+                    "invalid",
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        format!("X-Pakiti-Received-At {v:?}: {e}"),
+                    ),
+                )
+            }
+        },
+    };
+    let sender = trust::Sender::of(server.clone());
+    if let Err(Refusal::Forbidden(msg) | Refusal::Unauthenticated(msg)) =
+        trust::authorize(&sender, &mut report)
+    {
+        state.health.forward_refused("site");
+        tracing::warn!(server = %server.name, host = %report.host.hostname, reason = %msg, "forwarded report refused");
+        return refuse("forbidden", error(StatusCode::FORBIDDEN, msg));
+    }
+    let hostname = report.host.hostname.to_string();
+    match store_report_from(
+        &state,
+        report,
+        Source::Forwarded,
+        Some(server.name),
+        received_at,
+    )
+    .await
+    {
+        Ok(_) => Json(json!({ "status": "stored", "host": hostname })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/v1/forward/stats`: a downstream server's per-site statistics.
+/// Every site must be one the server may speak for, or nothing is stored.
+async fn forwarded_stats(
+    State(state): State<AppState>,
+    cert: Option<Extension<Arc<PeerCertificate>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let server = trusted_server(&state, &headers, cert)?;
+    json_body(&headers)?;
+    let bytes = read_body(body, &headers, state.settings.max_body_bytes).await?;
+    let stats =
+        crate::forward::read_stats(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    if let Some(allowed) = &server.sites {
+        if let Some(bad) = stats.iter().find(|s| !allowed.contains(&s.site)) {
+            state.health.forward_refused("site");
+            let msg = format!(
+                "server {:?} may not speak for site {:?} (its sites: {})",
+                server.name,
+                bad.site,
+                allowed.join(", ")
+            );
+            tracing::warn!(server = %server.name, reason = %msg, "forwarded statistics refused");
+            return Err(error(StatusCode::FORBIDDEN, msg));
+        }
+    }
+    let n = stats.len();
+    let store = state.store.clone();
+    let name = server.name.clone();
+    let r =
+        tokio::task::spawn_blocking(move || store.put_site_stats(&name, &stats, SystemTime::now()))
+            .await;
+    match r {
+        Ok(Ok(())) => {
+            state.health.stats_received(&server.name);
+            Ok(Json(json!({ "status": "stored", "sites": n })).into_response())
+        }
+        Ok(Err(e)) => Err(error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the statistics were not stored: {e}"),
+        )),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// The latest statistics each downstream server sent, per site.
+pub(crate) async fn site_statistics(
+    state: &AppState,
+) -> Result<Vec<pakiti_store::StoredSiteStats>, ApiError> {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.site_stats()).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// `GET /api/v1/sites`: the forwarded statistics, per site and server.
+async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = site_statistics(&state).await?;
+    let now = SystemTime::now();
+    let sites: Vec<Value> = stats
+        .iter()
+        .map(|s| {
+            let doc = crate::forward::stats_doc(
+                std::slice::from_ref(&s.stats),
+                s.stats.generated_at.unwrap_or(now),
+            );
+            let mut v = serde_json::to_value(&doc.sites[0]).unwrap_or(Value::Null);
+            v["server"] = json!(s.server);
+            v["received_at"] = json!(rfc3339(s.received_at));
+            v["generated_at"] = json!(doc.generated_at);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "sites": sites })).into_response())
+}
+
 pub(crate) fn is_stale(state: &AppState, h: &HostSummary, now: SystemTime) -> bool {
     now.duration_since(h.last_report_at).unwrap_or_default() > state.settings.stale_after
 }
@@ -294,6 +529,7 @@ pub(crate) fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> V
         "manager": h.manager,
         "exporter_version": h.exporter_version,
         "source": h.source,
+        "forwarded_by": h.forwarded_by,
         "first_seen": rfc3339(h.first_seen),
         "last_report_at": rfc3339(h.last_report_at),
         "collected_at": rfc3339(h.collected_at),
@@ -428,9 +664,10 @@ async fn host(
 
 async fn federate(State(state): State<AppState>) -> Result<Response, ApiError> {
     let hosts = all_hosts(&state).await?;
+    let sites = site_statistics(&state).await?;
     Ok((
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::federate(&hosts),
+        metrics::federate(&hosts, &sites),
     )
         .into_response())
 }
@@ -442,6 +679,27 @@ async fn own_metrics(State(state): State<AppState>) -> Response {
         tokio::task::spawn_blocking(move || store.ping()).await,
         Ok(Ok(()))
     );
+    let store = state.store.clone();
+    let outbox = if state.settings.upstreams.is_empty() {
+        Some(Vec::new())
+    } else {
+        tokio::task::spawn_blocking(move || store.outbox_status())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|mut known| {
+                // Every configured upstream has its series, an empty queue too.
+                for u in &state.settings.upstreams {
+                    if !known.iter().any(|o| o.upstream == u.url) {
+                        known.push(pakiti_store::OutboxStatus {
+                            upstream: u.url.clone(),
+                            ..Default::default()
+                        });
+                    }
+                }
+                known
+            })
+    };
     // Hosts by state from the fleet copy, which outlives a database outage.
     let (fresh, stale) = match all_hosts(&state).await {
         Ok(hosts) => {
@@ -452,7 +710,7 @@ async fn own_metrics(State(state): State<AppState>) -> Response {
     };
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.health.render(fresh, stale, up),
+        state.health.render(fresh, stale, up, outbox.as_deref()),
     )
         .into_response()
 }

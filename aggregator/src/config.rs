@@ -24,7 +24,32 @@ pub struct File {
     #[serde(default)]
     pub storage: StorageSection,
     #[serde(default)]
+    pub upstream: Vec<UpstreamEntry>,
+    #[serde(default)]
     pub log: pakiti_service::logging::LogSection,
+}
+
+/// A central aggregator this one forwards to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamEntry {
+    pub url: String,
+    /// `stats` (per-site aggregates each interval) or `reports` (every host report).
+    pub send: String,
+    /// How often statistics are computed and sent (default 5m); for
+    /// `reports`, the longest wait between delivery attempts while it is down.
+    pub interval: Option<String>,
+    /// File holding the bearer token to present.
+    pub token_file: Option<PathBuf>,
+    /// CA to verify the upstream's certificate (default: the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key to present.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Most items kept waiting while the upstream is unreachable (default 100000).
+    pub max_queued: Option<u64>,
+    /// Limit for one request (default 30s).
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +203,108 @@ pub struct Settings {
     /// `None`: not configured (open on loopback, closed elsewhere: decided at start).
     pub web_access: Option<WebAccess>,
     pub postgres: pakiti_store::PgOptions,
+    pub upstreams: Vec<Upstream>,
+}
+
+/// What a downstream aggregator sends upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    Stats,
+    Reports,
+}
+
+/// A checked `[[upstream]]`, its credentials read.
+#[derive(Clone)]
+pub struct Upstream {
+    /// The base URL, without a trailing slash; also the name of its queue.
+    pub url: String,
+    pub send: SendMode,
+    pub interval: Duration,
+    pub token: Option<String>,
+    pub ca_pem: Option<Vec<u8>>,
+    /// Certificate and key, PEM, concatenated.
+    pub identity_pem: Option<Vec<u8>>,
+    pub max_queued: u64,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("url", &self.url)
+            .field("send", &self.send)
+            .field("interval", &self.interval)
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn upstream(i: usize, u: &UpstreamEntry) -> anyhow::Result<Upstream> {
+    let field = format!("upstream[{i}] ({})", u.url);
+    let url = u.url.trim_end_matches('/').to_string();
+    let parsed = reqwest::Url::parse(&url).with_context(|| format!("{field}: url"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        bail!("{field}: url must be http:// or https:// with a host");
+    }
+    let send = match u.send.as_str() {
+        "stats" => SendMode::Stats,
+        "reports" => SendMode::Reports,
+        other => bail!("{field}: send {other:?} is not \"stats\" or \"reports\""),
+    };
+    let read = |what: &str, p: &Path| {
+        std::fs::read(p).with_context(|| format!("{field}: {what} {}", p.display()))
+    };
+    let token = match &u.token_file {
+        Some(p) => {
+            let t = String::from_utf8(read("token_file", p)?)
+                .with_context(|| format!("{field}: token_file is not text"))?;
+            let t = t.trim().to_string();
+            if t.is_empty() {
+                bail!("{field}: token_file {} is empty", p.display());
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let identity_pem = match (&u.cert_file, &u.key_file) {
+        (Some(c), Some(k)) => {
+            let mut pem = read("cert_file", c)?;
+            pem.push(b'\n');
+            pem.extend(read("key_file", k)?);
+            reqwest::Identity::from_pem(&pem).with_context(|| {
+                format!("{field}: cert_file and key_file are not a PEM certificate and key")
+            })?;
+            Some(pem)
+        }
+        (None, None) => None,
+        _ => bail!("{field}: cert_file and key_file go together"),
+    };
+    let ca_pem = match &u.ca_file {
+        Some(p) => {
+            let pem = read("ca_file", p)?;
+            reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("{field}: ca_file is not a PEM certificate"))?;
+            Some(pem)
+        }
+        None => None,
+    };
+    if token.is_none() && identity_pem.is_none() {
+        bail!("{field}: give token_file or cert_file and key_file: a central aggregator accepts only servers it can recognise");
+    }
+    let max_queued = u.max_queued.unwrap_or(100_000);
+    if max_queued == 0 {
+        bail!("{field}: max_queued must be at least 1");
+    }
+    Ok(Upstream {
+        url,
+        send,
+        interval: duration(&format!("{field}: interval"), u.interval.as_deref(), "5m")?,
+        token,
+        ca_pem,
+        identity_pem,
+        max_queued,
+        timeout: duration(&format!("{field}: timeout"), u.timeout.as_deref(), "30s")?,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -315,7 +442,16 @@ impl Settings {
                 "5s",
             )?,
         };
+        let mut upstreams: Vec<Upstream> = Vec::new();
+        for (i, u) in f.upstream.iter().enumerate() {
+            let up = upstream(i, u)?;
+            if upstreams.iter().any(|o| o.url == up.url) {
+                bail!("upstream[{i}]: {} is listed twice", up.url);
+            }
+            upstreams.push(up);
+        }
         Ok(Settings {
+            upstreams,
             postgres,
             web_access,
             max_body_bytes: f.server.max_body_bytes.unwrap_or(16 << 20),
@@ -361,9 +497,54 @@ mod tests {
         let mut f = f;
         f.scrape.username = None;
         f.scrape.password_file = None;
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("upstream.token");
+        std::fs::write(&token, "a-token\n").unwrap();
+        f.upstream[0].token_file = Some(token);
         let s = Settings::from_file(&f).unwrap();
         assert_eq!(s.clients.len(), 2);
         assert_eq!(s.clients[1].role, Role::Relay);
+        assert_eq!(s.upstreams.len(), 1);
+        assert_eq!(s.upstreams[0].send, SendMode::Reports);
+        assert_eq!(s.upstreams[0].token.as_deref(), Some("a-token"));
+    }
+
+    #[test]
+    fn upstreams_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("t");
+        std::fs::write(&token, "tok\n").unwrap();
+        let t = token.display();
+        let ok = format!(
+            "[[upstream]]\nurl = \"http://c:10151/\"\nsend = \"stats\"\ntoken_file = \"{t}\"\n"
+        );
+        let s = parse(&ok).unwrap();
+        assert_eq!(s.upstreams[0].url, "http://c:10151", "no trailing slash");
+        assert_eq!(s.upstreams[0].interval, Duration::from_secs(300));
+        assert_eq!(s.upstreams[0].max_queued, 100_000);
+        for (text, want) in [
+            (ok.replace("stats", "everything"), "send \"everything\""),
+            (
+                ok.replace("http://c:10151/", "ftp://c"),
+                "http:// or https://",
+            ),
+            (
+                ok.replace(&format!("token_file = \"{t}\"\n"), ""),
+                "token_file or cert_file",
+            ),
+            (
+                ok.replace(&t.to_string(), "/nonexistent/token"),
+                "/nonexistent/token",
+            ),
+            (format!("{ok}{ok}"), "listed twice"),
+            (format!("{ok}max_queued = 0\n"), "max_queued"),
+            (format!("{ok}interval = \"soon\"\n"), "interval"),
+            (format!("{ok}cert_file = \"{t}\"\n"), "go together"),
+            (format!("{ok}colour = \"blue\"\n"), "unknown field"),
+        ] {
+            let e = format!("{:#}", parse(&text).unwrap_err());
+            assert!(e.contains(want), "{text}\n→ {e}");
+        }
     }
 
     #[test]

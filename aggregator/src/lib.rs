@@ -3,6 +3,7 @@
 pub mod app;
 pub mod config;
 pub mod fleet;
+pub mod forward;
 pub mod metrics;
 pub mod scrape;
 pub mod trust;

@@ -141,6 +141,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         if has_targets {
             tokio::spawn(scrape::run(state.clone(), settings.scrape.clone(), scrape_client));
         }
+        for u in settings.upstreams.iter().cloned() {
+            tracing::info!(upstream = %u.url, send = ?u.send, interval = ?u.interval, "forwarding to an upstream aggregator");
+            tokio::spawn(pakiti_aggregator::forward::run(state.clone(), u));
+        }
         let mut router = app(state);
         if let Some(auth) = &web.auth {
             router = pakiti_httpserver::basic_auth(router, auth.clone(), "pakiti-aggregator");

@@ -8,14 +8,15 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use pakiti_report::Severity;
-use pakiti_store::HostSummary;
+use pakiti_store::{HostSummary, OutboxStatus, SiteStats, StoredSiteStats};
 
 pub use pakiti_service::exposition::CONTENT_TYPE;
 use pakiti_service::exposition::{bool_value, seconds, Exposition};
 
-/// The fleet: one series per host and family.
-pub fn federate(hosts: &[HostSummary]) -> String {
-    let mut m = Exposition::with_capacity(64 + hosts.len() * 1400);
+/// The fleet: one series per host and family, then the per-site statistics
+/// forwarded by downstream servers.
+pub fn federate(hosts: &[HostSummary], sites: &[StoredSiteStats]) -> String {
+    let mut m = Exposition::with_capacity(64 + hosts.len() * 1400 + sites.len() * 2000);
     let site = |h: &HostSummary| h.site.clone().unwrap_or_default();
     type Value = fn(&HostSummary) -> f64;
     let simple: [(&str, &str, Value); 4] = [
@@ -136,7 +137,206 @@ pub fn federate(hosts: &[HostSummary]) -> String {
             1.0,
         );
     }
+    federate_sites(&mut m, sites);
     m.finish()
+}
+
+impl Health {
+    fn render_forwarding(&self, m: &mut Exposition, outbox: Option<&[OutboxStatus]>) {
+        m.family(
+            "pakiti_aggregator_forward_items_total",
+            "counter",
+            "Delivery attempts to upstream aggregators, by upstream, kind (report, stats) and result (delivered, failed: retried later, rejected: refused as malformed and dropped).",
+        );
+        if let Ok(f) = self.forwarded.lock() {
+            for ((upstream, kind, result), n) in f.iter() {
+                m.sample(
+                    "pakiti_aggregator_forward_items_total",
+                    &[("upstream", upstream), ("kind", kind), ("result", result)],
+                    *n as f64,
+                );
+            }
+        }
+        m.family(
+            "pakiti_aggregator_forward_last_success_timestamp_seconds",
+            "gauge",
+            "When an item was last delivered to the upstream.",
+        );
+        if let Ok(s) = self.forward_success.lock() {
+            for (upstream, at) in s.iter() {
+                m.sample(
+                    "pakiti_aggregator_forward_last_success_timestamp_seconds",
+                    &[("upstream", upstream)],
+                    seconds(*at),
+                );
+            }
+        }
+        if let Some(outbox) = outbox {
+            m.family(
+                "pakiti_aggregator_forward_queue_items",
+                "gauge",
+                "Items waiting in the durable queue for the upstream.",
+            );
+            for o in outbox {
+                m.sample(
+                    "pakiti_aggregator_forward_queue_items",
+                    &[("upstream", &o.upstream)],
+                    o.queued as f64,
+                );
+            }
+            m.family(
+                "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
+                "gauge",
+                "When the oldest item waiting for the upstream was queued; absent when the queue is empty.",
+            );
+            for o in outbox {
+                if let Some(t) = o.oldest {
+                    m.sample(
+                        "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
+                        &[("upstream", &o.upstream)],
+                        seconds(t),
+                    );
+                }
+            }
+            m.family(
+                "pakiti_aggregator_forward_dropped_total",
+                "counter",
+                "Items the queue cap (max_queued) dropped, oldest statistics first, by upstream and kind.",
+            );
+            for o in outbox {
+                for (kind, n) in [("stats", o.dropped_stats), ("report", o.dropped_reports)] {
+                    m.sample(
+                        "pakiti_aggregator_forward_dropped_total",
+                        &[("upstream", &o.upstream), ("kind", kind)],
+                        n as f64,
+                    );
+                }
+            }
+        }
+        m.family(
+            "pakiti_aggregator_forward_refused_total",
+            "counter",
+            "Forwarded reports and statistics refused (403), by reason: untrusted (not a configured downstream server) or site (a site the server may not speak for).",
+        );
+        if let Ok(r) = self.forward_refused.lock() {
+            for reason in ["untrusted", "site"] {
+                m.sample(
+                    "pakiti_aggregator_forward_refused_total",
+                    &[("reason", reason)],
+                    r.get(reason).copied().unwrap_or(0) as f64,
+                );
+            }
+        }
+        m.family(
+            "pakiti_aggregator_stats_received_total",
+            "counter",
+            "Statistics documents received from downstream servers.",
+        );
+        if let Ok(r) = self.stats_received.lock() {
+            for (server, n) in r.iter() {
+                m.sample(
+                    "pakiti_aggregator_stats_received_total",
+                    &[("server", server)],
+                    *n as f64,
+                );
+            }
+        }
+    }
+}
+
+/// Per-site statistics forwarded by downstream servers, for `/federate`.
+pub fn federate_sites(m: &mut Exposition, stats: &[StoredSiteStats]) {
+    type Value = fn(&SiteStats) -> f64;
+    let simple: [(&str, &str, Value); 5] = [
+        (
+            "pakiti_site_hosts",
+            "Hosts at the site, as its aggregator last reported (statistics forwarding).",
+            |s| s.hosts as f64,
+        ),
+        (
+            "pakiti_site_hosts_with_pending_updates",
+            "Hosts at the site with at least one pending update.",
+            |s| s.hosts_pending as f64,
+        ),
+        (
+            "pakiti_site_hosts_reboot_required",
+            "Hosts at the site that must reboot.",
+            |s| s.hosts_reboot as f64,
+        ),
+        (
+            "pakiti_site_hosts_stale",
+            "Hosts at the site its aggregator has not heard from within its stale_after.",
+            |s| s.hosts_stale as f64,
+        ),
+        (
+            "pakiti_site_updates_pending",
+            "Pending updates over all hosts of the site.",
+            |s| s.updates_pending as f64,
+        ),
+    ];
+    for (name, help, value) in simple {
+        m.family(name, "gauge", help);
+        for s in stats {
+            m.sample(
+                name,
+                &[("site", &s.stats.site), ("server", &s.server)],
+                value(&s.stats),
+            );
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "pakiti_site_hosts_with_security_updates",
+            "Hosts at the site with at least one pending security update of this severity.",
+            (|s: &SiteStats| s.hosts_security) as fn(&SiteStats) -> [u32; 5],
+        ),
+        (
+            "pakiti_site_security_updates_pending",
+            "Pending security updates over all hosts of the site, by severity.",
+            |s: &SiteStats| s.security_updates,
+        ),
+    ] {
+        m.family(name, "gauge", help);
+        for s in stats {
+            for (sev, n) in Severity::ALL.iter().zip(pick(&s.stats)) {
+                m.sample(
+                    name,
+                    &[
+                        ("site", &s.stats.site),
+                        ("server", &s.server),
+                        ("severity", sev.as_str()),
+                    ],
+                    n as f64,
+                );
+            }
+        }
+    }
+    m.family(
+        "pakiti_site_security_update_pending_since_timestamp_seconds",
+        "gauge",
+        "First time the oldest still pending security update of the site was seen pending; absent when none is.",
+    );
+    for s in stats {
+        if let Some(t) = s.stats.oldest_security_since {
+            m.sample(
+                "pakiti_site_security_update_pending_since_timestamp_seconds",
+                &[("site", &s.stats.site), ("server", &s.server)],
+                seconds(t),
+            );
+        }
+    }
+    m.family(
+        "pakiti_site_last_stats_timestamp_seconds",
+        "gauge",
+        "When the site's statistics were last received.",
+    );
+    for s in stats {
+        m.sample(
+            "pakiti_site_last_stats_timestamp_seconds",
+            &[("site", &s.stats.site), ("server", &s.server)],
+            seconds(s.received_at),
+        );
+    }
 }
 
 /// Upper bounds of the store-latency histogram, in seconds.
@@ -164,6 +364,14 @@ pub struct TargetHealth {
 #[derive(Default)]
 pub struct Health {
     reports: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// (upstream, kind, result) → items.
+    forwarded: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    /// Latest successful delivery per upstream.
+    forward_success: Mutex<BTreeMap<String, SystemTime>>,
+    /// Refusals of forwarded data, by reason.
+    forward_refused: Mutex<BTreeMap<&'static str, u64>>,
+    /// Statistics documents received, per downstream server.
+    stats_received: Mutex<BTreeMap<String, u64>>,
     store: Mutex<BTreeMap<&'static str, Histogram>>,
     targets: Mutex<BTreeMap<String, TargetHealth>>,
 }
@@ -173,6 +381,31 @@ impl Health {
     pub fn report(&self, mode: &'static str, result: &'static str) {
         if let Ok(mut r) = self.reports.lock() {
             *r.entry((mode, result)).or_default() += 1;
+        }
+    }
+
+    /// Counts one delivery attempt to an upstream: `delivered`, `rejected`, `failed`.
+    pub fn forwarded(&self, upstream: &str, kind: &'static str, result: &'static str) {
+        if let Ok(mut f) = self.forwarded.lock() {
+            *f.entry((upstream.to_string(), kind, result)).or_default() += 1;
+        }
+        if result == "delivered" {
+            if let Ok(mut s) = self.forward_success.lock() {
+                s.insert(upstream.to_string(), SystemTime::now());
+            }
+        }
+    }
+
+    /// Counts forwarded data refused: `untrusted` sender, or a `site` it may not speak for.
+    pub fn forward_refused(&self, reason: &'static str) {
+        if let Ok(mut r) = self.forward_refused.lock() {
+            *r.entry(reason).or_default() += 1;
+        }
+    }
+
+    pub fn stats_received(&self, server: &str) {
+        if let Ok(mut r) = self.stats_received.lock() {
+            *r.entry(server.to_string()).or_default() += 1;
         }
     }
 
@@ -208,9 +441,17 @@ impl Health {
         self.targets.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
-    /// The aggregator's own metrics; `hosts` gives hosts by state.
-    pub fn render(&self, fresh: usize, stale: usize, store_up: bool) -> String {
+    /// The aggregator's own metrics; `hosts` gives hosts by state, `outbox`
+    /// the upstream queues (`None` when the store did not answer).
+    pub fn render(
+        &self,
+        fresh: usize,
+        stale: usize,
+        store_up: bool,
+        outbox: Option<&[OutboxStatus]>,
+    ) -> String {
         let mut m = Exposition::with_capacity(4096);
+        self.render_forwarding(&mut m, outbox);
         m.family(
             "pakiti_aggregator_reports_received_total",
             "counter",

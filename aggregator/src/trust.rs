@@ -25,6 +25,15 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// A sender already recognised as this client (by token, not certificate).
+    pub fn of(client: Client) -> Sender {
+        Sender {
+            client: Some(client),
+            certificate: None,
+            via_certificate: false,
+        }
+    }
+
     pub fn name(&self) -> String {
         match (&self.client, &self.certificate) {
             (Some(c), _) => c.name.clone(),

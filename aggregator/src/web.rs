@@ -35,6 +35,7 @@ pub fn templates() -> Environment<'static> {
         ("host.html", include_str!("../templates/host.html")),
         ("affected.html", include_str!("../templates/affected.html")),
         ("message.html", include_str!("../templates/message.html")),
+        ("sites.html", include_str!("../templates/sites.html")),
     ] {
         // The templates are part of the program; a broken one is a bug caught by every test.
         env.add_template(name, src)
@@ -235,6 +236,51 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         "overview.html",
         context! { totals, sites, attention },
     ))
+}
+
+/// `/sites`: the statistics downstream servers forward (`send = "stats"`),
+/// one row per site and server, with the hosts forwarded as reports beside
+/// them for comparison.
+pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let stats = crate::app::site_statistics(&state).await?;
+    let now = SystemTime::now();
+    #[derive(Serialize)]
+    struct SiteRow {
+        site: String,
+        server: String,
+        hosts: u32,
+        pending: u32,
+        security: [u32; 5],
+        hosts_security: [u32; 5],
+        reboot: u32,
+        stale: u32,
+        updates_pending: u32,
+        oldest_security: Option<When>,
+        received: When,
+        late: bool,
+    }
+    let rows: Vec<SiteRow> = stats
+        .iter()
+        .map(|s| {
+            let st = &s.stats;
+            SiteRow {
+                site: st.site.clone(),
+                server: s.server.clone(),
+                hosts: st.hosts,
+                pending: st.hosts_pending,
+                security: st.security_updates,
+                hosts_security: st.hosts_security,
+                reboot: st.hosts_reboot,
+                stale: st.hosts_stale,
+                updates_pending: st.updates_pending,
+                oldest_security: st.oldest_security_since.map(|t| when(t, now)),
+                received: when(s.received_at, now),
+                late: now.duration_since(s.received_at).unwrap_or_default()
+                    > state.settings.stale_after,
+            }
+        })
+        .collect();
+    Ok(render(&state, "sites.html", context! { rows }))
 }
 
 /// The filters, sort and page of the hosts list, as the query string gives them.
@@ -732,6 +778,7 @@ pub async fn host(
         manager => s.manager,
         machine_id => s.machine_id.clone().unwrap_or_default(),
         source => s.source,
+        forwarded_by => s.forwarded_by,
         pending => s.counts.pending,
         security_total => s.counts.security_total(),
         held => s.counts.held,

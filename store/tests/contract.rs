@@ -342,7 +342,8 @@ mod cases {
             security_updates: [1, 5, 9, 0, 12],
             oldest_security_since: Some(t(1)),
         };
-        s.put_site_stats("site-a", std::slice::from_ref(&a), t(10)).unwrap();
+        s.put_site_stats("site-a", std::slice::from_ref(&a), t(10))
+            .unwrap();
         let mut newer = a.clone();
         newer.hosts = 11;
         s.put_site_stats("site-a", &[newer.clone()], t(20)).unwrap();
@@ -350,7 +351,8 @@ mod cases {
             site: "SiteB".into(),
             ..SiteStats::default()
         };
-        s.put_site_stats("site-b", std::slice::from_ref(&b), t(20)).unwrap();
+        s.put_site_stats("site-b", std::slice::from_ref(&b), t(20))
+            .unwrap();
         let all = s.site_stats().unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].server, "site-a");

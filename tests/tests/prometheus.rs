@@ -401,11 +401,16 @@ fn example_configurations_are_accepted_by_their_programs() {
 
     // aggregator.toml: the aggregator starts with it (its secret file made up here).
     std::fs::write(d.join("scrape.password"), "secret\n").unwrap();
+    std::fs::write(d.join("upstream.token"), "token\n").unwrap();
     let agg = std::fs::read_to_string(format!("{ROOT}/config/aggregator.toml"))
         .unwrap()
         .replace(
             "/etc/pakiti/scrape.password",
             d.join("scrape.password").to_str().unwrap(),
+        )
+        .replace(
+            "/etc/pakiti/upstream.token",
+            d.join("upstream.token").to_str().unwrap(),
         );
     std::fs::write(d.join("aggregator.toml"), agg).unwrap();
     let port = free_port();
