@@ -359,3 +359,110 @@ fn an_administrator_reads_the_fleet_in_a_real_browser() {
         assert!(size > 5_000, "{name} was not taken ({size} bytes)");
     }
 }
+
+/// A central aggregator's Sites page, with statistics two downstream servers
+/// sent, one of them naming a hostile site: it must show as text.
+#[test]
+fn a_central_administrator_reads_the_sites_in_a_real_browser() {
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("chromium");
+    let port = free_port();
+    let digest = |t: &str| -> String {
+        Sha256::digest(t.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let cfg = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[client]]\nname = \"site-a\"\ntoken_sha256 = \"{}\"\nsites = [\"SiteA\"]\nrole = \"server\"\n\n\
+             [[client]]\nname = \"grid\"\ntoken_sha256 = \"{}\"\nsites = [\"*\"]\nrole = \"server\"\n",
+            digest("token-a"),
+            digest("token-grid")
+        ),
+    )
+    .unwrap();
+    let _agg = Proc(
+        Command::new(bin("pakiti-aggregator"))
+            .args(["--config.file", cfg.to_str().unwrap()])
+            .args(["--storage.url", dir.path().join("p.db").to_str().unwrap()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for("the aggregator", 30, || {
+        reqwest::blocking::get(format!("{base}/-/ready"))
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+    let site = |name: &str, hosts: u32, critical: u32| {
+        json!({"site": name, "hosts": hosts, "hosts_with_pending_updates": hosts - 1,
+               "hosts_with_security_updates": {"critical": critical, "important": 0, "moderate": 1, "low": 0, "unknown": 0},
+               "hosts_reboot_required": 1, "hosts_stale": 0, "updates_pending": 40,
+               "security_updates_pending": {"critical": critical * 2, "important": 0, "moderate": 3, "low": 0, "unknown": 0},
+               "oldest_security_update_pending_since": "2026-11-20T08:00:00Z"})
+    };
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    for (token, sites) in [
+        ("token-a", vec![site("SiteA", 12, 2)]),
+        (
+            "token-grid",
+            vec![site("SiteC", 30, 0), site(XSS_TOKEN, 2, 1)],
+        ),
+    ] {
+        let resp = reqwest::blocking::Client::new()
+            .post(format!("{base}/api/v1/forward/stats"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(json!({"schema_version": 1, "generated_at": now, "sites": sites}).to_string())
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    }
+    let d = dom(&format!("{base}/sites"), &profile);
+    assert!(!d.contains("data-pwned"), "a script ran on /sites:\n{d}");
+    assert!(
+        d.contains("&lt;img/src=x/onerror="),
+        "the hostile site shows as text:\n{d}"
+    );
+    let rows: Vec<&str> = d
+        .split("<tbody>")
+        .nth(1)
+        .unwrap_or("")
+        .split("<tr>")
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 3, "{d}");
+    // Sorted by site: the hostile name ("<…") first, then SiteA, SiteC.
+    assert!(
+        rows[1].contains("SiteA") && rows[1].contains("site-a"),
+        "{}",
+        rows[1]
+    );
+    assert!(rows[1].contains("<td class=\"num\">12</td>"), "{}", rows[1]);
+    assert!(
+        rows[2].contains("SiteC") && rows[2].contains("grid"),
+        "{}",
+        rows[2]
+    );
+    assert!(
+        d.contains("<a href=\"/sites\">Sites</a>"),
+        "the menu links the page"
+    );
+    let shot = std::path::PathBuf::from(ROOT).join("tests/artefacts/sites.png");
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    chromium(
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,600",
+            &format!("{base}/sites"),
+        ],
+        &profile,
+    );
+    assert!(shot.exists(), "a screenshot of the Sites page");
+}
