@@ -99,6 +99,24 @@ tests.append({'interval': '1m', 'input_series': [
     {'eval_time': '4m', 'alertname': 'PakitiAggregatorStoreDown', 'exp_alerts': []},
     {'eval_time': '6m', 'alertname': 'PakitiAggregatorStoreDown', 'exp_alerts': [alert('PakitiAggregatorStoreDown', a)]}]})
 
+# 6. forwarding
+up = dict(a, upstream='https://central:10151')
+tests.append({'interval': '1m', 'input_series': [
+    # Queued since t=0 and never delivered: stalled after an hour, alert 15m later.
+    s('pakiti_aggregator_forward_queue_oldest_timestamp_seconds', up, '0x120'),
+    s('pakiti_aggregator_forward_queue_oldest_timestamp_seconds', dict(a2, upstream='https://central:10151'), '0+60x120'),
+    s('pakiti_aggregator_forward_dropped_total', dict(up, kind='stats'), '0x30 1+1x10 11x80'),
+    s('pakiti_aggregator_forward_dropped_total', dict(up, kind='report'), '0x120'),
+    s('pakiti_aggregator_forward_refused_total', dict(a, reason='untrusted'), '0x10 1x110'),
+    s('pakiti_aggregator_forward_refused_total', dict(a, reason='site'), '0x120')],
+  'alert_rule_test': [
+    {'eval_time': '74m', 'alertname': 'PakitiForwardingStalled', 'exp_alerts': []},
+    {'eval_time': '76m', 'alertname': 'PakitiForwardingStalled', 'exp_alerts': [alert('PakitiForwardingStalled', up, 76 * 60)]},
+    {'eval_time': '20m', 'alertname': 'PakitiForwardingDropped', 'exp_alerts': []},
+    {'eval_time': '45m', 'alertname': 'PakitiForwardingDropped', 'exp_alerts': [alert('PakitiForwardingDropped', dict(up, kind='stats'))]},
+    {'eval_time': '5m', 'alertname': 'PakitiForwardedDataRefused', 'exp_alerts': []},
+    {'eval_time': '30m', 'alertname': 'PakitiForwardedDataRefused', 'exp_alerts': [alert('PakitiForwardedDataRefused', dict(a, reason='untrusted'))]}]})
+
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered
 slow = tests[0:1] + tests[2:3]   # deadlines of days: evaluated hourly

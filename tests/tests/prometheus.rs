@@ -87,9 +87,16 @@ fn stack() -> Stack {
             .unwrap(),
     );
     let agg_cfg = d.join("aggregator.toml");
+    // An upstream that never answers: the forwarding queue's series exist for the rules.
+    std::fs::write(d.join("upstream.token"), "token\n").unwrap();
     std::fs::write(
         &agg_cfg,
-        format!("[scrape]\ninterval = \"2s\"\n[[scrape.static]]\ntargets = [\"127.0.0.1:{ep}\"]\nsite = \"SiteLocal\"\n"),
+        format!(
+            "[scrape]\ninterval = \"2s\"\n[[scrape.static]]\ntargets = [\"127.0.0.1:{ep}\"]\nsite = \"SiteLocal\"\n\
+             [[upstream]]\nurl = \"http://127.0.0.1:{}\"\nsend = \"stats\"\ninterval = \"1s\"\ntoken_file = \"{}\"\n",
+            free_port(),
+            d.join("upstream.token").display()
+        ),
     )
     .unwrap();
     let aggregator = Proc(
