@@ -335,3 +335,76 @@ fn a_database_that_goes_away_makes_the_replica_not_ready_until_it_is_back() {
     assert_eq!(host(&a, "before")["pending"], 2);
     assert_eq!(host(&a, "after")["pending"], 2);
 }
+
+/// Two replicas forward to one central aggregator: every report, queued by
+/// whichever replica stored it, arrives once, delivered by the replica that
+/// holds the upstream's lease.
+#[test]
+fn replicas_forward_each_report_once() {
+    use sha2::{Digest, Sha256};
+    let db = TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let token = "replica-forwarding-token";
+    let digest: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let central_cfg = dir.path().join("central.toml");
+    std::fs::write(
+        &central_cfg,
+        format!("[[client]]\nname = \"site-r\"\ntoken_sha256 = \"{digest}\"\nsites = [\"SiteR\"]\nrole = \"server\"\n"),
+    )
+    .unwrap();
+    let central_db = dir.path().join("central.db");
+    let (_central, central) = replica(central_db.to_str().unwrap(), &central_cfg);
+    std::fs::write(dir.path().join("token"), token).unwrap();
+    let cfg = dir.path().join("replica.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[upstream]]\nurl = \"{central}\"\nsend = \"reports\"\ninterval = \"1s\"\ntoken_file = \"{}\"\n",
+            dir.path().join("token").display()
+        ),
+    )
+    .unwrap();
+    let (_r1, one) = replica(&db.url, &cfg);
+    let (_r2, two) = replica(&db.url, &cfg);
+    let client = reqwest::blocking::Client::new();
+    for i in 0..20u32 {
+        let base = if i % 2 == 0 { &one } else { &two };
+        assert!(push(
+            &client,
+            base,
+            &report(&format!("r-{i}"), 500 + i, i as usize)
+        ));
+    }
+    let received = || -> f64 {
+        let m = reqwest::blocking::get(format!("{central}/metrics"))
+            .unwrap()
+            .text()
+            .unwrap();
+        m.lines()
+            .filter(|l| {
+                l.starts_with("pakiti_aggregator_reports_received_total{mode=\"forwarded\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received() < 20.0 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 20 forwarded reports arrived",
+            received()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A little longer: nothing arrives twice.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(received(), 20.0);
+    let hosts: serde_json::Value = reqwest::blocking::get(format!("{central}/api/v1/hosts"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(hosts["hosts"].as_array().unwrap().len(), 20);
+}
