@@ -239,26 +239,12 @@ async fn push(
         state.health.report("push", result);
         e.into_response()
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.split(';').next().map(str::trim) != Some("application/json") {
-        return refuse(
-            "invalid",
-            error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("Content-Type must be application/json, not {content_type:?}"),
-            ),
-        );
+    if let Err(e) = json_body(&headers) {
+        return refuse("invalid", e);
     }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
     let cert = cert.map(|Extension(c)| (*c).clone());
-    let sender = match trust::authenticate(&state.settings.clients, bearer, cert.as_ref()) {
+    let sender = match trust::authenticate(&state.settings.clients, bearer(&headers), cert.as_ref())
+    {
         Ok(s) => s,
         Err(Refusal::Unauthenticated(msg)) | Err(Refusal::Forbidden(msg)) => {
             tracing::warn!(reason = %msg, "report refused: unauthenticated");
@@ -321,13 +307,8 @@ fn trusted_server(
                 .into(),
         ));
     }
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
     let cert = cert.map(|Extension(c)| (*c).clone());
-    match trust::authenticate(&state.settings.clients, bearer, cert.as_ref()) {
+    match trust::authenticate(&state.settings.clients, bearer(headers), cert.as_ref()) {
         Ok(sender) => match sender.client {
             Some(c) if c.role == crate::config::Role::Server => Ok(c),
             Some(c) => Err(refuse(
@@ -345,6 +326,16 @@ fn trusted_server(
     }
 }
 
+/// The bearer token of `Authorization`, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+/// A body must say it is JSON.
 fn json_body(headers: &HeaderMap) -> Result<(), ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -299,16 +299,13 @@ impl Collector for Dnf {
         };
         let cves = parse_updateinfo(&self.run_ok(cve_args)?);
         let updates = build_updates(&installed, &available, &advisories, &cves);
-        let enabled = rpm::enabled_repos(&self.root("etc/yum.repos.d"));
-        let (security_metadata_available, metadata_updated_at) =
-            rpm::repo_metadata(&self.cache_root(), &enabled);
-        Ok(Inventory {
+        Ok(rpm::inventory(
             updates,
-            installed_packages: installed.len() as u64,
-            reboot: self.reboot(&installed),
-            metadata_updated_at,
-            security_metadata_available,
-        })
+            &installed,
+            self.reboot(&installed),
+            &self.root("etc/yum.repos.d"),
+            &self.cache_root(),
+        ))
     }
 }
 

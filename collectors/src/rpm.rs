@@ -220,6 +220,26 @@ pub fn repo_metadata(cache_root: &Path, enabled: &BTreeSet<String>) -> (bool, Op
     )
 }
 
+/// The inventory of an RPM-family collection: security metadata and its age
+/// from the enabled repositories' cached indexes.
+pub fn inventory(
+    updates: Vec<pakiti_report::Update>,
+    installed: &[RpmPackage],
+    reboot: Reboot,
+    repo_dir: &Path,
+    cache_root: &Path,
+) -> pakiti_report::Inventory {
+    let enabled = enabled_repos(repo_dir);
+    let (security_metadata_available, metadata_updated_at) = repo_metadata(cache_root, &enabled);
+    pakiti_report::Inventory {
+        updates,
+        installed_packages: installed.len() as u64,
+        reboot,
+        metadata_updated_at,
+        security_metadata_available,
+    }
+}
+
 /// Names of the kernel packages of the RPM distributions.
 const KERNEL_PACKAGES: [&str; 6] = [
     "kernel",

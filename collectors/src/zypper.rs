@@ -350,16 +350,13 @@ impl Collector for Zypper {
         for u in &mut updates {
             u.installed_version = display_evr(&u.installed_version).to_string();
         }
-        let enabled = rpm::enabled_repos(&self.root("etc/zypp/repos.d"));
-        let (security_metadata_available, metadata_updated_at) =
-            rpm::repo_metadata(&self.root("var/cache/zypp/raw"), &enabled);
-        Ok(Inventory {
+        Ok(rpm::inventory(
             updates,
-            installed_packages: installed.len() as u64,
-            reboot: self.reboot(&installed),
-            metadata_updated_at,
-            security_metadata_available,
-        })
+            &installed,
+            self.reboot(&installed),
+            &self.root("etc/zypp/repos.d"),
+            &self.root("var/cache/zypp/raw"),
+        ))
     }
 }
 
