@@ -284,6 +284,15 @@ impl Collector for Dnf {
                 });
             }
         }
+        // dnf5 (Fedora 41 and later) prints other formats; reading them as
+        // dnf 4's would invent zeros, so it is refused until supported.
+        if self.manager == Manager::Dnf && is_dnf5(exec::which("dnf").as_deref()) {
+            return Err(CollectError::Unavailable {
+                manager: self.manager,
+                reason: "dnf here is dnf5, whose output this version of pakiti does not read yet"
+                    .into(),
+            });
+        }
         if self.ctx.refresh_metadata {
             let out = self.run(false, &["makecache"])?;
             if out.status != 0 {
@@ -346,6 +355,16 @@ impl Dnf {
         }
         rpm::kernel_reboot(installed, reboot::running_kernel().as_deref())
     }
+}
+
+/// Whether the `dnf` found is dnf5 (a link to, or a copy named, `dnf5`).
+pub fn is_dnf5(dnf: Option<&std::path::Path>) -> bool {
+    dnf.and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().starts_with("dnf5"))
+        })
+        .unwrap_or(false)
 }
 
 /// dnf carries on without a repository whose metadata it cannot load
@@ -476,6 +495,20 @@ mod tests {
             ]
         );
         assert_eq!(rows[3].package.evr, "1:1.0-1");
+    }
+
+    #[test]
+    fn dnf5_is_recognised_by_its_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let dnf5 = dir.path().join("dnf5");
+        std::fs::write(&dnf5, "").unwrap();
+        let link = dir.path().join("dnf");
+        std::os::unix::fs::symlink(&dnf5, &link).unwrap();
+        assert!(is_dnf5(Some(&link)));
+        let dnf4 = dir.path().join("dnf-3");
+        std::fs::write(&dnf4, "").unwrap();
+        assert!(!is_dnf5(Some(&dnf4)));
+        assert!(!is_dnf5(None));
     }
 
     #[test]

@@ -114,12 +114,18 @@ fn last_lines(text: &str, n: usize) -> String {
 
 /// Whether `program` can be found on `PATH` (or is an existing path itself).
 pub fn available(program: &str) -> bool {
+    which(program).is_some()
+}
+
+/// Where `program` is found on `PATH` (or the path itself, when it is one).
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
     if program.contains('/') {
-        return Path::new(program).is_file();
+        return Path::new(program).is_file().then(|| program.into());
     }
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false)
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
 }
 
 #[cfg(test)]
