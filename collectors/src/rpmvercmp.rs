@@ -132,13 +132,19 @@ impl<'a> Evr<'a> {
 }
 
 /// Compares two labels: epoch, then version, then release, as rpm's own
-/// `rpm.vercmp` does (a missing release is an empty one, so `1.0 < 1.0-1`).
+/// `rpm.vercmp` does: of two equal versions, one with a release is newer than
+/// one without, whatever the release (`1.0 < 1.0-1`, and `0 < 0-~0`).
 pub fn compare_evr(a: &str, b: &str) -> Ordering {
     let (a, b) = (Evr::parse(a), Evr::parse(b));
     a.epoch
         .cmp(&b.epoch)
         .then_with(|| rpmvercmp(a.version, b.version))
-        .then_with(|| rpmvercmp(a.release.unwrap_or(""), b.release.unwrap_or("")))
+        .then_with(|| match (a.release, b.release) {
+            (Some(x), Some(y)) => rpmvercmp(x, y),
+            (Some(_), None) => Ordering::Greater,
+            (None, Some(_)) => Ordering::Less,
+            (None, None) => Ordering::Equal,
+        })
 }
 
 #[cfg(test)]
@@ -174,6 +180,8 @@ mod tests {
         assert_eq!(compare_evr("1:1.0-1", "2.0-1"), Ordering::Greater);
         assert_eq!(compare_evr("0:1.0-1", "1.0-1"), Ordering::Equal);
         assert_eq!(compare_evr("1.0", "1.0-5"), Ordering::Less);
+        // Found by the property test below against rpm itself.
+        assert_eq!(compare_evr("0-~0", "0"), Ordering::Greater);
         assert_eq!(compare_evr("1.0-2", "1.0-10"), Ordering::Less);
     }
 
