@@ -175,6 +175,27 @@ def fleet():
                     "properties": [{"id": "links", "value": [{"title": "Open ${__value.text} in the aggregator",
                                                               "url": "${aggregator}/hosts/${__value.raw}"}]}]},
                    {"matcher": {"id": "byName", "options": "last report"}, "properties": [{"id": "unit", "value": "s"}]}]), 24, 12)
+    ssel = 'site=~"$site"'
+    L.add(table("Sites reported by their own aggregators (send = \"stats\")", [
+        target(f"pakiti_site_hosts{{{ssel}}}", instant=True, table=True, ref="A"),
+        target(f"pakiti_site_hosts_with_pending_updates{{{ssel}}}", instant=True, table=True, ref="B"),
+        target(f'sum by (site, server) (pakiti_site_hosts_with_security_updates{{{ssel},severity="critical"}})', instant=True, table=True, ref="C"),
+        target(f'sum by (site, server) (pakiti_site_hosts_with_security_updates{{{ssel},severity="important"}})', instant=True, table=True, ref="D"),
+        target(f"pakiti_site_hosts_reboot_required{{{ssel}}}", instant=True, table=True, ref="E"),
+        target(f"pakiti_site_hosts_stale{{{ssel}}}", instant=True, table=True, ref="F"),
+        target(f"sum by (site, server) (pakiti_site_security_updates_pending{{{ssel}}})", instant=True, table=True, ref="G"),
+        target(f"time() - pakiti_site_last_stats_timestamp_seconds{{{ssel}}}", instant=True, table=True, ref="H"),
+    ], description="Per-site statistics that downstream aggregators forward to this one; their hosts are not listed above.",
+        transformations=[{"id": "merge", "options": {}},
+                         {"id": "organize", "options": {"excludeByName": {"Time": True, "job": True, "instance": True, "__name__": True},
+                                                        "renameByName": {"Value #A": "hosts", "Value #B": "with pending updates",
+                                                                         "Value #C": "with critical", "Value #D": "with important",
+                                                                         "Value #E": "need a reboot", "Value #F": "stale",
+                                                                         "Value #G": "security updates", "Value #H": "last statistics"}}}],
+        overrides=[{"matcher": {"id": "byName", "options": "last statistics"}, "properties": [{"id": "unit", "value": "s"}]}]), 24, 8)
+    L.add(timeseries("Security updates pending at forwarded sites",
+                     [target(f"sum by (site) (pakiti_site_security_updates_pending{{{ssel}}})", "{{site}}")],
+                     description="From the statistics downstream aggregators send, by site."), 24, 8)
     variables = [
         DATASOURCE_VAR,
         query_var("site", "Site", "label_values(pakiti_host_info, site)"),

@@ -87,15 +87,30 @@ fn stack() -> Stack {
             .unwrap(),
     );
     let agg_cfg = d.join("aggregator.toml");
-    // An upstream that never answers: the forwarding queue's series exist for the rules.
-    std::fs::write(d.join("upstream.token"), "token\n").unwrap();
+    // The aggregator forwards statistics to itself (so the central side's
+    // pakiti_site_* series exist for the dashboards) and to an upstream that
+    // never answers (so the forwarding queue's series exist for the rules).
+    // With clients configured, the synthetic push presents a relay's token.
+    std::fs::write(d.join("upstream.token"), "server-token\n").unwrap();
+    let sha = |t: &str| -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(t.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     std::fs::write(
         &agg_cfg,
         format!(
-            "[scrape]\ninterval = \"2s\"\n[[scrape.static]]\ntargets = [\"127.0.0.1:{ep}\"]\nsite = \"SiteLocal\"\n\
-             [[upstream]]\nurl = \"http://127.0.0.1:{}\"\nsend = \"stats\"\ninterval = \"1s\"\ntoken_file = \"{}\"\n",
+            "[[client]]\nname = \"self\"\ntoken_sha256 = \"{}\"\nsites = [\"*\"]\nrole = \"server\"\n\
+             [[client]]\nname = \"pusher\"\ntoken_sha256 = \"{}\"\nsites = [\"*\"]\nrole = \"relay\"\n\
+             [scrape]\ninterval = \"2s\"\n[[scrape.static]]\ntargets = [\"127.0.0.1:{ep}\"]\nsite = \"SiteLocal\"\n\
+             [[upstream]]\nurl = \"http://127.0.0.1:{ap}\"\nsend = \"stats\"\ninterval = \"1s\"\ntoken_file = \"{token}\"\n\
+             [[upstream]]\nurl = \"http://127.0.0.1:{}\"\nsend = \"stats\"\ninterval = \"1s\"\ntoken_file = \"{token}\"\n",
+            sha("server-token"),
+            sha("pusher-token"),
             free_port(),
-            d.join("upstream.token").display()
+            token = d.join("upstream.token").display()
         ),
     )
     .unwrap();
@@ -113,6 +128,7 @@ fn stack() -> Stack {
     wait_for("the aggregator", 30, || {
         client
             .post(format!("{agg}/api/v1/reports"))
+            .bearer_auth("pusher-token")
             .header("content-type", "application/json")
             .body(synthetic_report().to_string())
             .send()
@@ -162,7 +178,12 @@ fn stack() -> Stack {
                     .as_str()
                     .and_then(|s| s.parse::<f64>().ok())
             };
-            (n(&up) == Some(3.0) && n(&fed) == Some(2.0) && n(&exp).is_some()).then_some(())
+            let sites = try_query(&prom, "count(pakiti_site_hosts)")?;
+            (n(&up) == Some(3.0)
+                && n(&fed) == Some(2.0)
+                && n(&exp).is_some()
+                && n(&sites).is_some())
+            .then_some(())
         },
     );
     // A few more scrapes, so that range functions have points.
