@@ -231,10 +231,15 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         .map(|h| row(&state, h, now))
         .collect();
     let sites: Vec<Tally> = sites.into_values().collect();
+    // Sites that downstream aggregators report by statistics only.
+    let forwarded_sites = crate::app::site_statistics(&state)
+        .await
+        .map(|s| s.len())
+        .unwrap_or(0);
     Ok(render(
         &state,
         "overview.html",
-        context! { totals, sites, attention },
+        context! { totals, sites, attention, forwarded_sites },
     ))
 }
 

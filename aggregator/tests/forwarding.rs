@@ -314,6 +314,11 @@ fn reports_and_statistics_reach_the_central_aggregator() {
     // The central pages show the sites and the forwarded hosts.
     let page = central.text("/sites");
     assert!(page.contains("SiteB") && page.contains("site-b"), "{page}");
+    let overview = central.text("/");
+    assert!(
+        overview.contains("1 more site reported by its own aggregator"),
+        "{overview}"
+    );
     let host_page = central.text("/hosts/a-1");
     assert!(host_page.contains("forwarded by site-a"), "{host_page}");
     // The senders count what they delivered.
