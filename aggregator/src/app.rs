@@ -482,18 +482,14 @@ pub(crate) async fn site_statistics(
 /// `GET /api/v1/sites`: the forwarded statistics, per site and server.
 async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
     let stats = site_statistics(&state).await?;
-    let now = SystemTime::now();
     let sites: Vec<Value> = stats
         .iter()
         .map(|s| {
-            let doc = crate::forward::stats_doc(
-                std::slice::from_ref(&s.stats),
-                s.stats.generated_at.unwrap_or(now),
-            );
-            let mut v = serde_json::to_value(&doc.sites[0]).unwrap_or(Value::Null);
+            let mut v =
+                serde_json::to_value(crate::forward::site_doc(&s.stats)).unwrap_or(Value::Null);
             v["server"] = json!(s.server);
             v["received_at"] = json!(rfc3339(s.received_at));
-            v["generated_at"] = json!(doc.generated_at);
+            v["generated_at"] = json!(s.stats.generated_at.map(crate::forward::rfc3339));
             v
         })
         .collect();

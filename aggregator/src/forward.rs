@@ -119,10 +119,6 @@ pub struct StatsDoc {
     pub sites: Vec<SiteDoc>,
 }
 
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
 fn parse_time(field: &str, s: &str) -> Result<SystemTime, String> {
     humantime::parse_rfc3339_weak(s)
         .map_err(|e| format!("{field} {s:?} is not an RFC 3339 time: {e}"))
@@ -132,21 +128,27 @@ pub fn stats_doc(stats: &[SiteStats], now: SystemTime) -> StatsDoc {
     StatsDoc {
         schema_version: STATS_SCHEMA_VERSION,
         generated_at: rfc3339(now),
-        sites: stats
-            .iter()
-            .map(|s| SiteDoc {
-                site: s.site.clone(),
-                hosts: s.hosts,
-                hosts_with_pending_updates: s.hosts_pending,
-                hosts_with_security_updates: BySeverity::from(s.hosts_security),
-                hosts_reboot_required: s.hosts_reboot,
-                hosts_stale: s.hosts_stale,
-                updates_pending: s.updates_pending,
-                security_updates_pending: BySeverity::from(s.security_updates),
-                oldest_security_update_pending_since: s.oldest_security_since.map(rfc3339),
-            })
-            .collect(),
+        sites: stats.iter().map(site_doc).collect(),
     }
+}
+
+/// One site as the statistics document (and `GET /api/v1/sites`) writes it.
+pub fn site_doc(s: &SiteStats) -> SiteDoc {
+    SiteDoc {
+        site: s.site.clone(),
+        hosts: s.hosts,
+        hosts_with_pending_updates: s.hosts_pending,
+        hosts_with_security_updates: BySeverity::from(s.hosts_security),
+        hosts_reboot_required: s.hosts_reboot,
+        hosts_stale: s.hosts_stale,
+        updates_pending: s.updates_pending,
+        security_updates_pending: BySeverity::from(s.security_updates),
+        oldest_security_update_pending_since: s.oldest_security_since.map(rfc3339),
+    }
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// Reads a statistics document, checking what serde cannot: the version,
@@ -303,12 +305,19 @@ pub async fn run(state: AppState, u: Upstream) {
     let mut backoff = Duration::ZERO;
     let mut failing_since: Option<SystemTime> = None;
     let mut dropped_seen: Option<(u64, u64)> = None;
+    // The lease is renewed a third of the way through its life, and the
+    // drop counters are looked at every ten seconds, not on every pass.
+    let mut lease_due = tokio::time::Instant::now();
+    let mut drops_due = tokio::time::Instant::now();
     loop {
-        let (owner, name) = (state.instance.clone(), lease.clone());
-        let mine = blocking(&state.store, move |s| s.claim(&name, &owner, lease_ttl)).await;
-        if !matches!(mine, Ok(true)) {
-            tokio::time::sleep(Duration::from_secs(5)).await;
-            continue;
+        if tokio::time::Instant::now() >= lease_due {
+            let (owner, name) = (state.instance.clone(), lease.clone());
+            let mine = blocking(&state.store, move |s| s.claim(&name, &owner, lease_ttl)).await;
+            if !matches!(mine, Ok(true)) {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+            lease_due = tokio::time::Instant::now() + lease_ttl / 3;
         }
         if u.send == SendMode::Stats && tokio::time::Instant::now() >= next_stats {
             next_stats = tokio::time::Instant::now() + u.interval;
@@ -332,7 +341,10 @@ pub async fn run(state: AppState, u: Upstream) {
                 }
             }
         }
-        report_drops(&state, &u, &mut dropped_seen).await;
+        if tokio::time::Instant::now() >= drops_due {
+            drops_due = tokio::time::Instant::now() + Duration::from_secs(10);
+            report_drops(&state, &u, &mut dropped_seen).await;
+        }
         let url = u.url.clone();
         let batch = match blocking(&state.store, move |s| s.outbox(&url, 64)).await {
             Ok(b) => b,

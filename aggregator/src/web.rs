@@ -244,8 +244,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
 }
 
 /// `/sites`: the statistics downstream servers forward (`send = "stats"`),
-/// one row per site and server, with the hosts forwarded as reports beside
-/// them for comparison.
+/// one row per site and server, with when they last arrived.
 pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
     let stats = crate::app::site_statistics(&state).await?;
     let now = SystemTime::now();
