@@ -229,6 +229,27 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
     }
 }
 
+/// Reads and validates a report body; `Err` carries the result to count
+/// (`too_large`, `invalid`) and the answer to give.
+async fn read_report(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Report, (&'static str, ApiError)> {
+    let bytes = read_body(body, headers, state.settings.max_body_bytes)
+        .await
+        .map_err(|e| {
+            let result = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "invalid"
+            };
+            (result, e)
+        })?;
+    pakiti_report::from_json(&bytes)
+        .map_err(|e| ("invalid", error(StatusCode::BAD_REQUEST, e.to_string())))
+}
+
 async fn push(
     State(state): State<AppState>,
     cert: Option<Extension<Arc<PeerCertificate>>>,
@@ -251,20 +272,9 @@ async fn push(
             return refuse("unauthorized", error(StatusCode::UNAUTHORIZED, msg));
         }
     };
-    let bytes = match read_body(body, &headers, state.settings.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => {
-            let result = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "invalid"
-            };
-            return refuse(result, e);
-        }
-    };
-    let mut report = match pakiti_report::from_json(&bytes) {
+    let mut report = match read_report(&state, &headers, body).await {
         Ok(r) => r,
-        Err(e) => return refuse("invalid", error(StatusCode::BAD_REQUEST, e.to_string())),
+        Err((result, e)) => return refuse(result, e),
     };
     if let Err(Refusal::Forbidden(msg) | Refusal::Unauthenticated(msg)) =
         trust::authorize(&sender, &mut report)
@@ -372,13 +382,9 @@ async fn forwarded_report(
     if let Err(e) = json_body(&headers) {
         return refuse("invalid", e);
     }
-    let bytes = match read_body(body, &headers, state.settings.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return refuse("invalid", e),
-    };
-    let mut report = match pakiti_report::from_json(&bytes) {
+    let mut report = match read_report(&state, &headers, body).await {
         Ok(r) => r,
-        Err(e) => return refuse("invalid", error(StatusCode::BAD_REQUEST, e.to_string())),
+        Err((result, e)) => return refuse(result, e),
     };
     let now = SystemTime::now();
     let received_at = match headers
