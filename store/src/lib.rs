@@ -363,6 +363,37 @@ pub(crate) fn from_millis(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
+/// Every upstream's queue from the two queries both stores run: queued items
+/// `(upstream, count, oldest ms)` and drop counters `(upstream, kind, dropped)`.
+pub(crate) fn outbox_status(
+    queues: Vec<(String, i64, Option<i64>)>,
+    drops: Vec<(String, String, i64)>,
+) -> Vec<OutboxStatus> {
+    let mut out: std::collections::BTreeMap<String, OutboxStatus> = Default::default();
+    fn out_entry(
+        out: &mut std::collections::BTreeMap<String, OutboxStatus>,
+        upstream: String,
+    ) -> &mut OutboxStatus {
+        out.entry(upstream.clone()).or_insert_with(|| OutboxStatus {
+            upstream,
+            ..OutboxStatus::default()
+        })
+    }
+    for (upstream, n, oldest) in queues {
+        let e = out_entry(&mut out, upstream);
+        e.queued = n.max(0) as u64;
+        e.oldest = oldest.map(from_millis);
+    }
+    for (upstream, kind, n) in drops {
+        let e = out_entry(&mut out, upstream);
+        match OutboxKind::parse(&kind) {
+            OutboxKind::Stats => e.dropped_stats = n.max(0) as u64,
+            OutboxKind::Report => e.dropped_reports = n.max(0) as u64,
+        }
+    }
+    out.into_values().collect()
+}
+
 /// `a b c d e` ↔ `[u32; 5]`, how both stores keep per-severity arrays of site statistics.
 pub(crate) fn join5(v: &[u32; 5]) -> String {
     v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")

@@ -527,34 +527,22 @@ impl Store for PgStore {
 
     fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StoreError> {
         let mut c = self.conn()?;
-        let mut out: std::collections::BTreeMap<String, OutboxStatus> = Default::default();
-        for r in c
+        let queues = c
             .query(
                 "SELECT upstream, COUNT(*), MIN(created_at) FROM outbox GROUP BY upstream",
                 &[],
             )
             .map_err(db)?
-        {
-            let upstream: String = r.get(0);
-            let e = out.entry(upstream.clone()).or_default();
-            e.upstream = upstream;
-            e.queued = r.get::<_, i64>(1).max(0) as u64;
-            e.oldest = r.get::<_, Option<i64>>(2).map(from_millis);
-        }
-        for r in c
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let drops = c
             .query("SELECT upstream, kind, dropped FROM outbox_drops", &[])
             .map_err(db)?
-        {
-            let upstream: String = r.get(0);
-            let e = out.entry(upstream.clone()).or_default();
-            e.upstream = upstream;
-            let n = r.get::<_, i64>(2).max(0) as u64;
-            match OutboxKind::parse(r.get(1)) {
-                OutboxKind::Stats => e.dropped_stats = n,
-                OutboxKind::Report => e.dropped_reports = n,
-            }
-        }
-        Ok(out.into_values().collect())
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        Ok(crate::outbox_status(queues, drops))
     }
 
     fn put_site_stats(

@@ -769,40 +769,17 @@ impl Store for SqliteStore {
 
     fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StoreError> {
         self.read(|c| {
-            let mut out: std::collections::BTreeMap<String, OutboxStatus> = Default::default();
-            let mut stmt = c.prepare_cached(
-                "SELECT upstream, COUNT(*), MIN(created_at) FROM outbox GROUP BY upstream",
-            )?;
-            for row in stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                ))
-            })? {
-                let (upstream, n, oldest) = row?;
-                let e = out.entry(upstream.clone()).or_default();
-                e.upstream = upstream;
-                e.queued = n.max(0) as u64;
-                e.oldest = oldest.map(from_millis);
-            }
-            let mut stmt = c.prepare_cached("SELECT upstream, kind, dropped FROM outbox_drops")?;
-            for row in stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })? {
-                let (upstream, kind, n) = row?;
-                let e = out.entry(upstream.clone()).or_default();
-                e.upstream = upstream;
-                match OutboxKind::parse(&kind) {
-                    OutboxKind::Stats => e.dropped_stats = n.max(0) as u64,
-                    OutboxKind::Report => e.dropped_reports = n.max(0) as u64,
-                }
-            }
-            Ok(out.into_values().collect())
+            let queues = c
+                .prepare_cached(
+                    "SELECT upstream, COUNT(*), MIN(created_at) FROM outbox GROUP BY upstream",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let drops = c
+                .prepare_cached("SELECT upstream, kind, dropped FROM outbox_drops")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(crate::outbox_status(queues, drops))
         })
     }
 
