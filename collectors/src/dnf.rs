@@ -204,9 +204,15 @@ impl Dnf {
         }
     }
 
+    /// The program to run: yum; or dnf, unless dnf is dnf5 and dnf 4 is
+    /// installed beside it (`dnf4`, Fedora's package; `dnf-3`).
     fn program(&self) -> &'static str {
         match self.manager {
             Manager::Yum => "yum",
+            _ if is_dnf5(exec::which("dnf").as_deref()) => ["dnf4", "dnf-3"]
+                .into_iter()
+                .find(|p| exec::available(p))
+                .unwrap_or("dnf"),
             _ => "dnf",
         }
     }
@@ -276,7 +282,8 @@ impl Collector for Dnf {
     }
 
     fn collect(&self) -> Result<Inventory, CollectError> {
-        for tool in [self.program(), "rpm"] {
+        let program = self.program();
+        for tool in [program, "rpm"] {
             if !exec::available(tool) {
                 return Err(CollectError::Unavailable {
                     manager: self.manager,
@@ -285,12 +292,11 @@ impl Collector for Dnf {
             }
         }
         // dnf5 (Fedora 41 and later) prints other formats; reading them as
-        // dnf 4's would invent zeros, so it is refused until supported.
-        if self.manager == Manager::Dnf && is_dnf5(exec::which("dnf").as_deref()) {
+        // dnf 4's would invent zeros, so without dnf 4 beside it pakiti refuses.
+        if program == "dnf" && is_dnf5(exec::which("dnf").as_deref()) {
             return Err(CollectError::Unavailable {
                 manager: self.manager,
-                reason: "dnf here is dnf5, whose output this version of pakiti does not read yet"
-                    .into(),
+                reason: "dnf here is dnf5, whose output this version of pakiti does not read yet; install dnf 4 beside it (Fedora's dnf4 package), which pakiti then uses".into(),
             });
         }
         if self.ctx.refresh_metadata {

@@ -91,15 +91,16 @@ pub trait Collector: Send + Sync {
     fn collect(&self) -> Result<Inventory, CollectError>;
 }
 
-/// The collector for `manager`.
-pub fn collector(manager: Manager, ctx: Context) -> Result<Box<dyn Collector>, CollectError> {
+/// The collector for `manager`. Whether its tools are there is found out
+/// when it collects (`CollectError::Unavailable`).
+pub fn collector(manager: Manager, ctx: Context) -> Box<dyn Collector> {
     match manager {
-        Manager::Apt => Ok(Box::new(apt::Apt::new(ctx))),
-        Manager::Dnf => Ok(Box::new(dnf::Dnf::new(ctx))),
-        Manager::Yum => Ok(Box::new(dnf::Dnf::yum(ctx))),
-        Manager::Zypper => Ok(Box::new(zypper::Zypper::new(ctx))),
-        Manager::Apk => Ok(Box::new(apk::Apk::new(ctx))),
-        Manager::Pacman => Ok(Box::new(pacman::Pacman::new(ctx))),
+        Manager::Apt => Box::new(apt::Apt::new(ctx)),
+        Manager::Dnf => Box::new(dnf::Dnf::new(ctx)),
+        Manager::Yum => Box::new(dnf::Dnf::yum(ctx)),
+        Manager::Zypper => Box::new(zypper::Zypper::new(ctx)),
+        Manager::Apk => Box::new(apk::Apk::new(ctx)),
+        Manager::Pacman => Box::new(pacman::Pacman::new(ctx)),
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use pakiti_report::{Inventory, Manager, Reboot, Severity, Update};
 
-use crate::rpm::{self, display_evr};
+use crate::rpm;
 use crate::rpmvercmp::compare_evr;
 use crate::{exec, reboot, severity_word, CollectError, Collector, Context};
 
@@ -346,10 +346,7 @@ impl Collector for Zypper {
             args.extend(chunk);
             fixes.extend(parse_patch_info(&self.run(false, &args)?));
         }
-        let mut updates = build_updates(&updates, &patches, &fixes);
-        for u in &mut updates {
-            u.installed_version = display_evr(&u.installed_version).to_string();
-        }
+        let updates = build_updates(&updates, &patches, &fixes);
         Ok(rpm::inventory(
             updates,
             &installed,

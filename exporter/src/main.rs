@@ -52,7 +52,7 @@ fn runner(s: &Settings) -> anyhow::Result<Runner> {
         })?,
     };
     host.manager = Some(manager);
-    let collector = pakiti_collectors::collector(manager, s.collector_context())?;
+    let collector = pakiti_collectors::collector(manager, s.collector_context());
     Ok(Runner { collector, host })
 }
 

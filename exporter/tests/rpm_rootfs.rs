@@ -43,6 +43,16 @@ impl RpmTree {
     }
 
     fn exporter(&self, manager: &str, refresh: bool, args: &[&str]) -> Output {
+        self.exporter_with_path(None, manager, refresh, args)
+    }
+
+    fn exporter_with_path(
+        &self,
+        path: Option<&str>,
+        manager: &str,
+        refresh: bool,
+        args: &[&str],
+    ) -> Output {
         let config = self.dir.path().join("exporter.toml");
         fs::write(
             &config,
@@ -52,15 +62,17 @@ impl RpmTree {
             ),
         )
         .unwrap();
-        Command::new(EXPORTER)
-            .arg("--config.file")
+        let mut c = Command::new(EXPORTER);
+        c.arg("--config.file")
             .arg(&config)
             .arg("--path.rootfs")
             .arg(self.root())
             .args(["--collector.manager", manager])
-            .args(args)
-            .output()
-            .expect("exporter runs")
+            .args(args);
+        if let Some(p) = path {
+            c.env("PATH", p);
+        }
+        c.output().expect("exporter runs")
     }
 
     fn collect_json(&self, manager: &str, refresh: bool) -> serde_json::Value {
@@ -273,4 +285,61 @@ fn os_release_picks_the_manager() {
     };
     assert_eq!(report["manager"], "dnf");
     assert_eq!(report["updates"].as_array().unwrap().len(), 8);
+}
+
+/// Where `dnf` is dnf5 (Fedora 41 and later), pakiti runs dnf 4 beside it
+/// (`dnf4` or `dnf-3`, here Debian's real `dnf-3`), and without one it says
+/// what to install rather than misread dnf5.
+#[test]
+fn beside_dnf5_dnf_4_is_used_and_without_it_the_error_says_what_to_install() {
+    let tree = RpmTree::build(&[]);
+    let bin = tree.dir.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    // A stand-in dnf5 that must never run: dnf is a link to it, as on Fedora.
+    fs::write(
+        bin.join("dnf5"),
+        "#!/bin/sh\necho dnf5 must not run >&2\nexit 3\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("dnf5"))
+        .status()
+        .unwrap();
+    std::os::unix::fs::symlink(bin.join("dnf5"), bin.join("dnf")).unwrap();
+    let with_dnf4 = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = tree.exporter_with_path(
+        Some(&with_dnf4),
+        "dnf",
+        true,
+        &["collect", "--format", "json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(as_expected(&report), tree.expected());
+    // Only dnf5 and rpm on PATH.
+    let only = tree.dir.path().join("only");
+    fs::create_dir_all(&only).unwrap();
+    std::os::unix::fs::symlink(bin.join("dnf5"), only.join("dnf")).unwrap();
+    let rpm = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v rpm"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(rpm.trim(), only.join("rpm")).unwrap();
+    let out = tree.exporter_with_path(Some(only.to_str().unwrap()), "dnf", false, &["collect"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("dnf5") && err.contains("dnf4 package"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no invented zeros");
 }

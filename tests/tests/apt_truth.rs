@@ -18,7 +18,6 @@ fn ours() -> pakiti_report::Inventory {
         ..Context::default()
     };
     collector(Manager::Apt, ctx)
-        .unwrap()
         .collect()
         .expect("the apt collector works on this machine")
 }
