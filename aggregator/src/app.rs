@@ -1,7 +1,6 @@
 //! HTTP routes of the aggregator. `app(state)` builds them without a socket.
 
-use std::collections::BTreeMap;
-use std::io::Read as _;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -15,7 +14,11 @@ use serde_json::{json, Value};
 
 use pakiti_httpserver::PeerCertificate;
 use pakiti_report::{Hostname, Report, Severity};
-use pakiti_store::{HostSummary, IngestOutcome, Source, Store, StoredUpdate};
+use pakiti_service::gzip::GunzipError;
+use pakiti_store::{
+    Conflict, HostDetail, HostSummary, IngestOutcome, Source, Store, StoreError, StoredUpdate,
+    Writer,
+};
 
 use crate::config::{Settings, WebAccess};
 use crate::fleet::Fleet;
@@ -96,11 +99,27 @@ pub fn app(state: AppState) -> Router {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// The refusal concerns this one report (`"scope": "report"` in the
+    /// answer), not the sender: a forwarding aggregator sets the item aside
+    /// and goes on with the next instead of retrying it forever.
+    pub this_report_only: bool,
+}
+
+impl ApiError {
+    pub fn for_this_report(mut self) -> ApiError {
+        self.this_report_only = true;
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let body = if self.this_report_only {
+            json!({ "error": self.message, "scope": "report" })
+        } else {
+            json!({ "error": self.message })
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -108,6 +127,7 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
         message: message.into(),
+        this_report_only: false,
     }
 }
 
@@ -120,15 +140,17 @@ fn rfc3339(t: SystemTime) -> String {
 pub async fn store_report(
     state: &AppState,
     report: Report,
+    writer: Writer,
     source: Source,
 ) -> Result<IngestOutcome, ApiError> {
-    store_report_from(state, report, source, None, SystemTime::now()).await
+    store_report_from(state, report, writer, source, None, SystemTime::now()).await
 }
 
 /// [`store_report`] for a report another aggregator forwarded.
 pub async fn store_report_from(
     state: &AppState,
     report: Report,
+    writer: Writer,
     source: Source,
     forwarded_by: Option<String>,
     received_at: SystemTime,
@@ -141,6 +163,7 @@ pub async fn store_report_from(
     let result = tokio::task::spawn_blocking(move || {
         store.ingest_and_queue(
             &report,
+            &writer,
             source,
             forwarded_by.as_deref(),
             received_at,
@@ -163,6 +186,16 @@ pub async fn store_report_from(
                 },
             );
             Ok(outcome)
+        }
+        Ok(Err(StoreError::Conflict(c))) => {
+            // Nothing was written: the report may not overwrite the stored host.
+            let (result, status) = match c {
+                Conflict::Older { .. } => ("older", StatusCode::CONFLICT),
+                _ => ("forbidden", StatusCode::FORBIDDEN),
+            };
+            state.health.report(mode, result);
+            tracing::warn!(mode, reason = %c, "report refused: it conflicts with the stored host");
+            Err(error(status, c.to_string()).for_this_report())
         }
         Ok(Err(e)) => {
             state.health.report(mode, "store_error");
@@ -208,20 +241,11 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
     {
         None => Ok(raw.to_vec()),
         Some(e) if e == "identity" => Ok(raw.to_vec()),
-        Some(e) if e == "gzip" || e == "x-gzip" => {
-            let mut out = Vec::new();
-            let mut dec = flate2::read::GzDecoder::new(&raw[..]).take(limit as u64 + 1);
-            dec.read_to_end(&mut out).map_err(|e| {
-                error(
-                    StatusCode::BAD_REQUEST,
-                    format!("the gzip body is corrupt: {e}"),
-                )
-            })?;
-            if out.len() > limit {
-                return Err(too_large());
-            }
-            Ok(out)
-        }
+        Some(e) if e == "gzip" || e == "x-gzip" => pakiti_service::gzip::decompress(&raw, limit)
+            .map_err(|e| match e {
+                GunzipError::TooLarge(_) => too_large(),
+                e => error(StatusCode::BAD_REQUEST, e.to_string()),
+            }),
         Some(other) => Err(error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Content-Encoding {other:?} is not supported: send identity or gzip"),
@@ -283,7 +307,7 @@ async fn push(
         return refuse("forbidden", error(StatusCode::FORBIDDEN, msg));
     }
     let hostname = report.host.hostname.to_string();
-    match store_report(&state, report, Source::Push).await {
+    match store_report(&state, report, sender.writer(), Source::Push).await {
         Ok(outcome) => {
             let outcome = match outcome {
                 IngestOutcome::NewHost => "new_host",
@@ -338,11 +362,13 @@ fn trusted_server(
 
 /// The bearer token of `Authorization`, if any.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
+    // The scheme name is case-insensitive (RFC 9110, section 11.1).
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
 /// A body must say it is JSON.
@@ -392,8 +418,9 @@ async fn forwarded_report(
         .map(|v| v.to_str().unwrap_or(""))
     {
         None => now,
-        Some(v) => match humantime::parse_rfc3339_weak(v) {
-            Ok(t) => t.min(now),
+        Some(v) => match pakiti_report::parse_rfc3339(v) {
+            // Never later than now, never before the report was collected.
+            Ok(t) => t.min(now).max(report.collected_at.min(now)),
             Err(e) => {
                 return refuse(
                     "invalid",
@@ -411,12 +438,16 @@ async fn forwarded_report(
     {
         state.health.forward_refused("site");
         tracing::warn!(server = %server.name, host = %report.host.hostname, reason = %msg, "forwarded report refused");
-        return refuse("forbidden", error(StatusCode::FORBIDDEN, msg));
+        return refuse(
+            "forbidden",
+            error(StatusCode::FORBIDDEN, msg).for_this_report(),
+        );
     }
     let hostname = report.host.hostname.to_string();
     match store_report_from(
         &state,
         report,
+        sender.writer(),
         Source::Forwarded,
         Some(server.name),
         received_at,
@@ -516,6 +547,7 @@ pub(crate) fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> V
         "hostname": h.hostname,
         "machine_id": h.machine_id,
         "site": h.site,
+        "owner": h.owner,
         "os": { "id": h.os_id, "version": h.os_version, "name": h.os_name },
         "kernel": h.kernel,
         "arch": h.arch,
@@ -616,27 +648,63 @@ async fn hosts(
     Ok(Json(json!({ "hosts": list })).into_response())
 }
 
+/// One host by name and, where several sites have a host of that name, site:
+/// 404 when none matches, 409 naming the sites when the name alone is ambiguous.
+pub(crate) async fn find_host(
+    state: &AppState,
+    name: &Hostname,
+    site: Option<String>,
+) -> Result<HostDetail, ApiError> {
+    if site.is_none() {
+        let all = all_hosts(state).await?;
+        let sites: BTreeSet<Option<&str>> = all
+            .iter()
+            .filter(|h| h.hostname == name.as_str())
+            .map(|h| h.site.as_deref())
+            .collect();
+        if sites.len() > 1 {
+            let names: Vec<&str> = sites.iter().map(|s| s.unwrap_or("(none)")).collect();
+            return Err(error(
+                StatusCode::CONFLICT,
+                format!(
+                    "hosts named {name:?} report from several sites ({}): add ?site=SITE",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    let (store, name, wanted) = (state.store.clone(), name.clone(), site.clone());
+    let started = Instant::now();
+    let r = tokio::task::spawn_blocking(move || store.host(name.as_str(), wanted.as_deref())).await;
+    state.health.store_latency("host", started.elapsed());
+    match r {
+        Ok(Ok(Some(d))) => Ok(d),
+        Ok(Ok(None)) => Err(error(
+            StatusCode::NOT_FOUND,
+            match site {
+                Some(s) => format!("no host of that name has reported in site {s:?}"),
+                None => "no host of that name has reported".to_string(),
+            },
+        )),
+        Ok(Err(e)) => Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
 async fn host(
     State(state): State<AppState>,
     Path(hostname): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    if let Some(key) = q.keys().find(|k| *k != "site") {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown parameter {key:?}: use site"),
+        ));
+    }
     let name =
         Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let store = state.store.clone();
-    let started = Instant::now();
-    let r = tokio::task::spawn_blocking(move || store.host(name.as_str())).await;
-    state.health.store_latency("host", started.elapsed());
-    let detail = match r {
-        Ok(Ok(Some(d))) => d,
-        Ok(Ok(None)) => {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                format!("no host named {hostname:?} has reported"),
-            ))
-        }
-        Ok(Err(e)) => return Err(error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
-        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    };
+    let detail = find_host(&state, &name, q.get("site").cloned()).await?;
     let mut v = host_json(&state, &detail.summary, SystemTime::now());
     v["updates"] = detail.updates.iter().map(update_json).collect();
     v["history"] = detail

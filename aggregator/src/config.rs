@@ -340,6 +340,15 @@ fn hex32(field: &str, s: &str) -> anyhow::Result<[u8; 32]> {
     Ok(out)
 }
 
+/// An IPv4 peer of a dual-stack listener arrives as `::ffff:a.b.c.d`: the
+/// same peer as `a.b.c.d`, and compared as such.
+pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 impl Settings {
     pub fn from_file(f: &File) -> anyhow::Result<Settings> {
         let mut clients = Vec::new();
@@ -347,6 +356,13 @@ impl Settings {
             let field = format!("client[{i}] ({})", c.name);
             if c.token_sha256.is_none() && c.cert_subject.is_none() {
                 bail!("{field}: give token_sha256 or cert_subject, or the client can never be recognised");
+            }
+            if let Some(subject) = &c.cert_subject {
+                pakiti_httpserver::DistinguishedName::parse(subject).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{field}: cert_subject {subject:?} is not an RFC 4514 name: {e}"
+                    )
+                })?;
             }
             let role = match c.role.as_str() {
                 "host" => Role::Host,
@@ -411,6 +427,13 @@ impl Settings {
                 if w.cert_subjects.is_empty() {
                     bail!("web.access = \"cert\" needs web.cert_subjects");
                 }
+                for subject in &w.cert_subjects {
+                    pakiti_httpserver::DistinguishedName::parse(subject).map_err(|e| {
+                        anyhow::anyhow!(
+                            "web.cert_subjects: {subject:?} is not an RFC 4514 name: {e}"
+                        )
+                    })?;
+                }
                 Some(WebAccess::Cert(w.cert_subjects.clone()))
             }
             Some("proxy") => {
@@ -423,7 +446,7 @@ impl Settings {
                 }
                 Some(WebAccess::Proxy {
                     header: axum::http::HeaderName::try_from(header).context("web.proxy_header")?,
-                    addresses: w.proxy_addresses.clone(),
+                    addresses: w.proxy_addresses.iter().map(|a| canonical_ip(*a)).collect(),
                 })
             }
             Some(other) => bail!("web.access {other:?} is not one of open, basic, cert, proxy"),

@@ -9,7 +9,6 @@
 //! counted and logged, so one bad item cannot block the queue. Among
 //! replicas sharing PostgreSQL, one holds each upstream's lease and delivers.
 
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -120,8 +119,8 @@ pub struct StatsDoc {
 }
 
 fn parse_time(field: &str, s: &str) -> Result<SystemTime, String> {
-    humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("{field} {s:?} is not an RFC 3339 time: {e}"))
+    pakiti_report::parse_rfc3339(s)
+        .map_err(|e| format!("{field} {s:?} is not an RFC 3339 time with an offset: {e}"))
 }
 
 pub fn stats_doc(stats: &[SiteStats], now: SystemTime) -> StatsDoc {
@@ -237,13 +236,6 @@ enum Delivery {
     Retry(String),
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
-}
-
 async fn deliver(client: &reqwest::Client, u: &Upstream, item: &OutboxItem) -> Delivery {
     let path = match item.kind {
         OutboxKind::Report => "/api/v1/forward/reports",
@@ -254,7 +246,7 @@ async fn deliver(client: &reqwest::Client, u: &Upstream, item: &OutboxItem) -> D
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(reqwest::header::CONTENT_ENCODING, "gzip")
         .header(RECEIVED_AT, rfc3339(item.created_at))
-        .body(gzip(&item.payload));
+        .body(pakiti_service::gzip::compress(&item.payload));
     if let Some(t) = &u.token {
         req = req.bearer_auth(t);
     }
@@ -264,15 +256,35 @@ async fn deliver(client: &reqwest::Client, u: &Upstream, item: &OutboxItem) -> D
             if status.is_success() {
                 return Delivery::Delivered;
             }
-            let body = resp.text().await.unwrap_or_default();
-            let body: String = body.chars().take(300).collect();
+            let body = error_body(resp).await;
+            // 403 and 409 concern the sender (fix its credentials and retry)
+            // unless the upstream says the refusal is about this report alone.
+            let this_report = serde_json::from_str::<serde_json::Value>(&body)
+                .is_ok_and(|v| v["scope"] == "report");
             match status.as_u16() {
                 400 | 413 | 415 | 422 => Delivery::Rejected(format!("{status}: {body}")),
+                403 | 409 if this_report => Delivery::Rejected(format!("{status}: {body}")),
                 _ => Delivery::Retry(format!("{status}: {body}")),
             }
         }
         Err(e) => Delivery::Retry(format!("{e}")),
     }
+}
+
+/// The start of an error answer (at most 4 KiB), for logs: an upstream's
+/// error body is never read whole.
+async fn error_body(mut resp: reqwest::Response) -> String {
+    const LIMIT: usize = 4096;
+    let mut body = Vec::new();
+    while body.len() < LIMIT {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(LIMIT - body.len())])
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 async fn blocking<T: std::marker::Send + 'static>(
@@ -370,7 +382,7 @@ pub async fn run(state: AppState, u: Upstream) {
                     state
                         .health
                         .forwarded(&u.url, item.kind.as_str(), "rejected");
-                    tracing::error!(upstream = %u.url, kind = item.kind.as_str(), reason = %why, "the upstream refused an item as malformed; it is dropped");
+                    tracing::error!(upstream = %u.url, kind = item.kind.as_str(), reason = %why, "the upstream refused this item for good (malformed, or a report it may not accept from us); it is set aside and the queue goes on");
                 }
                 Delivery::Retry(why) => {
                     state.health.forwarded(&u.url, item.kind.as_str(), "failed");

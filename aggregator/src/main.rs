@@ -32,8 +32,10 @@ const DEFAULT_STORAGE: &str = "/var/lib/pakiti/aggregator.db";
     about = "Collects pakiti reports from a fleet, keeps them with their history and serves them"
 )]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML configuration file (an absent default file means defaults).
-    #[arg(long = "config.file", value_name = "FILE")]
+    #[arg(long = "config.file", value_name = "FILE", global = true)]
     config_file: Option<PathBuf>,
     /// Address to listen on.
     #[arg(
@@ -46,7 +48,7 @@ struct Args {
     #[arg(long = "web.config.file", value_name = "FILE")]
     web_config_file: Option<PathBuf>,
     /// Where reports are kept: a SQLite file (path or sqlite:PATH), or postgres://… for replicas sharing one database.
-    #[arg(long = "storage.url", value_name = "URL", default_value = DEFAULT_STORAGE)]
+    #[arg(long = "storage.url", value_name = "URL", default_value = DEFAULT_STORAGE, global = true)]
     storage_url: String,
     /// Log level: debug, info, warn, error.
     #[arg(long = "log.level", value_name = "LEVEL")]
@@ -56,8 +58,43 @@ struct Args {
     log_format: Option<String>,
 }
 
+/// Operator actions on the store; without one, the aggregator serves.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Operator actions on stored hosts.
+    Hosts {
+        #[command(subcommand)]
+        action: HostsAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum HostsAction {
+    /// Moves a host to another site (no report can: a report naming another
+    /// site for a stored host is refused).
+    Move {
+        /// The host name, as the pages show it.
+        hostname: String,
+        /// The site it is in now ("" for none).
+        #[arg(long)]
+        from: String,
+        /// The site it moves to ("" for none).
+        #[arg(long)]
+        to: String,
+    },
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Hosts { action }) = &args.command {
+        return match hosts_command(&args, action) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("pakiti-aggregator: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     match run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -115,12 +152,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             "the web pages and the hosts API stay closed (403) until [web] access is set in the configuration, since the aggregator listens beyond loopback"
         );
     }
+    // Kept here so that the store is dropped after the runtime, on this thread:
+    // PostgreSQL's blocking client may not be dropped inside the runtime.
+    let keep_store = store.clone();
     let state = AppState::new(store, settings.clone(), web_access);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         let listener = pakiti_httpserver::bind(&args.listen_address).await?;
         let local: Option<SocketAddr> = listener.local_addr().ok();
         if settings.clients.is_empty() && local.is_some_and(|a| !a.ip().is_loopback()) {
@@ -155,7 +195,48 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             _ = pakiti_service::shutdown_signal() => tracing::info!("shutting down"),
         }
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Background tasks end here; what they held of the store goes with them.
+    rt.shutdown_timeout(Duration::from_secs(10));
+    drop(keep_store);
+    code
+}
+
+/// `pakiti-aggregator hosts …`: one operator action on the store, then exit.
+fn hosts_command(args: &Args, action: &HostsAction) -> anyhow::Result<ExitCode> {
+    let file = config::load(args.config_file.as_deref())?;
+    let settings = Settings::from_file(&file).context("invalid configuration")?;
+    let store =
+        pakiti_store::open(&args.storage_url, settings.postgres).context("--storage.url")?;
+    match action {
+        HostsAction::Move { hostname, from, to } => {
+            let name = pakiti_report::Hostname::parse(hostname)
+                .map_err(|e| anyhow::anyhow!("{hostname:?}: {e}"))?;
+            let site = |s: &str, flag: &str| -> anyhow::Result<Option<String>> {
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                pakiti_report::check_token("site", s)
+                    .map_err(|e| anyhow::anyhow!("{flag}: {e}"))?;
+                Ok(Some(s.to_string()))
+            };
+            let (from, to) = (site(from, "--from")?, site(to, "--to")?);
+            let moved = store.move_host(name.as_str(), from.as_deref(), to.as_deref())?;
+            if moved == 0 {
+                eprintln!(
+                    "pakiti-aggregator: no host {name} in site {:?}: nothing moved",
+                    from.as_deref().unwrap_or("")
+                );
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "moved {moved} host(s) {name} from site {:?} to site {:?}",
+                from.as_deref().unwrap_or(""),
+                to.as_deref().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// Whether `--web.listen-address` names only loopback addresses.

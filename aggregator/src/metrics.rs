@@ -16,6 +16,8 @@ use pakiti_service::exposition::{bool_value, seconds, Exposition};
 /// The fleet: one series per host and family, then the per-site statistics
 /// forwarded by downstream servers.
 pub fn federate(hosts: &[HostSummary], sites: &[StoredSiteStats]) -> String {
+    let hosts = one_per_series(hosts);
+    let hosts = hosts.as_slice();
     let mut m = Exposition::with_capacity(64 + hosts.len() * 1400 + sites.len() * 2000);
     let site = |h: &HostSummary| h.site.clone().unwrap_or_default();
     type Value = fn(&HostSummary) -> f64;
@@ -245,6 +247,30 @@ impl Health {
 }
 
 /// Per-site statistics forwarded by downstream servers, for `/federate`.
+/// One host per `{host, site}` label set: where several stored hosts share
+/// both (a re-imaged host with a new machine id, a client inventing machine
+/// ids), the most recently heard from speaks for them. Two series with equal
+/// labels would make Prometheus keep either one.
+fn one_per_series(hosts: &[HostSummary]) -> Vec<&HostSummary> {
+    let mut newest: std::collections::HashMap<(&str, &str), &HostSummary> =
+        std::collections::HashMap::with_capacity(hosts.len());
+    for h in hosts {
+        let key = (h.hostname.as_str(), h.site.as_deref().unwrap_or(""));
+        let e = newest.entry(key).or_insert(h);
+        if (h.last_report_at, h.id) > (e.last_report_at, e.id) {
+            *e = h;
+        }
+    }
+    // Keep the fleet's order (by host name).
+    hosts
+        .iter()
+        .filter(|h| {
+            let key = (h.hostname.as_str(), h.site.as_deref().unwrap_or(""));
+            newest.get(&key).is_some_and(|n| std::ptr::eq(*n, *h))
+        })
+        .collect()
+}
+
 pub fn federate_sites(m: &mut Exposition, stats: &[StoredSiteStats]) {
     type Value = fn(&SiteStats) -> f64;
     let simple: [(&str, &str, Value); 5] = [

@@ -178,13 +178,25 @@ async fn scrape_one(
         state.health.report("scrape", "invalid");
         format!("invalid report: {e}")
     })?;
-    if report.host.site.is_none() {
-        report.host.site = t.site.clone();
+    match (&report.host.site, &t.site) {
+        (None, _) => report.host.site = t.site.clone(),
+        (Some(reported), Some(configured)) if reported != configured => {
+            state.health.report("scrape", "forbidden");
+            return Err(format!(
+                "the exporter reports site {reported:?}, but the target is configured for site {configured:?}"
+            ));
+        }
+        _ => {}
     }
-    store_report(state, report, Source::Scrape)
+    // A target is no credential: it may write only the host it first wrote.
+    let writer = pakiti_store::Writer {
+        client: Some(format!("scrape:{}", t.name)),
+        host_only: true,
+    };
+    store_report(state, report, writer, Source::Scrape)
         .await
         .map(|_| ())
-        .map_err(|_| "the report could not be stored".to_string())
+        .map_err(|e| format!("the report was not stored: {}", e.message))
 }
 
 /// Scrapes every target once per interval, forever.

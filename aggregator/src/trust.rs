@@ -2,6 +2,7 @@
 
 use pakiti_httpserver::PeerCertificate;
 use pakiti_report::Report;
+use pakiti_store::Writer;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Client, Role};
@@ -31,6 +32,18 @@ impl Sender {
             client: Some(client),
             certificate: None,
             via_certificate: false,
+        }
+    }
+
+    /// Who writes, for the store's ownership rules: the client's name, and
+    /// whether it may write only the host it is.
+    pub fn writer(&self) -> Writer {
+        match &self.client {
+            Some(c) => Writer {
+                client: Some(c.name.clone()),
+                host_only: c.role == Role::Host,
+            },
+            None => Writer::anonymous(),
         }
     }
 

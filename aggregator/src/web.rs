@@ -88,7 +88,7 @@ pub async fn access(State(state): State<AppState>, req: Request, next: Next) -> 
             let from_proxy = req
                 .extensions()
                 .get::<ConnectInfo<std::net::SocketAddr>>()
-                .is_some_and(|ConnectInfo(a)| addresses.contains(&a.ip()));
+                .is_some_and(|ConnectInfo(a)| addresses.contains(&crate::config::canonical_ip(a.ip())));
             let user = req.headers().get(header).and_then(|v| v.to_str().ok()).is_some_and(|u| !u.trim().is_empty());
             if from_proxy && user {
                 next.run(req).await
@@ -459,9 +459,10 @@ fn sort_hosts(list: &mut [&HostSummary], f: &HostQuery) {
     });
 }
 
-/// One CSV field, quoted when needed; a leading `=`, `+`, `@` is defused for spreadsheets.
+/// One CSV field, quoted when needed; a field that a spreadsheet would read
+/// as a formula (leading `=`, `+`, `-`, `@`, tab or CR: OWASP's rule) is defused.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '@', '\t', '\r']) {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -694,10 +695,18 @@ pub struct FormatQuery {
     format: String,
 }
 
+/// A host page: its format, and its site where several sites have a host of that name.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostPageQuery {
+    format: String,
+    site: Option<String>,
+}
+
 pub async fn host(
     State(state): State<AppState>,
     Path(hostname): Path<String>,
-    q: QueryResult<FormatQuery>,
+    q: QueryResult<HostPageQuery>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     let Ok(name) = Hostname::parse(&hostname) else {
@@ -708,18 +717,25 @@ pub async fn host(
             "That is not a valid host name.",
         ));
     };
-    let store = state.store.clone();
-    let detail = tokio::task::spawn_blocking(move || store.host(name.as_str()))
-        .await
-        .map_err(|e| crate::app::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| crate::app::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let Some(d) = detail else {
-        return Ok(message(
-            &state,
-            StatusCode::NOT_FOUND,
-            "Unknown host",
-            "No host of that name has reported.",
-        ));
+    let d = match crate::app::find_host(&state, &name, q.site.clone()).await {
+        Ok(d) => d,
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            return Ok(message(
+                &state,
+                e.status,
+                "Unknown host",
+                &format!("{}.", e.message),
+            ))
+        }
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            return Ok(message(
+                &state,
+                e.status,
+                "Several hosts of that name",
+                &format!("{}.", e.message),
+            ))
+        }
+        Err(e) => return Err(e),
     };
     let now = SystemTime::now();
     match q.format.as_str() {
@@ -1002,7 +1018,28 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        for (field, defused) in [
+            ("=cmd()", "'=cmd()"),
+            ("+cmd()", "'+cmd()"),
+            ("-2+3+cmd()", "'-2+3+cmd()"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=cmd()", "'\t=cmd()"),
+            ("\r=cmd()", "\"'\r=cmd()\""),
+            ("1-2", "1-2"),
+            ("a=b", "a=b"),
+        ] {
+            assert_eq!(csv_field(field), defused, "{field:?}");
+        }
+    }
+
+    #[test]
+    fn mapped_ipv4_peers_are_their_ipv4_address() {
+        use crate::config::canonical_ip;
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(canonical_ip(ip("::ffff:10.0.0.5")), ip("10.0.0.5"));
+        assert_eq!(canonical_ip(ip("10.0.0.5")), ip("10.0.0.5"));
+        assert_eq!(canonical_ip(ip("::1")), ip("::1"));
+        assert_eq!(canonical_ip(ip("2001:db8::1")), ip("2001:db8::1"));
     }
 
     #[test]

@@ -170,7 +170,7 @@ fn an_open_aggregator_beyond_loopback_warns_loudly() {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let warned = lines
         .by_ref()
-        .take(5)
+        .take(12)
         .map_while(Result::ok)
         .any(|l| l.contains("WARN") && l.contains("NO CLIENTS ARE CONFIGURED"));
     child.kill().unwrap();
@@ -211,6 +211,134 @@ fn bad_storage_and_config_stop_the_start_with_a_reason() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `stale_afterr`"));
+}
+
+#[test]
+fn a_second_process_on_the_same_sqlite_file_is_refused_and_moves_wait_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(dir.path(), free_port(), &["--config.file", "/dev/null"]);
+    let db = dir.path().join("pakiti.db");
+    let out = Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            "/dev/null",
+            "--storage.url",
+            db.to_str().unwrap(),
+        ])
+        .args([
+            "--web.listen-address",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another process uses the SQLite database"),
+        "{err}"
+    );
+    // The operator's host move is such a process too.
+    let out = Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            "/dev/null",
+            "--storage.url",
+            db.to_str().unwrap(),
+        ])
+        .args([
+            "hosts", "move", "web-01", "--from", "SiteA", "--to", "SiteB",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    drop(first);
+    let client = reqwest::blocking::Client::new();
+    let port = free_port();
+    let second = start(dir.path(), port, &["--config.file", "/dev/null"]);
+    let stored = push(
+        &client,
+        &format!("http://127.0.0.1:{port}"),
+        &report("web-01", 1, 2, Some("SiteA")),
+    );
+    assert_eq!(stored.unwrap().status().as_u16(), 200);
+    drop(second);
+    let moved = Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            "/dev/null",
+            "--storage.url",
+            db.to_str().unwrap(),
+        ])
+        .args([
+            "hosts", "move", "web-01", "--from", "SiteA", "--to", "SiteB",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        moved.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    assert!(String::from_utf8_lossy(&moved.stdout).contains("moved 1 host(s) web-01"));
+    let again = Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            "/dev/null",
+            "--storage.url",
+            db.to_str().unwrap(),
+        ])
+        .args([
+            "hosts", "move", "web-01", "--from", "SiteA", "--to", "SiteB",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "nothing left to move");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nothing moved"));
+}
+
+#[test]
+fn a_corrupt_sqlite_file_makes_the_aggregator_unready_and_refuse_pushes() {
+    use std::io::{Seek, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), free_port(), &["--config.file", "/dev/null"]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(
+        push(&client, &base, &report("web-01", 1, 2, None))
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    // Overwrite the database header and its first pages with garbage.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("pakiti.db"))
+        .unwrap();
+    f.seek(std::io::SeekFrom::Start(0)).unwrap();
+    f.write_all(&[0x5a; 16384]).unwrap();
+    f.sync_all().unwrap();
+    let ready = client.get(format!("{base}/-/ready")).send().unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("pakiti_aggregator_store_up 0"),
+        "{metrics}"
+    );
+    let status = push(&client, &base, &report("web-02", 2, 1, None))
+        .unwrap()
+        .status()
+        .as_u16();
+    assert!(
+        status >= 500,
+        "a push into a corrupt database answered {status}"
+    );
 }
 
 fn promtool(text: &str) -> String {

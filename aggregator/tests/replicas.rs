@@ -408,3 +408,68 @@ fn replicas_forward_each_report_once() {
         .unwrap();
     assert_eq!(hosts["hosts"].as_array().unwrap().len(), 20);
 }
+
+/// Waits until `get` says yes, or fails after `within`.
+fn eventually(within: Duration, what: &str, mut get: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !get() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_view_of_every_replica_shows_a_write_made_through_another() {
+    let db = TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("aggregator.toml");
+    std::fs::write(&cfg, "").unwrap();
+    let (_a, a) = replica(&db.url, &cfg);
+    let (_b, b) = replica(&db.url, &cfg);
+    let get = |url: String| reqwest::blocking::get(url).unwrap().text().unwrap();
+    // B has read (and cached) the empty fleet before A's write.
+    for view in ["/api/v1/hosts", "/federate", "/hosts"] {
+        assert!(!get(format!("{b}{view}")).contains("only-via-a"), "{view}");
+    }
+    let client = reqwest::blocking::Client::new();
+    assert!(push(&client, &a, &report("only-via-a", 7, 2)));
+    for view in ["/api/v1/hosts", "/federate", "/hosts"] {
+        eventually(Duration::from_secs(5), view, || {
+            get(format!("{b}{view}")).contains("only-via-a")
+        });
+    }
+    // A later change too, not only the first appearance.
+    let mut newer = report("only-via-a", 7, 0);
+    newer.collected_at += Duration::from_secs(1);
+    assert!(push(&client, &a, &newer));
+    eventually(Duration::from_secs(5), "the changed count", || {
+        get(format!("{b}/federate"))
+            .contains("pakiti_updates_pending{host=\"only-via-a\",site=\"SiteR\"} 1")
+    });
+}
+
+#[test]
+fn a_replica_stops_cleanly_on_sigterm() {
+    let db = TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("aggregator.toml");
+    std::fs::write(&cfg, "").unwrap();
+    let (mut a, base) = replica(&db.url, &cfg);
+    let client = reqwest::blocking::Client::new();
+    assert!(push(&client, &base, &report("before-stop", 9, 1)));
+    let _ = reqwest::blocking::get(format!("{base}/api/v1/hosts"));
+    let sent = Command::new("kill")
+        .args(["-TERM", &a.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = a.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the replica did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}

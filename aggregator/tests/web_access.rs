@@ -113,10 +113,7 @@ async fn a_client_certificate_allowlist() {
         &dir,
     );
     let cert = |subject: &str| {
-        let c = Arc::new(PeerCertificate {
-            subject: subject.to_string(),
-            common_name: None,
-        });
+        let c = Arc::new(PeerCertificate::with_subject(subject).unwrap());
         move |r: &mut Request<Body>| {
             r.extensions_mut().insert(c);
         }
@@ -125,6 +122,16 @@ async fn a_client_certificate_allowlist() {
     assert_eq!(
         get(&s, "/hosts", cert("CN=intruder, O=Grid")).await.0,
         StatusCode::UNAUTHORIZED
+    );
+    // A common name that spells the allowed subject is one attribute, not two.
+    assert_eq!(
+        get(&s, "/hosts", cert("CN=admin\\, O=Grid")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get(&s, "/hosts", cert("O=Grid,CN=admin")).await.0,
+        StatusCode::UNAUTHORIZED,
+        "RFC 4514 order: the most specific first"
     );
     let (status, body) = get(&s, "/hosts", cert("CN=admin,O=Grid")).await;
     assert_eq!(status, StatusCode::OK);
@@ -156,6 +163,19 @@ async fn a_trusted_reverse_proxy_header() {
     assert_eq!(
         get(&s, "/", from("10.0.0.5", Some("alice"))).await.0,
         StatusCode::OK
+    );
+    // A dual-stack listener sees the IPv4 proxy as an IPv4-mapped IPv6 address.
+    assert_eq!(
+        get(&s, "/", from("[::ffff:10.0.0.5]", Some("alice")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&s, "/", from("[::ffff:10.0.0.9]", Some("alice")))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
     );
 }
 

@@ -101,7 +101,7 @@ impl Pusher {
 
     /// Sends `report` to every URL; the error lists every URL that failed.
     pub async fn push(&self, report: &Report) -> anyhow::Result<()> {
-        let body = gzip(&pakiti_report::to_json(report));
+        let body = pakiti_service::gzip::compress(&pakiti_report::to_json(report));
         let mut failures = Vec::new();
         for url in &self.settings.urls {
             match self.push_one(url, body.clone()).await {
@@ -161,14 +161,6 @@ impl Pusher {
             delay = (delay * 2).min(Duration::from_secs(600));
         }
     }
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default()
 }
 
 #[cfg(test)]

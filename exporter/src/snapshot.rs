@@ -115,14 +115,7 @@ pub struct Rendered {
 }
 
 fn gzip(data: &[u8]) -> Bytes {
-    use std::io::Write as _;
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 8),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(data);
-    enc.finish().unwrap_or_default().into()
+    pakiti_service::gzip::compress(data).into()
 }
 
 impl Rendered {

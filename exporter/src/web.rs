@@ -184,9 +184,8 @@ mod tests {
         let resp = router.oneshot(req).await.unwrap();
         assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
         let body = to_bytes(resp.into_body(), 1 << 24).await.unwrap();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
-            .unwrap();
+        let text =
+            String::from_utf8(pakiti_service::gzip::decompress(&body, 1 << 24).unwrap()).unwrap();
         assert_eq!(text, plain);
     }
 

@@ -17,37 +17,43 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tower::Service;
 
+use crate::dn::DistinguishedName;
 use crate::webconfig::{BasicAuth, WebConfig};
 
 /// The client certificate a TLS peer presented and the server verified.
 #[derive(Debug, Clone)]
 pub struct PeerCertificate {
-    /// The subject as `CN=…, O=…` (RFC 4514 order as x509-parser prints it).
+    /// The subject in RFC 4514 form (most specific first, escaped), for logs and pages.
     pub subject: String,
     /// The subject's common name, when it has one.
     pub common_name: Option<String>,
+    dn: DistinguishedName,
 }
 
 impl PeerCertificate {
     fn from_der(der: &[u8]) -> Option<Self> {
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-        let subject = cert.subject();
-        let common_name = subject
-            .iter_common_name()
-            .next()
-            .and_then(|cn| cn.as_str().ok())
-            .map(str::to_string);
-        let peer = PeerCertificate {
-            subject: subject.to_string(),
-            common_name,
-        };
-        Some(peer)
+        Some(Self::of(DistinguishedName::of_x509(cert.subject())))
     }
 
-    /// Compares subjects ignoring the spaces after separators.
+    /// A certificate with this RFC 4514 subject (for tests and tools).
+    pub fn with_subject(subject: &str) -> Result<Self, String> {
+        DistinguishedName::parse(subject).map(Self::of)
+    }
+
+    fn of(dn: DistinguishedName) -> Self {
+        PeerCertificate {
+            subject: dn.to_string(),
+            common_name: dn.common_name().map(str::to_string),
+            dn,
+        }
+    }
+
+    /// Whether the subject is the configured RFC 4514 name, compared as a
+    /// parsed name (a configured name that does not parse matches nothing;
+    /// configurations are checked with [`DistinguishedName::parse`] at start).
     pub fn subject_matches(&self, configured: &str) -> bool {
-        let norm = |s: &str| s.split(',').map(str::trim).collect::<Vec<_>>().join(",");
-        norm(&self.subject) == norm(configured)
+        DistinguishedName::parse(configured).is_ok_and(|c| c == self.dn)
     }
 }
 

@@ -184,6 +184,11 @@ fn tls_config(t: &TlsServerConfig, base: &Path) -> anyhow::Result<rustls::Server
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     verified: Mutex<HashSet<[u8; 32]>>,
+    /// A hash of the users' cost that an unknown user's password is checked
+    /// against, so that a wrong user name costs what a wrong password costs.
+    dummy: String,
+    /// bcrypt verifications done, as a test's witness of the work.
+    bcrypt_checks: std::sync::atomic::AtomicUsize,
 }
 
 impl BasicAuth {
@@ -194,16 +199,38 @@ impl BasicAuth {
                 bail!("user {user}: the password must be a bcrypt hash ($2y$…), not plain text");
             }
         }
+        // "$2y$10$…": the cost is the third field.
+        let cost = users
+            .values()
+            .filter_map(|h| h.split('$').nth(2)?.parse::<u32>().ok())
+            .max()
+            .unwrap_or(bcrypt::DEFAULT_COST)
+            .clamp(4, 31);
+        let dummy = bcrypt::hash("pakiti: no such user", cost)
+            .context("cannot compute the bcrypt hash that unknown users are checked against")?;
         Ok(BasicAuth {
             users,
             verified: Mutex::new(HashSet::new()),
+            dummy,
+            bcrypt_checks: Default::default(),
         })
+    }
+
+    fn bcrypt(&self, password: &str, hash: &str) -> bool {
+        self.bcrypt_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bcrypt::verify(password, hash).unwrap_or(false)
     }
 
     /// Checks an `Authorization` header value.
     pub fn check(&self, header: Option<&str>) -> bool {
         use base64::Engine as _;
-        let Some(encoded) = header.and_then(|h| h.strip_prefix("Basic ")) else {
+        // The scheme name is case-insensitive (RFC 9110, section 11.1).
+        let Some(encoded) = header
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .map(|(_, rest)| rest)
+        else {
             return false;
         };
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
@@ -216,6 +243,7 @@ impl BasicAuth {
             return false;
         };
         let Some(hash) = self.users.get(user) else {
+            let _ = self.bcrypt(password, &self.dummy);
             return false;
         };
         let key: [u8; 32] = Sha256::new()
@@ -234,7 +262,7 @@ impl BasicAuth {
         {
             return true;
         }
-        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        let ok = self.bcrypt(password, hash);
         if ok {
             if let Ok(mut s) = self.verified.lock() {
                 if s.len() > 1024 {
@@ -272,7 +300,35 @@ mod tests {
         assert!(!auth.check(Some(&header("alice:wrong"))));
         assert!(!auth.check(Some(&header("bob:s3cret"))));
         assert!(!auth.check(Some("Bearer x")));
+        let encoded = header("alice:s3cret")[6..].to_string();
+        for scheme in ["basic", "BASIC", "bAsIc"] {
+            assert!(auth.check(Some(&format!("{scheme} {encoded}"))), "{scheme}");
+        }
+        assert!(!auth.check(Some(&format!("Basicx {encoded}"))));
         assert!(!auth.check(None));
+    }
+
+    /// An unknown user costs a bcrypt check of the users' cost, like a known
+    /// user's wrong password: timing does not tell which user names exist.
+    #[test]
+    fn unknown_users_cost_a_bcrypt_check_of_the_same_cost() {
+        use base64::Engine as _;
+        let hash = bcrypt::hash("s3cret", 6).unwrap();
+        let auth = BasicAuth::new([("alice".to_string(), hash)].into()).unwrap();
+        assert_eq!(auth.dummy.split('$').nth(2), Some("06"), "{}", auth.dummy);
+        let checks = || {
+            auth.bcrypt_checks
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        for user in ["alice", "mallory"] {
+            let h = format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:wrong"))
+            );
+            let before = checks();
+            assert!(!auth.check(Some(&h)));
+            assert_eq!(checks() - before, 1, "{user}: one bcrypt check");
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 
 pub mod model;
 pub mod testing;
+pub mod time;
 pub mod wire;
 
 pub use model::*;
+pub use time::parse_rfc3339;
 pub use wire::{from_json, to_json, to_json_pretty, WireError, SCHEMA_VERSION};

@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 pub const MAX_SHORT_STRING: usize = 256;
 /// Longest accepted free-text field (OS name, repository, reboot package).
 pub const MAX_LONG_STRING: usize = 1024;
+/// Largest count a report may carry: what both stores keep exactly (a signed 64-bit integer).
+pub const MAX_COUNT: u64 = i64::MAX as u64;
 
 /// Why a value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +24,8 @@ pub enum InvalidValue {
     },
     #[error("{field} contains a control character")]
     ControlCharacter { field: &'static str },
+    #[error("{field} contains an invisible formatting character (U+{code:04X}: bidi control, zero-width or similar)")]
+    Invisible { field: &'static str, code: u32 },
     #[error("{field} {value:?} is not valid: {reason}")]
     Malformed {
         field: &'static str,
@@ -65,10 +69,28 @@ fn check(field: &'static str, value: &str, max: usize, token: bool) -> Result<()
     if value.chars().any(char::is_control) {
         return Err(InvalidValue::ControlCharacter { field });
     }
+    if let Some(c) = value.chars().find(|c| is_invisible(*c)) {
+        return Err(InvalidValue::Invisible {
+            field,
+            code: u32::from(c),
+        });
+    }
     if token && value.chars().any(char::is_whitespace) {
         return Err(white_space(field, value));
     }
     Ok(())
+}
+
+/// Unicode's format characters (general category Cf): bidi embeddings,
+/// overrides and isolates, zero-width spaces and joiners, the BOM, soft hyphens,
+/// tags. They change how a name reads without being seen, so a name that looks
+/// like another could hide behind them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(u32::from(c),
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
+        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
 }
 
 fn white_space(field: &'static str, value: &str) -> InvalidValue {
@@ -467,6 +489,35 @@ mod tests {
             err.to_string(),
             "update name is 300 characters long, the limit is 256"
         );
+    }
+
+    #[test]
+    fn invisible_formatting_characters_are_refused_everywhere() {
+        // Right-to-left override, isolates, zero-width space/joiner, BOM, soft hyphen, a tag.
+        for c in [
+            '\u{202E}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{FEFF}',
+            '\u{00AD}',
+            '\u{E0041}',
+            '\u{061C}',
+        ] {
+            let value = format!("open{c}ssl");
+            for err in [
+                check_token("site", &value).unwrap_err(),
+                check_text("os name", &value, MAX_LONG_STRING).unwrap_err(),
+            ] {
+                assert!(
+                    matches!(err, InvalidValue::Invisible { code, .. } if code == u32::from(c)),
+                    "{c:?}: {err}"
+                );
+            }
+        }
+        // Visible non-ASCII text stays welcome in free text.
+        assert!(check_text("os name", "Debian GNU/Linux 12 (bookworm) — ÄÖ 日本", 100).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The JSON form of a report, schema version 1. The only module that knows it.
 //!
-//! Times are RFC 3339 strings in UTC. Unknown fields are ignored so that a
+//! Times are RFC 3339 strings, written in UTC, read with any explicit offset. Unknown fields are ignored so that a
 //! newer exporter can add optional fields without a new schema version; any
 //! change of meaning bumps [`SCHEMA_VERSION`].
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     HeldReason, HostIdentity, Hostname, InvalidValue, Inventory, OsInfo, Producer, Reboot, Report,
-    Severity, Update,
+    Severity, Update, MAX_COUNT,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -63,8 +63,12 @@ pub enum WireError {
     Invalid(#[from] InvalidValue),
     #[error("the report nests arrays or objects deeper than {MAX_DEPTH} levels")]
     TooDeep,
-    #[error("{field} {value:?} is not an RFC 3339 time")]
-    Time { field: &'static str, value: String },
+    #[error("{field} {value:?} is not an RFC 3339 time with an offset: {reason}")]
+    Time {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,9 +146,10 @@ fn format_time(t: SystemTime) -> String {
 }
 
 fn parse_time(field: &'static str, value: &str) -> Result<SystemTime, WireError> {
-    humantime::parse_rfc3339_weak(value).map_err(|_| WireError::Time {
+    crate::time::parse_rfc3339(value).map_err(|reason| WireError::Time {
         field,
         value: value.chars().take(64).collect(),
+        reason,
     })
 }
 
@@ -261,6 +266,14 @@ impl TryFrom<WireReport> for Report {
                 field: "collection_duration_seconds",
                 value: w.collection_duration_seconds.to_string(),
                 reason: "expected a number of seconds between 0 and 86400",
+            }
+            .into());
+        }
+        if w.installed_packages > MAX_COUNT {
+            return Err(InvalidValue::Malformed {
+                field: "installed_packages",
+                value: w.installed_packages.to_string(),
+                reason: "more than a store can keep exactly",
             }
             .into());
         }
@@ -426,6 +439,16 @@ mod tests {
     }
 
     #[test]
+    fn times_with_an_offset_name_their_instant() {
+        let mut v: serde_json::Value = serde_json::from_slice(&to_json(&sample())).unwrap();
+        v["collected_at"] = "2025-11-26T15:50:00.123+02:00".into();
+        let r = from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(r.collected_at, sample().collected_at);
+        v["installed_packages"] = (i64::MAX as u64).into();
+        assert!(from_json(&serde_json::to_vec(&v).unwrap()).is_ok());
+    }
+
+    #[test]
     fn nesting_is_bounded_and_strings_do_not_count() {
         assert!(too_deep(
             format!("{}{}", "[".repeat(17), "]".repeat(17)).as_bytes()
@@ -442,6 +465,17 @@ mod tests {
         assert!(reject(|v| v["updates"][0]["severity"] = "urgent".into()).contains("severity"));
         assert!(reject(|v| v["updates"][1]["severity"] = "low".into()).contains("severity"));
         assert!(reject(|v| v["collected_at"] = "yesterday".into()).contains("RFC 3339"));
+        assert!(reject(|v| v["collected_at"] = "2025-11-26T13:50:00".into()).contains("no offset"));
+        assert!(
+            reject(|v| v["metadata_updated_at"] = "2025-11-26 13:50".into())
+                .contains("metadata_updated_at")
+        );
+        assert!(
+            reject(|v| v["installed_packages"] = (i64::MAX as u64 + 1).into())
+                .contains("installed_packages")
+        );
+        assert!(reject(|v| v["host"]["site"] = "Site\u{202E}A".into()).contains("invisible"));
+        assert!(reject(|v| v["os"]["name"] = "Debian\u{200B}".into()).contains("invisible"));
         assert!(reject(|v| v["updates"][1]["name"] = "openssl".into()).contains("listed twice"));
         assert!(reject(|v| v["updates"][0]["name"] = "a\nb".into()).contains("control"));
         assert!(reject(|v| {

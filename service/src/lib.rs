@@ -1,9 +1,11 @@
 //! What both binaries share outside HTTP: strict TOML loading and durations
 //! (`config`), logging flags (`logging`), the Prometheus text format writer
-//! (`exposition`, which knows the format but no metric names), and shutdown.
+//! (`exposition`, which knows the format but no metric names), gzip both ways
+//! (`gzip`), and shutdown.
 
 pub mod config;
 pub mod exposition;
+pub mod gzip;
 pub mod logging;
 
 /// Resolves on SIGINT or SIGTERM.

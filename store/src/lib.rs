@@ -3,6 +3,7 @@
 //! (here) and PostgreSQL implement the same contract.
 
 mod diff;
+mod ownership;
 mod postgres;
 mod sqlite;
 pub mod testing;
@@ -11,6 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use pakiti_report::{HeldReason, Report, Severity};
 
+pub use ownership::{Conflict, Writer};
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
@@ -25,6 +27,9 @@ pub enum StoreError {
     Migration { version: u32, reason: String },
     #[error("--storage.url {0:?} is not understood: use a file path, sqlite:PATH or postgres://…")]
     BadUrl(String),
+    /// The report may not overwrite the stored host; nothing was written.
+    #[error("{0}")]
+    Conflict(#[from] Conflict),
 }
 
 /// How a report arrived.
@@ -185,6 +190,8 @@ pub struct HostSummary {
     pub hostname: String,
     pub machine_id: Option<String>,
     pub site: Option<String>,
+    /// The client that wrote the host first (`None`: open aggregator or scrape).
+    pub owner: Option<String>,
     pub os_id: String,
     pub os_version: String,
     pub os_name: Option<String>,
@@ -288,14 +295,18 @@ pub trait Store: Send + Sync {
         source: Source,
         received_at: SystemTime,
     ) -> Result<IngestOutcome, StoreError> {
-        self.ingest_and_queue(report, source, None, received_at, &[])
+        self.ingest_and_queue(report, &Writer::anonymous(), source, None, received_at, &[])
     }
-    /// [`Store::ingest`], recording the aggregator that forwarded the report
-    /// (if any) and queueing `outgoing` in the same transaction: a stored
-    /// report is always queued for its upstreams, even across a crash.
+    /// [`Store::ingest`] by `writer`, recording the aggregator that forwarded
+    /// the report (if any) and queueing `outgoing` in the same transaction: a
+    /// stored report is always queued for its upstreams, even across a crash.
+    /// A report that may not overwrite its stored host (another site, another
+    /// owner, older than what is stored) fails with [`StoreError::Conflict`]
+    /// and changes nothing.
     fn ingest_and_queue(
         &self,
         report: &Report,
+        writer: &Writer,
         source: Source,
         forwarded_by: Option<&str>,
         received_at: SystemTime,
@@ -320,8 +331,17 @@ pub trait Store: Send + Sync {
     fn site_stats(&self) -> Result<Vec<StoredSiteStats>, StoreError>;
     /// Every host, ordered by hostname.
     fn hosts(&self) -> Result<Vec<HostSummary>, StoreError>;
-    /// The host of that name (the most recently heard from, if several share it).
-    fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError>;
+    /// The host of that name in that site (any site when `None`); the most
+    /// recently heard from if several match.
+    fn host(&self, hostname: &str, site: Option<&str>) -> Result<Option<HostDetail>, StoreError>;
+    /// Moves the hosts named `hostname` from site `from` to site `to` (the
+    /// operator's action; no report does this). Returns how many moved.
+    fn move_host(
+        &self,
+        hostname: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<u64, StoreError>;
     /// Hosts with a pending update of this package, advisory or CVE, by hostname.
     fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError>;
     /// Removes old hosts, history, and statistics not refreshed since
@@ -332,6 +352,13 @@ pub trait Store: Send + Sync {
     /// per interval). A store that only one process can use always grants it.
     fn claim(&self, _name: &str, _owner: &str, _ttl: Duration) -> Result<bool, StoreError> {
         Ok(true)
+    }
+    /// A number that changes whenever any process changed the hosts (a
+    /// report stored, a host moved or removed), for processes that share the
+    /// database to notice each other's writes; `None` for a store only this
+    /// process writes.
+    fn change_stamp(&self) -> Result<Option<i64>, StoreError> {
+        Ok(None)
     }
     /// Cheap check that the database answers.
     fn ping(&self) -> Result<(), StoreError>;

@@ -15,6 +15,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::diff::{self, Stored};
+use crate::ownership::{self, Conflict, StoredHost, Writer};
 use crate::{
     from_millis, join5, millis, split5, AffectedHost, Counts, HistoryPoint, HostDetail,
     HostSummary, IngestOutcome, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind, OutboxStatus,
@@ -27,6 +28,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_forwarding.sql"),
     ),
+    (3, include_str!("../migrations/postgres/0003_ownership.sql")),
 ];
 
 /// Pool and timeout settings.
@@ -151,10 +153,12 @@ fn counts_at(r: &postgres::Row, start: usize) -> Counts {
     }
 }
 
-/// Why an ingest failed: the database said so, or the host vanished under us.
+/// Why an ingest failed: the database said so, the host vanished under us,
+/// or the report may not overwrite it.
 enum IngestError {
     Pg(postgres::Error),
     Vanished,
+    Conflict(Conflict),
 }
 
 impl From<postgres::Error> for IngestError {
@@ -166,21 +170,35 @@ impl From<postgres::Error> for IngestError {
 fn ingest(
     tx: &mut Transaction,
     report: &Report,
+    writer: &Writer,
     hash: &[u8],
     source: Source,
     received_at: SystemTime,
-) -> Result<IngestOutcome, IngestError> {
+) -> Result<(IngestOutcome, i64), IngestError> {
     let now = millis(received_at);
     let hostname = report.host.hostname.as_str();
-    let select = |tx: &mut Transaction| -> Result<Option<(i64, Vec<u8>)>, postgres::Error> {
+    type Found = Option<(i64, Vec<u8>, StoredHost)>;
+    let select = |tx: &mut Transaction| -> Result<Found, postgres::Error> {
+        const COLUMNS: &str = "id, content_hash, hostname, site, owner, collected_at";
         let row = match &report.host.machine_id {
-            Some(mid) => tx.query_opt("SELECT id, content_hash FROM hosts WHERE machine_id = $1 FOR UPDATE", &[mid])?,
+            Some(mid) => tx.query_opt(&format!("SELECT {COLUMNS} FROM hosts WHERE machine_id = $1 FOR UPDATE"), &[mid])?,
             None => tx.query_opt(
-                "SELECT id, content_hash FROM hosts WHERE machine_id IS NULL AND hostname = $1 FOR UPDATE",
-                &[&hostname],
+                &format!("SELECT {COLUMNS} FROM hosts WHERE machine_id IS NULL AND hostname = $1 AND COALESCE(site, '') = COALESCE($2, '') FOR UPDATE"),
+                &[&hostname, &report.host.site],
             )?,
         };
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        Ok(row.map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                StoredHost {
+                    hostname: r.get(2),
+                    site: r.get(3),
+                    owner: r.get(4),
+                    collected_at: r.get(5),
+                },
+            )
+        }))
     };
     let mut found = select(tx)?;
     let mut created = false;
@@ -188,28 +206,40 @@ fn ingest(
         let conflict = if report.host.machine_id.is_some() {
             "ON CONFLICT (machine_id) DO NOTHING"
         } else {
-            "ON CONFLICT (hostname) WHERE machine_id IS NULL DO NOTHING"
+            "ON CONFLICT (COALESCE(site, ''), hostname) WHERE machine_id IS NULL DO NOTHING"
         };
         let inserted = tx.query_opt(
             &format!(
-                "INSERT INTO hosts (machine_id, hostname, os_id, os_version, kernel, arch, manager, exporter_version, exporter_revision, source, first_seen, last_report_at, collected_at, collection_duration_ms, content_hash, reboot_required, reboot_packages, security_metadata_available, installed_packages, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held) \
-                 VALUES ($1, $2, '', '', '', '', '', '', '', '', $3, $3, $3, 0, '\\x'::bytea, false, '', false, 0, -1, 0, 0, 0, 0, 0, 0) {conflict} RETURNING id"
+                "INSERT INTO hosts (machine_id, hostname, site, owner, os_id, os_version, kernel, arch, manager, exporter_version, exporter_revision, source, first_seen, last_report_at, collected_at, collection_duration_ms, content_hash, reboot_required, reboot_packages, security_metadata_available, installed_packages, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held) \
+                 VALUES ($1, $2, $3, $4, '', '', '', '', '', '', '', '', $5, $5, $5, 0, '\\x'::bytea, false, '', false, 0, -1, 0, 0, 0, 0, 0, 0) {conflict} RETURNING id"
             ),
-            &[&report.host.machine_id, &hostname, &now],
+            &[&report.host.machine_id, &hostname, &report.host.site, &writer.client, &now],
         )?;
         match inserted {
             Some(r) => {
                 created = true;
-                found = Some((r.get(0), Vec::new()));
+                found = Some((
+                    r.get(0),
+                    Vec::new(),
+                    StoredHost {
+                        hostname: hostname.to_string(),
+                        site: report.host.site.clone(),
+                        owner: writer.client.clone(),
+                        collected_at: now,
+                    },
+                ));
             }
             // Another replica created it a moment ago: use theirs, locked.
             None => found = select(tx)?,
         }
     }
     // Only a concurrent removal of the host between the insert and the re-read gets here.
-    let Some((host_id, old_hash)) = found else {
+    let Some((host_id, old_hash, stored)) = found else {
         return Err(IngestError::Vanished);
     };
+    if !created {
+        ownership::check(&stored, report, writer).map_err(IngestError::Conflict)?;
+    }
     let collected = millis(report.collected_at);
     let duration_ms = report.collection_duration.as_millis() as i64;
     if !created && old_hash.as_slice() == hash {
@@ -217,7 +247,7 @@ fn ingest(
             "UPDATE hosts SET last_report_at = $2, collected_at = $3, collection_duration_ms = $4, source = $5 WHERE id = $1",
             &[&host_id, &now, &collected, &duration_ms, &source.as_str()],
         )?;
-        return Ok(IngestOutcome::Unchanged);
+        return Ok((IngestOutcome::Unchanged, host_id));
     }
     let counts = Counts::of(report);
     let inv = &report.inventory;
@@ -337,14 +367,15 @@ fn ingest(
             &[&host_id, &now, &c(counts.pending), &c(counts.security[0]), &c(counts.security[1]), &c(counts.security[2]), &c(counts.security[3]), &c(counts.security[4]), &c(counts.held), &counts.reboot_required],
         )?;
     }
-    Ok(if created {
+    let outcome = if created {
         IngestOutcome::NewHost
     } else {
         IngestOutcome::Changed
-    })
+    };
+    Ok((outcome, host_id))
 }
 
-const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by";
+const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner";
 
 fn summary(r: &postgres::Row) -> HostSummary {
     let t = |i: usize| from_millis(r.get::<_, i64>(i));
@@ -379,6 +410,7 @@ fn summary(r: &postgres::Row) -> HostSummary {
         security_since_by_severity: [ot(29), ot(30), ot(31), ot(32), ot(33)],
         exporter_revision: r.get(34),
         forwarded_by: r.get(35),
+        owner: r.get(36),
     }
 }
 
@@ -458,10 +490,21 @@ fn stored_update(r: &postgres::Row, at: usize) -> StoredUpdate {
     }
 }
 
+/// Tells the other replicas that hosts changed, after the commit (a sequence
+/// is not transactional: bumped before, a replica could reload too early and
+/// then wait for the next change). A failure only delays their reload to
+/// their periodic one.
+fn changed(c: &mut postgres::Client) {
+    if let Err(e) = c.execute("SELECT nextval('fleet_changes')", &[]) {
+        tracing::debug!(error = %e, "could not bump fleet_changes");
+    }
+}
+
 impl Store for PgStore {
     fn ingest_and_queue(
         &self,
         report: &Report,
+        writer: &Writer,
         source: Source,
         forwarded_by: Option<&str>,
         received_at: SystemTime,
@@ -470,25 +513,22 @@ impl Store for PgStore {
         let hash = crate::sqlite::content_hash(report);
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
-        let outcome = ingest(&mut tx, report, &hash, source, received_at).map_err(|e| match e {
-            IngestError::Pg(e) => db(e),
-            IngestError::Vanished => StoreError::Database(
-                "the host was removed while its report was stored; send it again".into(),
-            ),
-        })?;
-        match &report.host.machine_id {
-            Some(mid) => tx.execute(
-                "UPDATE hosts SET forwarded_by = $1 WHERE machine_id = $2",
-                &[&forwarded_by, mid],
-            ),
-            None => tx.execute(
-                "UPDATE hosts SET forwarded_by = $1 WHERE machine_id IS NULL AND hostname = $2",
-                &[&forwarded_by, &report.host.hostname.as_str()],
-            ),
-        }
+        let (outcome, host_id) = ingest(&mut tx, report, writer, &hash, source, received_at)
+            .map_err(|e| match e {
+                IngestError::Pg(e) => db(e),
+                IngestError::Vanished => StoreError::Database(
+                    "the host was removed while its report was stored; send it again".into(),
+                ),
+                IngestError::Conflict(c) => StoreError::Conflict(c),
+            })?;
+        tx.execute(
+            "UPDATE hosts SET forwarded_by = $1 WHERE id = $2",
+            &[&forwarded_by, &host_id],
+        )
         .map_err(db)?;
         enqueue(&mut tx, outgoing, received_at).map_err(db)?;
         tx.commit().map_err(db)?;
+        changed(&mut c);
         Ok(outcome)
     }
 
@@ -620,10 +660,37 @@ impl Store for PgStore {
         Ok(rows.iter().map(summary).collect())
     }
 
-    fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError> {
+    fn move_host(
+        &self,
+        hostname: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut c = self.conn()?;
+        let moved = c
+            .execute(
+                "UPDATE hosts SET site = $3 WHERE hostname = $1 AND COALESCE(site, '') = COALESCE($2, '')",
+                &[&hostname, &from, &to],
+            )
+            .map_err(db)?;
+        changed(&mut c);
+        Ok(moved)
+    }
+
+    fn change_stamp(&self) -> Result<Option<i64>, StoreError> {
+        let mut c = self.conn()?;
+        let row = c
+            .query_one("SELECT last_value, is_called FROM fleet_changes", &[])
+            .map_err(db)?;
+        let (value, called): (i64, bool) =
+            (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
+        Ok(Some(if called { value } else { 0 }))
+    }
+
+    fn host(&self, hostname: &str, site: Option<&str>) -> Result<Option<HostDetail>, StoreError> {
         let mut c = self.conn()?;
         let Some(row) = c
-            .query_opt(&format!("SELECT {SUMMARY} FROM hosts WHERE hostname = $1 ORDER BY last_report_at DESC LIMIT 1"), &[&hostname])
+            .query_opt(&format!("SELECT {SUMMARY} FROM hosts WHERE hostname = $1 AND ($2::text IS NULL OR site = $2) ORDER BY last_report_at DESC, id DESC LIMIT 1"), &[&hostname, &site])
             .map_err(db)?
         else {
             return Ok(None);
@@ -700,6 +767,9 @@ impl Store for PgStore {
             &[&millis(r.remove_hosts_before)],
         )
         .map_err(db)?;
+        if hosts_removed > 0 {
+            changed(&mut c);
+        }
         Ok(MaintenanceOutcome {
             hosts_removed,
             history_dropped,

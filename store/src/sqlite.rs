@@ -1,6 +1,8 @@
 //! SQLite: one writer thread that commits reports in batches (group commit),
 //! and a small pool of reader connections. WAL mode: readers never wait for
-//! the writer, and a committed transaction survives a crash of the process.
+//! the writer. `synchronous = FULL`: every commit is on disk (the WAL is
+//! synced) before `ingest` returns, so an acknowledged report survives a power
+//! loss, not only a crash of the process. One process only: `<db>.lock`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::diff::{self, Stored};
+use crate::ownership::{self, StoredHost, Writer};
 use crate::{
     from_millis, join5, millis, split5, AffectedHost, Counts, HistoryPoint, HostDetail,
     HostSummary, IngestOutcome, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind, OutboxStatus,
@@ -27,6 +30,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/sqlite/0002_severity_since.sql"),
     ),
     (3, include_str!("../migrations/sqlite/0003_forwarding.sql")),
+    (4, include_str!("../migrations/sqlite/0004_ownership.sql")),
 ];
 
 /// Most jobs committed in one transaction.
@@ -37,6 +41,7 @@ type Reply<T> = mpsc::Sender<Result<T, StoreError>>;
 enum Job {
     Ingest {
         report: Box<Report>,
+        writer: Writer,
         hash: [u8; 16],
         source: Source,
         forwarded_by: Option<String>,
@@ -58,6 +63,9 @@ pub struct SqliteStore {
     jobs: Mutex<SyncSender<Job>>,
     readers: Mutex<Vec<Connection>>,
     path: PathBuf,
+    /// `<database>.lock`, locked for as long as this store lives: SQLite
+    /// serves one aggregator process.
+    _lock: std::fs::File,
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -73,10 +81,55 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     })?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
     )
     .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
     Ok(conn)
+}
+
+/// Whether the file still starts as an SQLite database. The WAL can hide a
+/// damaged main file from readers until the next checkpoint writes into it, so
+/// the probes and the writer look at the file itself.
+fn check_header(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read as _;
+    let mut header = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+    if &header != b"SQLite format 3\0" {
+        return Err(StoreError::Unavailable(format!(
+            "{} is no longer an SQLite database (its header is damaged): restore it from a backup",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Takes `<database>.lock` for this process, or says who cannot share it.
+fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display()))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "another process uses the SQLite database {} (it holds {}): SQLite serves one aggregator; stop the other one, or use PostgreSQL for replicas",
+            path.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!(
+            "cannot lock {}: {e}",
+            lock_path.display()
+        ))),
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -139,17 +192,22 @@ impl SqliteStore {
                 )));
             }
         }
+        let lock = lock(path)?;
         let mut writer = connect(path)?;
         migrate(&mut writer)?;
         let (tx, rx) = mpsc::sync_channel(4 * BATCH);
         thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx))
+            .spawn({
+                let path = path.to_path_buf();
+                move || write_loop(writer, rx, &path)
+            })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             jobs: Mutex::new(tx),
             readers: Mutex::new(Vec::new()),
             path: path.to_path_buf(),
+            _lock: lock,
         })
     }
 
@@ -186,7 +244,7 @@ impl SqliteStore {
     }
 }
 
-fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
+fn write_loop(mut conn: Connection, jobs: Receiver<Job>, path: &Path) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -196,6 +254,11 @@ fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
             }
         }
         let mut results: Vec<Result<Done, StoreError>> = Vec::with_capacity(batch.len());
+        if let Err(e) = check_header(path) {
+            tracing::error!(error = %e, "the database file is damaged; nothing is written");
+            reply_all(batch, |_| Err(StoreError::Unavailable(e.to_string())));
+            continue;
+        }
         let committed = (|| -> Result<(), rusqlite::Error> {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for job in &batch {
@@ -205,7 +268,7 @@ fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
                     tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
                 }
                 tx.prepare_cached("RELEASE job")?.execute([])?;
-                results.push(r.map_err(db));
+                results.push(r);
             }
             tx.commit()
         })();
@@ -216,23 +279,34 @@ fn write_loop(mut conn: Connection, jobs: Receiver<Job>) {
                 .map(|_| Err(StoreError::Database(format!("commit failed: {e}"))))
                 .collect();
         }
-        for (job, result) in batch.into_iter().zip(results) {
-            match (job, result) {
-                (Job::Ingest { reply, .. }, r) => {
-                    let _ = reply.send(r.map(|d| match d {
-                        Done::Ingest(o) => o,
-                        _ => IngestOutcome::Changed,
-                    }));
-                }
-                (Job::Maintain { reply, .. }, r) => {
-                    let _ = reply.send(r.map(|d| match d {
-                        Done::Maintain(o) => o,
-                        _ => MaintenanceOutcome::default(),
-                    }));
-                }
-                (Job::Exec { reply, .. }, r) => {
-                    let _ = reply.send(r.map(|_| ()));
-                }
+        let mut results = results.into_iter();
+        reply_all(batch, |_| {
+            results
+                .next()
+                .unwrap_or_else(|| Err(StoreError::Database("no result".into())))
+        });
+    }
+}
+
+/// Answers every job of a batch with what `result` says for it.
+fn reply_all(batch: Vec<Job>, mut result: impl FnMut(usize) -> Result<Done, StoreError>) {
+    for (i, job) in batch.into_iter().enumerate() {
+        let r = result(i);
+        match job {
+            Job::Ingest { reply, .. } => {
+                let _ = reply.send(r.map(|d| match d {
+                    Done::Ingest(o) => o,
+                    _ => IngestOutcome::Changed,
+                }));
+            }
+            Job::Maintain { reply, .. } => {
+                let _ = reply.send(r.map(|d| match d {
+                    Done::Maintain(o) => o,
+                    _ => MaintenanceOutcome::default(),
+                }));
+            }
+            Job::Exec { reply, .. } => {
+                let _ = reply.send(r.map(|_| ()));
             }
         }
     }
@@ -244,10 +318,11 @@ enum Done {
     Exec,
 }
 
-fn run_job(tx: &Transaction, job: &Job) -> Result<Done, rusqlite::Error> {
+fn run_job(tx: &Transaction, job: &Job) -> Result<Done, StoreError> {
     match job {
         Job::Ingest {
             report,
+            writer,
             hash,
             source,
             forwarded_by,
@@ -255,44 +330,80 @@ fn run_job(tx: &Transaction, job: &Job) -> Result<Done, rusqlite::Error> {
             outgoing,
             ..
         } => {
-            let outcome = ingest(tx, report, hash, *source, *received_at)?;
-            let set = "UPDATE hosts SET forwarded_by = ?1 WHERE";
-            match &report.host.machine_id {
-                Some(mid) => tx
-                    .prepare_cached(&format!("{set} machine_id = ?2"))?
-                    .execute(params![forwarded_by, mid])?,
-                None => tx
-                    .prepare_cached(&format!("{set} machine_id IS NULL AND hostname = ?2"))?
-                    .execute(params![forwarded_by, report.host.hostname.as_str()])?,
-            };
-            enqueue(tx, outgoing, *received_at)?;
+            let (outcome, host_id) = ingest(tx, report, writer, hash, *source, *received_at)?;
+            (|| {
+                tx.prepare_cached("UPDATE hosts SET forwarded_by = ?1 WHERE id = ?2")?
+                    .execute(params![forwarded_by, host_id])?;
+                enqueue(tx, outgoing, *received_at)
+            })()
+            .map_err(db)?;
             Ok(Done::Ingest(outcome))
         }
-        Job::Maintain { retention, .. } => maintain(tx, *retention).map(Done::Maintain),
-        Job::Exec { run, .. } => run(tx).map(|_| Done::Exec),
+        Job::Maintain { retention, .. } => maintain(tx, *retention).map(Done::Maintain).map_err(db),
+        Job::Exec { run, .. } => run(tx).map(|_| Done::Exec).map_err(db),
+    }
+}
+
+/// The stored host a report names: by machine id, else by site and host name;
+/// with its id, content hash and what [`ownership::check`] needs.
+fn find_host(
+    tx: &Transaction,
+    report: &Report,
+) -> Result<Option<(i64, Vec<u8>, StoredHost)>, rusqlite::Error> {
+    const COLUMNS: &str = "id, content_hash, hostname, site, owner, collected_at";
+    let row = |r: &rusqlite::Row| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            StoredHost {
+                hostname: r.get(2)?,
+                site: r.get(3)?,
+                owner: r.get(4)?,
+                collected_at: r.get(5)?,
+            },
+        ))
+    };
+    match &report.host.machine_id {
+        Some(mid) => tx
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM hosts WHERE machine_id = ?1"))?
+            .query_row([mid], row)
+            .optional(),
+        None => tx
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM hosts WHERE machine_id IS NULL AND hostname = ?1 AND site IS ?2 ORDER BY last_report_at DESC LIMIT 1"
+            ))?
+            .query_row(params![report.host.hostname.as_str(), report.host.site], row)
+            .optional(),
     }
 }
 
 fn ingest(
     tx: &Transaction,
     report: &Report,
+    writer: &Writer,
     hash: &[u8; 16],
     source: Source,
     received_at: SystemTime,
-) -> Result<IngestOutcome, rusqlite::Error> {
+) -> Result<(IngestOutcome, i64), StoreError> {
+    let found = find_host(tx, report).map_err(db)?;
+    if let Some((_, _, stored)) = &found {
+        ownership::check(stored, report, writer)?;
+    }
+    let found = found.map(|(id, hash, _)| (id, hash));
+    write_host(tx, report, writer, hash, source, received_at, found).map_err(db)
+}
+
+/// Writes a report the ownership rules allowed over `found` (id, content hash).
+fn write_host(
+    tx: &Transaction,
+    report: &Report,
+    writer: &Writer,
+    hash: &[u8; 16],
+    source: Source,
+    received_at: SystemTime,
+    found: Option<(i64, Vec<u8>)>,
+) -> Result<(IngestOutcome, i64), rusqlite::Error> {
     let now = millis(received_at);
-    let found: Option<(i64, Vec<u8>)> = match &report.host.machine_id {
-        Some(mid) => tx
-            .prepare_cached("SELECT id, content_hash FROM hosts WHERE machine_id = ?1")?
-            .query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-        None => tx
-            .prepare_cached(
-                "SELECT id, content_hash FROM hosts WHERE machine_id IS NULL AND hostname = ?1 ORDER BY last_report_at DESC LIMIT 1",
-            )?
-            .query_row([report.host.hostname.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?,
-    };
     let collected = millis(report.collected_at);
     let duration_ms = report.collection_duration.as_millis() as i64;
     if let Some((id, old_hash)) = &found {
@@ -301,7 +412,7 @@ fn ingest(
                 "UPDATE hosts SET last_report_at = ?2, collected_at = ?3, collection_duration_ms = ?4, source = ?5 WHERE id = ?1",
             )?
             .execute(params![id, now, collected, duration_ms, source.as_str()])?;
-            return Ok(IngestOutcome::Unchanged);
+            return Ok((IngestOutcome::Unchanged, *id));
         }
     }
 
@@ -311,10 +422,16 @@ fn ingest(
         Some((id, _)) => *id,
         None => {
             tx.prepare_cached(
-                "INSERT INTO hosts (machine_id, hostname, os_id, os_version, kernel, arch, manager, exporter_version, exporter_revision, source, first_seen, last_report_at, collected_at, collection_duration_ms, content_hash, reboot_required, reboot_packages, security_metadata_available, installed_packages, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held) \
-                 VALUES (?1, ?2, '', '', '', '', '', '', '', '', ?3, ?3, ?3, 0, x'', 0, '', 0, 0, -1, 0, 0, 0, 0, 0, 0)",
+                "INSERT INTO hosts (machine_id, hostname, site, owner, os_id, os_version, kernel, arch, manager, exporter_version, exporter_revision, source, first_seen, last_report_at, collected_at, collection_duration_ms, content_hash, reboot_required, reboot_packages, security_metadata_available, installed_packages, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held) \
+                 VALUES (?1, ?2, ?3, ?4, '', '', '', '', '', '', '', '', ?5, ?5, ?5, 0, x'', 0, '', 0, 0, -1, 0, 0, 0, 0, 0, 0)",
             )?
-            .execute(params![report.host.machine_id, report.host.hostname.as_str(), now])?;
+            .execute(params![
+                report.host.machine_id,
+                report.host.hostname.as_str(),
+                report.host.site,
+                writer.client,
+                now
+            ])?;
             tx.last_insert_rowid()
         }
     };
@@ -444,11 +561,12 @@ fn ingest(
             counts.reboot_required
         ])?;
     }
-    Ok(if found.is_some() {
+    let outcome = if found.is_some() {
         IngestOutcome::Changed
     } else {
         IngestOutcome::NewHost
-    })
+    };
+    Ok((outcome, host_id))
 }
 
 fn maintain(tx: &Transaction, r: Retention) -> Result<MaintenanceOutcome, rusqlite::Error> {
@@ -487,7 +605,7 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by";
+const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner";
 
 fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     let reboot_packages: String = r.get(19)?;
@@ -526,6 +644,7 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
         ],
         exporter_revision: r.get(34)?,
         forwarded_by: r.get(35)?,
+        owner: r.get(36)?,
     })
 }
 
@@ -627,6 +746,7 @@ impl Store for SqliteStore {
     fn ingest_and_queue(
         &self,
         report: &Report,
+        writer: &Writer,
         source: Source,
         forwarded_by: Option<&str>,
         received_at: SystemTime,
@@ -635,6 +755,7 @@ impl Store for SqliteStore {
         let hash = content_hash(report);
         self.submit(|reply| Job::Ingest {
             report: Box::new(report.clone()),
+            writer: writer.clone(),
             hash,
             source,
             forwarded_by: forwarded_by.map(str::to_string),
@@ -654,13 +775,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn host(&self, hostname: &str) -> Result<Option<HostDetail>, StoreError> {
+    fn host(&self, hostname: &str, site: Option<&str>) -> Result<Option<HostDetail>, StoreError> {
         self.read(|c| {
             let Some(summary) = c
                 .prepare_cached(&format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM hosts WHERE hostname = ?1 ORDER BY last_report_at DESC LIMIT 1"
+                    "SELECT {SUMMARY_COLUMNS} FROM hosts WHERE hostname = ?1 AND (?2 IS NULL OR site = ?2) ORDER BY last_report_at DESC, id DESC LIMIT 1"
                 ))?
-                .query_row([hostname], summary)
+                .query_row(params![hostname, site], summary)
                 .optional()?
             else {
                 return Ok(None);
@@ -783,6 +904,34 @@ impl Store for SqliteStore {
         })
     }
 
+    fn move_host(
+        &self,
+        hostname: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let moved = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (hostname, from, to) = (
+            hostname.to_string(),
+            from.map(str::to_string),
+            to.map(str::to_string),
+        );
+        let counter = moved.clone();
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE hosts SET site = ?3 WHERE hostname = ?1 AND site IS ?2",
+                    )?
+                    .execute(params![hostname, from, to])?;
+                counter.store(n as u64, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }),
+            reply,
+        })?;
+        Ok(moved.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     fn put_site_stats(
         &self,
         server: &str,
@@ -823,8 +972,33 @@ impl Store for SqliteStore {
         })
     }
 
+    /// Reads the file itself through a new connection (its header, schema
+    /// and the first page of every table), so that a file damaged or replaced
+    /// under the running process is seen, not hidden by cached connections.
     fn ping(&self) -> Result<(), StoreError> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
+        check_header(&self.path)?;
+        let c = connect(&self.path)?;
+        let tables: Vec<String> = c
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", self.path.display())))?;
+        if !tables.iter().any(|t| t == "hosts") {
+            return Err(StoreError::Unavailable(format!(
+                "{}: the hosts table is gone",
+                self.path.display()
+            )));
+        }
+        for t in tables {
+            c.query_row(
+                &format!("SELECT count(*) FROM (SELECT 1 FROM \"{t}\" LIMIT 1)"),
+                [],
+                |_| Ok(()),
+            )
+            .map_err(|e| {
+                StoreError::Unavailable(format!("{}: table {t}: {e}", self.path.display()))
+            })?;
+        }
+        Ok(())
     }
 }
 

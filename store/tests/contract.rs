@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use pakiti_report::*;
 use pakiti_store::testing::TestDatabase;
 use pakiti_store::{
-    IngestOutcome, OutboxKind, Outgoing, PgOptions, PgStore, Retention, SiteStats, Source,
-    SqliteStore, Store,
+    Conflict, IngestOutcome, OutboxKind, Outgoing, PgOptions, PgStore, Retention, SiteStats,
+    Source, SqliteStore, Store, StoreError, Writer,
 };
 
 fn t(secs: u64) -> SystemTime {
@@ -46,19 +46,20 @@ mod cases {
             s.ingest(&again, Source::Push, t(70)).unwrap(),
             IngestOutcome::Unchanged
         );
-        let h = s.host("web-01").unwrap().unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
         assert_eq!(
             h.summary.last_report_at,
             t(70),
             "an unchanged report refreshes the time"
         );
         assert_eq!(h.summary.collected_at, t(60));
-        let changed = report("web-01", MID, vec![]);
+        let mut changed = report("web-01", MID, vec![]);
+        changed.collected_at = t(75);
         assert_eq!(
             s.ingest(&changed, Source::Scrape, t(80)).unwrap(),
             IngestOutcome::Changed
         );
-        let h = s.host("web-01").unwrap().unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
         assert!(h.updates.is_empty(), "an update no longer pending is gone");
         assert_eq!(h.summary.source, "scrape");
         assert_eq!(h.summary.counts.pending, 0);
@@ -75,10 +76,12 @@ mod cases {
             update("openssl", "1.0-3", Some(Severity::Important)),
             update("bash", "5.0-2", Some(Severity::Low)),
             update("curl", "8.0-2", None),
+            // A second important update, newer: the severity's clock keeps the oldest.
+            update("libssl", "1.0-2", Some(Severity::Important)),
         ];
         s.ingest(&report("web-01", MID, v2), Source::Push, t(200))
             .unwrap();
-        let h = s.host("web-01").unwrap().unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
         let get = |n: &str| h.updates.iter().find(|u| u.name == n).unwrap().clone();
         assert_eq!(
             get("openssl").first_seen,
@@ -109,13 +112,13 @@ mod cases {
             h.summary.security_since_by_severity[idx(Severity::Critical)],
             None
         );
-        assert_eq!(h.summary.counts.security(Severity::Important), 1);
+        assert_eq!(h.summary.counts.security(Severity::Important), 2);
         assert_eq!(h.summary.counts.security(Severity::Low), 1);
         // Once openssl is patched, the oldest pending security update is bash's.
         let v3 = vec![update("bash", "5.0-2", Some(Severity::Low))];
         s.ingest(&report("web-01", MID, v3), Source::Push, t(300))
             .unwrap();
-        let h = s.host("web-01").unwrap().unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
         assert_eq!(h.summary.security_pending_since, Some(t(200)));
     }
     pub fn a_machine_id_keeps_one_host_across_renames(s: &dyn Store) {
@@ -128,7 +131,7 @@ mod cases {
         let hosts = s.hosts().unwrap();
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].hostname, "new-name");
-        assert!(s.host("old-name").unwrap().is_none());
+        assert!(s.host("old-name", None).unwrap().is_none());
         // Without a machine id the host name is the identity.
         s.ingest(&report("bare", None, vec![]), Source::Push, t(3))
             .unwrap();
@@ -145,7 +148,7 @@ mod cases {
         s.ingest(&same_counts, Source::Push, t(3)).unwrap();
         s.ingest(&report("web-01", MID, vec![]), Source::Push, t(4))
             .unwrap();
-        let h = s.host("web-01").unwrap().unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
         let points: Vec<_> = h.history.iter().map(|p| (p.at, p.counts.pending)).collect();
         assert_eq!(points, [(t(1), 1), (t(4), 0)]);
     }
@@ -172,8 +175,8 @@ mod cases {
             .unwrap();
         assert_eq!(out.hosts_removed, 1);
         assert_eq!(out.history_dropped, 1);
-        assert!(s.host("gone").unwrap().is_none());
-        assert_eq!(s.host("here").unwrap().unwrap().history.len(), 1);
+        assert!(s.host("gone", None).unwrap().is_none());
+        assert_eq!(s.host("here", None).unwrap().unwrap().history.len(), 1);
     }
     pub fn hosts_affected_by_a_package_an_advisory_or_a_cve(s: &dyn Store) {
         let mut a = update("openssl", "3.0-2", Some(Severity::Important));
@@ -229,14 +232,20 @@ mod cases {
         assert_eq!(first.site.as_deref(), Some("SiteA"));
     }
 
-    pub fn leases_go_to_one_owner_at_a_time(s: &dyn Store) {
+    /// `shared`: whether the store serves several processes (PostgreSQL), so
+    /// that a lease can be refused; SQLite serves one and grants every claim.
+    pub fn leases_go_to_one_owner_at_a_time(s: &dyn Store, shared: bool) {
         let ttl = Duration::from_secs(60);
         assert!(s.claim("scrape:a", "replica-1", ttl).unwrap());
         assert!(
             s.claim("scrape:a", "replica-1", ttl).unwrap(),
             "the holder renews"
         );
-        let shared = !s.claim("scrape:a", "replica-2", ttl).unwrap();
+        assert_eq!(
+            s.claim("scrape:a", "replica-2", ttl).unwrap(),
+            !shared,
+            "a live lease is refused to another owner exactly when the store is shared"
+        );
         if shared {
             assert!(s.claim("scrape:b", "replica-2", Duration::ZERO).unwrap());
             assert!(
@@ -248,6 +257,112 @@ mod cases {
                 "a live lease is not"
             );
         }
+    }
+
+    fn writer(client: &str, host_only: bool) -> Writer {
+        Writer {
+            client: Some(client.into()),
+            host_only,
+        }
+    }
+
+    fn conflict(s: &dyn Store, r: &Report, w: &Writer) -> Conflict {
+        match s.ingest_and_queue(r, w, Source::Push, None, t(20), &[]) {
+            Err(StoreError::Conflict(c)) => c,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    }
+
+    pub fn no_report_overwrites_what_its_writer_does_not_own(s: &dyn Store) {
+        let owner = writer("web-01", true);
+        let r = report(
+            "web-01",
+            MID,
+            vec![update("openssl", "1.0-2", Some(Severity::Critical))],
+        );
+        s.ingest_and_queue(&r, &owner, Source::Push, None, t(10), &[])
+            .unwrap();
+        // Another host's credential naming web-01's machine id: no rename, no wipe.
+        let forged = report("db-01", MID, vec![]);
+        assert!(matches!(
+            conflict(s, &forged, &writer("db-01", true)),
+            Conflict::OtherOwner { .. }
+        ));
+        // Its own name but another client's credential.
+        assert!(matches!(
+            conflict(s, &report("web-01", MID, vec![]), &writer("db-01", true)),
+            Conflict::OtherOwner { .. }
+        ));
+        // A relay of another site: no site move.
+        let mut moved = report("web-01", MID, vec![]);
+        moved.host.site = Some("SiteB".into());
+        assert!(matches!(
+            conflict(s, &moved, &writer("relay-b", false)),
+            Conflict::OtherSite { .. }
+        ));
+        // An older report, even from the owner.
+        let mut old = report("web-01", MID, vec![]);
+        old.collected_at = t(0) - Duration::from_millis(1);
+        assert!(matches!(conflict(s, &old, &owner), Conflict::Older { .. }));
+        let h = s.host("web-01", None).unwrap().unwrap();
+        assert_eq!(s.hosts().unwrap().len(), 1);
+        assert_eq!(h.summary.site.as_deref(), Some("SiteA"));
+        assert_eq!(h.summary.owner.as_deref(), Some("web-01"));
+        assert_eq!(h.summary.last_report_at, t(10), "nothing was written");
+        assert_eq!(h.updates.len(), 1);
+        assert!(h.summary.security_pending_since.is_some());
+        // The owner and a relay of its site still write it.
+        let mut newer = report("web-01", MID, vec![]);
+        newer.collected_at = t(1);
+        s.ingest_and_queue(&newer, &owner, Source::Push, None, t(30), &[])
+            .unwrap();
+        newer.collected_at = t(2);
+        s.ingest_and_queue(
+            &newer,
+            &writer("relay-a", false),
+            Source::Push,
+            None,
+            t(31),
+            &[],
+        )
+        .unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
+        assert!(h.updates.is_empty());
+        assert_eq!(
+            h.summary.owner.as_deref(),
+            Some("web-01"),
+            "the first writer owns it"
+        );
+    }
+
+    pub fn equal_host_names_in_two_sites_are_two_hosts(s: &dyn Store) {
+        let a = report("web-01", None, vec![update("openssl", "1.0-2", None)]);
+        let mut b = report("web-01", None, vec![]);
+        b.host.site = Some("SiteB".into());
+        s.ingest(&a, Source::Push, t(1)).unwrap();
+        assert_eq!(
+            s.ingest(&b, Source::Push, t(2)).unwrap(),
+            IngestOutcome::NewHost
+        );
+        assert_eq!(s.hosts().unwrap().len(), 2);
+        let in_site = |site| s.host("web-01", Some(site)).unwrap().unwrap();
+        assert_eq!(
+            in_site("SiteA").updates.len(),
+            1,
+            "SiteB's report hid nothing"
+        );
+        assert_eq!(in_site("SiteB").updates.len(), 0);
+        assert!(s.host("web-01", Some("SiteC")).unwrap().is_none());
+        // Moving a host is the operator's action.
+        assert_eq!(
+            s.move_host("web-01", Some("SiteB"), Some("SiteC")).unwrap(),
+            1
+        );
+        assert_eq!(in_site("SiteC").summary.site.as_deref(), Some("SiteC"));
+        assert_eq!(
+            s.move_host("web-01", Some("SiteB"), Some("SiteC")).unwrap(),
+            0
+        );
     }
 
     fn out(upstream: &str, kind: OutboxKind, payload: &str, cap: u64) -> Outgoing {
@@ -262,9 +377,16 @@ mod cases {
     pub fn a_stored_report_is_queued_with_it_and_records_its_forwarder(s: &dyn Store) {
         let r = report("web-01", MID, vec![update("openssl", "1.0-2", None)]);
         let q = [out("central", OutboxKind::Report, "r1", 100)];
-        s.ingest_and_queue(&r, Source::Forwarded, Some("site-a"), t(10), &q)
-            .unwrap();
-        let h = s.host("web-01").unwrap().unwrap();
+        s.ingest_and_queue(
+            &r,
+            &Writer::anonymous(),
+            Source::Forwarded,
+            Some("site-a"),
+            t(10),
+            &q,
+        )
+        .unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
         assert_eq!(h.summary.source, "forwarded");
         assert_eq!(h.summary.forwarded_by.as_deref(), Some("site-a"));
         let items = s.outbox("central", 10).unwrap();
@@ -275,13 +397,14 @@ mod cases {
         // An unchanged report is still queued: the upstream sees it arrive.
         s.ingest_and_queue(
             &r,
+            &Writer::anonymous(),
             Source::Push,
             None,
             t(20),
             &[out("central", OutboxKind::Report, "r2", 100)],
         )
         .unwrap();
-        let h = s.host("web-01").unwrap().unwrap();
+        let h = s.host("web-01", None).unwrap().unwrap();
         assert_eq!(h.summary.forwarded_by, None, "pushed directly this time");
         let items = s.outbox("central", 10).unwrap();
         assert_eq!(
@@ -375,6 +498,12 @@ mod cases {
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
+            #[test]
+            fn leases_go_to_one_owner_at_a_time() {
+                let dir = tempfile::tempdir().unwrap();
+                let s = super::SqliteStore::open(&dir.path().join("pakiti.db")).unwrap();
+                super::cases::leases_go_to_one_owner_at_a_time(&s, false);
+            }
             $(#[test]
             fn $case() {
                 let dir = tempfile::tempdir().unwrap();
@@ -383,6 +512,12 @@ macro_rules! contract {
             })*
         }
         mod postgres {
+            #[test]
+            fn leases_go_to_one_owner_at_a_time() {
+                let db = super::TestDatabase::create();
+                let s = super::PgStore::connect(&db.url, super::PgOptions::default()).unwrap();
+                super::cases::leases_go_to_one_owner_at_a_time(&s, true);
+            }
             $(#[test]
             fn $case() {
                 let db = super::TestDatabase::create();
@@ -400,7 +535,8 @@ contract!(
     history_records_changes_of_counts_only,
     maintenance_removes_silent_hosts_and_old_history,
     hosts_affected_by_a_package_an_advisory_or_a_cve,
-    leases_go_to_one_owner_at_a_time,
+    no_report_overwrites_what_its_writer_does_not_own,
+    equal_host_names_in_two_sites_are_two_hosts,
     a_stored_report_is_queued_with_it_and_records_its_forwarder,
     the_queue_cap_drops_the_oldest_statistics_first,
     site_statistics_keep_the_latest_per_server_and_site,

@@ -98,7 +98,7 @@ fn hosts_listed(dom: &str) -> Vec<String> {
         .unwrap_or("")
         .split("<th scope=\"row\"><a href=\"/hosts/")
         .skip(1)
-        .map(|s| s.split('"').next().unwrap_or("").to_string())
+        .map(|s| s.split(['"', '?']).next().unwrap_or("").to_string())
         .collect()
 }
 

@@ -35,7 +35,7 @@ fn data_and_schema_survive_a_reopen() {
         .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.host("web-01").unwrap().unwrap().updates.len(), 1);
+    assert_eq!(s.host("web-01", None).unwrap().unwrap().updates.len(), 1);
     s.ping().unwrap();
 }
 
