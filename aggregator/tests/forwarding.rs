@@ -195,7 +195,8 @@ fn hosts_of(a: &Aggregator) -> Vec<Value> {
 /// What must be equal between a host on its own aggregator and on the central one.
 fn comparable(host: &Value) -> Value {
     let mut h = host.clone();
-    for key in ["source", "forwarded_by", "stale", "first_seen"] {
+    // Who wrote the host is each aggregator's own: the server here, the pusher there.
+    for key in ["source", "forwarded_by", "owner", "stale", "first_seen"] {
         h.as_object_mut().unwrap().remove(key);
     }
     if let Some(updates) = h["updates"].as_array_mut() {

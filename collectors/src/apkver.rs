@@ -1,170 +1,197 @@
-//! apk's version ordering (Alpine): `1.2.3[letter][_suffix[N]]...[-rN]`.
+//! apk's version ordering (Alpine, apk-tools 3):
+//! `digits{.digits}[letter]{_suffix[N]}[~hash][-rN]`.
 //!
-//! Versions are read as tokens: numbers (a number after a dot with leading
-//! zeros sorts as a fraction, `1.02 < 1.2`), one letter after a number,
+//! A version is read as tokens, each of a kind that may only follow certain
+//! others: the first number, further `.`-separated numbers, one letter,
 //! suffixes (`_alpha`, `_beta`, `_pre`, `_rc` sort before the bare version;
-//! `_cvs`, `_svn`, `_git`, `_hg`, `_p` after it) with an optional number, and
-//! the package revision `-rN`. A version apk would call invalid is compared
-//! as apk compares it: up to the first bad token.
+//! `_cvs`, `_svn`, `_git`, `_hg`, `_p` after it), each with an optional
+//! number, a commit hash `~hex`, and the package revision `-rN`. Two versions
+//! are compared token by token while their kinds agree; a number after a dot
+//! with a leading zero on either side compares as text (`1.02 < 1.2`, Gentoo's
+//! rule). Where one runs out or turns invalid first, the longer one is newer,
+//! unless what it goes on with is a pre-release suffix. A version apk would
+//! call invalid is compared as apk compares it: up to its first bad token.
 
 use std::cmp::Ordering;
 
-/// Token kinds in apk's order; a longer version whose next token ranks
-/// lower here is the newer one.
+/// Token kinds in apk's order: where two versions differ in kind, the one
+/// whose token ranks lower goes on further and is the newer one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Token {
-    Invalid,
-    DigitOrZero,
-    Digit,
+enum Kind {
+    FirstNumber,
+    Number,
     Letter,
     Suffix,
-    SuffixNo,
-    RevisionNo,
+    SuffixNumber,
+    CommitHash,
+    Revision,
     End,
+    Invalid,
 }
 
-const PRE_SUFFIXES: [&str; 4] = ["alpha", "beta", "pre", "rc"];
-const POST_SUFFIXES: [&str; 5] = ["cvs", "svn", "git", "hg", "p"];
+/// Suffixes in their order; `None` is the bare version between the
+/// pre-release ones and the post-release ones.
+const SUFFIXES: [&str; 9] = ["alpha", "beta", "pre", "rc", "cvs", "svn", "git", "hg", "p"];
+/// Rank of the bare version among [`SUFFIXES`]: the first four come before it.
+const BARE: usize = 4;
+
+/// One token: its kind, its text, and its number where it has one.
+#[derive(Debug, Clone, Copy)]
+struct Token<'a> {
+    kind: Kind,
+    text: &'a [u8],
+    number: u64,
+}
 
 struct Reader<'a> {
     rest: &'a [u8],
-    kind: Token,
+    token: Token<'a>,
 }
 
-impl Reader<'_> {
-    /// Decides the kind of the next token, consuming its separator.
-    fn next_kind(&mut self) {
-        let prev = self.kind;
-        let Some(&c) = self.rest.first() else {
-            self.kind = Token::End;
-            return;
+impl<'a> Reader<'a> {
+    fn new(version: &'a str) -> Reader<'a> {
+        let mut r = Reader {
+            rest: version.as_bytes(),
+            token: Token {
+                kind: Kind::FirstNumber,
+                text: b"",
+                number: 0,
+            },
         };
-        let mut n = Token::Invalid;
-        if matches!(prev, Token::Digit | Token::DigitOrZero) && c.is_ascii_lowercase() {
-            n = Token::Letter;
-        } else if prev == Token::Letter && c.is_ascii_digit() {
-            n = Token::Digit;
-        } else if prev == Token::Suffix && c.is_ascii_digit() {
-            n = Token::SuffixNo;
-        } else {
-            match c {
-                b'.' => n = Token::DigitOrZero,
-                b'_' => n = Token::Suffix,
-                b'-' if self.rest.get(1) == Some(&b'r') => {
-                    n = Token::RevisionNo;
-                    self.rest = &self.rest[1..];
-                }
-                _ => {}
-            }
-            self.rest = &self.rest[1..];
-        }
-        if n < prev
-            && !((n == Token::DigitOrZero && prev == Token::Digit)
-                || (n == Token::Suffix && prev == Token::SuffixNo)
-                || (n == Token::Digit && prev == Token::Letter))
-        {
-            n = Token::Invalid;
-        }
-        self.kind = n;
+        r.digits(Kind::FirstNumber);
+        r
     }
 
-    /// Reads the value of the current token and moves to the next one.
-    fn value(&mut self) -> i64 {
-        if self.rest.is_empty() {
-            self.kind = Token::End;
-            return 0;
-        }
-        let mut value: i64 = 0;
-        let mut used = 0;
-        let mut forced = None;
-        match self.kind {
-            Token::DigitOrZero if self.rest[0] == b'0' => {
-                // Leading zeros after a dot: a fraction, less than any plain number.
-                used = self.rest.iter().take_while(|c| **c == b'0').count();
-                value = -(used as i64);
-                forced = Some(Token::Digit);
+    /// Takes a run of digits as a token of `kind` (none: invalid).
+    fn digits(&mut self, kind: Kind) {
+        let n = self.rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        let (text, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        let number = text.iter().fold(0u64, |v, d| {
+            v.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
+        self.token = Token {
+            kind: if n == 0 { Kind::Invalid } else { kind },
+            text,
+            number,
+        };
+    }
+
+    /// Takes the longest run of `class` as a token of `kind` (none: invalid).
+    fn run(&mut self, kind: Kind, class: fn(&u8) -> bool) {
+        let n = self.rest.iter().take_while(|c| class(c)).count();
+        let (text, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        self.token = Token {
+            kind: if n == 0 { Kind::Invalid } else { kind },
+            text,
+            number: 0,
+        };
+    }
+
+    fn invalid(&mut self) {
+        self.token.kind = Kind::Invalid;
+    }
+
+    /// Moves to the next token, checking that it may follow the current one.
+    fn advance(&mut self) {
+        let prev = self.token.kind;
+        let Some(&c) = self.rest.first() else {
+            self.token.kind = Kind::End;
+            return;
+        };
+        match c {
+            b'a'..=b'z' if prev <= Kind::Number => {
+                self.token = Token {
+                    kind: Kind::Letter,
+                    text: &self.rest[..1],
+                    number: 0,
+                };
+                self.rest = &self.rest[1..];
             }
-            Token::DigitOrZero | Token::Digit | Token::SuffixNo | Token::RevisionNo => {
-                for &c in self.rest.iter().take_while(|c| c.is_ascii_digit()) {
-                    value = value.saturating_mul(10).saturating_add(i64::from(c - b'0'));
-                    used += 1;
+            b'.' if prev <= Kind::Number => {
+                self.rest = &self.rest[1..];
+                self.digits(Kind::Number);
+            }
+            b'0'..=b'9' if prev == Kind::Suffix => self.digits(Kind::SuffixNumber),
+            b'_' if prev <= Kind::SuffixNumber => {
+                self.rest = &self.rest[1..];
+                self.run(Kind::Suffix, u8::is_ascii_lowercase);
+                if suffix_rank(self.token.text).is_none() {
+                    self.invalid();
                 }
             }
-            Token::Letter => {
-                value = i64::from(self.rest[0]);
-                used = 1;
+            b'~' if prev < Kind::CommitHash => {
+                self.rest = &self.rest[1..];
+                self.run(Kind::CommitHash, |c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
             }
-            Token::Suffix => {
-                let rest = self.rest;
-                if let Some(i) = PRE_SUFFIXES
-                    .iter()
-                    .position(|s| rest.starts_with(s.as_bytes()))
-                {
-                    value = i as i64 - PRE_SUFFIXES.len() as i64;
-                    used = PRE_SUFFIXES[i].len();
-                } else if let Some(i) = POST_SUFFIXES
-                    .iter()
-                    .position(|s| rest.starts_with(s.as_bytes()))
-                {
-                    value = i as i64;
-                    used = POST_SUFFIXES[i].len();
-                } else {
-                    self.kind = Token::Invalid;
-                    return -1;
-                }
+            b'-' if prev < Kind::Revision && self.rest.get(1) == Some(&b'r') => {
+                self.rest = &self.rest[2..];
+                self.digits(Kind::Revision);
             }
-            Token::Invalid | Token::End => {
-                self.kind = Token::Invalid;
-                return -1;
-            }
+            _ => self.invalid(),
         }
-        self.rest = &self.rest[used..];
-        if self.rest.is_empty() {
-            self.kind = Token::End;
-        } else if let Some(kind) = forced {
-            self.kind = kind;
-        } else {
-            self.next_kind();
+    }
+}
+
+fn suffix_rank(text: &[u8]) -> Option<usize> {
+    SUFFIXES.iter().position(|s| s.as_bytes() == text)
+}
+
+/// Two tokens of the same kind.
+fn compare_tokens(a: &Token<'_>, b: &Token<'_>) -> Ordering {
+    match a.kind {
+        Kind::Number if a.text.first() == Some(&b'0') || b.text.first() == Some(&b'0') => {
+            a.text.cmp(b.text)
         }
-        value
+        Kind::FirstNumber | Kind::Number | Kind::SuffixNumber | Kind::Revision => {
+            a.number.cmp(&b.number)
+        }
+        Kind::Suffix => suffix_rank(a.text).cmp(&suffix_rank(b.text)),
+        _ => a.text.cmp(b.text),
     }
 }
 
 /// Compares two apk versions as `apk version -t` does.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    let mut ra = Reader {
-        rest: a.as_bytes(),
-        kind: Token::Digit,
-    };
-    let mut rb = Reader {
-        rest: b.as_bytes(),
-        kind: Token::Digit,
-    };
-    let (mut av, mut bv) = (0, 0);
-    while ra.kind == rb.kind && !matches!(ra.kind, Token::End | Token::Invalid) && av == bv {
-        av = ra.value();
-        bv = rb.value();
+    compare_fuzzy(a, b, false)
+}
+
+/// [`compare`]; with `fuzzy`, `a` equals every `b` it begins with token by
+/// token (apk's `~`: `3.6.9 ~ 3.6`).
+pub fn compare_fuzzy(a: &str, b: &str, fuzzy: bool) -> Ordering {
+    let (mut ra, mut rb) = (Reader::new(a), Reader::new(b));
+    while ra.token.kind == rb.token.kind && ra.token.kind < Kind::End {
+        match compare_tokens(&ra.token, &rb.token) {
+            Ordering::Equal => {}
+            other => return other,
+        }
+        ra.advance();
+        rb.advance();
     }
-    match av.cmp(&bv) {
-        Ordering::Equal => {}
-        other => return other,
-    }
-    if ra.kind == rb.kind {
+    let (ta, tb) = (ra.token, rb.token);
+    if ta.kind == tb.kind || (fuzzy && tb.kind == Kind::End) {
         return Ordering::Equal;
     }
-    // Equal so far: the longer version is newer, unless what follows is a
-    // pre-release suffix.
-    if ra.kind == Token::Suffix && ra.value() < 0 {
+    let pre_release =
+        |t: &Token<'_>| t.kind == Kind::Suffix && suffix_rank(t.text).is_some_and(|r| r < BARE);
+    if pre_release(&ta) {
         return Ordering::Less;
     }
-    if rb.kind == Token::Suffix && rb.value() < 0 {
+    if pre_release(&tb) {
         return Ordering::Greater;
     }
-    match ra.kind.cmp(&rb.kind) {
-        Ordering::Greater => Ordering::Less,
-        Ordering::Less => Ordering::Greater,
-        Ordering::Equal => Ordering::Equal,
+    // The one that went on further (a lower-ranked next token) is newer.
+    tb.kind.cmp(&ta.kind)
+}
+
+/// Whether apk accepts `version` as a version at all.
+pub fn is_valid(version: &str) -> bool {
+    let mut r = Reader::new(version);
+    while r.token.kind < Kind::End {
+        r.advance();
     }
+    r.token.kind == Kind::End
 }
 
 #[cfg(test)]
@@ -172,54 +199,63 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Pairs chosen to exercise every rule; the expected orders are those of
-    /// apk-tools' own version test data and of `apk version -t` on Alpine.
+    /// Every line of apk-tools' own `test/unit/version.data` (see
+    /// `fixtures/peers/README.md`), read as its `version_test.c` reads it:
+    /// `v` valid, `!v` invalid, `a OP b` holds, `a !OP b` does not, where OP
+    /// combines `<`, `>`, `=` and `~` (fuzzy: equal as a prefix).
     #[test]
-    fn known_orderings() {
-        let cases = [
-            ("2.34", '>', "0.1.0_alpha"),
-            ("0.1.0_alpha2", '>', "0.1.0_alpha"),
-            ("1.0.4-r3", '<', "1.0.4-r4"),
-            ("1.1", '>', "1.1_alpha1"),
-            ("1.3_alpha2", '<', "1.3_alpha3"),
-            ("0.12.3", '>', "0.12"),
-            ("3.1_p16", '<', "3.1_p17"),
-            ("1.06-r6", '<', "006"),
-            ("1.2.2-r1", '>', "1.2.2"),
-            ("2.3.0b-r1", '<', "2.3.0b-r2"),
-            ("1.02", '<', "1.03-r1"),
-            ("1.0", '>', "0.99.3.20040818"),
-            ("2.01.01_alpha10", '>', "0.94"),
-            ("20060720", '>', "3.0.20060720"),
-            ("2.5.1-r8", '<', "2.5.1a-r1"),
-            ("1.7", '<', "1.7b"),
-            ("1.8.5", '<', "1.8.5_p2"),
-            ("4.5_p1-r1", '>', "4.5_p1"),
-            ("0.10.0", '<', "0.10.1_rc1"),
-            ("3.9_pre20060124", '>', "0.01"),
-            ("0.20070118", '<', "0.20070207_rc1"),
-            ("2.9.11_pre20051101-r3", '>', "2.9.11_pre20051101"),
-            ("1.0_p10-r0", '>', "1.0_p9-r0"),
-            ("0.1.0_alpha_pre2", '<', "0.1.0_alpha"),
-            (
-                "1.0.0_pre20191002222144-r0",
-                '<',
-                "1.0.0_pre20210530193627-r0",
-            ),
-            ("1.3-r0", '<', "1.3.1-r0"),
-            ("3.1.4-r5", '>', "3.1.4-r1"),
-            ("1.36.1-r2", '<', "1.36.1-r15"),
-            ("2.0.6", '=', "2.0.6"),
-            ("1.1", '>', "1.1_rc1"),
-        ];
-        for (a, op, b) in cases {
-            let want = match op {
-                '<' => Ordering::Less,
-                '>' => Ordering::Greater,
-                _ => Ordering::Equal,
+    fn apk_tools_version_data() {
+        let data = include_str!("../fixtures/peers/apk-tools-version.data");
+        let (mut checked, mut failures) = (0, Vec::new());
+        for raw in data.lines() {
+            let line = raw.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            checked += 1;
+            let ok = match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [a, op, b] => {
+                    let (invert, op) = op.strip_prefix('!').map_or((false, op), |o| (true, o));
+                    let fuzzy = op.contains('~');
+                    let got = compare_fuzzy(a, b, fuzzy);
+                    let holds = op.chars().any(|c| match c {
+                        '<' => got == Ordering::Less,
+                        '>' => got == Ordering::Greater,
+                        '=' | '~' => got == Ordering::Equal,
+                        _ => panic!("unknown operator in {line:?}"),
+                    });
+                    holds != invert
+                }
+                [v] => match v.strip_prefix('!') {
+                    Some(v) => !is_valid(v),
+                    None => is_valid(v),
+                },
+                _ => panic!("unreadable line {line:?}"),
             };
-            assert_eq!(compare(a, b), want, "{a} {op} {b}");
-            assert_eq!(compare(b, a), want.reverse(), "{b} vs {a}");
+            if !ok {
+                failures.push(line.to_string());
+            }
+        }
+        assert!(checked > 700, "only {checked} cases read");
+        assert!(
+            failures.is_empty(),
+            "{} of {checked} cases fail: {failures:#?}",
+            failures.len()
+        );
+    }
+
+    #[test]
+    fn pre_releases_sort_before_the_release_and_are_antisymmetric() {
+        for (a, b) in [
+            ("6.0_pre1", "6.0"),
+            ("6.0_rc2", "6.0"),
+            ("6.0_alpha", "6.0"),
+            ("6.0_beta3", "6.0-r0"),
+            ("6.0", "6.0_p1"),
+            ("6.0", "6.0_git20240101"),
+        ] {
+            assert_eq!(compare(a, b), Ordering::Less, "{a} < {b}");
+            assert_eq!(compare(b, a), Ordering::Greater, "{b} > {a}");
         }
     }
 

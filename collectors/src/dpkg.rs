@@ -56,11 +56,76 @@ pub fn parse_status(text: &str) -> Vec<DpkgPackage> {
 
 /// Compares two Debian versions exactly as `dpkg --compare-versions` does.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    let (ea, ua, ra) = split(a);
-    let (eb, ub, rb) = split(b);
-    ea.cmp(&eb)
-        .then_with(|| verrevcmp(ua, ub))
-        .then_with(|| verrevcmp(ra, rb))
+    compare_parts(split(a), split(b))
+}
+
+/// Compares versions given as (epoch, upstream version, revision).
+pub fn compare_parts(a: (u64, &str, &str), b: (u64, &str, &str)) -> Ordering {
+    a.0.cmp(&b.0)
+        .then_with(|| verrevcmp(a.1, b.1))
+        .then_with(|| verrevcmp(a.2, b.2))
+}
+
+/// A Debian version as dpkg's `parseversion` reads it, with its checks
+/// (errors and the warnings that dpkg also refuses in package metadata):
+/// surrounding white space is ignored; the epoch is a number up to
+/// `i32::MAX`; the upstream version is not empty, starts with a digit and
+/// holds only alphanumerics and `.+-~:`; the revision (after the last `-`)
+/// is not empty and holds only alphanumerics and `.+~`.
+pub fn parse_version(v: &str) -> Result<(u64, &str, &str), String> {
+    let v = v.trim_matches([' ', '\t']);
+    if v.is_empty() {
+        return Err("the version is empty".into());
+    }
+    if v.contains([' ', '\t']) {
+        return Err(format!("{v:?} has embedded white space"));
+    }
+    let (epoch, rest) = match v.split_once(':') {
+        Some((e, rest)) => {
+            if e.is_empty() {
+                return Err(format!("{v:?}: the epoch is empty"));
+            }
+            if !e.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(format!("{v:?}: the epoch is not a number"));
+            }
+            match e.parse::<u64>() {
+                Ok(n) if n <= i32::MAX as u64 => (n, rest),
+                _ => return Err(format!("{v:?}: the epoch is too big")),
+            }
+        }
+        None => (0, v),
+    };
+    if rest.is_empty() {
+        return Err(format!("{v:?}: nothing after the epoch"));
+    }
+    let (upstream, revision) = match rest.rsplit_once('-') {
+        Some((_, "")) => return Err(format!("{v:?}: the revision is empty")),
+        Some((u, r)) => (u, r),
+        None => (rest, ""),
+    };
+    if upstream.is_empty() {
+        return Err(format!("{v:?}: the upstream version is empty"));
+    }
+    if !upstream.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(format!(
+            "{v:?}: the upstream version must start with a digit"
+        ));
+    }
+    if let Some(c) = upstream
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ".-+~:".contains(*c)))
+    {
+        return Err(format!(
+            "{v:?}: {c:?} is not allowed in the upstream version"
+        ));
+    }
+    if let Some(c) = revision
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || ".+~".contains(*c)))
+    {
+        return Err(format!("{v:?}: {c:?} is not allowed in the revision"));
+    }
+    Ok((epoch, upstream, revision))
 }
 
 fn split(v: &str) -> (u64, &str, &str) {
@@ -130,6 +195,90 @@ fn verrevcmp(a: &str, b: &str) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every check of dpkg's own `lib/dpkg/t/t-version.c` (see
+    /// `fixtures/peers/README.md`) that concerns comparing and parsing,
+    /// written out as rows. A blank version (epoch 0, no version, no
+    /// revision) is `(0, "", "")`.
+    #[test]
+    fn dpkg_t_version_c() {
+        use Ordering::{Equal as E, Greater as G, Less as L};
+        type Parts = (u64, &'static str, &'static str);
+        // test_version_compare and test_version_relate: a, b, a compared to b.
+        let compare: [(Parts, Parts, Ordering); 12] = [
+            ((0, "", ""), (0, "", ""), E),
+            ((1, "", ""), (2, "", ""), L),
+            ((0, "1", "1"), (0, "2", "1"), L),
+            ((0, "1", "1"), (0, "1", "2"), L),
+            ((0, "0", "0"), (0, "0", "0"), E),
+            ((0, "0", "00"), (0, "00", "0"), E),
+            ((1, "2", "3"), (1, "2", "3"), E),
+            ((0, "0", "0"), (1, "0", "0"), L),
+            ((0, "a", "0"), (0, "b", "0"), L),
+            ((0, "0", "a"), (0, "0", "b"), L),
+            ((0, "1", "1"), (0, "1", "1"), E),
+            ((0, "2", "1"), (0, "1", "1"), G),
+        ];
+        for (a, b, want) in compare {
+            assert_eq!(compare_parts(a, b), want, "{a:?} vs {b:?}");
+            assert_eq!(compare_parts(b, a), want.reverse(), "{b:?} vs {a:?}");
+        }
+        // test_version_parse: what parses, and to what.
+        let parses: [(&str, Parts); 17] = [
+            ("0", (0, "0", "")),
+            ("0:0", (0, "0", "")),
+            ("0:0-0", (0, "0", "0")),
+            ("0:0.0-0.0", (0, "0.0", "0.0")),
+            ("1:0", (1, "0", "")),
+            ("5:1", (5, "1", "")),
+            ("0:0-0-0", (0, "0-0", "0")),
+            ("0:0-0-0-0", (0, "0-0-0", "0")),
+            ("0:0:0-0", (0, "0:0", "0")),
+            ("0:0:0:0-0", (0, "0:0:0", "0")),
+            ("0:0:0-0-0", (0, "0:0-0", "0")),
+            ("0:0-0:0-0", (0, "0-0:0", "0")),
+            ("0:09azAZ.-+~:-0", (0, "09azAZ.-+~:", "0")),
+            ("0:0-azAZ09.+~", (0, "0", "azAZ09.+~")),
+            ("  \t0:0-1", (0, "0", "1")),
+            ("0:0-1\t  ", (0, "0", "1")),
+            ("\t  0:0-1  \t", (0, "0", "1")),
+        ];
+        for (text, want) in parses {
+            let got = parse_version(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(compare_parts(got, want), E, "{text:?} parsed as {got:?}");
+            assert_eq!(got, want, "{text:?}");
+        }
+        // What dpkg refuses (errors and warnings).
+        let mut refused: Vec<String> = [
+            "",
+            "  ",
+            "0:",
+            ":1.0",
+            "1.0-",
+            "0:0 0-1",
+            "-1:0-1",
+            "999999999999999999999999:0-1",
+            "a:0-0",
+            "A:0-0",
+            "-0",
+            "0:-0",
+            "0:abc3-0",
+            "0:0-0:0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for c in "!#@$%&/|\\<>()[]{};,_=*^'".chars() {
+            refused.push(format!("0:0{c}-0"));
+        }
+        for c in "!#@$%&/|\\<>()[]{}:;,_=*^'".chars() {
+            refused.push(format!("0:0-{c}"));
+        }
+        assert_eq!(refused.len(), 14 + 24 + 25);
+        for text in &refused {
+            assert!(parse_version(text).is_err(), "{text:?} was accepted");
+        }
+    }
     use proptest::prelude::*;
     use std::process::Command;
 

@@ -153,6 +153,39 @@ mod tests {
     use proptest::prelude::*;
     use std::process::Command;
 
+    /// Every active `RPMVERCMP(a, b, result)` line of rpm's own
+    /// `tests/rpmvercmp.at` (see `fixtures/peers/README.md`).
+    #[test]
+    fn rpm_rpmvercmp_at() {
+        let data = include_str!("../fixtures/peers/rpmvercmp.at");
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for line in data.lines() {
+            let Some(args) = line
+                .strip_prefix("RPMVERCMP(")
+                .and_then(|l| l.strip_suffix(')'))
+            else {
+                continue;
+            };
+            let parts: Vec<&str> = args.split(',').map(str::trim).collect();
+            let [a, b, want] = parts[..] else {
+                panic!("unreadable line {line:?}");
+            };
+            let want = match want {
+                "-1" => Ordering::Less,
+                "0" => Ordering::Equal,
+                "1" => Ordering::Greater,
+                other => panic!("result {other:?} in {line:?}"),
+            };
+            checked += 1;
+            if rpmvercmp(a, b) != want {
+                failures.push(line.to_string());
+            }
+        }
+        assert!(checked > 80, "only {checked} cases read");
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+
     #[test]
     fn known_orderings() {
         let less = [
