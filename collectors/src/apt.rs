@@ -334,10 +334,14 @@ impl Apt {
         }
     }
 
-    fn apt_cache(&self, args: &[String]) -> Result<String, CollectError> {
+    /// `apt-cache policy [--] PKG…`: the names are operands, never options.
+    fn apt_cache(&self, names: &[String]) -> Result<String, CollectError> {
         let mut all = self.apt_options();
         all.push("policy".into());
-        all.extend_from_slice(args);
+        if !names.is_empty() {
+            all.push("--".into());
+            all.extend_from_slice(names);
+        }
         Ok(exec::run_ok("apt-cache", &all, self.ctx.timeout)?.stdout)
     }
 
@@ -498,7 +502,17 @@ impl Collector for Apt {
             path: status_path.clone(),
             source,
         })?;
-        let installed = dpkg::parse_status(&status);
+        let mut installed = dpkg::parse_status(&status);
+        // A name dpkg would refuse never reaches apt: it could read as an option.
+        let before = installed.len();
+        installed.retain(|p| dpkg::valid_package_name(&p.name) && dpkg::valid_arch(&p.arch));
+        if installed.len() < before {
+            tracing::warn!(
+                skipped = before - installed.len(),
+                path = %status_path.display(),
+                "the dpkg status file lists packages whose name or architecture dpkg would refuse; they are left out"
+            );
+        }
         if self.ctx.refresh_metadata {
             self.refresh()?;
         }

@@ -54,6 +54,24 @@ pub fn parse_status(text: &str) -> Vec<DpkgPackage> {
     out
 }
 
+/// Whether dpkg would accept `name` as a package name: it begins with an
+/// alphanumeric character and holds only alphanumerics and `-+._`. What a
+/// status file names otherwise is never handed to apt (it could read as an
+/// option).
+pub fn valid_package_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-+._".contains(c))
+}
+
+/// Whether dpkg would accept `arch` as an architecture name: it begins with
+/// an alphanumeric character and holds only alphanumerics and `-`.
+pub fn valid_arch(arch: &str) -> bool {
+    arch.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && arch.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 /// Compares two Debian versions exactly as `dpkg --compare-versions` does.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
     compare_parts(split(a), split(b))
@@ -200,6 +218,42 @@ mod tests {
     /// `fixtures/peers/README.md`) that concerns comparing and parsing,
     /// written out as rows. A blank version (epoch 0, no version, no
     /// revision) is `(0, "", "")`.
+    #[test]
+    fn names_that_could_read_as_options_are_not_package_names() {
+        for ok in [
+            "bash",
+            "libc6",
+            "g++",
+            "libstdc++6",
+            "python3.11",
+            "0ad",
+            "xz-utils",
+            "a_b",
+        ] {
+            assert!(valid_package_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-oAPT::Update::Pre-Invoke::=touch",
+            "--help",
+            "+x",
+            ".hidden",
+            "a b",
+            "a/b",
+            "a:b",
+            "pkg\u{202e}",
+            "ä",
+        ] {
+            assert!(!valid_package_name(bad), "{bad:?}");
+        }
+        for ok in ["amd64", "all", "arm64", "musl-linux-amd64"] {
+            assert!(valid_arch(ok), "{ok}");
+        }
+        for bad in ["", "-x", "amd64 ", "a:b", "--"] {
+            assert!(!valid_arch(bad), "{bad:?}");
+        }
+    }
+
     #[test]
     fn dpkg_t_version_c() {
         use Ordering::{Equal as E, Greater as G, Less as L};

@@ -163,6 +163,16 @@ fn parse_fix(text: &str) -> Option<Fix> {
     Some((name.to_string(), arch, edition.to_string()))
 }
 
+/// A patch name as SUSE's repositories give them (`SUSE-SLE-Module-Basesystem-15-SP5-2024-1234`,
+/// `openSUSE-2024-123`): alphanumerics and `-._+:`, beginning with an
+/// alphanumeric, so that it can never read as an option.
+pub fn valid_patch_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._+:".contains(c))
+}
+
 fn is_arch(s: &str) -> bool {
     matches!(
         s,
@@ -338,11 +348,18 @@ impl Collector for Zypper {
             .iter()
             .filter(|p| p.is_security() && p.status == "needed")
             .map(|p| p.name.as_str())
+            .filter(|name| {
+                let ok = valid_patch_name(name);
+                if !ok {
+                    tracing::warn!(patch = %name, "a patch name from the repository metadata is not one zypper gives; it is not looked up");
+                }
+                ok
+            })
             .collect();
         let mut fixes = BTreeMap::new();
         // One call for many patches; chunks keep the command line short.
         for chunk in wanted.chunks(200) {
-            let mut args = vec!["info", "-t", "patch"];
+            let mut args = vec!["info", "-t", "patch", "--"];
             args.extend(chunk);
             fixes.extend(parse_patch_info(&self.run(false, &args)?));
         }
@@ -360,6 +377,20 @@ impl Collector for Zypper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patch_names_that_could_read_as_options_are_refused() {
+        for ok in [
+            "SUSE-SLE-Module-Basesystem-15-SP5-2024-1234",
+            "openSUSE-2024-123",
+            "patch.1",
+        ] {
+            assert!(valid_patch_name(ok), "{ok}");
+        }
+        for bad in ["", "--help", "-t", "a b", "a;b", "a/b"] {
+            assert!(!valid_patch_name(bad), "{bad:?}");
+        }
+    }
 
     const LIST_UPDATES: &str = include_str!("../fixtures/zypper/list-updates.xml");
     const LIST_PATCHES: &str = include_str!("../fixtures/zypper/list-patches.xml");

@@ -25,7 +25,12 @@ impl HostFacts {
     /// Reads os-release, machine id and host name of the tree at `rootfs`.
     pub fn read(rootfs: &std::path::Path, site: Option<String>) -> anyhow::Result<Self> {
         let kv = host::os_release(rootfs)?;
-        let name = host::hostname(rootfs).unwrap_or_else(|| "localhost".into());
+        let name = host::hostname(rootfs).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no host name: {} is missing or empty (a tree inspected with --path.rootfs names its host there)",
+                rootfs.join("etc/hostname").display()
+            )
+        })?;
         let hostname = Hostname::parse(&name)
             .or_else(|_| Hostname::parse(name.split('.').next().unwrap_or("")))
             .map_err(|e| anyhow::anyhow!("the host name {name:?} is not usable: {e}"))?;
@@ -82,7 +87,8 @@ impl Runner {
         let clock = Instant::now();
         let result = self.collector.collect();
         let duration = clock.elapsed();
-        let result = result.map(|inventory| Report {
+        let result = result.map(|inventory| {
+            let mut report = Report {
             host: self.host.identity.clone(),
             os: self.host.os.clone(),
             kernel: self.host.kernel.clone(),
@@ -95,6 +101,13 @@ impl Runner {
             collected_at: started_at,
             collection_duration: duration,
             inventory,
+            };
+            // What the host says, made into a report the aggregator accepts.
+            let changes = pakiti_report::clean(&mut report);
+            if !changes.is_empty() {
+                tracing::warn!(changes = %changes.join("; "), "the report was cleaned to be accepted");
+            }
+            report
         });
         let attempt = Attempt {
             started_at,

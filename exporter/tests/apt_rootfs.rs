@@ -256,3 +256,47 @@ fn a_host_configured_to_say_yes_is_still_only_read() {
         .collect();
     assert!(fetched.is_empty(), "nothing may be downloaded: {fetched:?}");
 }
+
+#[test]
+fn a_hostile_status_file_never_reaches_apt_as_an_option() {
+    let tree = Tree::new(
+        &[
+            ("plain", "1.0-1", "install"),
+            // Read as an option, this would hide every repository from apt.
+            ("-oDir::Etc::SourceParts=/nonexistent", "1.0-1", "install"),
+            ("--help", "1.0-1", "install"),
+        ],
+        &[Repo {
+            dir: "main",
+            origin: "Debian",
+            label: "Debian",
+            suite: "bookworm",
+            extra_release: "",
+            packages: &[("plain", "1.0-2", "")],
+        }],
+    );
+    let out = tree.exporter(&["collect", "--format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("dpkg would refuse"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        updates(&report).keys().collect::<Vec<_>>(),
+        ["plain"],
+        "the real update is still seen"
+    );
+}
+
+#[test]
+fn a_tree_without_a_host_name_is_not_called_localhost() {
+    let tree = Tree::new(&[("plain", "1.0-1", "install")], &[]);
+    fs::remove_file(tree.path("etc/hostname")).unwrap();
+    let out = tree.exporter(&["collect", "--format", "json"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("etc/hostname is missing or empty"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no report for an unnamed host");
+}

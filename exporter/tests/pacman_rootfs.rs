@@ -85,6 +85,7 @@ impl ArchTree {
             "NAME=\"Arch Linux\"\nID=arch\n",
         )
         .unwrap();
+        fs::write(root.join("etc/hostname"), "archhost\n").unwrap();
         ArchTree { dir }
     }
 

@@ -5,11 +5,13 @@
 //! knows the JSON format (schema version 1, documented by
 //! `report/schema/report-v1.schema.json`).
 
+pub mod clean;
 pub mod model;
 pub mod testing;
 pub mod time;
 pub mod wire;
 
+pub use clean::clean;
 pub use model::*;
 pub use time::parse_rfc3339;
 pub use wire::{from_json, to_json, to_json_pretty, WireError, SCHEMA_VERSION};

@@ -153,6 +153,8 @@ def main():
     new_rpms = build_rpms(top, new)
     os.makedirs(f"{root}/etc/yum.repos.d")
     os.makedirs(f"{root}/etc/zypp/repos.d")
+    with open(f"{root}/etc/hostname", "w") as f:
+        f.write("rpmhost.example.org\n")
     with open(f"{root}/etc/os-release", "w") as f:
         f.write('NAME="Pakiti Test Linux"\nID=pakitilinux\nID_LIKE="rhel fedora"\nVERSION_ID=9\n')
     run("rpm", "--root", root, "--initdb")

@@ -1,0 +1,233 @@
+//! One rule that makes a report the aggregator accepts out of what a host
+//! says, however odd: the exporter applies it before it sends or serves a
+//! report and logs what it changed, so that a long package name or a strange
+//! os-release value never costs the host its whole report.
+//!
+//! Text loses control and invisible formatting characters and is cut to its
+//! limit; tokens also turn white space into `_`; a required token left empty
+//! reads `unknown`; an update or list entry that cannot be kept is dropped;
+//! a second update of the same package and architecture is dropped.
+
+use crate::model::{is_invisible, Report, MAX_COUNT, MAX_LONG_STRING, MAX_SHORT_STRING};
+
+/// Cleans `report` in place; returns one line per kind of change made.
+pub fn clean(report: &mut Report) -> Vec<String> {
+    let mut notes = Notes::default();
+    let r = report;
+    if let Some(id) = &r.host.machine_id {
+        let ok = !id.is_empty()
+            && id.len() <= MAX_SHORT_STRING
+            && id.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ok {
+            notes.add("machine_id is not a plain identifier: left out");
+            r.host.machine_id = None;
+        }
+    }
+    if let Some(site) = r.host.site.take() {
+        r.host.site = optional_token(&mut notes, "site", site);
+    }
+    required_token(&mut notes, "os id", &mut r.os.id);
+    r.os.version = token(&mut notes, "os version", std::mem::take(&mut r.os.version));
+    if let Some(name) = r.os.pretty_name.take() {
+        r.os.pretty_name = text(&mut notes, "os name", name, MAX_LONG_STRING);
+    }
+    required_token(&mut notes, "kernel", &mut r.kernel);
+    required_token(&mut notes, "arch", &mut r.arch);
+    required_token(&mut notes, "exporter version", &mut r.producer.version);
+    required_token(&mut notes, "exporter revision", &mut r.producer.revision);
+    let inv = &mut r.inventory;
+    if inv.installed_packages > MAX_COUNT {
+        notes.add("installed_packages beyond what a store keeps: capped");
+        inv.installed_packages = MAX_COUNT;
+    }
+    inv.reboot.packages = tokens(
+        &mut notes,
+        "reboot package",
+        std::mem::take(&mut inv.reboot.packages),
+    );
+    let mut seen = std::collections::HashSet::new();
+    let updates = std::mem::take(&mut inv.updates);
+    for mut u in updates {
+        u.name = token(&mut notes, "update name", u.name);
+        u.arch = token(&mut notes, "update arch", u.arch);
+        u.installed_version = token(&mut notes, "installed_version", u.installed_version);
+        u.candidate_version = token(&mut notes, "candidate_version", u.candidate_version);
+        let whole = [&u.name, &u.arch, &u.installed_version, &u.candidate_version]
+            .iter()
+            .all(|s| !s.is_empty());
+        if !whole {
+            notes.add("an update lacks a name, architecture or version: left out");
+            continue;
+        }
+        if !seen.insert((u.name.clone(), u.arch.clone())) {
+            notes.add("a package and architecture listed twice: the second left out");
+            continue;
+        }
+        if let Some(repo) = u.repository.take() {
+            u.repository = text(&mut notes, "repository", repo, MAX_LONG_STRING);
+        }
+        u.advisories = tokens(&mut notes, "advisory id", std::mem::take(&mut u.advisories));
+        u.cves = tokens(&mut notes, "CVE id", std::mem::take(&mut u.cves));
+        inv.updates.push(u);
+    }
+    notes.lines
+}
+
+#[derive(Default)]
+struct Notes {
+    lines: Vec<String>,
+}
+
+impl Notes {
+    fn add(&mut self, line: &str) {
+        if !self.lines.iter().any(|l| l == line) {
+            self.lines.push(line.to_string());
+        }
+    }
+}
+
+/// Free text: no control or invisible characters, at most `max` characters.
+fn text(notes: &mut Notes, field: &str, value: String, max: usize) -> Option<String> {
+    let kept: String = value
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .collect();
+    if kept.len() != value.len() {
+        notes.add(&format!("{field}: control or invisible characters removed"));
+    }
+    let cut = cut(notes, field, kept, max);
+    let trimmed = cut.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// A token: text without white space (turned into `_`), at most the short limit.
+fn token(notes: &mut Notes, field: &str, value: String) -> String {
+    let Some(t) = text(notes, field, value, MAX_SHORT_STRING) else {
+        return String::new();
+    };
+    if t.chars().any(char::is_whitespace) {
+        notes.add(&format!("{field}: white space turned into '_'"));
+        return t.split_whitespace().collect::<Vec<_>>().join("_");
+    }
+    t
+}
+
+fn required_token(notes: &mut Notes, field: &str, value: &mut String) {
+    *value = token(notes, field, std::mem::take(value));
+    if value.is_empty() {
+        notes.add(&format!("{field} is empty: reads \"unknown\""));
+        *value = "unknown".into();
+    }
+}
+
+fn optional_token(notes: &mut Notes, field: &str, value: String) -> Option<String> {
+    let t = token(notes, field, value);
+    (!t.is_empty()).then_some(t)
+}
+
+fn tokens(notes: &mut Notes, field: &str, values: Vec<String>) -> Vec<String> {
+    values
+        .into_iter()
+        .filter_map(|v| optional_token(notes, field, v))
+        .collect()
+}
+
+fn cut(notes: &mut Notes, field: &str, value: String, max: usize) -> String {
+    if value.chars().count() <= max {
+        return value;
+    }
+    notes.add(&format!("{field}: cut to {max} characters"));
+    value.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{report, update};
+    use proptest::prelude::*;
+
+    #[test]
+    fn odd_values_are_cleaned_and_said() {
+        let mut r = report(
+            "web-01",
+            Some("not a machine id!"),
+            Some("Site A"),
+            vec![
+                update(&"n".repeat(300), "1 0", "2\u{202E}0", None),
+                update("dup", "1", "2", None),
+                update("dup", "1", "3", None),
+                update("\u{200B}", "1", "2", None),
+            ],
+        );
+        r.os.pretty_name = Some("Debian\u{7}\u{200D}".into());
+        r.kernel = " ".into();
+        r.inventory.installed_packages = u64::MAX;
+        let notes = clean(&mut r);
+        r.validate().unwrap();
+        assert_eq!(r.host.machine_id, None);
+        assert_eq!(r.host.site.as_deref(), Some("Site_A"));
+        assert_eq!(r.os.pretty_name.as_deref(), Some("Debian"));
+        assert_eq!(r.kernel, "unknown");
+        assert_eq!(r.inventory.installed_packages, MAX_COUNT);
+        let names: Vec<_> = r.inventory.updates.iter().map(|u| u.name.len()).collect();
+        assert_eq!(names, [256, 3]);
+        assert_eq!(r.inventory.updates[0].installed_version, "1_0");
+        assert_eq!(r.inventory.updates[0].candidate_version, "20");
+        assert_eq!(
+            r.inventory.updates[1].candidate_version, "2",
+            "the first of two is kept"
+        );
+        for words in [
+            "machine_id",
+            "cut to 256",
+            "listed twice",
+            "unknown",
+            "capped",
+            "white space",
+        ] {
+            assert!(
+                notes.iter().any(|n| n.contains(words)),
+                "{words}: {notes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_clean_report_is_left_as_it_is() {
+        let mut r = report(
+            "web-01",
+            Some("0123456789abcdef"),
+            Some("SiteA"),
+            vec![update("a", "1", "2", None)],
+        );
+        let before = r.clone();
+        assert!(clean(&mut r).is_empty());
+        assert_eq!(r, before);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Whatever the host says, the cleaned report is one the aggregator accepts.
+        #[test]
+        fn any_report_cleaned_validates(
+            fields in prop::collection::vec(any::<String>(), 12),
+            long in "[a-z]{250,300}",
+        ) {
+            let mut r = report("web-01", Some(&fields[0]), Some(&fields[1]), vec![
+                update(&fields[2], &fields[3], &fields[4], None),
+                update(&long, &fields[5], &fields[6], None),
+                update(&fields[2], &fields[3], &fields[4], None),
+            ]);
+            r.os.id = fields[7].clone();
+            r.os.version = fields[8].clone();
+            r.os.pretty_name = Some(fields[9].clone());
+            r.kernel = fields[10].clone();
+            r.inventory.reboot.packages = vec![fields[11].clone()];
+            r.inventory.updates[0].repository = Some(fields[11].repeat(50));
+            r.inventory.updates[0].cves = vec![fields[5].clone()];
+            clean(&mut r);
+            prop_assert!(r.validate().is_ok(), "{:?}", r.validate());
+            prop_assert!(crate::from_json(&crate::to_json(&r)).is_ok());
+        }
+    }
+}
