@@ -67,7 +67,7 @@ impl AppState {
 
 pub fn app(state: AppState) -> Router {
     // What shows the fleet to people is behind [web] access; what machines use is not.
-    let guarded = Router::new()
+    let mut guarded = Router::new()
         .route("/", get(web::overview))
         .route("/hosts", get(web::hosts))
         .route("/hosts/{hostname}", get(web::host))
@@ -77,16 +77,21 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/hosts", get(hosts))
         .route("/api/v1/hosts/{hostname}", get(host))
         .route("/api/v1/sites", get(sites))
-        .route("/sites", get(web::sites))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            web::access,
-        ));
-    Router::new()
+        .route("/sites", get(web::sites));
+    let mut machines = Router::new()
         .route("/api/v1/reports", post(push))
         .route("/api/v1/forward/reports", post(forwarded_report))
-        .route("/api/v1/forward/stats", post(forwarded_stats))
-        .route("/federate", get(federate))
+        .route("/api/v1/forward/stats", post(forwarded_stats));
+    if state.settings.federate_behind_access {
+        guarded = guarded.route("/federate", get(federate));
+    } else {
+        machines = machines.route("/federate", get(federate));
+    }
+    let guarded = guarded.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        web::access,
+    ));
+    machines
         .route("/metrics", get(own_metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
@@ -358,6 +363,21 @@ fn trusted_server(
             Err(refuse("untrusted", msg))
         }
     }
+}
+
+/// Which requests the web config's basic auth lets through to the route:
+/// pushes and forwards that carry a bearer token or a verified client
+/// certificate, which the route checks against `[[client]]`. With no client
+/// configured nothing is let through: basic auth is then all there is.
+pub fn authenticates_itself(settings: &Settings) -> pakiti_httpserver::AuthenticatesItself {
+    let clients = !settings.clients.is_empty();
+    Arc::new(move |req: &axum::extract::Request| {
+        let path = req.uri().path();
+        let writes = path == "/api/v1/reports" || path.starts_with("/api/v1/forward/");
+        let credential = bearer(req.headers()).is_some()
+            || req.extensions().get::<Arc<PeerCertificate>>().is_some();
+        clients && writes && credential
+    })
 }
 
 /// The bearer token of `Authorization`, if any.

@@ -108,6 +108,10 @@ pub struct WebSection {
     /// For `proxy`: addresses of the proxies trusted to set it.
     #[serde(default)]
     pub proxy_addresses: Vec<std::net::IpAddr>,
+    /// `/federate` (every host's data): `open` (default, for Prometheus
+    /// servers that scrape without credentials) or `access`: behind `access`
+    /// like the pages.
+    pub federate: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +206,8 @@ pub struct Settings {
     pub scrape: Scrape,
     /// `None`: not configured (open on loopback, closed elsewhere: decided at start).
     pub web_access: Option<WebAccess>,
+    /// `/federate` is behind `[web] access` (`[web] federate = "access"`).
+    pub federate_behind_access: bool,
     pub postgres: pakiti_store::PgOptions,
     pub upstreams: Vec<Upstream>,
 }
@@ -349,7 +355,29 @@ pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
+/// Whether `--web.listen-address` names only loopback addresses.
+pub fn listens_on_loopback(address: &str) -> bool {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl Settings {
+    /// `[web] access` as configured; unconfigured, open on loopback and
+    /// closed (403) anywhere else.
+    pub fn effective_web_access(&self, listen_address: &str) -> WebAccess {
+        match &self.web_access {
+            Some(a) => a.clone(),
+            None if listens_on_loopback(listen_address) => WebAccess::Open,
+            None => WebAccess::Closed,
+        }
+    }
+
     pub fn from_file(f: &File) -> anyhow::Result<Settings> {
         let mut clients = Vec::new();
         for (i, c) in f.client.iter().enumerate() {
@@ -477,6 +505,11 @@ impl Settings {
             upstreams,
             postgres,
             web_access,
+            federate_behind_access: match f.web.federate.as_deref() {
+                None | Some("open") => false,
+                Some("access") => true,
+                Some(other) => bail!("web.federate {other:?} is not open or access"),
+            },
             max_body_bytes: f.server.max_body_bytes.unwrap_or(16 << 20),
             stale_after: duration("server.stale_after", f.server.stale_after.as_deref(), "2h")?,
             remove_after: duration(

@@ -140,12 +140,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let has_targets =
         !settings.scrape.static_configs.is_empty() || !settings.scrape.file_sd.is_empty();
     let settings = Arc::new(settings);
-    let loopback = listens_on_loopback(&args.listen_address);
-    let web_access = match settings.web_access.clone() {
-        Some(a) => a,
-        None if loopback => WebAccess::Open,
-        None => WebAccess::Closed,
-    };
+    let web_access = settings.effective_web_access(&args.listen_address);
     if matches!(web_access, WebAccess::Closed) {
         tracing::warn!(
             address = %args.listen_address,
@@ -187,7 +182,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let mut router = app(state);
         if let Some(auth) = &web.auth {
-            router = pakiti_httpserver::basic_auth(router, auth.clone(), "pakiti-aggregator");
+            router = pakiti_httpserver::basic_auth_unless(
+                router,
+                auth.clone(),
+                "pakiti-aggregator",
+                pakiti_aggregator::app::authenticates_itself(&settings),
+            );
         }
         let router = pakiti_httpserver::headers(router, &web);
         tokio::select! {
@@ -237,18 +237,6 @@ fn hosts_command(args: &Args, action: &HostsAction) -> anyhow::Result<ExitCode> 
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Whether `--web.listen-address` names only loopback addresses.
-fn listens_on_loopback(address: &str) -> bool {
-    let host = address
-        .rsplit_once(':')
-        .map_or(address, |(h, _)| h)
-        .trim_matches(['[', ']']);
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Removes silent hosts and old history, at start and every ten minutes.

@@ -341,6 +341,63 @@ fn a_corrupt_sqlite_file_makes_the_aggregator_unready_and_refuse_pushes() {
     );
 }
 
+#[test]
+fn idle_connections_cannot_starve_a_real_push() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // systemd's default: a soft limit of 1024 open files.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 1024 && exec {AGGREGATOR} --config.file /dev/null --storage.url {} --web.listen-address 127.0.0.1:{port}",
+            dir.path().join("pakiti.db").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server { child, port };
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/-/ready")).is_err() {
+        assert!(Instant::now() < deadline, "not ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft: Vec<&str> = open_files.split_whitespace().collect();
+    assert_ne!(
+        soft[3], "1024",
+        "the soft limit was raised to the hard one: {open_files}"
+    );
+    // Well over a thousand connections that send nothing.
+    let idle: Vec<std::net::TcpStream> = (0..1500)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let answer = push(&client, &base, &report("web-01", 1, 3, None)).expect("a push is served");
+    assert_eq!(answer.status().as_u16(), 200);
+    // An idle connection is closed once the header read timeout has passed.
+    let mut first = &idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let started = Instant::now();
+    let n = first
+        .read(&mut buf)
+        .expect("the server closes the idle connection before our 30 s are up");
+    assert_eq!(n, 0, "the server closed the idle connection");
+    assert!(started.elapsed() < Duration::from_secs(29));
+}
+
 fn promtool(text: &str) -> String {
     use std::io::Write as _;
     let mut child = Command::new("promtool")

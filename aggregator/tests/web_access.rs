@@ -14,12 +14,17 @@ use pakiti_aggregator::config::{File, Settings, WebAccess};
 use pakiti_httpserver::PeerCertificate;
 use pakiti_store::{Source, Store};
 
+/// The aggregator's state for `config`, listening beyond loopback.
 fn state(config: &str, dir: &tempfile::TempDir) -> (AppState, WebAccess) {
+    state_at(config, dir, "0.0.0.0:10151")
+}
+
+fn state_at(config: &str, dir: &tempfile::TempDir, listen: &str) -> (AppState, WebAccess) {
     let store: Arc<dyn Store> =
         Arc::new(pakiti_store::SqliteStore::open(&dir.path().join("a.db")).unwrap());
     let file: File = toml::from_str(config).unwrap();
     let settings = Settings::from_file(&file).unwrap();
-    let access = settings.web_access.clone().unwrap_or(WebAccess::Closed);
+    let access = settings.effective_web_access(listen);
     let r = pakiti_report::testing::report(
         "secret-host",
         Some("0123456789abcdef0123456789abcdef"),
@@ -90,6 +95,131 @@ mod base64_header {
         req.headers_mut()
             .insert("authorization", v.parse().unwrap());
     }
+}
+
+#[test]
+fn unconfigured_access_is_open_on_loopback_only() {
+    let settings = Settings::from_file(&toml::from_str("").unwrap()).unwrap();
+    for listen in [
+        "127.0.0.1:10151",
+        "[::1]:10151",
+        "localhost:10151",
+        "127.0.0.2:1",
+    ] {
+        assert!(
+            matches!(settings.effective_web_access(listen), WebAccess::Open),
+            "{listen}"
+        );
+    }
+    for listen in [
+        ":10151",
+        "0.0.0.0:10151",
+        "[::]:10151",
+        "192.0.2.7:10151",
+        "pakiti.example.org:10151",
+    ] {
+        assert!(
+            matches!(settings.effective_web_access(listen), WebAccess::Closed),
+            "{listen}"
+        );
+    }
+    let open = Settings::from_file(&toml::from_str("[web]\naccess = \"open\"\n").unwrap()).unwrap();
+    assert!(matches!(
+        open.effective_web_access(":10151"),
+        WebAccess::Open
+    ));
+}
+
+#[tokio::test]
+async fn federate_can_be_put_behind_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let (s, _) = state(
+        &format!(
+            "[web]\naccess = \"basic\"\nfederate = \"access\"\n[web.users]\nprom = '{hash}'\n"
+        ),
+        &dir,
+    );
+    let (status, body) = get(&s, "/federate", |_| {}).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(!body.contains("secret-host"));
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("prom:pw")
+    );
+    let (status, body) = get(&s, "/federate", |r| {
+        r.headers_mut()
+            .insert("authorization", basic.parse().unwrap());
+    })
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("secret-host"));
+    let e = Settings::from_file(&toml::from_str("[web]\nfederate = \"closed\"\n").unwrap())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("web.federate"), "{e}");
+}
+
+/// The web config's basic auth (exporter-toolkit's `basic_auth_users`) guards
+/// everything, yet pushes that carry a client's bearer token still get through
+/// to the route that checks it.
+#[tokio::test]
+async fn web_config_basic_auth_composes_with_token_pushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_sha = {
+        use sha2::Digest;
+        sha2::Sha256::digest(b"push-token")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let config = format!(
+        "[web]\naccess = \"open\"\n[[client]]\nname = \"web-01\"\ntoken_sha256 = \"{token_sha}\"\nsites = [\"S\"]\nrole = \"host\"\n"
+    );
+    let (s, _) = state(&config, &dir);
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let auth =
+        Arc::new(pakiti_httpserver::BasicAuth::new([("admin".to_string(), hash)].into()).unwrap());
+    let router = pakiti_httpserver::basic_auth_unless(
+        app(s.clone()),
+        auth,
+        "test",
+        pakiti_aggregator::app::authenticates_itself(&s.settings),
+    );
+    let mut report = pakiti_report::testing::report("web-01", Some("1111"), Some("S"), vec![]);
+    report.host.machine_id = Some("11111111111111111111111111111111".into());
+    let send = |auth: Option<&str>| {
+        let mut req = Request::post("/api/v1/reports").header("content-type", "application/json");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        router.clone().oneshot(
+            req.body(Body::from(pakiti_report::to_json(&report)))
+                .unwrap(),
+        )
+    };
+    assert_eq!(
+        send(Some("Bearer push-token")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(Some("Bearer wrong")).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(send(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // A bearer token opens no page: those still need basic auth.
+    let page = router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/hosts")
+                .header("authorization", "Bearer push-token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -7,5 +7,7 @@ pub mod server;
 pub mod webconfig;
 
 pub use dn::DistinguishedName;
-pub use server::{basic_auth, bind, headers, serve, PeerCertificate};
+pub use server::{
+    basic_auth, basic_auth_unless, bind, headers, serve, AuthenticatesItself, PeerCertificate,
+};
 pub use webconfig::{BasicAuth, WebConfig};

@@ -12,8 +12,7 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tower::Service;
 
@@ -76,10 +75,61 @@ pub async fn bind(address: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {address}"))
 }
 
+/// How long a client has to send a request's headers, from the moment its
+/// connection opens or its previous answer was sent: an idle or slow
+/// connection is closed, never left to hold a slot.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Descriptors kept free of connections, for the store, files and children.
+const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// Raises the soft limit of open files to the hard one, as Go servers do
+/// (systemd's default soft limit is 1024); returns the limit now in force.
+pub fn raise_open_files_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// How many connections are served at once: what the open-files limit
+/// leaves after a reserve. Past it, new connections wait in the listen queue
+/// until one closes (idle ones close after [`HEADER_READ_TIMEOUT`]).
+pub fn connection_limit(open_files: u64) -> usize {
+    open_files
+        .saturating_sub(RESERVED_DESCRIPTORS)
+        .clamp(16, 1 << 20) as usize
+}
+
 /// Serves `router` on `listener`, with TLS when configured, until the process ends.
 pub async fn serve(listener: TcpListener, router: Router, web: &WebConfig) -> anyhow::Result<()> {
     let tls = web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let open_files = raise_open_files_limit();
+    let slots = Arc::new(tokio::sync::Semaphore::new(connection_limit(open_files)));
+    tracing::debug!(
+        open_files,
+        connections = slots.available_permits(),
+        "serving limits"
+    );
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -92,6 +142,7 @@ pub async fn serve(listener: TcpListener, router: Router, web: &WebConfig) -> an
         let router = router.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             match tls {
                 None => serve_connection(TokioIo::new(stream), router, peer, None).await,
                 Some(acceptor) => {
@@ -135,7 +186,9 @@ async fn serve_connection<I>(
         }
         async move { router.call(req).await }
     });
-    if let Err(e) = auto::Builder::new(TokioExecutor::new())
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(io, service)
         .await
     {
@@ -143,16 +196,38 @@ async fn serve_connection<I>(
     }
 }
 
+/// Which requests authenticate by other means than basic auth (a route that
+/// checks its own bearer token or client certificate).
+pub type AuthenticatesItself = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
+
 /// Requires basic auth on every route of `router`.
 pub fn basic_auth(router: Router, auth: Arc<BasicAuth>, realm: &'static str) -> Router {
-    router.layer(middleware::from_fn_with_state((auth, realm), require_auth))
+    basic_auth_unless(router, auth, realm, Arc::new(|_| false))
+}
+
+/// Requires basic auth on every request of `router` but those `itself` says
+/// authenticate themselves: basic auth composes with token pushes instead of
+/// refusing them.
+pub fn basic_auth_unless(
+    router: Router,
+    auth: Arc<BasicAuth>,
+    realm: &'static str,
+    itself: AuthenticatesItself,
+) -> Router {
+    router.layer(middleware::from_fn_with_state(
+        (auth, realm, itself),
+        require_auth,
+    ))
 }
 
 async fn require_auth(
-    State((auth, realm)): State<(Arc<BasicAuth>, &'static str)>,
+    State((auth, realm, itself)): State<(Arc<BasicAuth>, &'static str, AuthenticatesItself)>,
     req: Request,
     next: Next,
 ) -> Response {
+    if itself(&req) {
+        return next.run(req).await;
+    }
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
