@@ -4,6 +4,7 @@
 
 mod diff;
 mod ownership;
+mod pgtls;
 mod postgres;
 mod sqlite;
 pub mod testing;

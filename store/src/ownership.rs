@@ -98,8 +98,15 @@ pub(crate) fn check(stored: &StoredHost, report: &Report, writer: &Writer) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pakiti_report::testing::report;
+    use pakiti_report::Update;
     use std::time::Duration;
+
+    /// A report collected at a fixed time (the test helper's is now).
+    fn report(name: &str, machine: Option<&str>, site: Option<&str>, u: Vec<Update>) -> Report {
+        let mut r = pakiti_report::testing::report(name, machine, site, u);
+        r.collected_at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_000_123);
+        r
+    }
 
     fn stored() -> StoredHost {
         let r = report("web-01", Some("m1"), Some("SiteA"), vec![]);

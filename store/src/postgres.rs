@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use postgres::{NoTls, Transaction};
+use postgres::Transaction;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -49,8 +49,10 @@ impl Default for PgOptions {
     }
 }
 
+type Manager = PostgresConnectionManager<tokio_postgres_rustls::MakeRustlsConnect>;
+
 pub struct PgStore {
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    pool: Pool<Manager>,
 }
 
 fn db(e: postgres::Error) -> StoreError {
@@ -77,15 +79,24 @@ impl PgStore {
     /// Connects, checks the server answers, and applies migrations (one
     /// replica at a time, under an advisory lock).
     pub fn connect(url: &str, opts: PgOptions) -> Result<PgStore, StoreError> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Unavailable(format!("--storage.url {}: {e}", redact(url))))?;
+        let (mut config, tls) = crate::pgtls::configure(url, &redact(url))?;
         config.options(&format!(
             "-c statement_timeout={}",
             opts.statement_timeout.as_millis()
         ));
         config.connect_timeout(opts.connect_timeout);
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        // One connection first, for an error that says why (the pool's says
+        // only that it timed out): a refused certificate, a wrong password.
+        config.connect(tls.clone()).map_err(|e| {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            StoreError::Unavailable(format!("cannot reach PostgreSQL at {}: {why}", redact(url)))
+        })?;
+        let manager = PostgresConnectionManager::new(config, tls);
         let pool = Pool::builder()
             .max_size(opts.pool_size.max(1))
             .connection_timeout(opts.connect_timeout)
@@ -100,7 +111,7 @@ impl PgStore {
         Ok(store)
     }
 
-    fn conn(&self) -> Result<PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(format!("no PostgreSQL connection: {e}")))

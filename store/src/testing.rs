@@ -51,6 +51,19 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The database's name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A plain connection as the administrator, to look at the server's side.
+    pub fn admin(&self) -> postgres::Client {
+        postgres::Client::connect(&self.admin_url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("the PostgreSQL server does not answer: {e}"))
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut admin) = postgres::Client::connect(&self.admin_url, postgres::NoTls) {
