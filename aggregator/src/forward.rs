@@ -19,8 +19,8 @@ use pakiti_store::{
     severity_index, HostSummary, OutboxItem, OutboxKind, Outgoing, SiteStats, Store,
 };
 
-use crate::app::AppState;
 use crate::config::{SendMode, Upstream};
+use crate::state::AppState;
 
 /// Header carrying when the downstream aggregator received a forwarded report.
 pub const RECEIVED_AT: &str = "x-pakiti-received-at";
@@ -333,7 +333,7 @@ pub async fn run(state: AppState, u: Upstream) {
         }
         if u.send == SendMode::Stats && tokio::time::Instant::now() >= next_stats {
             next_stats = tokio::time::Instant::now() + u.interval;
-            match crate::app::all_hosts(&state).await {
+            match crate::read::all_hosts(&state).await {
                 Ok(hosts) => {
                     let now = SystemTime::now();
                     let stats = site_stats(&hosts, now, state.settings.stale_after);

@@ -2,10 +2,14 @@
 
 pub mod app;
 pub mod config;
+pub mod federate;
 pub mod fleet;
 pub mod forward;
 pub mod metrics;
+pub mod read;
+pub mod receive;
 pub mod scrape;
+pub mod state;
 pub mod trust;
 pub mod web;
 

@@ -14,9 +14,10 @@ use tokio::task::JoinSet;
 
 use pakiti_store::Source;
 
-use crate::app::{store_report, AppState};
 use crate::config::Scrape;
 use crate::metrics::TargetHealth;
+use crate::receive::store_report;
+use crate::state::AppState;
 
 /// One exporter to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,8 +20,9 @@ use pakiti_httpserver::PeerCertificate;
 use pakiti_report::{Hostname, Severity};
 use pakiti_store::{AffectedHost, HistoryPoint, HostSummary, Lookup, StoredUpdate};
 
-use crate::app::{host_json, is_stale, update_json, ApiError, AppState};
 use crate::config::WebAccess;
+use crate::read::{host_json, is_stale, update_json};
+use crate::state::{ApiError, AppState};
 
 /// The page templates, parsed once at start.
 pub fn templates() -> Environment<'static> {
@@ -146,7 +147,7 @@ fn message(state: &AppState, status: StatusCode, title: &str, msg: &str) -> Resp
 }
 
 async fn fleet(state: &AppState) -> Result<Arc<Vec<HostSummary>>, ApiError> {
-    crate::app::all_hosts(state).await
+    crate::read::all_hosts(state).await
 }
 
 fn os_of(h: &HostSummary) -> String {
@@ -232,7 +233,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         .collect();
     let sites: Vec<Tally> = sites.into_values().collect();
     // Sites that downstream aggregators report by statistics only.
-    let forwarded_sites = crate::app::site_statistics(&state)
+    let forwarded_sites = crate::read::site_statistics(&state)
         .await
         .map(|s| s.len())
         .unwrap_or(0);
@@ -246,7 +247,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
 /// `/sites`: the statistics downstream servers forward (`send = "stats"`),
 /// one row per site and server, with when they last arrived.
 pub async fn sites(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stats = crate::app::site_statistics(&state).await?;
+    let stats = crate::read::site_statistics(&state).await?;
     let now = SystemTime::now();
     #[derive(Serialize)]
     struct SiteRow {
@@ -505,7 +506,7 @@ pub async fn hosts(
 ) -> Result<Response, ApiError> {
     let mut f = query(q)?;
     f.check()
-        .map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e))?;
+        .map_err(|e| crate::state::error(StatusCode::BAD_REQUEST, e))?;
     let all = fleet(&state).await?;
     let now = SystemTime::now();
     let mut list: Vec<&HostSummary> = all.iter().filter(|h| matches(&state, &f, h, now)).collect();
@@ -717,7 +718,7 @@ pub async fn host(
             "That is not a valid host name.",
         ));
     };
-    let d = match crate::app::find_host(&state, &name, q.site.clone()).await {
+    let d = match crate::read::find_host(&state, &name, q.site.clone()).await {
         Ok(d) => d,
         Err(e) if e.status == StatusCode::NOT_FOUND => {
             return Ok(message(
@@ -781,7 +782,7 @@ pub async fn host(
         }
         "" | "html" => {}
         other => {
-            return Err(crate::app::error(
+            return Err(crate::state::error(
                 StatusCode::BAD_REQUEST,
                 format!("format={other:?}: expected html, csv or json"),
             ))
@@ -844,7 +845,7 @@ type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>
 /// The query string, or a JSON 400 saying what is wrong with it.
 fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
     q.map(|Query(v)| v)
-        .map_err(|e| crate::app::error(StatusCode::BAD_REQUEST, e.body_text()))
+        .map_err(|e| crate::state::error(StatusCode::BAD_REQUEST, e.body_text()))
 }
 
 async fn affected(
@@ -874,8 +875,8 @@ async fn affected(
         store.affected(lookup)
     })
     .await
-    .map_err(|e| crate::app::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| crate::app::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    .map_err(|e| crate::state::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| crate::state::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let now = SystemTime::now();
     match format.as_str() {
         "csv" => {
@@ -925,7 +926,7 @@ async fn affected(
         }
         "" | "html" => {}
         other => {
-            return Err(crate::app::error(
+            return Err(crate::state::error(
                 StatusCode::BAD_REQUEST,
                 format!("format={other:?}: expected html, csv or json"),
             ))

@@ -39,6 +39,10 @@ struct Args {
     /// `unchanged` re-sends round r. Round 0 is what `new` sends.
     #[arg(long, default_value_t = 0)]
     round: usize,
+    /// Also push one report of this many pending updates (another host) at the
+    /// start, and print the latencies of the others: does it stall them?
+    #[arg(long)]
+    huge: Option<usize>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,20 +146,41 @@ async fn main() -> anyhow::Result<()> {
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(a.hosts)));
+    let huge = a
+        .huge
+        .map(|n| gzip(&to_json(&report(a.first + a.hosts, n, &|_| 0))));
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let huge_task = huge.map(|body| {
+        let (client, endpoint) = (client.clone(), endpoint.clone());
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let ok = client
+                .post(&endpoint)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            (ok, t.elapsed().as_secs_f64())
+        })
+    });
     for _ in 0..a.concurrency {
-        let (client, endpoint, bodies, next, failures) = (
+        let (client, endpoint, bodies, next, failures, latencies) = (
             client.clone(),
             endpoint.clone(),
             bodies.clone(),
             next.clone(),
             failures.clone(),
+            latencies.clone(),
         );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
+                let sent = Instant::now();
                 let r = client
                     .post(&endpoint)
                     .header("content-type", "application/json")
@@ -166,6 +191,9 @@ async fn main() -> anyhow::Result<()> {
                 if !r.is_ok_and(|r| r.status().is_success()) {
                     failures.fetch_add(1, Ordering::Relaxed);
                 }
+                if let Ok(mut l) = latencies.lock() {
+                    l.push(sent.elapsed().as_secs_f64());
+                }
             }
         }));
     }
@@ -173,7 +201,29 @@ async fn main() -> anyhow::Result<()> {
         t.await.context("sender task")?;
     }
     let secs = started.elapsed().as_secs_f64();
-    let failed = failures.load(Ordering::Relaxed);
+    let mut failed = failures.load(Ordering::Relaxed);
+    if let Some(t) = huge_task {
+        let (ok, took) = t.await.context("huge report task")?;
+        if !ok {
+            failed += 1;
+        }
+        let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+        l.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            l.get(((l.len() as f64 - 1.0) * p) as usize)
+                .copied()
+                .unwrap_or(0.0)
+                * 1000.0
+        };
+        println!(
+            "huge report of {} updates stored in {:.2}s; meanwhile the other pushes took median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            a.huge.unwrap_or(0),
+            took,
+            q(0.5),
+            q(0.99),
+            q(1.0)
+        );
+    }
     println!(
         "phase {}: {} reports in {:.2}s = {:.0} reports/s, {} failed",
         match a.phase {

@@ -8,7 +8,9 @@
 //! reads `unknown`; an update or list entry that cannot be kept is dropped;
 //! a second update of the same package and architecture is dropped.
 
-use crate::model::{is_invisible, Report, MAX_COUNT, MAX_LONG_STRING, MAX_SHORT_STRING};
+use crate::model::{
+    is_invisible, Report, MAX_COUNT, MAX_LONG_STRING, MAX_SHORT_STRING, MAX_UPDATES,
+};
 
 /// Cleans `report` in place; returns one line per kind of change made.
 pub fn clean(report: &mut Report) -> Vec<String> {
@@ -69,6 +71,10 @@ pub fn clean(report: &mut Report) -> Vec<String> {
         u.advisories = tokens(&mut notes, "advisory id", std::mem::take(&mut u.advisories));
         u.cves = tokens(&mut notes, "CVE id", std::mem::take(&mut u.cves));
         inv.updates.push(u);
+    }
+    if inv.updates.len() > MAX_UPDATES {
+        notes.add("more pending updates than a report may hold: the rest left out");
+        inv.updates.truncate(MAX_UPDATES);
     }
     notes.lines
 }

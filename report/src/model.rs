@@ -8,6 +8,10 @@ use std::time::{Duration, SystemTime};
 pub const MAX_SHORT_STRING: usize = 256;
 /// Longest accepted free-text field (OS name, repository, reboot package).
 pub const MAX_LONG_STRING: usize = 1024;
+/// Most pending updates one report may list: far above any real host (a
+/// full Debian archive has fewer packages), small enough that one report
+/// cannot occupy the aggregator's writer for long.
+pub const MAX_UPDATES: usize = 100_000;
 /// Largest count a report may carry: what both stores keep exactly (a signed 64-bit integer).
 pub const MAX_COUNT: u64 = i64::MAX as u64;
 
@@ -440,6 +444,13 @@ impl Report {
         for p in &self.inventory.reboot.packages {
             check_token("reboot package", p)?;
         }
+        if self.inventory.updates.len() > MAX_UPDATES {
+            return Err(InvalidValue::Malformed {
+                field: "updates",
+                value: format!("{} entries", self.inventory.updates.len()),
+                reason: "a report may list at most 100000 pending updates",
+            });
+        }
         let mut seen = std::collections::HashSet::new();
         for u in &self.inventory.updates {
             u.validate()?;
@@ -518,6 +529,18 @@ mod tests {
         }
         // Visible non-ASCII text stays welcome in free text.
         assert!(check_text("os name", "Debian GNU/Linux 12 (bookworm) — ÄÖ 日本", 100).is_ok());
+    }
+
+    #[test]
+    fn a_report_lists_a_bounded_number_of_updates() {
+        let many: Vec<Update> = (0..=MAX_UPDATES)
+            .map(|i| crate::testing::update(&format!("p{i}"), "1", "2", None))
+            .collect();
+        let mut r = crate::testing::report("web-01", None, None, many);
+        let err = r.validate().unwrap_err().to_string();
+        assert!(err.contains("at most 100000"), "{err}");
+        r.inventory.updates.pop();
+        assert!(r.validate().is_ok());
     }
 
     #[test]

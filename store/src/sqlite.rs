@@ -246,46 +246,70 @@ impl SqliteStore {
 
 fn write_loop(mut conn: Connection, jobs: Receiver<Job>, path: &Path) {
     while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
+        let mut drained = vec![first];
+        while drained.len() < BATCH {
             match jobs.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(j) => drained.push(j),
                 Err(_) => break,
             }
         }
-        let mut results: Vec<Result<Done, StoreError>> = Vec::with_capacity(batch.len());
-        if let Err(e) = check_header(path) {
-            tracing::error!(error = %e, "the database file is damaged; nothing is written");
-            reply_all(batch, |_| Err(StoreError::Unavailable(e.to_string())));
-            continue;
+        // Small jobs first, together; a heavy report then commits alone, so
+        // that it never holds the small ones that came with it.
+        let (light, heavy): (Vec<Job>, Vec<Job>) =
+            drained.into_iter().partition(|j| weight(j) < HEAVY);
+        if !light.is_empty() {
+            commit_batch(&mut conn, light, path);
         }
-        let committed = (|| -> Result<(), rusqlite::Error> {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for job in &batch {
-                tx.prepare_cached("SAVEPOINT job")?.execute([])?;
-                let r = run_job(&tx, job);
-                if r.is_err() {
-                    tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
-                }
-                tx.prepare_cached("RELEASE job")?.execute([])?;
-                results.push(r);
-            }
-            tx.commit()
-        })();
-        if let Err(e) = committed {
-            tracing::error!(error = %e, jobs = batch.len(), "commit failed");
-            results = batch
-                .iter()
-                .map(|_| Err(StoreError::Database(format!("commit failed: {e}"))))
-                .collect();
+        for job in heavy {
+            commit_batch(&mut conn, vec![job], path);
         }
-        let mut results = results.into_iter();
-        reply_all(batch, |_| {
-            results
-                .next()
-                .unwrap_or_else(|| Err(StoreError::Database("no result".into())))
-        });
     }
+}
+
+/// A job at least this heavy (pending updates of a report) commits alone.
+const HEAVY: usize = 5_000;
+
+fn weight(job: &Job) -> usize {
+    match job {
+        Job::Ingest { report, .. } => 1 + report.inventory.updates.len(),
+        _ => 1,
+    }
+}
+
+/// Runs `batch` in one transaction, each job in its savepoint, and answers each.
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>, path: &Path) {
+    let mut results: Vec<Result<Done, StoreError>> = Vec::with_capacity(batch.len());
+    if let Err(e) = check_header(path) {
+        tracing::error!(error = %e, "the database file is damaged; nothing is written");
+        reply_all(batch, |_| Err(StoreError::Unavailable(e.to_string())));
+        return;
+    }
+    let committed = (|| -> Result<(), rusqlite::Error> {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for job in &batch {
+            tx.prepare_cached("SAVEPOINT job")?.execute([])?;
+            let r = run_job(&tx, job);
+            if r.is_err() {
+                tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
+            }
+            tx.prepare_cached("RELEASE job")?.execute([])?;
+            results.push(r);
+        }
+        tx.commit()
+    })();
+    if let Err(e) = committed {
+        tracing::error!(error = %e, jobs = batch.len(), "commit failed");
+        results = batch
+            .iter()
+            .map(|_| Err(StoreError::Database(format!("commit failed: {e}"))))
+            .collect();
+    }
+    let mut results = results.into_iter();
+    reply_all(batch, |_| {
+        results
+            .next()
+            .unwrap_or_else(|| Err(StoreError::Database("no result".into())))
+    });
 }
 
 /// Answers every job of a batch with what `result` says for it.
