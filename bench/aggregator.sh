@@ -25,7 +25,8 @@ for round in 1 2 3; do
   echo "   aggregator CPU: $(( (c1 - c0) * 10000 / hosts )) us per report"
 done
 echo "== one report of 50,000 pending updates (about 10 MB of JSON) pushed among 2,000 ordinary ones"
-fleet --phase unchanged --round 3 --hosts 2000 --huge 50000
+./target/release/pakiti-fleet --url "http://127.0.0.1:$port" --hosts 2000 --updates "$updates" \
+  --phase unchanged --round 3 --huge 50000 2>/dev/null
 echo "== /federate for $hosts hosts (10 requests, uncompressed)"
 for _ in $(seq 10); do curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "http://127.0.0.1:$port/federate"; done \
   | sort -n | awk '{t[NR]=$1; b=$2} END {printf "median %.1f ms, max %.1f ms, %d bytes\n", t[int((NR+1)/2)]*1000, t[NR]*1000, b}'

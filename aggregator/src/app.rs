@@ -81,16 +81,14 @@ async fn own_metrics(State(state): State<AppState>) -> Response {
             })
     };
     // Hosts by state from the fleet copy, which outlives a database outage.
-    let (fresh, stale) = match all_hosts(&state).await {
-        Ok(hosts) => {
-            let stale = hosts.iter().filter(|h| is_stale(&state, h, now)).count();
-            (hosts.len() - stale, stale)
-        }
-        Err(_) => (0, 0),
-    };
+    // No fleet (the store never answered): no host counts, rather than zeros.
+    let by_state = all_hosts(&state).await.ok().map(|hosts| {
+        let stale = hosts.iter().filter(|h| is_stale(&state, h, now)).count();
+        (hosts.len() - stale, stale)
+    });
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.health.render(fresh, stale, up, outbox.as_deref()),
+        state.health.render(by_state, up, outbox.as_deref()),
     )
         .into_response()
 }

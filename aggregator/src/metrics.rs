@@ -467,12 +467,12 @@ impl Health {
         self.targets.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
-    /// The aggregator's own metrics; `hosts` gives hosts by state, `outbox`
-    /// the upstream queues (`None` when the store did not answer).
+    /// The aggregator's own metrics; `hosts` gives hosts by state (fresh,
+    /// stale), `outbox` the upstream queues (each `None` when the store did
+    /// not answer: then the series are absent, never zero).
     pub fn render(
         &self,
-        fresh: usize,
-        stale: usize,
+        hosts: Option<(usize, usize)>,
         store_up: bool,
         outbox: Option<&[OutboxStatus]>,
     ) -> String {
@@ -497,16 +497,18 @@ impl Health {
             "gauge",
             "Hosts known, by state (fresh, stale).",
         );
-        m.sample(
-            "pakiti_aggregator_hosts",
-            &[("state", "fresh")],
-            fresh as f64,
-        );
-        m.sample(
-            "pakiti_aggregator_hosts",
-            &[("state", "stale")],
-            stale as f64,
-        );
+        if let Some((fresh, stale)) = hosts {
+            m.sample(
+                "pakiti_aggregator_hosts",
+                &[("state", "fresh")],
+                fresh as f64,
+            );
+            m.sample(
+                "pakiti_aggregator_hosts",
+                &[("state", "stale")],
+                stale as f64,
+            );
+        }
         m.family(
             "pakiti_aggregator_store_up",
             "gauge",
@@ -596,5 +598,27 @@ impl Health {
             1.0,
         );
         m.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_counts_are_absent_not_zero_when_the_fleet_is_unknown() {
+        let h = Health::default();
+        let unknown = h.render(None, false, None);
+        assert!(!unknown.contains("pakiti_aggregator_hosts{"), "{unknown}");
+        assert!(unknown.contains("pakiti_aggregator_store_up 0"));
+        let known = h.render(Some((3, 1)), true, Some(&[]));
+        assert!(
+            known.contains("pakiti_aggregator_hosts{state=\"fresh\"} 3"),
+            "{known}"
+        );
+        assert!(
+            known.contains("pakiti_aggregator_hosts{state=\"stale\"} 1"),
+            "{known}"
+        );
     }
 }

@@ -17,8 +17,9 @@ pub struct Output {
     pub stderr: String,
 }
 
-/// Runs `program` with `args`, without a shell, in the C locale, and kills it
-/// when it has not finished within `timeout`.
+/// Runs `program` with `args`, without a shell, in the C locale, in a
+/// process group of its own, and kills the whole group (apt's methods, dnf's
+/// plugins: whatever it started) when it has not finished within `timeout`.
 pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<Output, CollectError> {
     let started = Instant::now();
     let command_line = || {
@@ -32,7 +33,9 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<Output, 
         }
         s
     };
+    use std::os::unix::process::CommandExt as _;
     let mut child = Command::new(program)
+        .process_group(0)
         .args(args)
         .env("LC_ALL", "C")
         .env("LANG", "C")
@@ -61,21 +64,38 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<Output, 
         let _ = closed_err.send(());
         text
     });
+    let group = child.id() as i32;
+    let mut in_time = true;
     for _ in 0..2 {
         let left = timeout.saturating_sub(started.elapsed());
         if pipes_closed.recv_timeout(left).is_err() {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(CollectError::Timeout {
-                command: command_line(),
-                timeout,
-            });
+            in_time = false;
+            break;
         }
     }
-    let status = child.wait().map_err(|source| CollectError::Spawn {
-        program: program.to_string(),
-        source,
-    })?;
+    // The pipes are closed; the child itself may still linger: bounded too.
+    let status = if in_time {
+        let left = timeout.saturating_sub(started.elapsed());
+        child_wait_bounded(&mut child, left).map_err(|source| CollectError::Spawn {
+            program: program.to_string(),
+            source,
+        })?
+    } else {
+        None
+    };
+    let Some(status) = status else {
+        // Past the deadline the whole group goes, while the child is not yet
+        // reaped (so its group id cannot have been reused); the pipes then
+        // close and the readers end.
+        kill_group(group);
+        let _ = child_wait_bounded(&mut child, Duration::from_secs(5));
+        let _ = out_reader.join();
+        let _ = err_reader.join();
+        return Err(CollectError::Timeout {
+            command: command_line(),
+            timeout,
+        });
+    };
     let stdout = out_reader.join().unwrap_or_default();
     let stderr = err_reader.join().unwrap_or_default();
     tracing::debug!(command = %command_line(), status = ?status.code(), elapsed_us = started.elapsed().as_micros() as u64, "ran");
@@ -84,6 +104,31 @@ pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<Output, 
         stdout,
         stderr,
     })
+}
+
+/// Kills every process of the group `group` (the child's own).
+fn kill_group(group: i32) {
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}
+
+/// Waits for `child` at most `limit`; `Ok(None)` when it is still running.
+fn child_wait_bounded(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Like [`run`], and a non-zero exit status is an error carrying stderr.
@@ -138,6 +183,31 @@ mod tests {
         let err = run("sleep", &["30".into()], Duration::from_millis(200)).unwrap_err();
         assert!(matches!(err, CollectError::Timeout { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    /// A child that started grandchildren holding its pipes: the whole group
+    /// is killed at the deadline and nothing is left running or blocked.
+    #[test]
+    fn a_deadline_kills_the_grandchildren_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("grandchild.pid");
+        let script = format!("sleep 30 & echo $! > {}; sleep 30", pid_file.display());
+        let started = Instant::now();
+        let err = run("sh", &["-c".into(), script], Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(err, CollectError::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "run returned");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let proc_dir = format!("/proc/{}", pid.trim());
+        // Killed; at most a zombie until init reaps it.
+        let gone = || {
+            std::fs::read_to_string(format!("{proc_dir}/stat"))
+                .map_or(true, |s| s.split_whitespace().nth(2) == Some("Z"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone() {
+            assert!(Instant::now() < deadline, "the grandchild {pid} still runs");
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     #[test]

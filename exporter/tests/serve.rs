@@ -261,6 +261,26 @@ fn tls_with_client_certificates_and_basic_auth() {
 }
 
 #[test]
+fn serve_stops_cleanly_on_sigterm_and_sigint() {
+    let tree = scenario();
+    for signal in ["-TERM", "-INT"] {
+        let mut server = start(&tree, &[]);
+        let base = format!("http://127.0.0.1:{}", server.port);
+        let client = reqwest::blocking::Client::new();
+        wait_for("the exporter to serve", || {
+            get(&client, &format!("{base}/-/healthy")).filter(|(s, _)| *s == 200)
+        });
+        let sent = Command::new("kill")
+            .args([signal, &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = wait_for("the exporter to stop", || server.child.try_wait().unwrap());
+        assert_eq!(status.code(), Some(0), "{signal}: {status:?}");
+    }
+}
+
+#[test]
 fn a_bad_web_config_stops_the_start() {
     let tree = scenario();
     tree.write("web.yml", "basic_auth_users:\n  prometheus: plaintext\n");

@@ -56,10 +56,19 @@ pub struct PgStore {
 }
 
 fn db(e: postgres::Error) -> StoreError {
-    if e.is_closed() || e.as_db_error().is_none() {
-        StoreError::Unavailable(format!("PostgreSQL: {e}"))
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        why.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    // A row that does not read as its column should (a NULL, another type)
+    // is the data's fault, not the connection's.
+    let row = why.starts_with("error deserializing");
+    if !row && (e.is_closed() || e.as_db_error().is_none()) {
+        StoreError::Unavailable(format!("PostgreSQL: {why}"))
     } else {
-        StoreError::Database(e.to_string())
+        StoreError::Database(why)
     }
 }
 
@@ -130,7 +139,8 @@ impl PgStore {
                 &[],
             )
             .map_err(db)?
-            .get(0);
+            .try_get(0)
+            .map_err(db)?;
         let newest = MIGRATIONS.last().map_or(0, |m| m.0);
         if current > newest {
             return Err(StoreError::Migration {
@@ -154,14 +164,16 @@ impl PgStore {
     }
 }
 
-fn counts_at(r: &postgres::Row, start: usize) -> Counts {
-    let n = |i: usize| r.get::<_, i32>(start + i).max(0) as u32;
-    Counts {
-        pending: n(0),
-        security: [n(1), n(2), n(3), n(4), n(5)],
-        held: n(6),
-        reboot_required: r.get(start + 7),
-    }
+fn counts_at(r: &postgres::Row, start: usize) -> Result<Counts, postgres::Error> {
+    let n = |i: usize| -> Result<u32, postgres::Error> {
+        Ok(r.try_get::<_, i32>(start + i)?.max(0) as u32)
+    };
+    Ok(Counts {
+        pending: n(0)?,
+        security: [n(1)?, n(2)?, n(3)?, n(4)?, n(5)?],
+        held: n(6)?,
+        reboot_required: r.try_get(start + 7)?,
+    })
 }
 
 /// Why an ingest failed: the database said so, the host vanished under us,
@@ -198,18 +210,19 @@ fn ingest(
                 &[&hostname, &report.host.site],
             )?,
         };
-        Ok(row.map(|r| {
-            (
-                r.get(0),
-                r.get(1),
+        row.map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
                 StoredHost {
-                    hostname: r.get(2),
-                    site: r.get(3),
-                    owner: r.get(4),
-                    collected_at: r.get(5),
+                    hostname: r.try_get(2)?,
+                    site: r.try_get(3)?,
+                    owner: r.try_get(4)?,
+                    collected_at: r.try_get(5)?,
                 },
-            )
-        }))
+            ))
+        })
+        .transpose()
     };
     let mut found = select(tx)?;
     let mut created = false;
@@ -230,7 +243,7 @@ fn ingest(
             Some(r) => {
                 created = true;
                 found = Some((
-                    r.get(0),
+                    r.try_get(0)?,
                     Vec::new(),
                     StoredHost {
                         hostname: hostname.to_string(),
@@ -269,18 +282,18 @@ fn ingest(
             &[&host_id],
         )? {
             existing.insert(
-                (r.get(0), r.get(1)),
+                (r.try_get(0)?, r.try_get(1)?),
                 Stored {
-                    candidate: r.get(2),
-                    first_seen: r.get(3),
-                    candidate_first_seen: r.get(4),
-                    security_first_seen: r.get(5),
-                    installed: r.get(6),
-                    severity: r.get(7),
-                    held: r.get(8),
-                    repository: r.get(9),
-                    advisories: r.get(10),
-                    cves: r.get(11),
+                    candidate: r.try_get(2)?,
+                    first_seen: r.try_get(3)?,
+                    candidate_first_seen: r.try_get(4)?,
+                    security_first_seen: r.try_get(5)?,
+                    installed: r.try_get(6)?,
+                    severity: r.try_get(7)?,
+                    held: r.try_get(8)?,
+                    repository: r.try_get(9)?,
+                    advisories: r.try_get(10)?,
+                    cves: r.try_get(11)?,
                 },
             );
         }
@@ -330,6 +343,7 @@ fn ingest(
             &[&host_id],
         )?
         .map(|r| counts_at(&r, 0))
+        .transpose()?
     };
     let c = |n: u32| n as i32;
     tx.execute(
@@ -388,41 +402,44 @@ fn ingest(
 
 const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner";
 
-fn summary(r: &postgres::Row) -> HostSummary {
-    let t = |i: usize| from_millis(r.get::<_, i64>(i));
-    let ot = |i: usize| r.get::<_, Option<i64>>(i).map(from_millis);
-    let reboot_packages: String = r.get(19);
-    HostSummary {
-        id: r.get(0),
-        hostname: r.get(1),
-        machine_id: r.get(2),
-        site: r.get(3),
-        os_id: r.get(4),
-        os_version: r.get(5),
-        os_name: r.get(6),
-        kernel: r.get(7),
-        arch: r.get(8),
-        manager: r.get(9),
-        exporter_version: r.get(10),
-        source: r.get(11),
-        first_seen: t(12),
-        last_report_at: t(13),
-        collected_at: t(14),
-        collection_duration: Duration::from_millis(r.get::<_, i64>(15).max(0) as u64),
-        metadata_updated_at: ot(16),
-        security_metadata_available: r.get(17),
-        installed_packages: r.get::<_, i64>(18).max(0) as u64,
+/// A host row; a NULL or a type the column should not hold is an error, never a panic.
+fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
+    let t = |i: usize| r.try_get::<_, i64>(i).map(from_millis);
+    let ot = |i: usize| -> Result<Option<SystemTime>, postgres::Error> {
+        Ok(r.try_get::<_, Option<i64>>(i)?.map(from_millis))
+    };
+    let reboot_packages: String = r.try_get(19)?;
+    Ok(HostSummary {
+        id: r.try_get(0)?,
+        hostname: r.try_get(1)?,
+        machine_id: r.try_get(2)?,
+        site: r.try_get(3)?,
+        os_id: r.try_get(4)?,
+        os_version: r.try_get(5)?,
+        os_name: r.try_get(6)?,
+        kernel: r.try_get(7)?,
+        arch: r.try_get(8)?,
+        manager: r.try_get(9)?,
+        exporter_version: r.try_get(10)?,
+        source: r.try_get(11)?,
+        first_seen: t(12)?,
+        last_report_at: t(13)?,
+        collected_at: t(14)?,
+        collection_duration: Duration::from_millis(r.try_get::<_, i64>(15)?.max(0) as u64),
+        metadata_updated_at: ot(16)?,
+        security_metadata_available: r.try_get(17)?,
+        installed_packages: r.try_get::<_, i64>(18)?.max(0) as u64,
         reboot_packages: reboot_packages
             .split_whitespace()
             .map(str::to_string)
             .collect(),
-        security_pending_since: ot(20),
-        counts: counts_at(r, 21),
-        security_since_by_severity: [ot(29), ot(30), ot(31), ot(32), ot(33)],
-        exporter_revision: r.get(34),
-        forwarded_by: r.get(35),
-        owner: r.get(36),
-    }
+        security_pending_since: ot(20)?,
+        counts: counts_at(r, 21)?,
+        security_since_by_severity: [ot(29)?, ot(30)?, ot(31)?, ot(32)?, ot(33)?],
+        exporter_revision: r.try_get(34)?,
+        forwarded_by: r.try_get(35)?,
+        owner: r.try_get(36)?,
+    })
 }
 
 /// Queues items and applies each upstream's cap (see the SQLite twin).
@@ -451,7 +468,7 @@ fn enqueue(
                 "SELECT COUNT(*) FROM outbox WHERE upstream = $1",
                 &[&item.upstream],
             )?
-            .get(0);
+            .try_get(0)?;
         let excess = queued - item.cap as i64;
         if excess <= 0 {
             continue;
@@ -461,7 +478,7 @@ fn enqueue(
             &[&item.upstream, &excess],
         )?;
         for v in victims {
-            let kind: String = v.get(0);
+            let kind: String = v.try_get(0)?;
             tx.execute(
                 "INSERT INTO outbox_drops (upstream, kind, dropped) VALUES ($1, $2, 1) \
                  ON CONFLICT (upstream, kind) DO UPDATE SET dropped = outbox_drops.dropped + 1",
@@ -474,31 +491,31 @@ fn enqueue(
 
 const UPDATE_COLUMNS: &str = "u.name, u.arch, u.installed_version, u.candidate_version, u.severity, u.held_reason, u.repository, u.advisories, u.cves, u.first_seen, u.candidate_first_seen, u.security_first_seen";
 
-fn stored_update(r: &postgres::Row, at: usize) -> StoredUpdate {
-    let words = |i: usize| {
-        r.get::<_, String>(at + i)
+fn stored_update(r: &postgres::Row, at: usize) -> Result<StoredUpdate, postgres::Error> {
+    let words = |i: usize| -> Result<Vec<String>, postgres::Error> {
+        Ok(r.try_get::<_, String>(at + i)?
             .split_whitespace()
             .map(str::to_string)
-            .collect()
+            .collect())
     };
-    StoredUpdate {
-        name: r.get(at),
-        arch: r.get(at + 1),
-        installed_version: r.get(at + 2),
-        candidate_version: r.get(at + 3),
+    Ok(StoredUpdate {
+        name: r.try_get(at)?,
+        arch: r.try_get(at + 1)?,
+        installed_version: r.try_get(at + 2)?,
+        candidate_version: r.try_get(at + 3)?,
         security: r
             .get::<_, Option<String>>(at + 4)
             .map(|s| s.parse::<Severity>().unwrap_or(Severity::Unknown)),
         held: r
             .get::<_, Option<String>>(at + 5)
             .map(|h| h.parse::<HeldReason>().unwrap_or(HeldReason::Hold)),
-        repository: r.get(at + 6),
-        advisories: words(7),
-        cves: words(8),
-        first_seen: from_millis(r.get(at + 9)),
-        candidate_first_seen: from_millis(r.get(at + 10)),
+        repository: r.try_get(at + 6)?,
+        advisories: words(7)?,
+        cves: words(8)?,
+        first_seen: from_millis(r.try_get(at + 9)?),
+        candidate_first_seen: from_millis(r.try_get(at + 10)?),
         security_first_seen: r.get::<_, Option<i64>>(at + 11).map(from_millis),
-    }
+    })
 }
 
 /// Tells the other replicas that hosts changed, after the commit (a sequence
@@ -558,15 +575,17 @@ impl Store for PgStore {
                 &[&upstream, &(limit as i64)],
             )
             .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| OutboxItem {
-                id: r.get(0),
-                kind: OutboxKind::parse(r.get(1)),
-                payload: r.get(2),
-                created_at: from_millis(r.get(3)),
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxItem {
+                    id: r.try_get(0)?,
+                    kind: OutboxKind::parse(r.try_get(1)?),
+                    payload: r.try_get(2)?,
+                    created_at: from_millis(r.try_get(3)?),
+                })
             })
-            .collect())
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(db)
     }
 
     fn outbox_remove(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -585,14 +604,16 @@ impl Store for PgStore {
             )
             .map_err(db)?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(db)?;
         let drops = c
             .query("SELECT upstream, kind, dropped FROM outbox_drops", &[])
             .map_err(db)?
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(db)?;
         Ok(crate::outbox_status(queues, drops))
     }
 
@@ -638,26 +659,30 @@ impl Store for PgStore {
                 &[],
             )
             .map_err(db)?;
-        let n = |r: &postgres::Row, i: usize| r.get::<_, i64>(i).clamp(0, u32::MAX as i64) as u32;
-        Ok(rows
-            .iter()
-            .map(|r| StoredSiteStats {
-                server: r.get(0),
-                received_at: from_millis(r.get(2)),
-                stats: SiteStats {
-                    site: r.get(1),
-                    generated_at: r.get::<_, Option<i64>>(3).map(from_millis),
-                    hosts: n(r, 4),
-                    hosts_pending: n(r, 5),
-                    hosts_security: split5(r.get(6)),
-                    hosts_reboot: n(r, 7),
-                    hosts_stale: n(r, 8),
-                    updates_pending: n(r, 9),
-                    security_updates: split5(r.get(10)),
-                    oldest_security_since: r.get::<_, Option<i64>>(11).map(from_millis),
-                },
+        let n = |r: &postgres::Row, i: usize| -> Result<u32, postgres::Error> {
+            Ok(r.try_get::<_, i64>(i)?.clamp(0, u32::MAX as i64) as u32)
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(StoredSiteStats {
+                    server: r.try_get(0)?,
+                    received_at: from_millis(r.try_get(2)?),
+                    stats: SiteStats {
+                        site: r.try_get(1)?,
+                        generated_at: r.try_get::<_, Option<i64>>(3)?.map(from_millis),
+                        hosts: n(r, 4)?,
+                        hosts_pending: n(r, 5)?,
+                        hosts_security: split5(r.try_get(6)?),
+                        hosts_reboot: n(r, 7)?,
+                        hosts_stale: n(r, 8)?,
+                        updates_pending: n(r, 9)?,
+                        security_updates: split5(r.try_get(10)?),
+                        oldest_security_since: r.try_get::<_, Option<i64>>(11)?.map(from_millis),
+                    },
+                })
             })
-            .collect())
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(db)
     }
 
     fn hosts(&self) -> Result<Vec<HostSummary>, StoreError> {
@@ -668,7 +693,10 @@ impl Store for PgStore {
                 &[],
             )
             .map_err(db)?;
-        Ok(rows.iter().map(summary).collect())
+        rows.iter()
+            .map(summary)
+            .collect::<Result<_, _>>()
+            .map_err(db)
     }
 
     fn move_host(
@@ -706,13 +734,14 @@ impl Store for PgStore {
         else {
             return Ok(None);
         };
-        let s = summary(&row);
+        let s = summary(&row).map_err(db)?;
         let updates = c
             .query(&format!("SELECT {UPDATE_COLUMNS} FROM pending_updates u WHERE u.host_id = $1 ORDER BY u.name, u.arch"), &[&s.id])
             .map_err(db)?
             .iter()
             .map(|r| stored_update(r, 0))
-            .collect();
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
         let history = c
             .query(
                 "SELECT at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM history WHERE host_id = $1 ORDER BY at",
@@ -720,11 +749,14 @@ impl Store for PgStore {
             )
             .map_err(db)?
             .iter()
-            .map(|r| HistoryPoint {
-                at: from_millis(r.get(0)),
-                counts: counts_at(r, 1),
+            .map(|r| {
+                Ok(HistoryPoint {
+                    at: from_millis(r.try_get(0)?),
+                    counts: counts_at(r, 1)?,
+                })
             })
-            .collect();
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(db)?;
         Ok(Some(HostDetail {
             summary: s,
             updates,
@@ -749,14 +781,16 @@ impl Store for PgStore {
                 &[&value],
             )
             .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| AffectedHost {
-                hostname: r.get(0),
-                site: r.get(1),
-                update: stored_update(r, 2),
+        rows.iter()
+            .map(|r| {
+                Ok(AffectedHost {
+                    hostname: r.try_get(0)?,
+                    site: r.try_get(1)?,
+                    update: stored_update(r, 2)?,
+                })
             })
-            .collect())
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(db)
     }
 
     fn maintain(&self, r: Retention) -> Result<MaintenanceOutcome, StoreError> {
@@ -787,16 +821,15 @@ impl Store for PgStore {
         })
     }
 
+    /// Lease times are the database's clock, never a replica's own: two
+    /// replicas whose clocks disagree still agree on who holds a lease.
     fn claim(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let now = millis(SystemTime::now());
-        let until = now + ttl.as_millis() as i64;
+        let ttl = ttl.as_millis() as i64;
         let mut c = self.conn()?;
         let row = c
             .query_opt(
-                "INSERT INTO leases (name, owner, until) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until \
-                 WHERE leases.until <= $4 OR leases.owner = EXCLUDED.owner RETURNING owner",
-                &[&name, &owner, &until, &now],
+                "INSERT INTO leases (name, owner, until)                  VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $3)                  ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until                  WHERE leases.until <= EXCLUDED.until - $3 OR leases.owner = EXCLUDED.owner RETURNING owner",
+                &[&name, &owner, &ttl],
             )
             .map_err(db)?;
         Ok(row.is_some())

@@ -17,6 +17,11 @@ const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 /// A synthetic pushed host with a security update of every severity, so that
 /// every family exists whatever this machine has pending.
 fn synthetic_report() -> Value {
+    synthetic_report_of("5555555555555555aaaaaaaaaaaaaaaa")
+}
+
+/// The synthetic host under another machine id: the same host re-imaged.
+fn synthetic_report_of(machine_id: &str) -> Value {
     let updates: Vec<Value> = ["critical", "important", "moderate", "low", "unknown"]
         .iter()
         .enumerate()
@@ -27,7 +32,7 @@ fn synthetic_report() -> Value {
         .collect();
     json!({
         "schema_version": 1,
-        "host": {"hostname": "synthetic-01", "machine_id": "5555555555555555aaaaaaaaaaaaaaaa", "site": "SiteS"},
+        "host": {"hostname": "synthetic-01", "machine_id": machine_id, "site": "SiteS"},
         "os": {"id": "rocky", "version": "9.4"},
         "kernel": "5.14.0", "arch": "x86_64", "manager": "dnf",
         "exporter": {"version": "0.1.0", "revision": "synthetic"},
@@ -135,6 +140,16 @@ fn stack() -> Stack {
             .ok()
             .filter(|r| r.status().is_success())
     });
+    // The same host re-imaged (a new machine id, the same name and site): two
+    // stored hosts, which /federate must show as one series each.
+    let reimaged = client
+        .post(format!("{agg}/api/v1/reports"))
+        .bearer_auth("pusher-token")
+        .header("content-type", "application/json")
+        .body(synthetic_report_of("6666666666666666bbbbbbbbbbbbbbbb").to_string())
+        .send()
+        .unwrap();
+    assert_eq!(reimaged.status().as_u16(), 200);
     wait_for("the scraped host", 60, || {
         let v: Value = client
             .get(format!("{agg}/api/v1/hosts?site=SiteLocal"))
@@ -361,6 +376,29 @@ fn dashboards_and_alerts_match_what_prometheus_really_has() {
         "pakiti_reboot_required{host=\"synthetic-01\",site=\"SiteS\",job=\"pakiti-federate\"}",
     );
     assert_eq!(r["data"]["result"][0]["value"][1], "1", "{r}");
+}
+
+/// A re-imaged host is stored twice but federated once: Prometheus sees no
+/// duplicate series (it counts them in its own metrics, which promtool does not check).
+#[test]
+fn a_real_prometheus_sees_one_series_per_host_and_site() {
+    let s = stack();
+    let v = query(
+        &s.prometheus,
+        "count(pakiti_updates_pending{host=\"synthetic-01\"})",
+    );
+    assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
+    let own = reqwest::blocking::get(format!("{}/metrics", s.prometheus))
+        .unwrap()
+        .text()
+        .unwrap();
+    let duplicates: f64 = own
+        .lines()
+        .find(|l| l.starts_with("prometheus_target_scrapes_sample_duplicate_timestamp_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .expect("Prometheus counts duplicate samples");
+    assert_eq!(duplicates, 0.0, "duplicate series in /federate");
 }
 
 #[test]
