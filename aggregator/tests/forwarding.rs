@@ -510,3 +510,41 @@ fn untrusted_senders_and_foreign_sites_are_refused() {
     let (status, body) = post("/api/v1/forward/stats", Some(TOKEN_B), stats("SiteB"));
     assert_eq!(status, 200, "{body}");
 }
+
+/// A report the central aggregator refuses for good (a site the sender may
+/// not speak for) is set aside and logged; the reports queued behind it go on.
+#[test]
+fn a_report_refused_for_good_does_not_block_the_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pc, pa) = (free_port(), free_port());
+    let central = Aggregator::start("central", &dir.path().join("c"), pc, &central_config());
+    let a_dir = dir.path().join("a");
+    let a = Aggregator::start(
+        "site-a",
+        &a_dir,
+        pa,
+        &downstream_config(&a_dir, pc, "reports", TOKEN_A, ""),
+    );
+    // Site A's aggregator is open: it stores a SiteB host that the central
+    // aggregator will never take from site A, then an ordinary SiteA host.
+    a.push(&report("foreign-1", 501, 1, "SiteB"));
+    a.push(&report("a-ok-1", 502, 2, "SiteA"));
+    wait_for("the SiteA host at the central aggregator", 30, || {
+        hosts_of(&central).iter().any(|h| h["hostname"] == "a-ok-1")
+    });
+    wait_for("site A's queue to empty", 30, || {
+        sample(
+            &a.text("/metrics"),
+            "pakiti_aggregator_forward_queue_items",
+            &[],
+        ) == Some(0.0)
+    });
+    assert!(!hosts_of(&central)
+        .iter()
+        .any(|h| h["hostname"] == "foreign-1"));
+    assert!(
+        a.log().contains("set aside"),
+        "the refusal is logged: {}",
+        a.log()
+    );
+}
