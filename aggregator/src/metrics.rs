@@ -467,6 +467,15 @@ impl Health {
         self.targets.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
+    /// One target's health so far (a copy of that entry alone).
+    pub fn target_health(&self, target: &str) -> TargetHealth {
+        self.targets
+            .lock()
+            .ok()
+            .and_then(|t| t.get(target).cloned())
+            .unwrap_or_default()
+    }
+
     /// The aggregator's own metrics; `hosts` gives hosts by state (fresh,
     /// stale), `outbox` the upstream queues (each `None` when the store did
     /// not answer: then the series are absent, never zero).

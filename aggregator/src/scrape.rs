@@ -115,13 +115,17 @@ pub fn targets(cfg: &Scrape, cache: &mut SdCache) -> Vec<Target> {
             seen.push(path);
         }
     }
-    cache.retain(|p, _| seen.contains(p));
+    let seen_set: std::collections::HashSet<&PathBuf> = seen.iter().collect();
+    cache.retain(|p, _| seen_set.contains(p));
     for p in &seen {
         if let Some((_, list)) = cache.get(p) {
             out.extend(list.iter().cloned());
         }
     }
-    out.dedup_by(|a, b| a.url == b.url);
+    // One scrape per URL, however often it is listed (statically and in
+    // file_sd): the first listing's name and site win.
+    let mut urls = std::collections::HashSet::new();
+    out.retain(|t| urls.insert(t.url.clone()));
     out
 }
 
@@ -171,10 +175,23 @@ async fn scrape_one(
     if !status.is_success() {
         return Err(format!("the exporter answered {status}"));
     }
-    let body = resp
-        .bytes()
+    // An exporter's answer is read like a push: at most max_body_bytes.
+    let limit = state.settings.max_body_bytes;
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(format!("the answer is larger than {limit} bytes"));
+    }
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
         .await
-        .map_err(|e| format!("reading the answer failed: {e}"))?;
+        .map_err(|e| format!("reading the answer failed: {e}"))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the answer is larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
     let mut report = pakiti_report::from_json(&body).map_err(|e| {
         state.health.report("scrape", "invalid");
         format!("invalid report: {e}")
@@ -239,7 +256,7 @@ pub async fn run(state: AppState, cfg: Scrape, client: reqwest::Client) {
                 }
                 let began = Instant::now();
                 let result = scrape_one(&state, &client, &cfg, &t).await;
-                let mut health = state.health.targets().remove(&t.name).unwrap_or_default();
+                let mut health = state.health.target_health(&t.name);
                 health.duration = began.elapsed();
                 match result {
                     Ok(()) => {
@@ -293,5 +310,35 @@ mod tests {
         assert_eq!(list[0].site.as_deref(), Some("S"));
         assert_eq!(list[2].url, "https://c:3/api/v1/report");
         assert!(parse_file_sd("{\"targets\": 1}", "http").is_err());
+    }
+
+    #[test]
+    fn a_target_listed_statically_and_in_file_sd_is_scraped_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = dir.path().join("targets.json");
+        std::fs::write(
+            &sd,
+            r#"[{"targets": ["b:2", "a:1", "c:3"], "labels": {"site": "FromFile"}}]"#,
+        )
+        .unwrap();
+        let file: crate::config::File = toml::from_str(&format!(
+            "[scrape]\nfile_sd = [\"{}\"]\n[[scrape.static]]\ntargets = [\"a:1\", \"b:2\"]\nsite = \"Static\"\n",
+            sd.display()
+        ))
+        .unwrap();
+        let settings = crate::config::Settings::from_file(&file).unwrap();
+        let list = targets(&settings.scrape, &mut SdCache::new());
+        let names: Vec<(&str, Option<&str>)> = list
+            .iter()
+            .map(|t| (t.name.as_str(), t.site.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a:1", Some("Static")),
+                ("b:2", Some("Static")),
+                ("c:3", Some("FromFile"))
+            ]
+        );
     }
 }

@@ -332,3 +332,47 @@ async fn federate_never_repeats_a_label_set() {
     );
     assert!(!text.contains(WEB_01));
 }
+
+/// A downstream server says when it received a forwarded report; that time is
+/// believed only between the report's collection and now.
+#[tokio::test]
+async fn a_forwarded_receipt_time_is_bounded_both_ways() {
+    let config = format!(
+        "[[client]]\nname = \"site-a\"\ntoken_sha256 = \"{}\"\nsites = [\"SiteA\"]\nrole = \"server\"\n",
+        sha("server-token")
+    );
+    let f = fixture(&config);
+    let forward = |received: &str, host: &str, mid: &str| {
+        let body = with(|v| {
+            v["host"]["hostname"] = host.into();
+            v["host"]["machine_id"] = mid.into();
+        });
+        let req = Request::post("/api/v1/forward/reports")
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer server-token")
+            .header("x-pakiti-received-at", received)
+            .body(Body::from(body))
+            .unwrap();
+        let state = f.state.clone();
+        async move { app(state).oneshot(req).await.unwrap().status() }
+    };
+    // The report says it was collected at 2026-11-26T10:00:00Z.
+    assert_eq!(
+        forward("2999-01-01T00:00:00Z", "future-1", DB_01).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        forward("2001-01-01T00:00:00Z", "past-1", WEB_01).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        forward("2026-11-26T10:00:00", "no-offset", "ab".repeat(16).as_str()).await,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, future) = get_json(&f.state, "/api/v1/hosts/future-1").await;
+    let (_, past) = get_json(&f.state, "/api/v1/hosts/past-1").await;
+    let at =
+        |v: &Value| pakiti_report::parse_rfc3339(v["last_report_at"].as_str().unwrap()).unwrap();
+    assert!(at(&future) <= std::time::SystemTime::now(), "{future}");
+    assert_eq!(past["last_report_at"], "2026-11-26T10:00:00Z", "{past}");
+}

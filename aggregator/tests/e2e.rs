@@ -93,9 +93,10 @@ fn acknowledged_reports_survive_kill_9_during_a_burst() {
     let mut server = start(dir.path(), port, &["--config.file", "/dev/null"]);
     let base = format!("http://127.0.0.1:{port}");
     let stop = Arc::new(AtomicBool::new(false));
+    let acknowledged = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..8u32)
         .map(|i| {
-            let (stop, base) = (stop.clone(), base.clone());
+            let (stop, base, acknowledged) = (stop.clone(), base.clone(), acknowledged.clone());
             std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(5))
@@ -108,7 +109,10 @@ fn acknowledged_reports_survive_kill_9_during_a_burst() {
                         break;
                     }
                     match push(&client, &base, &report(&format!("host-{i}"), i, k, None)) {
-                        Ok(r) if r.status().is_success() => acked = k,
+                        Ok(r) if r.status().is_success() => {
+                            acked = k;
+                            acknowledged.fetch_add(1, Ordering::Relaxed);
+                        }
                         _ => break,
                     }
                 }
@@ -116,7 +120,12 @@ fn acknowledged_reports_survive_kill_9_during_a_burst() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Mid-burst: once well over fifty pushes have been acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acknowledged.load(Ordering::Relaxed) < 80 {
+        assert!(Instant::now() < deadline, "the burst did not get going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     server.child.kill().unwrap(); // SIGKILL, mid-burst
     server.child.wait().unwrap();
     stop.store(true, Ordering::Relaxed);

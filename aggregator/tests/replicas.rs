@@ -208,7 +208,11 @@ fn a_scrape_target_is_fetched_by_one_replica_per_interval() {
     let (_a, a) = replica(&db.url, &cfg);
     let (_b, _) = replica(&db.url, &cfg);
     let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(9));
+    let deadline = started + Duration::from_secs(60);
+    while hits.load(Ordering::SeqCst) < 4 {
+        assert!(Instant::now() < deadline, "the target is not scraped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let intervals = started.elapsed().as_secs_f64() / 2.0;
     let n = hits.load(Ordering::SeqCst);
     // Two replicas scraping independently would fetch about twice per interval.
@@ -399,8 +403,22 @@ fn replicas_forward_each_report_once() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // A little longer: nothing arrives twice.
-    std::thread::sleep(Duration::from_secs(3));
+    // Until both replicas' queues are empty: then nothing can arrive twice.
+    let queued = |base: &str| {
+        reqwest::blocking::get(format!("{base}/metrics"))
+            .unwrap()
+            .text()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("pakiti_aggregator_forward_queue_items"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while queued(&one) + queued(&two) > 0.0 {
+        assert!(Instant::now() < deadline, "the queues do not empty");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(received(), 20.0);
     let hosts: serde_json::Value = reqwest::blocking::get(format!("{central}/api/v1/hosts"))
         .unwrap()

@@ -7,7 +7,6 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -201,8 +200,11 @@ fn stack() -> Stack {
             .then_some(())
         },
     );
-    // A few more scrapes, so that range functions have points.
-    std::thread::sleep(Duration::from_secs(3));
+    // A few more scrapes of every job, so that range functions have points.
+    wait_for("four scrapes of every job", 60, || {
+        let v = try_query(&prom, "min(count_over_time(up[1m])) >= 4")?;
+        (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+    });
     Stack {
         _dir: dir,
         _procs: vec![prometheus, aggregator, exporter],
