@@ -704,6 +704,51 @@ mod tests {
         assert_eq!(u[2].held, None);
     }
 
+    /// The security window is strictly above the installed version and at
+    /// most the candidate: neither bound may move.
+    #[test]
+    fn the_security_window_is_above_the_installed_version_and_up_to_the_candidate() {
+        let sources = parse_sources(SOURCES);
+        let main = "        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n";
+        let sec = "        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n";
+        let status = "        100 /var/lib/dpkg/status\n";
+        let plan = UpgradePlan {
+            upgraded: ["openssl".to_string()].into(),
+            ..Default::default()
+        };
+        let security_of = |text: String| {
+            let u = build_updates(
+                &[pkg("openssl", "amd64", "3.0.1-1", false)],
+                &sources,
+                &parse_policies(&text),
+                &plan,
+                &SecurityPattern::defaults(),
+            );
+            assert_eq!(u.len(), 1, "{text}");
+            u[0].security
+        };
+        // The installed version itself came from the security archive; the
+        // candidate is a newer point release: no security fix is pending.
+        let installed_from_security = format!(
+            "openssl:\n  Installed: 3.0.1-1\n  Candidate: 3.0.2-1\n  Version table:\n     3.0.2-1 500\n{main} *** 3.0.1-1 500\n{sec}{status}"
+        );
+        assert_eq!(security_of(installed_from_security), None);
+        // A security version above a pinned candidate: a plain upgrade would
+        // not install it, so the pending update is not a security one.
+        let above_the_candidate = format!(
+            "openssl:\n  Installed: 3.0.1-1\n  Candidate: 3.0.2-1\n  Version table:\n     3.0.3-1+deb12u1 500\n{sec}     3.0.2-1 990\n{main} *** 3.0.1-1 100\n{status}"
+        );
+        assert_eq!(security_of(above_the_candidate), None);
+        // The candidate itself from the security archive: security.
+        let candidate_from_security = format!(
+            "openssl:\n  Installed: 3.0.1-1\n  Candidate: 3.0.2-1\n  Version table:\n     3.0.2-1 500\n{sec} *** 3.0.1-1 100\n{status}"
+        );
+        assert_eq!(
+            security_of(candidate_from_security),
+            Some(Severity::Unknown)
+        );
+    }
+
     #[test]
     fn a_point_release_superseding_a_security_version_does_not_hide_it() {
         let sources = parse_sources(SOURCES);
