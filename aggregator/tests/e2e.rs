@@ -227,6 +227,20 @@ fn a_second_process_on_the_same_sqlite_file_is_refused_and_moves_wait_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let first = start(dir.path(), free_port(), &["--config.file", "/dev/null"]);
     let db = dir.path().join("pakiti.db");
+    let move_host = || {
+        Command::new(AGGREGATOR)
+            .args([
+                "--config.file",
+                "/dev/null",
+                "--storage.url",
+                db.to_str().unwrap(),
+            ])
+            .args([
+                "hosts", "move", "web-01", "--from", "SiteA", "--to", "SiteB",
+            ])
+            .output()
+            .unwrap()
+    };
     let out = Command::new(AGGREGATOR)
         .args([
             "--config.file",
@@ -247,18 +261,7 @@ fn a_second_process_on_the_same_sqlite_file_is_refused_and_moves_wait_for_it() {
         "{err}"
     );
     // The operator's host move is such a process too.
-    let out = Command::new(AGGREGATOR)
-        .args([
-            "--config.file",
-            "/dev/null",
-            "--storage.url",
-            db.to_str().unwrap(),
-        ])
-        .args([
-            "hosts", "move", "web-01", "--from", "SiteA", "--to", "SiteB",
-        ])
-        .output()
-        .unwrap();
+    let out = move_host();
     assert_eq!(out.status.code(), Some(1));
     drop(first);
     let client = reqwest::blocking::Client::new();
@@ -271,18 +274,7 @@ fn a_second_process_on_the_same_sqlite_file_is_refused_and_moves_wait_for_it() {
     );
     assert_eq!(stored.unwrap().status().as_u16(), 200);
     drop(second);
-    let moved = Command::new(AGGREGATOR)
-        .args([
-            "--config.file",
-            "/dev/null",
-            "--storage.url",
-            db.to_str().unwrap(),
-        ])
-        .args([
-            "hosts", "move", "web-01", "--from", "SiteA", "--to", "SiteB",
-        ])
-        .output()
-        .unwrap();
+    let moved = move_host();
     assert_eq!(
         moved.status.code(),
         Some(0),
@@ -290,18 +282,7 @@ fn a_second_process_on_the_same_sqlite_file_is_refused_and_moves_wait_for_it() {
         String::from_utf8_lossy(&moved.stderr)
     );
     assert!(String::from_utf8_lossy(&moved.stdout).contains("moved 1 host(s) web-01"));
-    let again = Command::new(AGGREGATOR)
-        .args([
-            "--config.file",
-            "/dev/null",
-            "--storage.url",
-            db.to_str().unwrap(),
-        ])
-        .args([
-            "hosts", "move", "web-01", "--from", "SiteA", "--to", "SiteB",
-        ])
-        .output()
-        .unwrap();
+    let again = move_host();
     assert_eq!(again.status.code(), Some(1), "nothing left to move");
     assert!(String::from_utf8_lossy(&again.stderr).contains("nothing moved"));
 }

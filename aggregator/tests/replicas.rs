@@ -93,12 +93,7 @@ fn host(base: &str, name: &str) -> serde_json::Value {
 
 #[test]
 fn two_replicas_share_one_database_without_losing_or_duplicating() {
-    let db = TestDatabase::create();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("aggregator.toml");
-    std::fs::write(&cfg, "").unwrap();
-    let (_a, a) = replica(&db.url, &cfg);
-    let (_b, b) = replica(&db.url, &cfg);
+    let (_db, _dir, (_a, a), (_b, b)) = two_replicas();
     let client = reqwest::blocking::Client::new();
     assert!(push(&client, &a, &report("shared", 1, 0)));
     let base_first_seen = host(&a, "shared")["updates"][0]["first_seen"].clone();
@@ -427,6 +422,22 @@ fn replicas_forward_each_report_once() {
     assert_eq!(hosts["hosts"].as_array().unwrap().len(), 20);
 }
 
+/// A throwaway database and two replicas on it, with an empty configuration.
+fn two_replicas() -> (
+    TestDatabase,
+    tempfile::TempDir,
+    (Proc, String),
+    (Proc, String),
+) {
+    let db = TestDatabase::create();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("aggregator.toml");
+    std::fs::write(&cfg, "").unwrap();
+    let a = replica(&db.url, &cfg);
+    let b = replica(&db.url, &cfg);
+    (db, dir, a, b)
+}
+
 /// Waits until `get` says yes, or fails after `within`.
 fn eventually(within: Duration, what: &str, mut get: impl FnMut() -> bool) {
     let deadline = Instant::now() + within;
@@ -438,12 +449,7 @@ fn eventually(within: Duration, what: &str, mut get: impl FnMut() -> bool) {
 
 #[test]
 fn every_view_of_every_replica_shows_a_write_made_through_another() {
-    let db = TestDatabase::create();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("aggregator.toml");
-    std::fs::write(&cfg, "").unwrap();
-    let (_a, a) = replica(&db.url, &cfg);
-    let (_b, b) = replica(&db.url, &cfg);
+    let (_db, _dir, (_a, a), (_b, b)) = two_replicas();
     let get = |url: String| reqwest::blocking::get(url).unwrap().text().unwrap();
     // B has read (and cached) the empty fleet before A's write.
     for view in ["/api/v1/hosts", "/federate", "/hosts"] {
