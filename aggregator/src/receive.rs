@@ -78,6 +78,7 @@ pub async fn store_report_from(
             // Nothing was written: the report may not overwrite the stored host.
             let (result, status) = match c {
                 Conflict::Older { .. } => ("older", StatusCode::CONFLICT),
+                Conflict::FromTheFuture { .. } => ("invalid", StatusCode::BAD_REQUEST),
                 _ => ("forbidden", StatusCode::FORBIDDEN),
             };
             state.health.report(mode, result);

@@ -119,6 +119,17 @@ async fn no_credential_writes_what_it_does_not_own() {
             "older report never replaces",
         ),
         (
+            "a relay's report from the future, which would freeze the host",
+            "replay",
+            "Bearer relay-a-token",
+            with(|v| {
+                v["collected_at"] = "2999-01-01T00:00:00Z".into();
+                v["updates"] = json!([]);
+            }),
+            StatusCode::BAD_REQUEST,
+            "clock is ahead",
+        ),
+        (
             "a time without an offset",
             "wire",
             "Bearer web-token",
@@ -175,7 +186,7 @@ async fn no_credential_writes_what_it_does_not_own() {
     assert_eq!(web_01(&f.state).await, before);
     assert_eq!(
         classes.values().sum::<usize>(),
-        10,
+        11,
         "attacks tried, by class: {classes:?}"
     );
 

@@ -59,6 +59,29 @@ pub enum Conflict {
         reported: SystemTime,
         stored: SystemTime,
     },
+    #[error("the report says it was collected at {reported}, more than 5 minutes after it was received ({received}): the sender's clock is ahead; fix it and send again", reported = humantime::format_rfc3339_millis(*reported), received = humantime::format_rfc3339_millis(*received))]
+    FromTheFuture {
+        reported: SystemTime,
+        received: SystemTime,
+    },
+}
+
+/// How far ahead of the receiving clock a collection time may be.
+pub const CLOCK_AHEAD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A report collected after it was received (beyond clock skew) is refused:
+/// stored, it would make every true report of its host look older.
+pub(crate) fn not_from_the_future(
+    report: &Report,
+    received_at: SystemTime,
+) -> Result<(), Conflict> {
+    if report.collected_at > received_at + CLOCK_AHEAD {
+        return Err(Conflict::FromTheFuture {
+            reported: report.collected_at,
+            received: received_at,
+        });
+    }
+    Ok(())
 }
 
 fn show(v: &Option<String>) -> String {
@@ -172,5 +195,16 @@ mod tests {
         let e = check(&stored(), &r, &Writer::anonymous()).unwrap_err();
         assert!(matches!(e, Conflict::Older { .. }), "{e}");
         assert!(e.to_string().contains("older report never replaces"), "{e}");
+    }
+
+    #[test]
+    fn a_report_from_the_future_is_refused_beyond_clock_skew() {
+        let r = report("web-01", Some("m1"), Some("SiteA"), vec![]);
+        let at = r.collected_at;
+        assert_eq!(not_from_the_future(&r, at), Ok(()));
+        assert_eq!(not_from_the_future(&r, at - CLOCK_AHEAD), Ok(()));
+        let e = not_from_the_future(&r, at - CLOCK_AHEAD - Duration::from_millis(1)).unwrap_err();
+        assert!(matches!(e, Conflict::FromTheFuture { .. }), "{e}");
+        assert!(e.to_string().contains("clock is ahead"), "{e}");
     }
 }

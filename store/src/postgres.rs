@@ -198,6 +198,7 @@ fn ingest(
     source: Source,
     received_at: SystemTime,
 ) -> Result<(IngestOutcome, i64), IngestError> {
+    ownership::not_from_the_future(report, received_at).map_err(IngestError::Conflict)?;
     let now = millis(received_at);
     let hostname = report.host.hostname.as_str();
     type Found = Option<(i64, Vec<u8>, StoredHost)>;

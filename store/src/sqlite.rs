@@ -409,6 +409,7 @@ fn ingest(
     source: Source,
     received_at: SystemTime,
 ) -> Result<(IngestOutcome, i64), StoreError> {
+    ownership::not_from_the_future(report, received_at)?;
     let found = find_host(tx, report).map_err(db)?;
     if let Some((_, _, stored)) = &found {
         ownership::check(stored, report, writer)?;
