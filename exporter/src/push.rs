@@ -137,7 +137,7 @@ impl Pusher {
             let (retry, err) = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
-                    let text = resp.text().await.unwrap_or_default();
+                    let text = answer(resp).await;
                     if status.is_success() {
                         return Ok(text.trim().to_string());
                     }
@@ -148,7 +148,10 @@ impl Pusher {
                     let retry = status.is_server_error() || status.as_u16() == 429;
                     (
                         retry,
-                        anyhow::anyhow!("the aggregator answered {status}: {}", msg.trim()),
+                        anyhow::anyhow!(
+                            "the aggregator answered {status}: {}",
+                            msg.trim().chars().take(500).collect::<String>()
+                        ),
                     )
                 }
                 Err(e) => (true, anyhow::anyhow!("{e}")),
@@ -161,6 +164,22 @@ impl Pusher {
             delay = (delay * 2).min(Duration::from_secs(600));
         }
     }
+}
+
+/// The start of the aggregator's answer (at most 64 KiB): an answer, good or
+/// bad, is never read whole.
+async fn answer(mut resp: reqwest::Response) -> String {
+    const LIMIT: usize = 64 << 10;
+    let mut body = Vec::new();
+    while body.len() < LIMIT {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk[..chunk.len().min(LIMIT - body.len())])
+            }
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 #[cfg(test)]
@@ -182,5 +201,44 @@ mod tests {
             "http://a/api/v1/reports"
         );
         assert!(endpoint("a:10151").is_err());
+    }
+
+    /// An aggregator (or anything at its address) that answers without end
+    /// costs the push 64 KiB and a clear error, not memory and time.
+    #[tokio::test]
+    async fn an_endless_answer_is_not_read_whole() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 65536];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\r\n");
+            let chunk = [b'x'; 65536];
+            while conn.write_all(&chunk).is_ok() {}
+        });
+        let pusher = Pusher::new(PushSettings {
+            urls: vec![format!("http://127.0.0.1:{port}")],
+            ca_file: None,
+            identity: None,
+            token_file: None,
+            jitter: Duration::ZERO,
+            timeout: Duration::from_secs(60),
+            retries: 0,
+            backoff: Duration::from_millis(10),
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let report = pakiti_report::testing::report("web-01", None, None, vec![]);
+        let err = pusher.push(&report).await.unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("400"), "{msg}");
+        assert!(msg.len() < 1000, "the message is cut: {} bytes", msg.len());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
