@@ -539,7 +539,7 @@ impl Store for PgStore {
         received_at: SystemTime,
         outgoing: &[Outgoing],
     ) -> Result<IngestOutcome, StoreError> {
-        let hash = crate::sqlite::content_hash(report);
+        let hash = crate::diff::content_hash(report);
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
         let (outcome, host_id) = ingest(&mut tx, report, writer, &hash, source, received_at)

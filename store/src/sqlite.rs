@@ -166,22 +166,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A 128-bit hash of everything in a report but its timing: equal hashes mean
-/// "nothing changed since the previous report". Two SipHash passes with
-/// different prefixes; a hash that changes with a new Rust release only costs
-/// one full (and correct) ingest per host.
-pub fn content_hash(report: &Report) -> [u8; 16] {
-    use std::hash::{DefaultHasher, Hasher};
-    let mut out = [0u8; 16];
-    for (i, half) in out.chunks_mut(8).enumerate() {
-        let mut h = DefaultHasher::new();
-        h.write_u8(i as u8);
-        report.hash_content(&mut h);
-        half.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    out
-}
-
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -777,7 +761,7 @@ impl Store for SqliteStore {
         received_at: SystemTime,
         outgoing: &[Outgoing],
     ) -> Result<IngestOutcome, StoreError> {
-        let hash = content_hash(report);
+        let hash = crate::diff::content_hash(report);
         self.submit(|reply| Job::Ingest {
             report: Box::new(report.clone()),
             writer: writer.clone(),
