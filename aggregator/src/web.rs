@@ -27,6 +27,12 @@ use crate::state::{ApiError, AppState};
 /// The page templates, parsed once at start.
 pub fn templates() -> Environment<'static> {
     let mut env = Environment::new();
+    // Debug builds (every test) refuse to print a value the page does not
+    // have, so a misspelled name fails the tests instead of rendering empty;
+    // a release build renders what it can.
+    if cfg!(debug_assertions) {
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
+    }
     env.add_filter("urlencode", |s: String| urlencode(&s));
     for (name, src) in [
         ("base.html", include_str!("../templates/base.html")),
@@ -1041,19 +1047,5 @@ mod tests {
         assert_eq!(canonical_ip(ip("10.0.0.5")), ip("10.0.0.5"));
         assert_eq!(canonical_ip(ip("::1")), ip("::1"));
         assert_eq!(canonical_ip(ip("2001:db8::1")), ip("2001:db8::1"));
-    }
-
-    #[test]
-    fn every_template_parses() {
-        let env = templates();
-        for t in [
-            "overview.html",
-            "hosts.html",
-            "host.html",
-            "affected.html",
-            "message.html",
-        ] {
-            assert!(env.get_template(t).is_ok(), "{t}");
-        }
     }
 }

@@ -1,0 +1,103 @@
+//! Every page and every template, rendered with representative data through
+//! the real router: a host with updates of every kind, advisories and CVEs,
+//! two sites, forwarded statistics. Debug builds render templates strictly
+//! (a value a template names but does not get is an error), so a broken
+//! template fails here, not only in a browser.
+
+mod common;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{Request, StatusCode};
+use serde_json::json;
+use tower::ServiceExt;
+
+use common::*;
+use pakiti_aggregator::app::app;
+
+async fn page(state: &pakiti_aggregator::app::AppState, path: &str) -> (StatusCode, String) {
+    let resp = app(state.clone())
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn every_page_renders_its_data() {
+    let config = format!(
+        "[[client]]\nname = \"central\"\ntoken_sha256 = \"{}\"\nsites = [\"*\"]\nrole = \"server\"\n",
+        sha("server-token")
+    );
+    let f = fixture(&config);
+    let push = |body: Vec<u8>| {
+        let state = f.state.clone();
+        async move {
+            let req = Request::post("/api/v1/forward/reports")
+                .header("content-type", "application/json")
+                .header("authorization", "Bearer server-token")
+                .body(Body::from(body))
+                .unwrap();
+            app(state).oneshot(req).await.unwrap().status()
+        }
+    };
+    let first = with(|v| {
+        v["updates"][0]["advisories"] = json!(["DSA-5555-1"]);
+        v["updates"][0]["cves"] = json!(["CVE-2026-0001"]);
+        v["updates"][0]["severity"] = "critical".into();
+        v["reboot"] = json!({"required": true, "packages": ["linux-image-amd64"]});
+    });
+    assert_eq!(push(first).await, StatusCode::OK);
+    let second = with(|v| {
+        v["host"]["hostname"] = "db-01".into();
+        v["host"]["machine_id"] = "fedcba9876543210fedcba9876543210".into();
+        v["host"]["site"] = "SiteB".into();
+        v["os"] = json!({"id": "rocky", "version": "9.4"});
+        v["manager"] = "dnf".into();
+    });
+    assert_eq!(push(second).await, StatusCode::OK);
+    let stats = r#"{"schema_version":1,"generated_at":"2026-11-26T10:00:00Z","sites":[{"site":"SiteC","hosts":3,"hosts_with_pending_updates":2,"hosts_with_security_updates":{"critical":1,"important":0,"moderate":0,"low":0,"unknown":1},"hosts_reboot_required":1,"hosts_stale":0,"updates_pending":7,"security_updates_pending":{"critical":1,"important":0,"moderate":0,"low":0,"unknown":2},"oldest_security_update_pending_since":"2026-11-20T00:00:00Z"}]}"#;
+    let req = Request::post("/api/v1/forward/stats")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer server-token")
+        .body(Body::from(stats))
+        .unwrap();
+    let resp = app(f.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // (path, words the page must show)
+    let pages: [(&str, &[&str]); 12] = [
+        ("/", &["web-01", "SiteA", "SiteB"]),
+        ("/hosts", &["web-01", "db-01", "rocky"]),
+        ("/hosts?security=yes&sort=pending&order=desc", &["web-01"]),
+        (
+            "/hosts/web-01?site=SiteA",
+            &[
+                "openssl",
+                "DSA-5555-1",
+                "CVE-2026-0001",
+                "linux-image-amd64",
+            ],
+        ),
+        ("/hosts/web-01?site=SiteA&format=csv", &["openssl,amd64"]),
+        ("/hosts/web-01?site=SiteA&format=json", &["\"openssl\""]),
+        ("/packages/openssl", &["web-01", "db-01"]),
+        ("/packages/openssl?format=csv", &["web-01"]),
+        ("/advisories/DSA-5555-1", &["web-01"]),
+        ("/cves/CVE-2026-0001", &["web-01"]),
+        ("/sites", &["SiteC", "central"]),
+        ("/hosts?format=json", &["db-01"]),
+    ];
+    for (path, words) in pages {
+        let (status, body) = page(&f.state, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        for w in words {
+            assert!(body.contains(w), "{path} lacks {w:?}:\n{body}");
+        }
+    }
+    // The message page, for a host nobody reported.
+    let (status, body) = page(&f.state, "/hosts/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("Unknown host"), "{body}");
+}
