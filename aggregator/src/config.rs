@@ -48,6 +48,8 @@ pub struct UpstreamEntry {
     pub key_file: Option<PathBuf>,
     /// Most items kept waiting while the upstream is unreachable (default 100000).
     pub max_queued: Option<u64>,
+    /// Most bytes of payload kept waiting (default 1073741824, 1 GiB).
+    pub max_queued_bytes: Option<u64>,
     /// Limit for one request (default 30s).
     pub timeout: Option<String>,
 }
@@ -231,6 +233,7 @@ pub struct Upstream {
     /// Certificate and key, PEM, concatenated.
     pub identity_pem: Option<Vec<u8>>,
     pub max_queued: u64,
+    pub max_queued_bytes: u64,
     pub timeout: Duration,
 }
 
@@ -301,6 +304,10 @@ fn upstream(i: usize, u: &UpstreamEntry) -> anyhow::Result<Upstream> {
     if max_queued == 0 {
         bail!("{field}: max_queued must be at least 1");
     }
+    let max_queued_bytes = u.max_queued_bytes.unwrap_or(1 << 30);
+    if max_queued_bytes < 1 << 20 {
+        bail!("{field}: max_queued_bytes must be at least 1048576 (1 MiB)");
+    }
     Ok(Upstream {
         url,
         send,
@@ -309,6 +316,7 @@ fn upstream(i: usize, u: &UpstreamEntry) -> anyhow::Result<Upstream> {
         ca_pem,
         identity_pem,
         max_queued,
+        max_queued_bytes,
         timeout: duration(&format!("{field}: timeout"), u.timeout.as_deref(), "30s")?,
     })
 }
@@ -594,6 +602,7 @@ mod tests {
             ),
             (format!("{ok}{ok}"), "listed twice"),
             (format!("{ok}max_queued = 0\n"), "max_queued"),
+            (format!("{ok}max_queued_bytes = 1000\n"), "max_queued_bytes"),
             (format!("{ok}interval = \"soon\"\n"), "interval"),
             (format!("{ok}cert_file = \"{t}\"\n"), "go together"),
             (format!("{ok}colour = \"blue\"\n"), "unknown field"),

@@ -207,6 +207,7 @@ pub fn report_outgoing(upstreams: &[Upstream], report_json: impl Fn() -> Vec<u8>
             kind: OutboxKind::Report,
             payload: payload.clone(),
             cap: u.max_queued,
+            cap_bytes: u.max_queued_bytes,
         })
         .collect()
 }
@@ -343,6 +344,7 @@ pub async fn run(state: AppState, u: Upstream) {
                         kind: OutboxKind::Stats,
                         payload,
                         cap: u.max_queued,
+                        cap_bytes: u.max_queued_bytes,
                     };
                     if let Err(e) = blocking(&state.store, move |s| s.enqueue(&[item])).await {
                         tracing::warn!(upstream = %u.url, error = %e, "could not queue statistics");

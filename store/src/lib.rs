@@ -77,14 +77,17 @@ impl OutboxKind {
 }
 
 /// One item to queue for an upstream aggregator. When the upstream's queue
-/// would hold more than `cap` items, the oldest statistics are dropped
-/// first, then the oldest reports, and the drops are counted.
+/// would hold more than `cap` items or `cap_bytes` bytes of payload, the
+/// oldest statistics are dropped first, then the oldest reports, and the
+/// drops are counted. Each item costs the same whatever the queue's length:
+/// the stores keep a count per upstream and find the oldest by an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     pub upstream: String,
     pub kind: OutboxKind,
     pub payload: Vec<u8>,
     pub cap: u64,
+    pub cap_bytes: u64,
 }
 
 /// A queued item, oldest first.

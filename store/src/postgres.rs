@@ -29,6 +29,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0002_forwarding.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_ownership.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_outbox_counts.sql"),
+    ),
 ];
 
 /// Pool and timeout settings.
@@ -464,27 +468,41 @@ fn enqueue(
                 &millis(at),
             ],
         )?;
-        let queued: i64 = tx
-            .query_one(
-                "SELECT COUNT(*) FROM outbox WHERE upstream = $1",
-                &[&item.upstream],
-            )?
-            .try_get(0)?;
-        let excess = queued - item.cap as i64;
-        if excess <= 0 {
-            continue;
-        }
-        let victims = tx.query(
-            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE upstream = $1 ORDER BY kind = 'report', id LIMIT $2) RETURNING kind",
-            &[&item.upstream, &excess],
+        let row = tx.query_one(
+            "INSERT INTO outbox_counts (upstream, items, bytes) VALUES ($1, 1, $2) \
+             ON CONFLICT (upstream) DO UPDATE SET items = outbox_counts.items + 1, bytes = outbox_counts.bytes + EXCLUDED.bytes \
+             RETURNING items, bytes",
+            &[&item.upstream, &(item.payload.len() as i64)],
         )?;
-        for v in victims {
-            let kind: String = v.try_get(0)?;
+        let (mut items, mut bytes): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        // Over the cap: the oldest statistics go first, then the oldest reports.
+        while items > item.cap as i64 || bytes > item.cap_bytes as i64 {
+            let mut victim = None;
+            for kind in ["stats", "report"] {
+                victim = tx
+                    .query_opt(
+                        "DELETE FROM outbox WHERE id = (SELECT id FROM outbox WHERE upstream = $1 AND kind = $2 ORDER BY id LIMIT 1) \
+                         RETURNING length(payload)::bigint",
+                        &[&item.upstream, &kind],
+                    )?
+                    .map(|r| r.try_get::<_, i64>(0).map(|len| (len, kind)))
+                    .transpose()?;
+                if victim.is_some() {
+                    break;
+                }
+            }
+            let Some((len, kind)) = victim else { break };
+            tx.execute(
+                "UPDATE outbox_counts SET items = items - 1, bytes = bytes - $2 WHERE upstream = $1",
+                &[&item.upstream, &len],
+            )?;
             tx.execute(
                 "INSERT INTO outbox_drops (upstream, kind, dropped) VALUES ($1, $2, 1) \
                  ON CONFLICT (upstream, kind) DO UPDATE SET dropped = outbox_drops.dropped + 1",
                 &[&item.upstream, &kind],
             )?;
+            items -= 1;
+            bytes -= len;
         }
     }
     Ok(())
@@ -591,9 +609,14 @@ impl Store for PgStore {
 
     fn outbox_remove(&self, ids: &[i64]) -> Result<(), StoreError> {
         let mut c = self.conn()?;
-        c.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
-            .map_err(db)
-            .map(|_| ())
+        c.execute(
+            "WITH gone AS (DELETE FROM outbox WHERE id = ANY($1) RETURNING upstream, length(payload)::bigint AS len), \
+             totals AS (SELECT upstream, COUNT(*)::bigint AS n, SUM(len)::bigint AS b FROM gone GROUP BY upstream) \
+             UPDATE outbox_counts c SET items = c.items - t.n, bytes = c.bytes - t.b FROM totals t WHERE c.upstream = t.upstream",
+            &[&ids],
+        )
+        .map_err(db)
+        .map(|_| ())
     }
 
     fn outbox_status(&self) -> Result<Vec<OutboxStatus>, StoreError> {

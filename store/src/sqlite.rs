@@ -31,6 +31,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (3, include_str!("../migrations/sqlite/0003_forwarding.sql")),
     (4, include_str!("../migrations/sqlite/0004_ownership.sql")),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_outbox_counts.sql"),
+    ),
 ];
 
 /// Most jobs committed in one transaction.
@@ -670,27 +674,45 @@ fn enqueue(tx: &Transaction, items: &[Outgoing], at: SystemTime) -> Result<(), r
             item.payload,
             millis(at)
         ])?;
-        let queued: i64 = tx
-            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE upstream = ?1")?
-            .query_row([&item.upstream], |r| r.get(0))?;
-        let excess = queued - item.cap as i64;
-        if excess <= 0 {
-            continue;
-        }
-        let victims: Vec<(i64, String)> = tx
+        let (mut items, mut bytes): (i64, i64) = tx
             .prepare_cached(
-                "SELECT id, kind FROM outbox WHERE upstream = ?1 ORDER BY kind = 'report', id LIMIT ?2",
+                "INSERT INTO outbox_counts (upstream, items, bytes) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (upstream) DO UPDATE SET items = items + 1, bytes = bytes + excluded.bytes \
+                 RETURNING items, bytes",
             )?
-            .query_map(params![item.upstream, excess], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (id, kind) in victims {
+            .query_row(params![item.upstream, item.payload.len() as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        // Over the cap: the oldest statistics go first, then the oldest reports.
+        while items > item.cap as i64 || bytes > item.cap_bytes as i64 {
+            let mut victim = None;
+            for kind in ["stats", "report"] {
+                victim = tx
+                    .prepare_cached(
+                        "SELECT id, length(payload) FROM outbox WHERE upstream = ?1 AND kind = ?2 ORDER BY id LIMIT 1",
+                    )?
+                    .query_row(params![item.upstream, kind], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, kind))
+                    })
+                    .optional()?;
+                if victim.is_some() {
+                    break;
+                }
+            }
+            let Some((id, len, kind)) = victim else { break };
             tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
                 .execute([id])?;
+            tx.prepare_cached(
+                "UPDATE outbox_counts SET items = items - 1, bytes = bytes - ?2 WHERE upstream = ?1",
+            )?
+            .execute(params![item.upstream, len])?;
             tx.prepare_cached(
                 "INSERT INTO outbox_drops (upstream, kind, dropped) VALUES (?1, ?2, 1) \
                  ON CONFLICT (upstream, kind) DO UPDATE SET dropped = dropped + 1",
             )?
             .execute(params![item.upstream, kind])?;
+            items -= 1;
+            bytes -= len;
         }
     }
     Ok(())
@@ -888,8 +910,18 @@ impl Store for SqliteStore {
         self.submit(|reply| Job::Exec {
             run: Box::new(move |tx| {
                 for id in &ids {
-                    tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
-                        .execute([id])?;
+                    let gone: Option<(String, i64)> = tx
+                        .prepare_cached(
+                            "DELETE FROM outbox WHERE id = ?1 RETURNING upstream, length(payload)",
+                        )?
+                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    if let Some((upstream, len)) = gone {
+                        tx.prepare_cached(
+                            "UPDATE outbox_counts SET items = items - 1, bytes = bytes - ?2 WHERE upstream = ?1",
+                        )?
+                        .execute(params![upstream, len])?;
+                    }
                 }
                 Ok(())
             }),

@@ -371,7 +371,39 @@ mod cases {
             kind,
             payload: payload.as_bytes().to_vec(),
             cap,
+            cap_bytes: u64::MAX >> 1,
         }
+    }
+
+    pub fn the_queue_is_capped_by_bytes_too_and_counts_follow_removals(s: &dyn Store) {
+        let sized = |payload: &str, kind| Outgoing {
+            cap_bytes: 10,
+            ..out("up", kind, payload, 100)
+        };
+        s.enqueue(&[sized("sss", OutboxKind::Stats)]).unwrap();
+        s.enqueue(&[sized("rrrr", OutboxKind::Report)]).unwrap();
+        s.enqueue(&[sized("qqq", OutboxKind::Report)]).unwrap();
+        // 10 bytes: all fit. Four more make 14: the statistics go (11 left,
+        // still over), then the oldest report.
+        s.enqueue(&[sized("pppp", OutboxKind::Report)]).unwrap();
+        let left = |s: &dyn Store| {
+            s.outbox("up", 10)
+                .unwrap()
+                .into_iter()
+                .map(|i| String::from_utf8(i.payload).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(left(s), ["qqq", "pppp"]);
+        s.enqueue(&[sized("oo", OutboxKind::Report)]).unwrap();
+        assert_eq!(left(s), ["qqq", "pppp", "oo"]);
+        // Delivered items free their room: two more fit without a drop.
+        let ids: Vec<i64> = s.outbox("up", 2).unwrap().iter().map(|i| i.id).collect();
+        s.outbox_remove(&ids).unwrap();
+        s.enqueue(&[sized("nnnn", OutboxKind::Report)]).unwrap();
+        s.enqueue(&[sized("mm", OutboxKind::Report)]).unwrap();
+        assert_eq!(left(s), ["oo", "nnnn", "mm"]);
+        let st = &s.outbox_status().unwrap()[0];
+        assert_eq!((st.queued, st.dropped_stats, st.dropped_reports), (3, 1, 1));
     }
 
     pub fn a_stored_report_is_queued_with_it_and_records_its_forwarder(s: &dyn Store) {
@@ -539,5 +571,6 @@ contract!(
     equal_host_names_in_two_sites_are_two_hosts,
     a_stored_report_is_queued_with_it_and_records_its_forwarder,
     the_queue_cap_drops_the_oldest_statistics_first,
+    the_queue_is_capped_by_bytes_too_and_counts_follow_removals,
     site_statistics_keep_the_latest_per_server_and_site,
 );
