@@ -312,7 +312,7 @@ pub async fn run(state: AppState, u: Upstream) {
         }
     };
     let lease = format!("forward:{}", u.url);
-    let lease_ttl = Duration::from_secs(30).max(u.interval * 2);
+    let lease_ttl = lease_ttl(&u);
     let idle = Duration::from_secs(1).min(u.interval);
     let mut next_stats = tokio::time::Instant::now();
     let mut backoff = Duration::ZERO;
@@ -370,6 +370,17 @@ pub async fn run(state: AppState, u: Upstream) {
         };
         let mut failed = false;
         for item in &batch {
+            // Renewed on time within a batch too: a batch of slow deliveries
+            // must not outlive the lease and let another replica send the same items.
+            if tokio::time::Instant::now() >= lease_due {
+                let (owner, name) = (state.instance.clone(), lease.clone());
+                let mine = blocking(&state.store, move |s| s.claim(&name, &owner, lease_ttl)).await;
+                if !matches!(mine, Ok(true)) {
+                    tracing::info!(upstream = %u.url, "the forwarding lease went to another replica");
+                    break;
+                }
+                lease_due = tokio::time::Instant::now() + lease_ttl / 3;
+            }
             match deliver(&client, &u, item).await {
                 Delivery::Delivered => {
                     state
@@ -415,6 +426,15 @@ pub async fn run(state: AppState, u: Upstream) {
     }
 }
 
+/// How long this replica's hold on an upstream lasts. It is renewed a third
+/// of the way through, before each delivery, so it must outlast a third plus
+/// one request's timeout: at least three timeouts, two intervals, 30 s.
+fn lease_ttl(u: &Upstream) -> Duration {
+    Duration::from_secs(30)
+        .max(u.interval * 2)
+        .max(u.timeout * 3)
+}
+
 /// Logs when the cap dropped items since the last look.
 async fn report_drops(state: &AppState, u: &Upstream, seen: &mut Option<(u64, u64)>) {
     let Ok(all) = blocking(&state.store, |s| s.outbox_status()).await else {
@@ -441,6 +461,39 @@ async fn report_drops(state: &AppState, u: &Upstream, seen: &mut Option<(u64, u6
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lease_outlasts_a_renewal_period_and_one_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("t");
+        std::fs::write(&token, "x\n").unwrap();
+        let settings = |extra: &str| {
+            let file: crate::config::File = toml::from_str(&format!(
+                "[[upstream]]\nurl = \"http://127.0.0.1:1\"\nsend = \"reports\"\ntoken_file = \"{}\"\n{extra}",
+                token.display()
+            ))
+            .unwrap();
+            crate::config::Settings::from_file(&file).unwrap()
+        };
+        for extra in [
+            "",
+            "interval = \"1s\"\ntimeout = \"2m\"\n",
+            "interval = \"1h\"\n",
+        ] {
+            let s = settings(extra);
+            let u = &s.upstreams[0];
+            let ttl = lease_ttl(u);
+            assert!(
+                ttl / 3 + u.timeout < ttl,
+                "{extra}: {ttl:?} vs {:?}",
+                u.timeout
+            );
+            assert!(
+                ttl >= u.interval * 2 && ttl >= Duration::from_secs(30),
+                "{extra}"
+            );
+        }
+    }
 
     #[test]
     fn statistics_survive_their_document() {
