@@ -2,13 +2,14 @@
 """An independent answer to "what would apt upgrade here?", from python3-apt.
 
 Prints one JSON object per line: name, arch, installed, candidate, security,
-held. Security follows unattended-upgrades' default origins (Debian-Security
+held, for this machine or for the tree given as the first argument. Security follows unattended-upgrades' default origins (Debian-Security
 label on a -security suite; Ubuntu -security pockets and ESM), applied to
 every version above the installed one up to the candidate. Held: the dpkg
 selection is hold, or a plain upgrade (apt-get upgrade) would not upgrade it.
 """
 import json
 import re
+import sys
 
 import apt
 import apt_pkg
@@ -27,7 +28,8 @@ def is_security(origin):
     return False
 
 
-cache = apt.Cache()
+# An optional root: a Debian tree elsewhere (its etc/apt, lists and dpkg status).
+cache = apt.Cache(rootdir=sys.argv[1]) if len(sys.argv) > 1 else apt.Cache()
 upgradable = [p for p in cache if p.is_upgradable]
 cache.upgrade(dist_upgrade=False)
 for p in upgradable:
