@@ -187,6 +187,23 @@ pub fn server_config(t: &TlsServerConfig, base: &Path) -> anyhow::Result<rustls:
             .map(|(_, p)| p)
             .collect();
 
+    let provider = Arc::new(crypto_provider(t, min)?);
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .context("TLS versions")?;
+
+    let builder = client_auth(builder, t, base, provider)?;
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .context("failed to load X509KeyPair: the certificate and key do not form a usable pair")?;
+    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The ring provider narrowed to the configured cipher suites (TLS 1.2; Go
+/// leaves TLS 1.3 alone) and curves, by Go's names.
+fn crypto_provider(t: &TlsServerConfig, min: u8) -> anyhow::Result<CryptoProvider> {
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(names) = &t.cipher_suites {
         for name in names {
@@ -224,11 +241,17 @@ pub fn server_config(t: &TlsServerConfig, base: &Path) -> anyhow::Result<rustls:
             bail!("curve_preferences: none of {names:?} is one this server offers (X25519, CurveP256, CurveP384)");
         }
     }
-    let provider = Arc::new(provider);
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&versions)
-        .context("TLS versions")?;
+    Ok(provider)
+}
 
+/// Client certificates as `client_auth_type` asks: none, or verified against
+/// `client_ca_file`/`client_ca` (the system's roots without one, as Go does).
+fn client_auth(
+    builder: rustls::ConfigBuilder<rustls::ServerConfig, rustls::WantsVerifier>,
+    t: &TlsServerConfig,
+    base: &Path,
+    provider: Arc<CryptoProvider>,
+) -> anyhow::Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>> {
     // Read as Go does: the file first (a missing one is named), then the policy.
     let ca_pem = match (path(&t.client_ca_file), text(&t.client_ca)) {
         (None, None) => None,
@@ -236,7 +259,7 @@ pub fn server_config(t: &TlsServerConfig, base: &Path) -> anyhow::Result<rustls:
     };
     let auth_type = t.client_auth_type.as_deref().unwrap_or("");
     let sans = t.client_allowed_sans.clone();
-    let builder = match (auth_type, ca_pem) {
+    Ok(match (auth_type, ca_pem) {
         ("" | "NoClientCert", Some(_)) => {
             bail!("client CA's have been configured without a Client Auth Policy (client_auth_type)")
         }
@@ -278,13 +301,7 @@ pub fn server_config(t: &TlsServerConfig, base: &Path) -> anyhow::Result<rustls:
             "client_auth_type {auth_type} (certificates accepted without verification) is not supported: use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
         ),
         (other, _) => bail!("invalid ClientAuth: {other}"),
-    };
-    let mut config = builder
-        .with_single_cert(certs, key)
-        .context("failed to load X509KeyPair: the certificate and key do not form a usable pair")?;
-    config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    })
 }
 
 /// WebPKI's client verification, plus what Go accepts beyond it: a
