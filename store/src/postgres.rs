@@ -817,25 +817,28 @@ impl Store for PgStore {
             .map_err(db)
     }
 
+    /// One transaction, as on SQLite: a failure halfway removes nothing.
     fn maintain(&self, r: Retention) -> Result<MaintenanceOutcome, StoreError> {
         let mut c = self.conn()?;
-        let hosts_removed = c
+        let mut tx = c.transaction().map_err(db)?;
+        let hosts_removed = tx
             .execute(
                 "DELETE FROM hosts WHERE last_report_at < $1",
                 &[&millis(r.remove_hosts_before)],
             )
             .map_err(db)?;
-        let history_dropped = c
+        let history_dropped = tx
             .execute(
                 "DELETE FROM history WHERE at < $1",
                 &[&millis(r.drop_history_before)],
             )
             .map_err(db)?;
-        c.execute(
+        tx.execute(
             "DELETE FROM site_stats WHERE received_at < $1",
             &[&millis(r.remove_hosts_before)],
         )
         .map_err(db)?;
+        tx.commit().map_err(db)?;
         if hosts_removed > 0 {
             changed(&mut c);
         }
