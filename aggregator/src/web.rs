@@ -735,12 +735,23 @@ pub async fn host(
             ))
         }
         Err(e) if e.status == StatusCode::CONFLICT => {
-            return Ok(message(
+            // One link per site that has a host of that name.
+            let fleet = fleet(&state).await?;
+            let links: Vec<Value> = fleet
+                .iter()
+                .filter(|h| h.hostname == name.as_str())
+                .filter_map(|h| h.site.as_deref())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|site| json!({ "host": name.as_str(), "site": site }))
+                .collect();
+            let mut r = render(
                 &state,
-                e.status,
-                "Several hosts of that name",
-                &format!("{}.", e.message),
-            ))
+                "message.html",
+                context! { title => "Several hosts of that name", message => "Hosts of this name report from several sites; choose one:", links },
+            );
+            *r.status_mut() = e.status;
+            return Ok(r);
         }
         Err(e) => return Err(e),
     };

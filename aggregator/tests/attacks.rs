@@ -274,6 +274,14 @@ async fn equal_host_names_in_two_sites_stay_apart_and_unambiguous() {
         .await
         .unwrap();
     assert_eq!(page.status(), StatusCode::CONFLICT);
+    let choose = to_bytes(page.into_body(), 1 << 20).await.unwrap();
+    let choose = String::from_utf8_lossy(&choose);
+    for site in ["SiteA", "SiteB"] {
+        assert!(
+            choose.contains(&format!("href=\"/hosts/web-01?site={site}\"")),
+            "{choose}"
+        );
+    }
     let list = to_bytes(
         app(f.state.clone())
             .oneshot(Request::get("/hosts").body(Body::empty()).unwrap())
