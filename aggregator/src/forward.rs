@@ -311,49 +311,26 @@ pub async fn run(state: AppState, u: Upstream) {
             return;
         }
     };
-    let lease = format!("forward:{}", u.url);
-    let lease_ttl = lease_ttl(&u);
+    let mut lease = Lease {
+        name: format!("forward:{}", u.url),
+        ttl: lease_ttl(&u),
+        due: tokio::time::Instant::now(),
+    };
     let idle = Duration::from_secs(1).min(u.interval);
     let mut next_stats = tokio::time::Instant::now();
     let mut backoff = Duration::ZERO;
     let mut failing_since: Option<SystemTime> = None;
     let mut dropped_seen: Option<(u64, u64)> = None;
-    // The lease is renewed a third of the way through its life, and the
-    // drop counters are looked at every ten seconds, not on every pass.
-    let mut lease_due = tokio::time::Instant::now();
+    // The drop counters are looked at every ten seconds, not on every pass.
     let mut drops_due = tokio::time::Instant::now();
     loop {
-        if tokio::time::Instant::now() >= lease_due {
-            let (owner, name) = (state.instance.clone(), lease.clone());
-            let mine = blocking(&state.store, move |s| s.claim(&name, &owner, lease_ttl)).await;
-            if !matches!(mine, Ok(true)) {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                continue;
-            }
-            lease_due = tokio::time::Instant::now() + lease_ttl / 3;
+        if !lease.hold(&state).await {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            continue;
         }
         if u.send == SendMode::Stats && tokio::time::Instant::now() >= next_stats {
             next_stats = tokio::time::Instant::now() + u.interval;
-            match crate::read::all_hosts(&state).await {
-                Ok(hosts) => {
-                    let now = SystemTime::now();
-                    let stats = site_stats(&hosts, now, state.settings.stale_after);
-                    let payload = serde_json::to_vec(&stats_doc(&stats, now)).unwrap_or_default();
-                    let item = Outgoing {
-                        upstream: u.url.clone(),
-                        kind: OutboxKind::Stats,
-                        payload,
-                        cap: u.max_queued,
-                        cap_bytes: u.max_queued_bytes,
-                    };
-                    if let Err(e) = blocking(&state.store, move |s| s.enqueue(&[item])).await {
-                        tracing::warn!(upstream = %u.url, error = %e, "could not queue statistics");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(upstream = %u.url, error = %e.message, "could not read the fleet for statistics")
-                }
-            }
+            queue_stats(&state, &u).await;
         }
         if tokio::time::Instant::now() >= drops_due {
             drops_due = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -372,14 +349,9 @@ pub async fn run(state: AppState, u: Upstream) {
         for item in &batch {
             // Renewed on time within a batch too: a batch of slow deliveries
             // must not outlive the lease and let another replica send the same items.
-            if tokio::time::Instant::now() >= lease_due {
-                let (owner, name) = (state.instance.clone(), lease.clone());
-                let mine = blocking(&state.store, move |s| s.claim(&name, &owner, lease_ttl)).await;
-                if !matches!(mine, Ok(true)) {
-                    tracing::info!(upstream = %u.url, "the forwarding lease went to another replica");
-                    break;
-                }
-                lease_due = tokio::time::Instant::now() + lease_ttl / 3;
+            if !lease.hold(&state).await {
+                tracing::info!(upstream = %u.url, "the forwarding lease went to another replica");
+                break;
             }
             match deliver(&client, &u, item).await {
                 Delivery::Delivered => {
@@ -422,6 +394,55 @@ pub async fn run(state: AppState, u: Upstream) {
             tokio::time::sleep(backoff).await;
         } else if batch.len() < 64 {
             tokio::time::sleep(idle).await;
+        }
+    }
+}
+
+/// This replica's hold on delivering to one upstream (among replicas sharing
+/// PostgreSQL), renewed a third of the way through its life.
+struct Lease {
+    name: String,
+    ttl: Duration,
+    due: tokio::time::Instant,
+}
+
+impl Lease {
+    /// Whether this replica holds the lease, renewing it when due.
+    async fn hold(&mut self, state: &AppState) -> bool {
+        if tokio::time::Instant::now() < self.due {
+            return true;
+        }
+        let (owner, name, ttl) = (state.instance.clone(), self.name.clone(), self.ttl);
+        let mine = blocking(&state.store, move |s| s.claim(&name, &owner, ttl)).await;
+        if matches!(mine, Ok(true)) {
+            self.due = tokio::time::Instant::now() + self.ttl / 3;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Queues the per-site statistics of the fleet for a `stats` upstream.
+async fn queue_stats(state: &AppState, u: &Upstream) {
+    match crate::read::all_hosts(state).await {
+        Ok(hosts) => {
+            let now = SystemTime::now();
+            let stats = site_stats(&hosts, now, state.settings.stale_after);
+            let payload = serde_json::to_vec(&stats_doc(&stats, now)).unwrap_or_default();
+            let item = Outgoing {
+                upstream: u.url.clone(),
+                kind: OutboxKind::Stats,
+                payload,
+                cap: u.max_queued,
+                cap_bytes: u.max_queued_bytes,
+            };
+            if let Err(e) = blocking(&state.store, move |s| s.enqueue(&[item])).await {
+                tracing::warn!(upstream = %u.url, error = %e, "could not queue statistics");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(upstream = %u.url, error = %e.message, "could not read the fleet for statistics")
         }
     }
 }
