@@ -375,6 +375,124 @@ pub fn listens_on_loopback(address: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+fn clients(f: &File) -> anyhow::Result<Vec<Client>> {
+    let mut clients = Vec::new();
+    for (i, c) in f.client.iter().enumerate() {
+        let field = format!("client[{i}] ({})", c.name);
+        if c.token_sha256.is_none() && c.cert_subject.is_none() {
+            bail!(
+                "{field}: give token_sha256 or cert_subject, or the client can never be recognised"
+            );
+        }
+        if let Some(subject) = &c.cert_subject {
+            pakiti_httpserver::DistinguishedName::parse(subject).map_err(|e| {
+                anyhow::anyhow!("{field}: cert_subject {subject:?} is not an RFC 4514 name: {e}")
+            })?;
+        }
+        let role = match c.role.as_str() {
+            "host" => Role::Host,
+            "relay" => Role::Relay,
+            "server" => Role::Server,
+            other => bail!("{field}: role {other:?} is not one of host, relay, server"),
+        };
+        if c.sites.is_empty() {
+            bail!("{field}: sites is empty; list the sites it may speak for, or [\"*\"] for any");
+        }
+        let sites = if c.sites.iter().any(|s| s == "*") {
+            None
+        } else {
+            Some(c.sites.clone())
+        };
+        clients.push(Client {
+            name: c.name.clone(),
+            token_sha256: c
+                .token_sha256
+                .as_deref()
+                .map(|t| hex32(&format!("{field}: token_sha256"), t))
+                .transpose()?,
+            cert_subject: c.cert_subject.clone(),
+            sites,
+            role,
+        });
+    }
+    Ok(clients)
+}
+
+fn scrape(f: &File) -> anyhow::Result<Scrape> {
+    let s = &f.scrape;
+    let identity = match (&s.cert_file, &s.key_file) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        (None, None) => None,
+        _ => bail!("scrape: cert_file and key_file go together"),
+    };
+    let basic_auth = match (&s.username, &s.password_file) {
+        (Some(u), Some(p)) => {
+            let pw = std::fs::read_to_string(p)
+                .with_context(|| format!("scrape.password_file {}", p.display()))?;
+            Some((u.clone(), pw.trim_end_matches(['\n', '\r']).to_string()))
+        }
+        (None, None) => None,
+        _ => bail!("scrape: username and password_file go together"),
+    };
+    let scheme = s.scheme.clone().unwrap_or_else(|| "http".into());
+    if scheme != "http" && scheme != "https" {
+        bail!("scrape.scheme {scheme:?} is not http or https");
+    }
+    Ok(Scrape {
+        interval: duration("scrape.interval", s.interval.as_deref(), "5m")?,
+        timeout: duration("scrape.timeout", s.timeout.as_deref(), "30s")?,
+        concurrency: s.concurrency.unwrap_or(16).max(1),
+        scheme,
+        ca_file: s.ca_file.clone(),
+        identity,
+        basic_auth,
+        static_configs: s.static_configs.clone(),
+        file_sd: s.file_sd.clone(),
+    })
+}
+
+/// `[web] access` as configured (`None`: not configured).
+fn web_access(f: &File) -> anyhow::Result<Option<WebAccess>> {
+    let w = &f.web;
+    Ok(match w.access.as_deref() {
+        None => None,
+        Some("open") => Some(WebAccess::Open),
+        Some("basic") => {
+            if w.users.is_empty() {
+                bail!("web.access = \"basic\" needs web.users (name = bcrypt hash)");
+            }
+            Some(WebAccess::Basic(std::sync::Arc::new(
+                pakiti_httpserver::BasicAuth::new(w.users.clone()).context("web.users")?,
+            )))
+        }
+        Some("cert") => {
+            if w.cert_subjects.is_empty() {
+                bail!("web.access = \"cert\" needs web.cert_subjects");
+            }
+            for subject in &w.cert_subjects {
+                pakiti_httpserver::DistinguishedName::parse(subject).map_err(|e| {
+                    anyhow::anyhow!("web.cert_subjects: {subject:?} is not an RFC 4514 name: {e}")
+                })?;
+            }
+            Some(WebAccess::Cert(w.cert_subjects.clone()))
+        }
+        Some("proxy") => {
+            let header = w
+                .proxy_header
+                .as_deref()
+                .context("web.access = \"proxy\" needs web.proxy_header")?;
+            if w.proxy_addresses.is_empty() {
+                bail!("web.access = \"proxy\" needs web.proxy_addresses: the proxies trusted to set {header}");
+            }
+            Some(WebAccess::Proxy {
+                header: axum::http::HeaderName::try_from(header).context("web.proxy_header")?,
+                addresses: w.proxy_addresses.iter().map(|a| canonical_ip(*a)).collect(),
+            })
+        }
+        Some(other) => bail!("web.access {other:?} is not one of open, basic, cert, proxy"),
+    })
+}
+
 impl Settings {
     /// `[web] access` as configured; unconfigured, open on loopback and
     /// closed (403) anywhere else.
@@ -387,106 +505,6 @@ impl Settings {
     }
 
     pub fn from_file(f: &File) -> anyhow::Result<Settings> {
-        let mut clients = Vec::new();
-        for (i, c) in f.client.iter().enumerate() {
-            let field = format!("client[{i}] ({})", c.name);
-            if c.token_sha256.is_none() && c.cert_subject.is_none() {
-                bail!("{field}: give token_sha256 or cert_subject, or the client can never be recognised");
-            }
-            if let Some(subject) = &c.cert_subject {
-                pakiti_httpserver::DistinguishedName::parse(subject).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{field}: cert_subject {subject:?} is not an RFC 4514 name: {e}"
-                    )
-                })?;
-            }
-            let role = match c.role.as_str() {
-                "host" => Role::Host,
-                "relay" => Role::Relay,
-                "server" => Role::Server,
-                other => bail!("{field}: role {other:?} is not one of host, relay, server"),
-            };
-            if c.sites.is_empty() {
-                bail!(
-                    "{field}: sites is empty; list the sites it may speak for, or [\"*\"] for any"
-                );
-            }
-            let sites = if c.sites.iter().any(|s| s == "*") {
-                None
-            } else {
-                Some(c.sites.clone())
-            };
-            clients.push(Client {
-                name: c.name.clone(),
-                token_sha256: c
-                    .token_sha256
-                    .as_deref()
-                    .map(|t| hex32(&format!("{field}: token_sha256"), t))
-                    .transpose()?,
-                cert_subject: c.cert_subject.clone(),
-                sites,
-                role,
-            });
-        }
-        let s = &f.scrape;
-        let identity = match (&s.cert_file, &s.key_file) {
-            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-            (None, None) => None,
-            _ => bail!("scrape: cert_file and key_file go together"),
-        };
-        let basic_auth = match (&s.username, &s.password_file) {
-            (Some(u), Some(p)) => {
-                let pw = std::fs::read_to_string(p)
-                    .with_context(|| format!("scrape.password_file {}", p.display()))?;
-                Some((u.clone(), pw.trim_end_matches(['\n', '\r']).to_string()))
-            }
-            (None, None) => None,
-            _ => bail!("scrape: username and password_file go together"),
-        };
-        let scheme = s.scheme.clone().unwrap_or_else(|| "http".into());
-        if scheme != "http" && scheme != "https" {
-            bail!("scrape.scheme {scheme:?} is not http or https");
-        }
-        let w = &f.web;
-        let web_access = match w.access.as_deref() {
-            None => None,
-            Some("open") => Some(WebAccess::Open),
-            Some("basic") => {
-                if w.users.is_empty() {
-                    bail!("web.access = \"basic\" needs web.users (name = bcrypt hash)");
-                }
-                Some(WebAccess::Basic(std::sync::Arc::new(
-                    pakiti_httpserver::BasicAuth::new(w.users.clone()).context("web.users")?,
-                )))
-            }
-            Some("cert") => {
-                if w.cert_subjects.is_empty() {
-                    bail!("web.access = \"cert\" needs web.cert_subjects");
-                }
-                for subject in &w.cert_subjects {
-                    pakiti_httpserver::DistinguishedName::parse(subject).map_err(|e| {
-                        anyhow::anyhow!(
-                            "web.cert_subjects: {subject:?} is not an RFC 4514 name: {e}"
-                        )
-                    })?;
-                }
-                Some(WebAccess::Cert(w.cert_subjects.clone()))
-            }
-            Some("proxy") => {
-                let header = w
-                    .proxy_header
-                    .as_deref()
-                    .context("web.access = \"proxy\" needs web.proxy_header")?;
-                if w.proxy_addresses.is_empty() {
-                    bail!("web.access = \"proxy\" needs web.proxy_addresses: the proxies trusted to set {header}");
-                }
-                Some(WebAccess::Proxy {
-                    header: axum::http::HeaderName::try_from(header).context("web.proxy_header")?,
-                    addresses: w.proxy_addresses.iter().map(|a| canonical_ip(*a)).collect(),
-                })
-            }
-            Some(other) => bail!("web.access {other:?} is not one of open, basic, cert, proxy"),
-        };
         let st = &f.storage;
         let postgres = pakiti_store::PgOptions {
             pool_size: st.pool_size.unwrap_or(8).max(1),
@@ -512,7 +530,7 @@ impl Settings {
         Ok(Settings {
             upstreams,
             postgres,
-            web_access,
+            web_access: web_access(f)?,
             federate_behind_access: match f.web.federate.as_deref() {
                 None | Some("open") => false,
                 Some("access") => true,
@@ -530,18 +548,8 @@ impl Settings {
                 f.server.history_retention.as_deref(),
                 "90d",
             )?,
-            clients,
-            scrape: Scrape {
-                interval: duration("scrape.interval", s.interval.as_deref(), "5m")?,
-                timeout: duration("scrape.timeout", s.timeout.as_deref(), "30s")?,
-                concurrency: s.concurrency.unwrap_or(16).max(1),
-                scheme,
-                ca_file: s.ca_file.clone(),
-                identity,
-                basic_auth,
-                static_configs: s.static_configs.clone(),
-                file_sd: s.file_sd.clone(),
-            },
+            clients: clients(f)?,
+            scrape: scrape(f)?,
         })
     }
 }
