@@ -123,19 +123,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => webconfig::load(p)?,
         None => webconfig::WebConfig::none(),
     };
-    if args.storage_url == DEFAULT_STORAGE {
-        if let Some(dir) = Path::new(DEFAULT_STORAGE).parent() {
-            std::fs::create_dir_all(dir).with_context(|| {
-                format!(
-                    "cannot create {} for the default database; pass --storage.url FILE",
-                    dir.display()
-                )
-            })?;
-        }
-    }
-    let store: Arc<dyn pakiti_store::Store> = Arc::from(
-        pakiti_store::open(&args.storage_url, settings.postgres).context("--storage.url")?,
-    );
+    let store = open_store(&args.storage_url, &settings)?;
     let scrape_client = scrape::client(&settings.scrape)?;
     let has_targets =
         !settings.scrape.static_configs.is_empty() || !settings.scrape.file_sd.is_empty();
@@ -155,51 +143,90 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let code = rt.block_on(async move {
-        let listener = pakiti_httpserver::bind(&args.listen_address).await?;
-        let local: Option<SocketAddr> = listener.local_addr().ok();
-        if settings.clients.is_empty() && local.is_some_and(|a| !a.ip().is_loopback()) {
-            tracing::warn!(
-                address = %args.listen_address,
-                "NO CLIENTS ARE CONFIGURED: anyone who can reach this address can push reports for any host. Add [[client]] entries, or listen on 127.0.0.1 only."
-            );
-        }
-        tracing::info!(
-            address = %local.map(|a| a.to_string()).unwrap_or_default(),
-            storage = %args.storage_url,
-            tls = web.tls.is_some(),
-            clients = settings.clients.len(),
-            scrape_targets = has_targets,
-            "pakiti-aggregator listening"
-        );
-        tokio::spawn(maintain(state.clone()));
-        if has_targets {
-            tokio::spawn(scrape::run(state.clone(), settings.scrape.clone(), scrape_client));
-        }
-        for u in settings.upstreams.iter().cloned() {
-            tracing::info!(upstream = %u.url, send = ?u.send, interval = ?u.interval, "forwarding to an upstream aggregator");
-            tokio::spawn(pakiti_aggregator::forward::run(state.clone(), u));
-        }
-        let mut router = app(state);
-        if let Some(auth) = &web.auth {
-            router = pakiti_httpserver::basic_auth_unless(
-                router,
-                auth.clone(),
-                "pakiti-aggregator",
-                pakiti_aggregator::app::authenticates_itself(&settings),
-            );
-        }
-        let router = pakiti_httpserver::headers(router, &web);
-        tokio::select! {
-            r = pakiti_httpserver::serve(listener, router, &web) => r?,
-            _ = pakiti_service::shutdown_signal() => tracing::info!("shutting down"),
-        }
-        Ok(ExitCode::SUCCESS)
-    });
+    let code = rt.block_on(serve(
+        args,
+        settings,
+        web,
+        state,
+        scrape_client,
+        has_targets,
+    ));
     // Background tasks end here; what they held of the store goes with them.
     rt.shutdown_timeout(Duration::from_secs(10));
     drop(keep_store);
     code
+}
+
+/// The store `--storage.url` names; the default SQLite file's folder is made.
+fn open_store(url: &str, settings: &Settings) -> anyhow::Result<Arc<dyn pakiti_store::Store>> {
+    if url == DEFAULT_STORAGE {
+        if let Some(dir) = Path::new(DEFAULT_STORAGE).parent() {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "cannot create {} for the default database; pass --storage.url FILE",
+                    dir.display()
+                )
+            })?;
+        }
+    }
+    Ok(Arc::from(
+        pakiti_store::open(url, settings.postgres).context("--storage.url")?,
+    ))
+}
+
+/// Listens, starts the background work (maintenance, scrapes, forwarding)
+/// and serves until SIGINT or SIGTERM.
+async fn serve(
+    args: Args,
+    settings: Arc<Settings>,
+    web: webconfig::WebConfig,
+    state: AppState,
+    scrape_client: reqwest::Client,
+    has_targets: bool,
+) -> anyhow::Result<ExitCode> {
+    let listener = pakiti_httpserver::bind(&args.listen_address).await?;
+    let local: Option<SocketAddr> = listener.local_addr().ok();
+    if settings.clients.is_empty() && local.is_some_and(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            address = %args.listen_address,
+            "NO CLIENTS ARE CONFIGURED: anyone who can reach this address can push reports for any host. Add [[client]] entries, or listen on 127.0.0.1 only."
+        );
+    }
+    tracing::info!(
+        address = %local.map(|a| a.to_string()).unwrap_or_default(),
+        storage = %args.storage_url,
+        tls = web.tls.is_some(),
+        clients = settings.clients.len(),
+        scrape_targets = has_targets,
+        "pakiti-aggregator listening"
+    );
+    tokio::spawn(maintain(state.clone()));
+    if has_targets {
+        tokio::spawn(scrape::run(
+            state.clone(),
+            settings.scrape.clone(),
+            scrape_client,
+        ));
+    }
+    for u in settings.upstreams.iter().cloned() {
+        tracing::info!(upstream = %u.url, send = ?u.send, interval = ?u.interval, "forwarding to an upstream aggregator");
+        tokio::spawn(pakiti_aggregator::forward::run(state.clone(), u));
+    }
+    let mut router = app(state);
+    if let Some(auth) = &web.auth {
+        router = pakiti_httpserver::basic_auth_unless(
+            router,
+            auth.clone(),
+            "pakiti-aggregator",
+            pakiti_aggregator::app::authenticates_itself(&settings),
+        );
+    }
+    let router = pakiti_httpserver::headers(router, &web);
+    tokio::select! {
+        r = pakiti_httpserver::serve(listener, router, &web) => r?,
+        _ = pakiti_service::shutdown_signal() => tracing::info!("shutting down"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `pakiti-aggregator hosts …`: one operator action on the store, then exit.
