@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use pakiti_httpserver::PeerCertificate;
 use pakiti_report::{Hostname, Severity};
-use pakiti_store::{AffectedHost, HistoryPoint, HostSummary, Lookup, StoredUpdate};
+use pakiti_store::{AffectedHost, HistoryPoint, HostDetail, HostSummary, Lookup, StoredUpdate};
 
 use crate::config::WebAccess;
 use crate::read::{host_json, is_stale, update_json};
@@ -735,63 +735,13 @@ pub async fn host(
             ))
         }
         Err(e) if e.status == StatusCode::CONFLICT => {
-            // One link per site that has a host of that name.
-            let fleet = fleet(&state).await?;
-            let links: Vec<Value> = fleet
-                .iter()
-                .filter(|h| h.hostname == name.as_str())
-                .filter_map(|h| h.site.as_deref())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(|site| json!({ "host": name.as_str(), "site": site }))
-                .collect();
-            let mut r = render(
-                &state,
-                "message.html",
-                context! { title => "Several hosts of that name", message => "Hosts of this name report from several sites; choose one:", links },
-            );
-            *r.status_mut() = e.status;
-            return Ok(r);
+            return choose_site(&state, &name, e.status).await
         }
         Err(e) => return Err(e),
     };
     let now = SystemTime::now();
     match q.format.as_str() {
-        "csv" => {
-            return Ok(csv(
-                &[
-                    "package",
-                    "arch",
-                    "installed",
-                    "candidate",
-                    "security",
-                    "severity",
-                    "held",
-                    "advisories",
-                    "cves",
-                    "first_seen",
-                    "candidate_first_seen",
-                    "security_first_seen",
-                ],
-                d.updates.iter().map(|u| {
-                    vec![
-                        u.name.clone(),
-                        u.arch.clone(),
-                        u.installed_version.clone(),
-                        u.candidate_version.clone(),
-                        u.security.is_some().to_string(),
-                        u.security.map_or("none", Severity::as_str).to_string(),
-                        u.held.map_or("", |h| h.as_str()).to_string(),
-                        u.advisories.join(" "),
-                        u.cves.join(" "),
-                        iso(Some(u.first_seen)),
-                        iso(Some(u.candidate_first_seen)),
-                        iso(u.security_first_seen),
-                    ]
-                }),
-                &format!("{}.csv", d.summary.hostname),
-            ))
-        }
+        "csv" => return Ok(host_csv(&d)),
         "json" => {
             let mut v = host_json(&state, &d.summary, now);
             v["updates"] = d.updates.iter().map(update_json).collect();
@@ -837,6 +787,68 @@ pub async fn host(
         "host.html",
         context! { h, updates, chart => chart(&d.history, now) },
     ))
+}
+
+/// The page for a host name several sites share: one link per site.
+async fn choose_site(
+    state: &AppState,
+    name: &Hostname,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    // One link per site that has a host of that name.
+    let fleet = fleet(state).await?;
+    let links: Vec<Value> = fleet
+        .iter()
+        .filter(|h| h.hostname == name.as_str())
+        .filter_map(|h| h.site.as_deref())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|site| json!({ "host": name.as_str(), "site": site }))
+        .collect();
+    let mut r = render(
+        state,
+        "message.html",
+        context! { title => "Several hosts of that name", message => "Hosts of this name report from several sites; choose one:", links },
+    );
+    *r.status_mut() = status;
+    Ok(r)
+}
+
+/// A host's pending updates as CSV.
+fn host_csv(d: &HostDetail) -> Response {
+    csv(
+        &[
+            "package",
+            "arch",
+            "installed",
+            "candidate",
+            "security",
+            "severity",
+            "held",
+            "advisories",
+            "cves",
+            "first_seen",
+            "candidate_first_seen",
+            "security_first_seen",
+        ],
+        d.updates.iter().map(|u| {
+            vec![
+                u.name.clone(),
+                u.arch.clone(),
+                u.installed_version.clone(),
+                u.candidate_version.clone(),
+                u.security.is_some().to_string(),
+                u.security.map_or("none", Severity::as_str).to_string(),
+                u.held.map_or("", |h| h.as_str()).to_string(),
+                u.advisories.join(" "),
+                u.cves.join(" "),
+                iso(Some(u.first_seen)),
+                iso(Some(u.candidate_first_seen)),
+                iso(u.security_first_seen),
+            ]
+        }),
+        &format!("{}.csv", d.summary.hostname),
+    )
 }
 
 /// What a page of affected hosts is about.
