@@ -147,6 +147,17 @@ pub enum IngestOutcome {
     Unchanged,
 }
 
+impl IngestOutcome {
+    /// Its name in answers and metrics: `new_host`, `changed`, `unchanged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestOutcome::NewHost => "new_host",
+            IngestOutcome::Changed => "changed",
+            IngestOutcome::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// Counts of one host's pending updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counts {
