@@ -59,6 +59,8 @@ pub struct UpstreamEntry {
 pub struct ServerSection {
     /// Largest accepted report body, compressed or not (default 16 MiB).
     pub max_body_bytes: Option<usize>,
+    /// How long a sender may take to send a body once its headers are in (default 60s).
+    pub body_timeout: Option<String>,
     /// A host not heard from for this long is stale (default 2h).
     pub stale_after: Option<String>,
     /// A host not heard from for this long is removed (default 30d).
@@ -201,6 +203,7 @@ impl std::fmt::Debug for WebAccess {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub max_body_bytes: usize,
+    pub body_timeout: Duration,
     pub stale_after: Duration,
     pub remove_after: Duration,
     pub history_retention: Duration,
@@ -537,6 +540,11 @@ impl Settings {
                 Some(other) => bail!("web.federate {other:?} is not open or access"),
             },
             max_body_bytes: f.server.max_body_bytes.unwrap_or(16 << 20),
+            body_timeout: duration(
+                "server.body_timeout",
+                f.server.body_timeout.as_deref(),
+                "60s",
+            )?,
             stale_after: duration("server.stale_after", f.server.stale_after.as_deref(), "2h")?,
             remove_after: duration(
                 "server.remove_after",

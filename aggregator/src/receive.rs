@@ -64,14 +64,7 @@ pub async fn store_report_from(
         Ok(Ok(outcome)) => {
             // Even an unchanged report moves the host's last report time.
             state.fleet.changed();
-            state.health.report(
-                mode,
-                match outcome {
-                    IngestOutcome::NewHost => "new_host",
-                    IngestOutcome::Changed => "changed",
-                    IngestOutcome::Unchanged => "unchanged",
-                },
-            );
+            state.health.report(mode, outcome.as_str());
             Ok(outcome)
         }
         Ok(Err(StoreError::Conflict(c))) => {
@@ -103,15 +96,28 @@ pub async fn store_report_from(
     }
 }
 
-/// Reads at most `limit` bytes of body, gunzipping when asked; `Err` is the answer to give.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// Reads at most `max_body_bytes` of body within `body_timeout`, gunzipping
+/// when asked; `Err` is the answer to give.
+async fn read_body(state: &AppState, body: Body, headers: &HeaderMap) -> Result<Vec<u8>, ApiError> {
+    let (limit, timeout) = (state.settings.max_body_bytes, state.settings.body_timeout);
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("the report is larger than {limit} bytes"),
         )
     };
-    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {}",
+                    humantime::format_duration(timeout)
+                ),
+            )
+        })?;
+    let raw = read.map_err(|e| {
         if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
             || e.to_string().contains("length limit")
         {
@@ -148,16 +154,14 @@ async fn read_report(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Report, (&'static str, ApiError)> {
-    let bytes = read_body(body, headers, state.settings.max_body_bytes)
-        .await
-        .map_err(|e| {
-            let result = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "invalid"
-            };
-            (result, e)
-        })?;
+    let bytes = read_body(state, body, headers).await.map_err(|e| {
+        let result = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "invalid"
+        };
+        (result, e)
+    })?;
     pakiti_report::from_json(&bytes)
         .map_err(|e| ("invalid", error(StatusCode::BAD_REQUEST, e.to_string())))
 }
@@ -197,12 +201,7 @@ pub(crate) async fn push(
     let hostname = report.host.hostname.to_string();
     match store_report(&state, report, sender.writer(), Source::Push).await {
         Ok(outcome) => {
-            let outcome = match outcome {
-                IngestOutcome::NewHost => "new_host",
-                IngestOutcome::Changed => "changed",
-                IngestOutcome::Unchanged => "unchanged",
-            };
-            Json(json!({ "status": "stored", "outcome": outcome, "host": hostname }))
+            Json(json!({ "status": "stored", "outcome": outcome.as_str(), "host": hostname }))
                 .into_response()
         }
         Err(e) => e.into_response(),
@@ -372,7 +371,7 @@ pub(crate) async fn forwarded_stats(
 ) -> Result<Response, ApiError> {
     let server = trusted_server(&state, &headers, cert)?;
     json_body(&headers)?;
-    let bytes = read_body(body, &headers, state.settings.max_body_bytes).await?;
+    let bytes = read_body(&state, body, &headers).await?;
     let stats =
         crate::forward::read_stats(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
     if let Some(allowed) = &server.sites {

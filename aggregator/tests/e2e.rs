@@ -388,6 +388,34 @@ fn idle_connections_cannot_starve_a_real_push() {
     assert!(started.elapsed() < Duration::from_secs(29));
 }
 
+#[test]
+fn a_body_that_never_finishes_gets_408_and_frees_its_connection() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("a.toml");
+    std::fs::write(&cfg, "[server]\nbody_timeout = \"1s\"\n").unwrap();
+    let server = start(
+        dir.path(),
+        free_port(),
+        &["--config.file", cfg.to_str().unwrap()],
+    );
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    conn.write_all(
+        b"POST /api/v1/reports HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"schema",
+    )
+    .unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = [0u8; 256];
+    let n = conn
+        .read(&mut answer)
+        .expect("an answer before our 20 s are up");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
 fn promtool(text: &str) -> String {
     use std::io::Write as _;
     let mut child = Command::new("promtool")
