@@ -272,20 +272,10 @@ async fn deliver(client: &reqwest::Client, u: &Upstream, item: &OutboxItem) -> D
     }
 }
 
-/// The start of an error answer (at most 4 KiB), for logs: an upstream's
-/// error body is never read whole.
-async fn error_body(mut resp: reqwest::Response) -> String {
-    const LIMIT: usize = 4096;
-    let mut body = Vec::new();
-    while body.len() < LIMIT {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                body.extend_from_slice(&chunk[..chunk.len().min(LIMIT - body.len())])
-            }
-            _ => break,
-        }
-    }
-    String::from_utf8_lossy(&body).into_owned()
+/// The start of an error answer (at most 4 KiB), for logs.
+async fn error_body(resp: reqwest::Response) -> String {
+    let body = crate::bounded::read(resp, 4096).await.map(|(b, _)| b);
+    String::from_utf8_lossy(&body.unwrap_or_default()).into_owned()
 }
 
 async fn blocking<T: std::marker::Send + 'static>(

@@ -1,6 +1,7 @@
 //! pakiti-aggregator as a library: `main.rs` is glue over these modules.
 
 pub mod app;
+mod bounded;
 pub mod config;
 pub mod federate;
 pub mod fleet;

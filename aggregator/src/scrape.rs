@@ -177,20 +177,11 @@ async fn scrape_one(
     }
     // An exporter's answer is read like a push: at most max_body_bytes.
     let limit = state.settings.max_body_bytes;
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(format!("the answer is larger than {limit} bytes"));
-    }
-    let mut resp = resp;
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
+    let (body, more) = crate::bounded::read(resp, limit)
         .await
-        .map_err(|e| format!("reading the answer failed: {e}"))?
-    {
-        if body.len() + chunk.len() > limit {
-            return Err(format!("the answer is larger than {limit} bytes"));
-        }
-        body.extend_from_slice(&chunk);
+        .map_err(|e| format!("reading the answer failed: {e}"))?;
+    if more {
+        return Err(format!("the answer is larger than {limit} bytes"));
     }
     let mut report = pakiti_report::from_json(&body).map_err(|e| {
         state.health.report("scrape", "invalid");
