@@ -248,7 +248,14 @@ fn hosts_command(args: &Args, action: &HostsAction) -> anyhow::Result<ExitCode> 
                 Ok(Some(s.to_string()))
             };
             let (from, to) = (site(from, "--from")?, site(to, "--to")?);
-            let moved = store.move_host(name.as_str(), from.as_deref(), to.as_deref())?;
+            let moved = store
+                .move_host(name.as_str(), from.as_deref(), to.as_deref())
+                .with_context(|| {
+                    format!(
+                        "moving {name} to site {:?} failed (does that site already have a host {name} without a machine id? remove one of them first)",
+                        to.as_deref().unwrap_or("")
+                    )
+                })?;
             if moved == 0 {
                 eprintln!(
                     "pakiti-aggregator: no host {name} in site {:?}: nothing moved",
