@@ -252,7 +252,7 @@ fn hosts_command(args: &Args, action: &HostsAction) -> anyhow::Result<ExitCode> 
                 .move_host(name.as_str(), from.as_deref(), to.as_deref())
                 .with_context(|| {
                     format!(
-                        "moving {name} to site {:?} failed (does that site already have a host {name} without a machine id? remove one of them first)",
+                        "moving {name} to site {:?} failed (does that site already have a host {name} without a machine id? two such hosts are never merged)",
                         to.as_deref().unwrap_or("")
                     )
                 })?;
