@@ -54,7 +54,7 @@ pub enum Conflict {
         owner: Option<String>,
         writer: String,
     },
-    #[error("the report was collected at {reported}, before the stored one ({stored}): an older report never replaces a newer one", reported = humantime::format_rfc3339_millis(*reported), stored = humantime::format_rfc3339_millis(*stored))]
+    #[error("the report was collected at {reported}, before the stored one ({stored}): an older report never replaces a newer one (if the sender's clock was ahead before, its reports are taken again once it passes that time)", reported = humantime::format_rfc3339_millis(*reported), stored = humantime::format_rfc3339_millis(*stored))]
     Older {
         reported: SystemTime,
         stored: SystemTime,
