@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use pakiti_report::{Inventory, Manager, Reboot, Severity, Update};
 
-use crate::apkver::compare;
 use crate::{exec, reboot, CollectError, Collector, Context};
+use pakiti_versions::apk::compare;
 
 /// One installed package of `lib/apk/db/installed`.
 #[derive(Debug, Clone, PartialEq, Eq)]

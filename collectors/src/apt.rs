@@ -19,10 +19,11 @@ use std::time::{Duration, SystemTime};
 
 use pakiti_report::{HeldReason, Inventory, Manager, Severity, Update};
 
-use crate::dpkg::{self, compare_versions, DpkgPackage};
+use crate::dpkg::{self, DpkgPackage};
 use crate::exec;
 use crate::reboot;
 use crate::{CollectError, Collector, Context};
+use pakiti_versions::dpkg::compare_versions;
 
 /// A pattern over a package file's Release fields, in the manner of
 /// unattended-upgrades' `Origins-Pattern`. Every given field must match;

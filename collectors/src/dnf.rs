@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use pakiti_report::{Inventory, Manager, Severity, Update};
 
 use crate::rpm::{self, display_evr, Nevra, RpmPackage};
-use crate::rpmvercmp::compare_evr;
 use crate::{exec, reboot, severity_word, CollectError, Collector, Context};
+use pakiti_versions::rpm::compare_evr;
 
 /// One row of `check-update`: the newest version of an installed package.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,6 @@
 //! prints, plus a thin part that runs the tool through [`exec`].
 
 pub mod apk;
-pub mod apkver;
 pub mod apt;
 pub mod dnf;
 pub mod dpkg;
@@ -15,7 +14,6 @@ pub mod host;
 pub mod pacman;
 pub mod reboot;
 pub mod rpm;
-pub mod rpmvercmp;
 pub mod zypper;
 
 use std::path::PathBuf;

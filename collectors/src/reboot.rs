@@ -81,7 +81,7 @@ pub fn kernel_newer_than_running(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dpkg::compare_versions;
+    use pakiti_versions::dpkg::compare_versions;
 
     fn k(r: &str, v: &str) -> (String, String) {
         (r.into(), v.into())

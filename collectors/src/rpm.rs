@@ -9,8 +9,8 @@ use std::time::SystemTime;
 
 use pakiti_report::Reboot;
 
-use crate::rpmvercmp::compare_evr;
 use crate::{exec, reboot, CollectError, Context};
+use pakiti_versions::rpm::compare_evr;
 
 /// One installed package, from the rpm database.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use pakiti_report::{Inventory, Manager, Reboot, Severity, Update};
 
 use crate::rpm;
-use crate::rpmvercmp::compare_evr;
 use crate::{exec, reboot, severity_word, CollectError, Collector, Context};
+use pakiti_versions::rpm::compare_evr;
 
 /// One `<update kind="package">` of `zypper -x list-updates`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -194,6 +194,39 @@ pub fn is_valid(version: &str) -> bool {
     r.token.kind == Kind::End
 }
 
+/// A key that sorts as [`compare`] does. Each token is a byte for its
+/// kind, where a later kind sorts lower (the version that goes on further
+/// is newer) and a pre-release suffix lowest of all, then its value: numbers
+/// as 8 bytes (a dotted number with a leading zero as its text, below every
+/// one without), a letter, a suffix's rank, a hash's text. The key stops at
+/// the end or at the first invalid token, as the comparison does.
+pub fn sort_key(version: &str) -> Vec<u8> {
+    let mut r = Reader::new(version);
+    let mut out = Vec::with_capacity(2 * version.len() + 16);
+    loop {
+        let t = r.token;
+        let pre_release = t.kind == Kind::Suffix && suffix_rank(t.text).is_some_and(|r| r < BARE);
+        out.push(if pre_release { 1 } else { 0x20 - t.kind as u8 });
+        match t.kind {
+            Kind::End | Kind::Invalid => return out,
+            Kind::Number if t.text.first() == Some(&b'0') => {
+                out.push(0);
+                crate::key::push_text(&mut out, t.text);
+            }
+            Kind::Number => {
+                out.push(1);
+                out.extend_from_slice(&t.number.to_be_bytes());
+            }
+            Kind::FirstNumber | Kind::SuffixNumber | Kind::Revision => {
+                out.extend_from_slice(&t.number.to_be_bytes());
+            }
+            Kind::Suffix => out.push(suffix_rank(t.text).map_or(u8::MAX, |r| r as u8)),
+            Kind::Letter | Kind::CommitHash => crate::key::push_text(&mut out, t.text),
+        }
+        r.advance();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +251,9 @@ mod tests {
                     let (invert, op) = op.strip_prefix('!').map_or((false, op), |o| (true, o));
                     let fuzzy = op.contains('~');
                     let got = compare_fuzzy(a, b, fuzzy);
+                    if !fuzzy && sort_key(a).cmp(&sort_key(b)) != got {
+                        failures.push(format!("{line} (sort keys)"));
+                    }
                     let holds = op.chars().any(|c| match c {
                         '<' => got == Ordering::Less,
                         '>' => got == Ordering::Greater,
@@ -309,6 +345,18 @@ mod tests {
             let base = nums.iter().map(u16::to_string).collect::<Vec<_>>().join(".");
             let (a, b) = (format!("{base}-r{r1}"), format!("{base}-r{r2}"));
             prop_assert_eq!(compare(&a, &b), r1.cmp(&r2));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// Keys sort as the comparison, valid versions or not.
+        #[test]
+        fn keys_sort_as_compare(
+            a in "[0-9][0-9a-z._~-]{0,10}|[0-9]+(\\.0?[0-9]+)*[a-z]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]?)*(~[0-9a-f]{1,3})?(-r[0-9]+)?",
+            b in "[0-9][0-9a-z._~-]{0,10}|[0-9]+(\\.0?[0-9]+)*[a-z]?(_(alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]?)*(~[0-9a-f]{1,3})?(-r[0-9]+)?",
+        ) {
+            prop_assert_eq!(sort_key(&a).cmp(&sort_key(&b)), compare(&a, &b), "{} vs {}", a, b);
         }
     }
 }

@@ -147,6 +147,57 @@ pub fn compare_evr(a: &str, b: &str) -> Ordering {
         })
 }
 
+/// A key that sorts as [`compare_evr`] does: the epoch (8 bytes), the
+/// version's tokens, then the release (absent sorts below any release).
+/// Tokens: `~` 1, the end 2, `^` 3, letters 4 (then the letters), a number
+/// 5 (then [`crate::key::push_number`]); separators are not tokens.
+pub fn sort_key(label: &str) -> Vec<u8> {
+    let evr = Evr::parse(label);
+    let mut out = Vec::with_capacity(8 + 2 * label.len() + 8);
+    out.extend_from_slice(&evr.epoch.to_be_bytes());
+    tokens_key(&mut out, evr.version);
+    match evr.release {
+        None => out.push(0),
+        Some(release) => {
+            out.push(1);
+            tokens_key(&mut out, release);
+        }
+    }
+    out
+}
+
+fn tokens_key(out: &mut Vec<u8>, s: &str) {
+    let s = s.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < s.len() && !s[i].is_ascii_alphanumeric() && s[i] != b'~' && s[i] != b'^' {
+            i += 1;
+        }
+        let Some(&c) = s.get(i) else {
+            out.push(2);
+            return;
+        };
+        let class: fn(&u8) -> bool = match c {
+            b'~' | b'^' => {
+                out.push(if c == b'~' { 1 } else { 3 });
+                i += 1;
+                continue;
+            }
+            b'0'..=b'9' => u8::is_ascii_digit,
+            _ => u8::is_ascii_alphabetic,
+        };
+        let end = i + s[i..].iter().take_while(|c| class(c)).count();
+        if c.is_ascii_digit() {
+            out.push(5);
+            crate::key::push_number(out, &s[i..end]);
+        } else {
+            out.push(4);
+            crate::key::push_text(out, &s[i..end]);
+        }
+        i = end;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +231,12 @@ mod tests {
             checked += 1;
             if rpmvercmp(a, b) != want {
                 failures.push(line.to_string());
+            }
+            if !a.contains(['-', ':'])
+                && !b.contains(['-', ':'])
+                && sort_key(a).cmp(&sort_key(b)) != want
+            {
+                failures.push(format!("{line} (sort keys)"));
             }
         }
         assert!(checked > 80, "only {checked} cases read");
@@ -276,6 +333,7 @@ mod tests {
         #[test]
         fn is_antisymmetric_and_transitive(a in label(), b in label(), c in label()) {
             prop_assert_eq!(compare_evr(&a, &b), compare_evr(&b, &a).reverse());
+            prop_assert_eq!(sort_key(&a).cmp(&sort_key(&b)), compare_evr(&a, &b), "keys of {} vs {}", a, b);
             let mut v = [a, b, c];
             v.sort_by(|x, y| compare_evr(x, y));
             prop_assert_ne!(compare_evr(&v[0], &v[2]), Ordering::Greater);
