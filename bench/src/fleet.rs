@@ -6,6 +6,13 @@
 //!   pakiti-fleet --url http://127.0.0.1:10151 --hosts 10000 --updates 150 --phase new
 //!   pakiti-fleet ... --phase unchanged     (the same reports again)
 //!   pakiti-fleet ... --phase changed --change-percent 5
+//!   pakiti-fleet ... --installed 1000 --installed-change-percent 1
+//!
+//! With `--installed N` each report carries an inventory of N packages (its
+//! pending updates' packages among them) drawn so that most hosts share
+//! most versions: 1 package in 20 is at one of three other versions,
+//! varying by host; each `changed` round also upgrades a window of
+//! `--installed-change-percent` of them.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,6 +50,13 @@ struct Args {
     /// start, and print the latencies of the others: does it stall them?
     #[arg(long)]
     huge: Option<usize>,
+    /// Installed packages per report (0: reports without an inventory, as
+    /// older exporters send).
+    #[arg(long, default_value_t = 0)]
+    installed: usize,
+    /// Share of each host's installed packages upgraded in each `changed` round.
+    #[arg(long, default_value_t = 1)]
+    installed_change_percent: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,6 +64,42 @@ enum Phase {
     New,
     Unchanged,
     Changed,
+}
+
+/// The inventory of `host`: its pending updates' packages at their installed
+/// versions, then shared packages, most at the version every host has.
+fn inventory(
+    host: usize,
+    updates: &[Update],
+    n: usize,
+    bumps: &dyn Fn(usize) -> usize,
+) -> Vec<Installed> {
+    let mut out: Vec<Installed> = updates
+        .iter()
+        .take(n)
+        .map(|u| Installed {
+            source_name: u.name.trim_end_matches("-lib").to_string(),
+            ..Installed::new(&u.name, &u.installed_version, &u.arch)
+        })
+        .collect();
+    for j in 0..n.saturating_sub(out.len()) {
+        let variant = if (host * 31 + j * 17).is_multiple_of(20) {
+            1 + host % 3
+        } else {
+            0
+        };
+        let version = format!("2.{j}.{}-{}", variant + bumps(j), 1 + j % 3);
+        let arch = if j % 5 == 0 { "all" } else { "amd64" };
+        out.push(Installed {
+            source_name: format!("source-{:04}", j / 3),
+            ..Installed::new(
+                &format!("installed-{j:04}-{}", ["lib", "bin", "data"][j % 3]),
+                &version,
+                arch,
+            )
+        });
+    }
+    out
 }
 
 fn report(host: usize, updates: usize, bumps: &dyn Fn(usize) -> usize) -> Report {
@@ -64,6 +114,8 @@ fn report(host: usize, updates: usize, bumps: &dyn Fn(usize) -> usize) -> Report
             id: "debian".into(),
             version: "12".into(),
             pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            codename: Some("bookworm".into()),
+            ..OsInfo::default()
         },
         kernel: "6.1.0-18-amd64".into(),
         arch: "x86_64".into(),
@@ -101,6 +153,7 @@ fn report(host: usize, updates: usize, bumps: &dyn Fn(usize) -> usize) -> Report
             },
             metadata_updated_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000)),
             security_metadata_available: true,
+            ..Inventory::default()
         },
     }
 }
@@ -128,7 +181,20 @@ async fn main() -> anyhow::Result<()> {
                     .filter(|r| (i + n - (h * 7 + r * per_host) % n) % n < per_host)
                     .count()
             };
-            gzip(&to_json(&report(h, a.updates, &bumps)))
+            let mut r = report(h, a.updates, &bumps);
+            if a.installed > 0 {
+                let m = a.installed;
+                let per_host = (m * a.installed_change_percent).div_ceil(100);
+                let installed_bumps = move |j: usize| {
+                    (1..=round)
+                        .filter(|r| (j + m - (h * 13 + r * per_host) % m) % m < per_host)
+                        .count()
+                };
+                let inv = inventory(h, &r.inventory.updates, m, &installed_bumps);
+                r.inventory.installed_packages = inv.len() as u64;
+                r.inventory.installed = Some(inv);
+            }
+            gzip(&to_json(&r))
         })
         .collect();
     let raw: usize = bodies.iter().map(Vec::len).sum();

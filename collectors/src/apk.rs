@@ -18,19 +18,33 @@ pub struct ApkPackage {
     pub name: String,
     pub version: String,
     pub arch: String,
+    /// `o`: the origin, the source package (aport) it was built from.
+    pub origin: Option<String>,
+}
+
+impl ApkPackage {
+    /// The inventory entry: the origin is the source package, of the same version.
+    pub fn installed(&self) -> pakiti_report::Installed {
+        let mut p = pakiti_report::Installed::new(&self.name, &self.version, &self.arch);
+        if let Some(origin) = &self.origin {
+            p.source_name = origin.clone();
+        }
+        p
+    }
 }
 
 /// Parses apk's installed database: paragraphs of `X:value` lines, `P` the
-/// name, `V` the version, `A` the architecture.
+/// name, `V` the version, `A` the architecture, `o` the origin.
 pub fn parse_installed(text: &str) -> Vec<ApkPackage> {
     let mut out = Vec::new();
     for para in text.split("\n\n") {
-        let (mut name, mut version, mut arch) = (None, None, None);
+        let (mut name, mut version, mut arch, mut origin) = (None, None, None, None);
         for line in para.lines() {
             match line.split_once(':') {
                 Some(("P", v)) => name = Some(v),
                 Some(("V", v)) => version = Some(v),
                 Some(("A", v)) => arch = Some(v),
+                Some(("o", v)) => origin = Some(v),
                 _ => {}
             }
         }
@@ -39,6 +53,7 @@ pub fn parse_installed(text: &str) -> Vec<ApkPackage> {
                 name: name.to_string(),
                 version: version.to_string(),
                 arch: arch.unwrap_or("noarch").to_string(),
+                origin: origin.filter(|o| !o.is_empty()).map(str::to_string),
             });
         }
     }
@@ -175,7 +190,16 @@ pub fn build_updates(upgradable: &[Upgradable], secdb: &SecDb) -> Vec<Update> {
 
 /// Alpine kernels: package `linux-<flavour>` version `X-rN` runs as `X-N-<flavour>`.
 pub fn kernel_reboot(installed: &[ApkPackage], running: Option<&str>) -> Reboot {
-    let kernels: Vec<(String, String)> = installed
+    let kernels: Vec<(String, String)> = kernel_releases(installed)
+        .into_iter()
+        .map(|(release, _, version)| (release, version))
+        .collect();
+    reboot::kernel_newer_than_running(running, &kernels, compare)
+}
+
+/// Each installed kernel as `(uname -r, package, version)`.
+pub fn kernel_releases(installed: &[ApkPackage]) -> Vec<(String, String, String)> {
+    installed
         .iter()
         .filter_map(|p| {
             let flavour = p.name.strip_prefix("linux-")?;
@@ -183,10 +207,13 @@ pub fn kernel_reboot(installed: &[ApkPackage], running: Option<&str>) -> Reboot 
                 return None;
             }
             let (v, r) = p.version.rsplit_once("-r")?;
-            Some((format!("{v}-{r}-{flavour}"), p.version.clone()))
+            Some((
+                format!("{v}-{r}-{flavour}"),
+                p.name.clone(),
+                p.version.clone(),
+            ))
         })
-        .collect();
-    reboot::kernel_newer_than_running(running, &kernels, compare)
+        .collect()
 }
 
 /// The apk collector.
@@ -273,12 +300,19 @@ impl Collector for Apk {
         }
         let upgradable = parse_upgradable(&self.run(&["--no-network", "list", "--upgradable"])?);
         let updates = build_updates(&upgradable, secdb.as_ref().unwrap_or(&SecDb::new()));
+        let running = reboot::running_kernel();
         Ok(Inventory {
             updates,
             installed_packages: installed.len() as u64,
-            reboot: kernel_reboot(&installed, reboot::running_kernel().as_deref()),
+            reboot: kernel_reboot(&installed, running.as_deref()),
             metadata_updated_at: self.metadata_time(),
             security_metadata_available: secdb.is_some_and(|db| !db.is_empty()),
+            installed: Some(installed.iter().map(ApkPackage::installed).collect()),
+            running_kernel: reboot::running_package(
+                running.as_deref(),
+                &kernel_releases(&installed),
+            ),
+            esm_enabled: None,
         })
     }
 }
@@ -308,6 +342,13 @@ mod tests {
     fn alpine_output_and_secdb_give_updates() {
         let installed = parse_installed(INSTALLED);
         assert_eq!(installed.len(), 6);
+        let libcrypto = installed
+            .iter()
+            .find(|p| p.name == "libcrypto3")
+            .unwrap()
+            .installed();
+        assert_eq!(libcrypto.source_name, "openssl");
+        assert_eq!(libcrypto.source_version, libcrypto.version);
         let upgradable = parse_upgradable(UPGRADABLE);
         assert_eq!(upgradable.len(), 4);
         let mut db = SecDb::new();

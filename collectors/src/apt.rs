@@ -378,6 +378,28 @@ impl Apt {
 
     /// When the package lists were last refreshed: apt's update stamp, else
     /// the newest Release file among the lists.
+    /// Ubuntu only: whether ESM (Ubuntu Pro) archives are enabled, by the
+    /// package files apt has from them or by a configured source naming
+    /// `esm.ubuntu.com` (enabled, its lists not fetched yet).
+    fn esm_enabled(&self, sources: &HashMap<String, Release>) -> Option<bool> {
+        let os = crate::host::os_release(&self.ctx.rootfs).ok()?;
+        if !os.iter().any(|(k, v)| k == "ID" && v == "ubuntu") {
+            return None;
+        }
+        let from_lists = sources.values().any(|r| {
+            r.origin
+                .as_deref()
+                .is_some_and(|o| o.starts_with("UbuntuESM"))
+        });
+        let configured = fs::read_dir(self.root("etc/apt/sources.list.d"))
+            .into_iter()
+            .flat_map(|d| d.flatten())
+            .filter_map(|e| fs::read_to_string(e.path()).ok())
+            .chain(fs::read_to_string(self.root("etc/apt/sources.list")).ok())
+            .any(|text| names_esm(&text));
+        Some(from_lists || configured)
+    }
+
     fn metadata_time(&self) -> Option<SystemTime> {
         let stamp = self.root("var/lib/apt/periodic/update-success-stamp");
         if let Ok(m) = fs::metadata(&stamp).and_then(|m| m.modified()) {
@@ -543,24 +565,46 @@ impl Collector for Apt {
         let security_metadata_available = sources
             .values()
             .any(|r| self.ctx.security_patterns.iter().any(|p| p.matches(r)));
-        let kernels: Vec<(String, String)> = installed
+        let kernels: Vec<(String, String, String)> = installed
             .iter()
             .filter_map(|p| {
                 let release = p.name.strip_prefix("linux-image-")?;
                 let release = release.strip_suffix("-unsigned").unwrap_or(release);
                 release
                     .starts_with(|c: char| c.is_ascii_digit())
-                    .then(|| (release.to_string(), p.version.clone()))
+                    .then(|| (release.to_string(), p.name.clone(), p.version.clone()))
             })
+            .collect();
+        let running = reboot::running_kernel();
+        let by_release: Vec<(String, String)> = kernels
+            .iter()
+            .map(|(release, _, version)| (release.clone(), version.clone()))
             .collect();
         Ok(Inventory {
             updates,
             installed_packages: installed.len() as u64,
-            reboot: reboot::debian_style(&self.ctx.rootfs, &kernels, compare_versions),
+            reboot: reboot::debian_style(&self.ctx.rootfs, &by_release, compare_versions),
             metadata_updated_at: self.metadata_time(),
             security_metadata_available,
+            installed: Some(installed.iter().map(DpkgPackage::installed).collect()),
+            running_kernel: reboot::running_package(running.as_deref(), &kernels),
+            esm_enabled: self.esm_enabled(&sources),
         })
     }
+}
+
+/// Whether a sources file (one-line or deb822) has an enabled entry on
+/// `esm.ubuntu.com`.
+pub fn names_esm(text: &str) -> bool {
+    let deb822_disabled = text
+        .lines()
+        .any(|l| l.trim().eq_ignore_ascii_case("enabled: no"));
+    !deb822_disabled
+        && text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .any(|l| l.contains("esm.ubuntu.com"))
 }
 
 /// Default per-call timeout for apt.
@@ -580,6 +624,7 @@ mod tests {
             arch: arch.into(),
             version: version.into(),
             hold,
+            source: None,
         }
     }
 
@@ -623,6 +668,25 @@ mod tests {
         assert!(!is_sec(&rel("UbuntuESMApps", "noble-apps-updates")));
         // A third-party archive that calls itself "-security" is not Debian's.
         assert!(!is_sec(&rel("Evil", "bookworm-security")));
+    }
+
+    #[test]
+    fn esm_sources_are_recognised_when_enabled() {
+        assert!(names_esm(
+            "deb https://esm.ubuntu.com/infra/ubuntu noble-infra-security main\n"
+        ));
+        assert!(names_esm(
+            "Types: deb\nURIs: https://esm.ubuntu.com/apps/ubuntu\nSuites: noble-apps-security\n"
+        ));
+        assert!(!names_esm(
+            "# deb https://esm.ubuntu.com/infra/ubuntu noble-infra-security main\n"
+        ));
+        assert!(!names_esm(
+            "Types: deb\nURIs: https://esm.ubuntu.com/apps/ubuntu\nEnabled: no\n"
+        ));
+        assert!(!names_esm(
+            "deb http://archive.ubuntu.com/ubuntu noble main\n"
+        ));
     }
 
     #[test]

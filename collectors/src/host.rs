@@ -51,7 +51,18 @@ pub fn os_info(kv: &[(String, String)]) -> OsInfo {
         id: get(kv, "ID").unwrap_or("linux").to_string(),
         version: get(kv, "VERSION_ID").unwrap_or("").to_string(),
         pretty_name: get(kv, "PRETTY_NAME").map(str::to_string),
+        codename: token(kv, "VERSION_CODENAME").or_else(|| token(kv, "UBUNTU_CODENAME")),
+        cpe_name: token(kv, "CPE_NAME"),
+        platform_id: token(kv, "PLATFORM_ID"),
     }
+}
+
+/// A field that a report can carry as a token (no white space or control
+/// characters); an empty or unusable value is left out.
+fn token(kv: &[(String, String)], key: &str) -> Option<String> {
+    get(kv, key)
+        .filter(|v| pakiti_report::check_token("os-release field", v).is_ok())
+        .map(str::to_string)
 }
 
 /// The package manager an os-release implies, from `ID` then `ID_LIKE`.

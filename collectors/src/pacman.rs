@@ -18,6 +18,19 @@ pub struct PacmanPackage {
     pub name: String,
     pub version: String,
     pub arch: String,
+    /// `%BASE%`: the package base (source package) it was built from.
+    pub base: Option<String>,
+}
+
+impl PacmanPackage {
+    /// The inventory entry: the base is the source package, of the same version.
+    pub fn installed(&self) -> pakiti_report::Installed {
+        let mut p = pakiti_report::Installed::new(&self.name, &self.version, &self.arch);
+        if let Some(base) = &self.base {
+            p.source_name = base.clone();
+        }
+        p
+    }
 }
 
 /// Parses one `desc` file: `%KEY%` lines, each followed by its values.
@@ -35,6 +48,7 @@ pub fn parse_desc(text: &str) -> Option<PacmanPackage> {
         name: fields.get("NAME")?.to_string(),
         version: fields.get("VERSION")?.to_string(),
         arch: fields.get("ARCH").copied().unwrap_or("any").to_string(),
+        base: fields.get("BASE").map(|b| b.to_string()),
     })
 }
 
@@ -116,6 +130,31 @@ pub fn build_updates(
 }
 
 const KERNELS: [&str; 4] = ["linux", "linux-lts", "linux-zen", "linux-hardened"];
+
+/// The running kernel's package: the kernel package whose file list (the
+/// local database's `files`) holds `usr/lib/modules/$(uname -r)/`.
+pub fn running_kernel(
+    rootfs: &Path,
+    installed: &[PacmanPackage],
+    running: Option<&str>,
+) -> Option<pakiti_report::RunningKernel> {
+    let running = running?;
+    let wanted = format!("usr/lib/modules/{running}/");
+    installed
+        .iter()
+        .filter(|p| KERNELS.contains(&p.name.as_str()))
+        .find(|p| {
+            let files = rootfs
+                .join("var/lib/pacman/local")
+                .join(format!("{}-{}", p.name, p.version))
+                .join("files");
+            fs::read_to_string(files).is_ok_and(|t| t.lines().any(|l| l.trim() == wanted))
+        })
+        .map(|p| pakiti_report::RunningKernel {
+            package: p.name.clone(),
+            version: p.version.clone(),
+        })
+}
 
 /// Arch removes the running kernel's modules when the kernel package is
 /// upgraded: a kernel package installed and no `usr/lib/modules/$(uname -r)`
@@ -285,16 +324,16 @@ impl Collector for Pacman {
             &installed,
             audit.as_ref().unwrap_or(&BTreeMap::new()),
         );
+        let running = reboot::running_kernel();
         Ok(Inventory {
             updates,
             installed_packages: installed.len() as u64,
-            reboot: kernel_reboot(
-                &self.ctx.rootfs,
-                &installed,
-                reboot::running_kernel().as_deref(),
-            ),
+            reboot: kernel_reboot(&self.ctx.rootfs, &installed, running.as_deref()),
             metadata_updated_at: self.metadata_time(),
             security_metadata_available: audit.is_some(),
+            installed: Some(installed.iter().map(PacmanPackage::installed).collect()),
+            running_kernel: running_kernel(&self.ctx.rootfs, &installed, running.as_deref()),
+            esm_enabled: None,
         })
     }
 }
@@ -348,6 +387,7 @@ mod tests {
             name: "linux".into(),
             version: "6.6.2.arch1-1".into(),
             arch: "x86_64".into(),
+            base: None,
         }];
         assert!(!kernel_reboot(dir.path(), &installed, Some("6.6.2-arch1-1")).required);
         let r = kernel_reboot(dir.path(), &installed, Some("6.6.1-arch1-1"));

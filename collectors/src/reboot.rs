@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fs;
 use std::path::Path;
 
-use pakiti_report::Reboot;
+use pakiti_report::{Reboot, RunningKernel};
 
 /// The running kernel's release (`uname -r`).
 pub fn running_kernel() -> Option<String> {
@@ -76,6 +76,22 @@ pub fn kernel_newer_than_running(
         },
         None => Reboot::default(),
     }
+}
+
+/// The package of the running kernel among `kernels`, each
+/// `(release as uname -r prints it, package name, package version)`.
+pub fn running_package(
+    running: Option<&str>,
+    kernels: &[(String, String, String)],
+) -> Option<RunningKernel> {
+    let running = running?;
+    kernels
+        .iter()
+        .find(|(release, _, _)| release == running)
+        .map(|(_, package, version)| RunningKernel {
+            package: package.clone(),
+            version: version.clone(),
+        })
 }
 
 #[cfg(test)]

@@ -19,10 +19,49 @@ pub struct RpmPackage {
     pub arch: String,
     /// `epoch:version-release`, the epoch always present (0 when none).
     pub evr: String,
+    /// `%{SOURCERPM}`: `openssl-3.0.7-25.el9_3.src.rpm`, `(none)` for none.
+    pub source_rpm: String,
+    /// `%{MODULARITYLABEL}`: `nodejs:18:9040020230411133542:rhel9`, `(none)` for none.
+    pub module: String,
+}
+
+impl RpmPackage {
+    /// The inventory entry: the version as dnf prints it (`epoch:` only when
+    /// not 0, which rpm compares alike), the source package's name and
+    /// version from SOURCERPM with the binary's epoch.
+    pub fn installed(&self) -> pakiti_report::Installed {
+        let version = display_evr(&self.evr);
+        let mut p = pakiti_report::Installed::new(&self.name, version, &self.arch);
+        if let Some((name, vr)) = split_source_rpm(&self.source_rpm) {
+            p.source_name = name.to_string();
+            p.source_version = match self.evr.split_once(':') {
+                Some((epoch, _)) if epoch != "0" => format!("{epoch}:{vr}"),
+                _ => vr.to_string(),
+            };
+        }
+        if self.module != "(none)" && !self.module.is_empty() {
+            p.module = Some(self.module.clone());
+        }
+        p
+    }
+}
+
+/// `name-version-release.src.rpm` → (`name`, `version-release`).
+pub fn split_source_rpm(file: &str) -> Option<(&str, &str)> {
+    let stem = file
+        .strip_suffix(".src.rpm")
+        .or_else(|| file.strip_suffix(".nosrc.rpm"))?;
+    let (rest, release) = stem.rsplit_once('-')?;
+    let (name, version) = rest.rsplit_once('-')?;
+    if name.is_empty() || version.is_empty() || release.is_empty() {
+        return None;
+    }
+    Some((name, &stem[name.len() + 1..]))
 }
 
 /// The query format [`parse_installed`] reads.
-pub const QUERY_FORMAT: &str = "%{NAME}\\t%{ARCH}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n";
+pub const QUERY_FORMAT: &str =
+    "%{NAME}\\t%{ARCH}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\t%{SOURCERPM}\\t%{MODULARITYLABEL}\\n";
 
 /// Parses `rpm -qa --qf QUERY_FORMAT`. `gpg-pubkey` entries (keys, not
 /// packages; their arch is `(none)`) are left out.
@@ -31,6 +70,7 @@ pub fn parse_installed(text: &str) -> Vec<RpmPackage> {
         .filter_map(|line| {
             let mut f = line.split('\t');
             let (name, arch, evr) = (f.next()?, f.next()?, f.next()?);
+            let (source_rpm, module) = (f.next().unwrap_or("(none)"), f.next().unwrap_or("(none)"));
             if name.is_empty() || arch == "(none)" || name == "gpg-pubkey" {
                 return None;
             }
@@ -38,6 +78,8 @@ pub fn parse_installed(text: &str) -> Vec<RpmPackage> {
                 name: name.to_string(),
                 arch: arch.to_string(),
                 evr: evr.trim().to_string(),
+                source_rpm: source_rpm.trim().to_string(),
+                module: module.trim().to_string(),
             })
         })
         .collect()
@@ -237,6 +279,12 @@ pub fn inventory(
         reboot,
         metadata_updated_at,
         security_metadata_available,
+        installed: Some(installed.iter().map(RpmPackage::installed).collect()),
+        running_kernel: reboot::running_package(
+            reboot::running_kernel().as_deref(),
+            &kernel_releases(installed),
+        ),
+        esm_enabled: None,
     }
 }
 
@@ -250,9 +298,10 @@ const KERNEL_PACKAGES: [&str; 6] = [
     "kernel-azure",
 ];
 
-/// Reboot from kernels alone: the running kernel's package is older than
-/// the newest installed kernel.
-pub fn kernel_reboot(installed: &[RpmPackage], running: Option<&str>) -> Reboot {
+/// Each installed kernel as `(uname -r, package, version)`, in both the
+/// forms `uname -r` takes: Red Hat's `version-release.arch` and SUSE's
+/// version-release without its last component, then the flavour.
+pub fn kernel_releases(installed: &[RpmPackage]) -> Vec<(String, String, String)> {
     let mut kernels = Vec::new();
     for p in installed
         .iter()
@@ -260,15 +309,24 @@ pub fn kernel_reboot(installed: &[RpmPackage], running: Option<&str>) -> Reboot 
     {
         let evr = display_evr(&p.evr);
         let vr = evr.split_once(':').map_or(evr, |(_, vr)| vr);
-        // Red Hat: `uname -r` is version-release.arch.
-        kernels.push((format!("{vr}.{}", p.arch), p.evr.clone()));
-        // SUSE: version-release without its last component, then the flavour.
+        let entry = |release: String| (release, p.name.clone(), evr.to_string());
+        kernels.push(entry(format!("{vr}.{}", p.arch)));
         if let Some(flavour) = p.name.strip_prefix("kernel-") {
             if let Some((short, _)) = vr.rsplit_once('.') {
-                kernels.push((format!("{short}-{flavour}"), p.evr.clone()));
+                kernels.push(entry(format!("{short}-{flavour}")));
             }
         }
     }
+    kernels
+}
+
+/// Reboot from kernels alone: the running kernel's package is older than
+/// the newest installed kernel.
+pub fn kernel_reboot(installed: &[RpmPackage], running: Option<&str>) -> Reboot {
+    let kernels: Vec<(String, String)> = kernel_releases(installed)
+        .into_iter()
+        .map(|(release, _, version)| (release, version))
+        .collect();
     let mut r = reboot::kernel_newer_than_running(running, &kernels, compare_evr);
     // Name the package, not the release string.
     if r.required {
@@ -291,6 +349,8 @@ mod tests {
             name: name.into(),
             arch: arch.into(),
             evr: evr.into(),
+            source_rpm: "(none)".into(),
+            module: "(none)".into(),
         }
     }
 
@@ -304,6 +364,47 @@ mod tests {
                 pkg("openssl", "x86_64", "1:3.0.7-24.el9")
             ]
         );
+    }
+
+    #[test]
+    fn inventory_entries_carry_source_and_module() {
+        let text = "nodejs\tx86_64\t1:18.19.0-1.module+el9.3.0+21019+a9b5aa4b\tnodejs-18.19.0-1.module+el9.3.0+21019+a9b5aa4b.src.rpm\tnodejs:18:9030020231120082734:rhel9\n\
+                    libssl3\tx86_64\t0:3.0.7-25.el9_3\topenssl-3.0.7-25.el9_3.src.rpm\t(none)\n\
+                    old\tnoarch\t0:1.0-1\n";
+        let got: Vec<_> = parse_installed(text)
+            .iter()
+            .map(RpmPackage::installed)
+            .collect();
+        assert_eq!(got[0].version, "1:18.19.0-1.module+el9.3.0+21019+a9b5aa4b");
+        assert_eq!(got[0].source_name, "nodejs");
+        assert_eq!(
+            got[0].source_version,
+            "1:18.19.0-1.module+el9.3.0+21019+a9b5aa4b"
+        );
+        assert_eq!(
+            got[0].module.as_deref(),
+            Some("nodejs:18:9030020231120082734:rhel9")
+        );
+        assert_eq!(
+            (
+                got[1].version.as_str(),
+                got[1].source_name.as_str(),
+                got[1].source_version.as_str()
+            ),
+            ("3.0.7-25.el9_3", "openssl", "3.0.7-25.el9_3")
+        );
+        assert_eq!(got[1].module, None);
+        // An older query without the source fields: the package is its own source.
+        assert_eq!(
+            (got[2].source_name.as_str(), got[2].source_version.as_str()),
+            ("old", "1.0-1")
+        );
+        assert_eq!(
+            split_source_rpm("a-b-c-1.0-2.fc40.src.rpm"),
+            Some(("a-b-c", "1.0-2.fc40"))
+        );
+        assert_eq!(split_source_rpm("broken.src.rpm"), None);
+        assert_eq!(split_source_rpm("(none)"), None);
     }
 
     #[test]

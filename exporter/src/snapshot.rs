@@ -225,6 +225,7 @@ pub(crate) mod tests {
                 id: "debian".into(),
                 version: "12".into(),
                 pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+                ..OsInfo::default()
             },
             kernel: "6.1.0-18-amd64".into(),
             arch: "x86_64".into(),
@@ -250,6 +251,7 @@ pub(crate) mod tests {
                     SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_100_000),
                 ),
                 security_metadata_available: true,
+                ..Inventory::default()
             },
         }
     }

@@ -63,6 +63,20 @@ impl ArchTree {
         ] {
             desc(&local, name, version, arch);
         }
+        // A split package names its base; the kernel's file list holds the
+        // running kernel's modules directory, as Arch's linux package does.
+        let mut glibc = fs::read_to_string(local.join("glibc-2.38-7/desc")).unwrap();
+        glibc.push_str("%BASE%\nglibc-base\n\n");
+        fs::write(local.join("glibc-2.38-7/desc"), glibc).unwrap();
+        fs::write(
+            local.join("linux-6.6.1.arch1-1/files"),
+            format!(
+                "%FILES%\nusr/\nusr/lib/\nusr/lib/modules/\nusr/lib/modules/{}/\nusr/lib/modules/{}/vmlinuz\n\n",
+                running_kernel(),
+                running_kernel()
+            ),
+        )
+        .unwrap();
         let sync = dir.path().join("sync");
         for (name, version, arch) in [
             ("openssl", "3.1.5-1", "x86_64"),
@@ -146,6 +160,45 @@ fn pacman_pending_ignored_and_reboot() {
         "os-release ID=arch picks pacman"
     );
     assert_eq!(report["installed_packages"], 5);
+    // The inventory is what pacman itself lists, name and version.
+    let q = Command::new("pacman")
+        .arg("--root")
+        .arg(tree.root())
+        .arg("--dbpath")
+        .arg(tree.root().join("var/lib/pacman"))
+        .arg("-Q")
+        .output()
+        .expect("pacman runs");
+    assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+    let mut pacman: Vec<String> = String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    pacman.sort();
+    let installed = report["installed"].as_array().unwrap();
+    let mut ours: Vec<String> = installed
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ours.sort();
+    assert_eq!(ours, pacman);
+    let glibc = installed.iter().find(|p| p["name"] == "glibc").unwrap();
+    assert_eq!(glibc["source_name"], "glibc-base");
+    assert_eq!(glibc["source_version"], "2.38-7");
+    assert_eq!(
+        installed.iter().find(|p| p["name"] == "bash").unwrap()["source_name"],
+        "bash"
+    );
+    assert_eq!(
+        report["running_kernel"],
+        serde_json::json!({"package": "linux", "version": "6.6.1.arch1-1"})
+    );
     let updates: Vec<(String, String, String, bool)> = report["updates"]
         .as_array()
         .unwrap()

@@ -85,6 +85,34 @@ impl RpmTree {
         serde_json::from_slice(&out.stdout).expect("JSON report")
     }
 
+    /// What `rpm -qa` prints of every installed package: name, version as
+    /// dnf shows it (the epoch only when there is one), arch, source rpm.
+    fn rpm_qa(&self) -> Vec<String> {
+        let out = Command::new("rpm")
+            .arg("--root")
+            .arg(self.root())
+            .args([
+                "-qa",
+                "--qf",
+                "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM}\\n",
+            ])
+            .output()
+            .expect("rpm runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("gpg-pubkey "))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        assert!(lines.len() >= 10, "{lines:?}");
+        lines
+    }
+
     /// Every file of the rpm database, by content: a collection must not change it.
     fn rpmdb(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut out = BTreeMap::new();
@@ -104,6 +132,33 @@ impl RpmTree {
         assert!(!out.is_empty(), "the tree has an rpm database");
         out
     }
+}
+
+/// The report's inventory in the form of [`RpmTree::rpm_qa`]: the source
+/// rpm's file name rebuilt from the source name and version (without epoch).
+fn inventory(report: &serde_json::Value) -> Vec<String> {
+    let mut lines: Vec<String> = report["installed"]
+        .as_array()
+        .expect("the report has the inventory")
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap().to_string();
+            let source_version = s("source_version");
+            let source_vr = source_version
+                .split_once(':')
+                .map_or(source_version.as_str(), |(_, vr)| vr);
+            format!(
+                "{} {} {} {}-{}.src.rpm",
+                s("name"),
+                s("version"),
+                s("arch"),
+                s("source_name"),
+                source_vr
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
 }
 
 /// The report's updates, as the expected.json written by make_tree.py shows them.
@@ -146,6 +201,11 @@ fn dnf_and_zypper_see_every_update_advisory_and_severity() {
         assert_eq!(report["manager"], manager);
         assert_eq!(report["security_metadata_available"], true, "{manager}");
         assert_eq!(as_expected(&report), tree.expected(), "{manager}");
+        assert_eq!(
+            inventory(&report),
+            tree.rpm_qa(),
+            "{manager}: the inventory is rpm's"
+        );
         assert!(
             report["metadata_updated_at"].is_string(),
             "{manager}: the cache's age is known"

@@ -9,7 +9,7 @@
 //! a second update of the same package and architecture is dropped.
 
 use crate::model::{
-    is_invisible, Report, MAX_COUNT, MAX_LONG_STRING, MAX_SHORT_STRING, MAX_UPDATES,
+    is_invisible, Report, MAX_COUNT, MAX_INSTALLED, MAX_LONG_STRING, MAX_SHORT_STRING, MAX_UPDATES,
 };
 
 /// Cleans `report` in place; returns one line per kind of change made.
@@ -32,6 +32,15 @@ pub fn clean(report: &mut Report) -> Vec<String> {
     r.os.version = token(&mut notes, "os version", std::mem::take(&mut r.os.version));
     if let Some(name) = r.os.pretty_name.take() {
         r.os.pretty_name = text(&mut notes, "os name", name, MAX_LONG_STRING);
+    }
+    for (field, value) in [
+        ("os version_codename", &mut r.os.codename),
+        ("os cpe_name", &mut r.os.cpe_name),
+        ("os platform_id", &mut r.os.platform_id),
+    ] {
+        if let Some(v) = value.take() {
+            *value = optional_token(&mut notes, field, v);
+        }
     }
     required_token(&mut notes, "kernel", &mut r.kernel);
     required_token(&mut notes, "arch", &mut r.arch);
@@ -76,7 +85,59 @@ pub fn clean(report: &mut Report) -> Vec<String> {
         notes.add("more pending updates than a report may hold: the rest left out");
         inv.updates.truncate(MAX_UPDATES);
     }
+    if let Some(k) = inv.running_kernel.take() {
+        let package = token(&mut notes, "running_kernel package", k.package);
+        let version = token(&mut notes, "running_kernel version", k.version);
+        if !package.is_empty() && !version.is_empty() {
+            inv.running_kernel = Some(crate::model::RunningKernel { package, version });
+        }
+    }
+    if let Some(installed) = inv.installed.take() {
+        let kept = clean_installed(&mut notes, installed);
+        inv.installed_packages = kept.len() as u64;
+        inv.installed = Some(kept);
+    }
     notes.lines
+}
+
+/// The inventory: each entry's tokens cleaned; an entry without a name,
+/// version or architecture, or listed twice, left out.
+fn clean_installed(
+    notes: &mut Notes,
+    installed: Vec<crate::model::Installed>,
+) -> Vec<crate::model::Installed> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::with_capacity(installed.len());
+    for mut p in installed {
+        p.name = token(notes, "installed name", p.name);
+        p.version = token(notes, "installed version", p.version);
+        p.arch = token(notes, "installed arch", p.arch);
+        if p.name.is_empty() || p.version.is_empty() || p.arch.is_empty() {
+            notes.add("an installed package lacks a name, version or architecture: left out");
+            continue;
+        }
+        p.source_name = token(notes, "installed source_name", p.source_name);
+        if p.source_name.is_empty() {
+            p.source_name = p.name.clone();
+        }
+        p.source_version = token(notes, "installed source_version", p.source_version);
+        if p.source_version.is_empty() {
+            p.source_version = p.version.clone();
+        }
+        p.module = p
+            .module
+            .and_then(|m| optional_token(notes, "installed module", m));
+        if !seen.insert((p.name.clone(), p.arch.clone(), p.version.clone())) {
+            notes.add("an installed package listed twice: the second left out");
+            continue;
+        }
+        kept.push(p);
+    }
+    if kept.len() > MAX_INSTALLED {
+        notes.add("more installed packages than a report may hold: the rest left out");
+        kept.truncate(MAX_INSTALLED);
+    }
+    kept
 }
 
 #[derive(Default)]
@@ -231,6 +292,19 @@ mod tests {
             r.inventory.reboot.packages = vec![fields[11].clone()];
             r.inventory.updates[0].repository = Some(fields[11].repeat(50));
             r.inventory.updates[0].cves = vec![fields[5].clone()];
+            r.os.cpe_name = Some(fields[6].clone());
+            r.inventory.installed = Some(vec![
+                crate::model::Installed::new(&fields[2], &fields[3], &fields[4]),
+                crate::model::Installed::new(&fields[2], &fields[3], &fields[4]),
+                crate::model::Installed {
+                    module: Some(fields[8].clone()),
+                    ..crate::model::Installed::new(&long, &fields[5], &fields[6])
+                },
+            ]);
+            r.inventory.running_kernel = Some(crate::model::RunningKernel {
+                package: fields[9].clone(),
+                version: fields[10].clone(),
+            });
             clean(&mut r);
             prop_assert!(r.validate().is_ok(), "{:?}", r.validate());
             prop_assert!(crate::from_json(&crate::to_json(&r)).is_ok());

@@ -12,6 +12,8 @@ pub const MAX_LONG_STRING: usize = 1024;
 /// full Debian archive has fewer packages), small enough that one report
 /// cannot occupy the aggregator's writer for long.
 pub const MAX_UPDATES: usize = 100_000;
+/// Most installed packages a report may list.
+pub const MAX_INSTALLED: usize = 100_000;
 /// Largest count a report may carry: what both stores keep exactly (a signed 64-bit integer).
 pub const MAX_COUNT: u64 = i64::MAX as u64;
 
@@ -352,6 +354,64 @@ pub struct OsInfo {
     pub id: String,
     pub version: String,
     pub pretty_name: Option<String>,
+    /// `VERSION_CODENAME` (`bookworm`, `noble`): what Debian's and Ubuntu's
+    /// feeds name a release by.
+    pub codename: Option<String>,
+    /// `CPE_NAME` (`cpe:/o:redhat:enterprise_linux:9::baseos`, SUSE's too).
+    pub cpe_name: Option<String>,
+    /// `PLATFORM_ID` (`platform:el9`).
+    pub platform_id: Option<String>,
+}
+
+/// One installed package, as its package manager's database records it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Installed {
+    pub name: String,
+    /// The full version the package manager compares, epoch included where
+    /// it has one (`1:2.3-4`).
+    pub version: String,
+    pub arch: String,
+    /// The source package it was built from (dpkg's `Source`, rpm's
+    /// SOURCERPM name, apk's origin, pacman's base); its own name when none
+    /// is recorded.
+    pub source_name: String,
+    /// The source package's version; the package's own when none differs.
+    pub source_version: String,
+    /// The modular stream (`nodejs:18:9040020230411...`), where one applies.
+    pub module: Option<String>,
+}
+
+impl Installed {
+    /// An entry whose source is itself.
+    pub fn new(name: &str, version: &str, arch: &str) -> Installed {
+        Installed {
+            name: name.to_string(),
+            version: version.to_string(),
+            arch: arch.to_string(),
+            source_name: name.to_string(),
+            source_version: version.to_string(),
+            module: None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), InvalidValue> {
+        check_token("installed name", &self.name)?;
+        check_token("installed version", &self.version)?;
+        check_token("installed arch", &self.arch)?;
+        check_token("installed source_name", &self.source_name)?;
+        check_token("installed source_version", &self.source_version)?;
+        if let Some(m) = &self.module {
+            check_token("installed module", m)?;
+        }
+        Ok(())
+    }
+}
+
+/// The kernel the host runs, as the package that installed it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RunningKernel {
+    pub package: String,
+    pub version: String,
 }
 
 /// Whether the host must reboot to run what is installed.
@@ -372,6 +432,13 @@ pub struct Inventory {
     pub metadata_updated_at: Option<SystemTime>,
     /// Whether the repositories carry security metadata at all.
     pub security_metadata_available: bool,
+    /// Every installed package; `None` where the exporter predates it (the
+    /// host then has no inventory, which is never "no vulnerabilities").
+    pub installed: Option<Vec<Installed>>,
+    /// The package of the running kernel, where one installed it.
+    pub running_kernel: Option<RunningKernel>,
+    /// Ubuntu: whether ESM (Ubuntu Pro) sources are enabled; `None` elsewhere.
+    pub esm_enabled: Option<bool>,
 }
 
 impl Inventory {
@@ -451,6 +518,22 @@ impl Report {
                 reason: "a report may list at most 100000 pending updates",
             });
         }
+        for (field, value) in [
+            ("os version_codename", &self.os.codename),
+            ("os cpe_name", &self.os.cpe_name),
+            ("os platform_id", &self.os.platform_id),
+        ] {
+            if let Some(v) = value {
+                check_token(field, v)?;
+            }
+        }
+        if let Some(k) = &self.inventory.running_kernel {
+            check_token("running_kernel package", &k.package)?;
+            check_token("running_kernel version", &k.version)?;
+        }
+        if let Some(installed) = &self.inventory.installed {
+            self.validate_installed(installed)?;
+        }
         let mut seen = std::collections::HashSet::new();
         for u in &self.inventory.updates {
             u.validate()?;
@@ -458,6 +541,37 @@ impl Report {
                 return Err(InvalidValue::Malformed {
                     field: "updates",
                     value: format!("{}:{}", u.name, u.arch),
+                    reason: "the package is listed twice",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Report {
+    fn validate_installed(&self, installed: &[Installed]) -> Result<(), InvalidValue> {
+        if installed.len() > MAX_INSTALLED {
+            return Err(InvalidValue::Malformed {
+                field: "installed",
+                value: format!("{} entries", installed.len()),
+                reason: "a report may list at most 100000 installed packages",
+            });
+        }
+        if self.inventory.installed_packages != installed.len() as u64 {
+            return Err(InvalidValue::Malformed {
+                field: "installed_packages",
+                value: self.inventory.installed_packages.to_string(),
+                reason: "it must count the entries of installed",
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in installed {
+            p.validate()?;
+            if !seen.insert((p.name.as_str(), p.arch.as_str(), p.version.as_str())) {
+                return Err(InvalidValue::Malformed {
+                    field: "installed",
+                    value: format!("{}:{} {}", p.name, p.arch, p.version),
                     reason: "the package is listed twice",
                 });
             }

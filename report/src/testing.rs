@@ -22,6 +22,8 @@ pub fn report(
             id: "debian".into(),
             version: "12".into(),
             pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            codename: Some("bookworm".into()),
+            ..OsInfo::default()
         },
         kernel: "6.1.0".into(),
         arch: "x86_64".into(),
@@ -38,6 +40,7 @@ pub fn report(
             reboot: Reboot::default(),
             metadata_updated_at: None,
             security_metadata_available: true,
+            ..Inventory::default()
         },
     }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    HeldReason, HostIdentity, Hostname, InvalidValue, Inventory, OsInfo, Producer, Reboot, Report,
-    Severity, Update, MAX_COUNT,
+    HeldReason, HostIdentity, Hostname, Installed, InvalidValue, Inventory, OsInfo, Producer,
+    Reboot, Report, RunningKernel, Severity, Update, MAX_COUNT,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -88,6 +88,59 @@ struct WireReport {
     security_metadata_available: bool,
     installed_packages: u64,
     updates: Vec<WireUpdate>,
+    /// Absent in reports of exporters older than the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    installed: Option<Vec<WireInstalled>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    running_kernel: Option<WireKernel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    esm_enabled: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireInstalled {
+    name: String,
+    version: String,
+    arch: String,
+    /// Read as the package's own name when absent.
+    #[serde(default)]
+    source_name: Option<String>,
+    #[serde(default)]
+    source_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    module: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireKernel {
+    package: String,
+    version: String,
+}
+
+impl From<&Installed> for WireInstalled {
+    fn from(p: &Installed) -> Self {
+        WireInstalled {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            arch: p.arch.clone(),
+            source_name: Some(p.source_name.clone()),
+            source_version: Some(p.source_version.clone()),
+            module: p.module.clone(),
+        }
+    }
+}
+
+impl From<WireInstalled> for Installed {
+    fn from(w: WireInstalled) -> Self {
+        Installed {
+            source_name: w.source_name.unwrap_or_else(|| w.name.clone()),
+            source_version: w.source_version.unwrap_or_else(|| w.version.clone()),
+            name: w.name,
+            version: w.version,
+            arch: w.arch,
+            module: w.module,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -106,6 +159,12 @@ struct WireOs {
     version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    version_codename: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cpe_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    platform_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -229,6 +288,9 @@ impl From<&Report> for WireReport {
                 id: r.os.id.clone(),
                 version: r.os.version.clone(),
                 name: r.os.pretty_name.clone(),
+                version_codename: r.os.codename.clone(),
+                cpe_name: r.os.cpe_name.clone(),
+                platform_id: r.os.platform_id.clone(),
             },
             kernel: r.kernel.clone(),
             arch: r.arch.clone(),
@@ -247,6 +309,15 @@ impl From<&Report> for WireReport {
             security_metadata_available: inv.security_metadata_available,
             installed_packages: inv.installed_packages,
             updates: inv.updates.iter().map(WireUpdate::from).collect(),
+            installed: inv
+                .installed
+                .as_ref()
+                .map(|v| v.iter().map(WireInstalled::from).collect()),
+            running_kernel: inv.running_kernel.as_ref().map(|k| WireKernel {
+                package: k.package.clone(),
+                version: k.version.clone(),
+            }),
+            esm_enabled: inv.esm_enabled,
         }
     }
 }
@@ -287,6 +358,9 @@ impl TryFrom<WireReport> for Report {
                 id: w.os.id,
                 version: w.os.version,
                 pretty_name: w.os.name,
+                codename: w.os.version_codename,
+                cpe_name: w.os.cpe_name,
+                platform_id: w.os.platform_id,
             },
             kernel: w.kernel,
             arch: w.arch,
@@ -314,6 +388,14 @@ impl TryFrom<WireReport> for Report {
                     .into_iter()
                     .map(Update::try_from)
                     .collect::<Result<_, _>>()?,
+                installed: w
+                    .installed
+                    .map(|v| v.into_iter().map(Installed::from).collect()),
+                running_kernel: w.running_kernel.map(|k| RunningKernel {
+                    package: k.package,
+                    version: k.version,
+                }),
+                esm_enabled: w.esm_enabled,
             },
         };
         report.validate()?;
@@ -375,6 +457,9 @@ mod tests {
                 id: "debian".into(),
                 version: "12".into(),
                 pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+                codename: Some("bookworm".into()),
+                cpe_name: Some("cpe:/o:debian:debian_linux:12".into()),
+                platform_id: None,
             },
             kernel: "6.1.0-18-amd64".into(),
             arch: "x86_64".into(),
@@ -410,7 +495,7 @@ mod tests {
                         cves: vec![],
                     },
                 ],
-                installed_packages: 500,
+                installed_packages: 3,
                 reboot: Reboot {
                     required: true,
                     packages: vec!["linux-image-6.1.0-18-amd64".into()],
@@ -419,8 +504,43 @@ mod tests {
                     SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_100_000),
                 ),
                 security_metadata_available: true,
+                installed: Some(vec![
+                    Installed {
+                        source_name: "openssl".into(),
+                        ..Installed::new("libssl3", "3.0.11-1~deb12u1", "amd64")
+                    },
+                    Installed::new("openssl", "3.0.11-1~deb12u1", "amd64"),
+                    Installed {
+                        source_version: "5.2.15-2".into(),
+                        ..Installed::new("bash", "5.2.15-2+b2", "amd64")
+                    },
+                ]),
+                running_kernel: Some(RunningKernel {
+                    package: "linux-image-6.1.0-18-amd64".into(),
+                    version: "6.1.76-1".into(),
+                }),
+                esm_enabled: None,
             },
         }
+    }
+
+    #[test]
+    fn reports_of_older_exporters_have_no_inventory() {
+        let mut v: serde_json::Value = serde_json::from_slice(&to_json(&sample())).unwrap();
+        for field in ["installed", "running_kernel"] {
+            v.as_object_mut().unwrap().remove(field);
+        }
+        v["installed_packages"] = 512.into();
+        let report = from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(report.inventory.installed, None);
+        assert_eq!(report.inventory.installed_packages, 512);
+        // Without source fields, the package is its own source.
+        let mut v: serde_json::Value = serde_json::from_slice(&to_json(&sample())).unwrap();
+        let entry = v["installed"][1].as_object_mut().unwrap();
+        entry.remove("source_name");
+        entry.remove("source_version");
+        let report = from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(report, sample());
     }
 
     #[test]
@@ -445,6 +565,7 @@ mod tests {
         let r = from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
         assert_eq!(r.collected_at, sample().collected_at);
         v["installed_packages"] = (i64::MAX as u64).into();
+        v.as_object_mut().unwrap().remove("installed");
         assert!(from_json(&serde_json::to_vec(&v).unwrap()).is_ok());
     }
 
@@ -478,6 +599,12 @@ mod tests {
         assert!(reject(|v| v["os"]["name"] = "Debian\u{200B}".into()).contains("invisible"));
         assert!(reject(|v| v["updates"][1]["name"] = "openssl".into()).contains("listed twice"));
         assert!(reject(|v| v["updates"][0]["name"] = "a\nb".into()).contains("control"));
+        assert!(reject(|v| v["installed_packages"] = 4.into()).contains("count the entries"));
+        assert!(reject(|v| v["installed"][2] = v["installed"][1].clone()).contains("listed twice"));
+        assert!(reject(|v| v["installed"][0]["version"] = "".into()).contains("installed version"));
+        assert!(reject(|v| v["installed"][0]["module"] = "a b".into()).contains("installed module"));
+        assert!(reject(|v| v["os"]["cpe_name"] = "cpe:/o x".into()).contains("cpe_name"));
+        assert!(reject(|v| v["running_kernel"]["version"] = "".into()).contains("running_kernel"));
         assert!(reject(|v| {
             v.as_object_mut().unwrap().remove("updates");
         })

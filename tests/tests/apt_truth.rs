@@ -110,13 +110,56 @@ fn pending_equals_apt_list_upgradable_and_installed_equals_dpkg() {
         .collect();
     assert_eq!(ours, apt);
 
+    // The inventory is what dpkg-query shows of every package whose files are
+    // on the system: name, version, architecture and source, multiarch included.
     let out = Command::new("dpkg-query")
-        .args(["-W", "-f", "${db:Status-Status}\\n"])
+        .args([
+            "-W",
+            "-f",
+            "${db:Status-Status}\\t${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${source:Version}\\n",
+        ])
         .output()
         .unwrap();
-    let installed = String::from_utf8_lossy(&out.stdout)
+    assert!(out.status.success());
+    let dpkg: BTreeSet<Vec<String>> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| *l == "installed")
-        .count();
-    assert_eq!(inv.installed_packages, installed as u64);
+        .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
+        .filter(|f| !matches!(f[0].as_str(), "not-installed" | "config-files"))
+        .map(|f| f[1..].to_vec())
+        .collect();
+    let installed = inv
+        .installed
+        .as_ref()
+        .expect("the apt collector reports the inventory");
+    let ours: BTreeSet<Vec<String>> = installed
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.version.clone(),
+                p.arch.clone(),
+                p.source_name.clone(),
+                p.source_version.clone(),
+            ]
+        })
+        .collect();
+    assert!(
+        dpkg.len() > 100,
+        "only {} packages on this machine",
+        dpkg.len()
+    );
+    assert_eq!(ours, dpkg);
+    assert_eq!(inv.installed_packages, installed.len() as u64);
+    // Every pending update, held or not, starts from an installed version.
+    for u in &inv.updates {
+        assert!(
+            installed
+                .iter()
+                .any(|p| p.name == u.name && p.arch == u.arch && p.version == u.installed_version),
+            "{} {} {} is not in the inventory",
+            u.name,
+            u.arch,
+            u.installed_version
+        );
+    }
 }
