@@ -3,16 +3,20 @@
 //! (here) and PostgreSQL implement the same contract.
 
 mod diff;
+mod inventory;
 mod ownership;
 mod pgtls;
 mod postgres;
+mod postgres_inventory;
 mod sqlite;
+mod sqlite_inventory;
 pub mod testing;
 
 use std::time::{Duration, SystemTime};
 
-use pakiti_report::{HeldReason, Report, Severity};
+use pakiti_report::{HeldReason, Installed, Report, Severity};
 
+pub use inventory::InstalledChange;
 pub use ownership::{Conflict, Writer};
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
@@ -281,6 +285,36 @@ pub struct HostDetail {
     pub summary: HostSummary,
     pub updates: Vec<StoredUpdate>,
     pub history: Vec<HistoryPoint>,
+    /// Every installed package, by name; `None` when the host's exporter
+    /// sends no inventory.
+    pub installed: Option<Vec<Installed>>,
+    /// The latest changes of installed versions, newest first (at most
+    /// [`INSTALLED_CHANGES_SHOWN`]).
+    pub installed_changes: Vec<InstalledChange>,
+    /// What else the host said for vulnerability matching.
+    pub platform: Platform,
+}
+
+/// How many changes of installed versions [`Store::host`] returns.
+pub const INSTALLED_CHANGES_SHOWN: usize = 200;
+
+/// The os-release fields and facts matching needs, as the host reported them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Platform {
+    pub codename: Option<String>,
+    pub cpe_name: Option<String>,
+    pub platform_id: Option<String>,
+    pub running_kernel: Option<pakiti_report::RunningKernel>,
+    pub esm_enabled: Option<bool>,
+}
+
+/// A host with a package installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledOn {
+    pub hostname: String,
+    pub site: Option<String>,
+    pub manager: String,
+    pub package: Installed,
 }
 
 /// What [`Store::maintain`] should delete.
@@ -359,6 +393,14 @@ pub trait Store: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// Hosts with a pending update of this package, advisory or CVE, by hostname.
     fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError>;
+    /// The hosts with package `name` installed, each version it has there;
+    /// with `version_lt`, only versions below it in the host's own order.
+    /// Sorted by version, then site and host name.
+    fn installed_on(
+        &self,
+        name: &str,
+        version_lt: Option<&str>,
+    ) -> Result<Vec<InstalledOn>, StoreError>;
     /// Removes old hosts, history, and statistics not refreshed since
     /// `remove_hosts_before`.
     fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError>;

@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         4,
         include_str!("../migrations/postgres/0004_outbox_counts.sql"),
     ),
+    (5, include_str!("../migrations/postgres/0005_inventory.sql")),
 ];
 
 /// Pool and timeout settings.
@@ -397,6 +398,7 @@ fn ingest(
             &[&host_id, &now, &c(counts.pending), &c(counts.security[0]), &c(counts.security[1]), &c(counts.security[2]), &c(counts.security[3]), &c(counts.security[4]), &c(counts.held), &counts.reboot_required],
         )?;
     }
+    crate::postgres_inventory::write(tx, host_id, report, now)?;
     let outcome = if created {
         IngestOutcome::NewHost
     } else {
@@ -781,11 +783,25 @@ impl Store for PgStore {
             })
             .collect::<Result<_, postgres::Error>>()
             .map_err(db)?;
+        let (installed, installed_changes, platform) =
+            crate::postgres_inventory::read(&mut *c, s.id).map_err(db)?;
         Ok(Some(HostDetail {
             summary: s,
             updates,
             history,
+            installed,
+            installed_changes,
+            platform,
         }))
+    }
+
+    fn installed_on(
+        &self,
+        name: &str,
+        version_lt: Option<&str>,
+    ) -> Result<Vec<crate::InstalledOn>, StoreError> {
+        let mut c = self.conn()?;
+        crate::postgres_inventory::installed_on(&mut *c, name, version_lt).map_err(db)
     }
 
     fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError> {
@@ -832,7 +848,9 @@ impl Store for PgStore {
                 "DELETE FROM history WHERE at < $1",
                 &[&millis(r.drop_history_before)],
             )
-            .map_err(db)?;
+            .map_err(db)?
+            + crate::postgres_inventory::prune(&mut tx, millis(r.drop_history_before))
+                .map_err(db)?;
         tx.execute(
             "DELETE FROM site_stats WHERE received_at < $1",
             &[&millis(r.remove_hosts_before)],

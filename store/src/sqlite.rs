@@ -19,8 +19,9 @@ use crate::diff::{self, Stored};
 use crate::ownership::{self, StoredHost, Writer};
 use crate::{
     from_millis, join5, millis, split5, AffectedHost, Counts, HistoryPoint, HostDetail,
-    HostSummary, IngestOutcome, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind, OutboxStatus,
-    Outgoing, Retention, SiteStats, Source, Store, StoreError, StoredSiteStats, StoredUpdate,
+    HostSummary, IngestOutcome, InstalledOn, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind,
+    OutboxStatus, Outgoing, Retention, SiteStats, Source, Store, StoreError, StoredSiteStats,
+    StoredUpdate,
 };
 
 const MIGRATIONS: &[(u32, &str)] = &[
@@ -35,6 +36,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         5,
         include_str!("../migrations/sqlite/0005_outbox_counts.sql"),
     ),
+    (6, include_str!("../migrations/sqlite/0006_inventory.sql")),
 ];
 
 /// Most jobs committed in one transaction.
@@ -574,6 +576,7 @@ fn write_host(
             counts.reboot_required
         ])?;
     }
+    crate::sqlite_inventory::write(tx, host_id, report, now)?;
     let outcome = if found.is_some() {
         IngestOutcome::Changed
     } else {
@@ -590,7 +593,8 @@ fn maintain(tx: &Transaction, r: Retention) -> Result<MaintenanceOutcome, rusqli
     let history_dropped = tx.execute(
         "DELETE FROM history WHERE at < ?1",
         [millis(r.drop_history_before)],
-    )? as u64;
+    )? as u64
+        + crate::sqlite_inventory::prune(tx, millis(r.drop_history_before))? as u64;
     tx.execute(
         "DELETE FROM site_stats WHERE received_at < ?1",
         [millis(r.remove_hosts_before)],
@@ -834,12 +838,25 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            let (installed, installed_changes, platform) =
+                crate::sqlite_inventory::read(c, summary.id)?;
             Ok(Some(HostDetail {
                 summary,
                 updates,
                 history,
+                installed,
+                installed_changes,
+                platform,
             }))
         })
+    }
+
+    fn installed_on(
+        &self,
+        name: &str,
+        version_lt: Option<&str>,
+    ) -> Result<Vec<InstalledOn>, StoreError> {
+        self.read(|c| crate::sqlite_inventory::installed_on(c, name, version_lt))
     }
 
     fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError> {

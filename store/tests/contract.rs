@@ -527,6 +527,195 @@ mod cases {
     }
 }
 
+mod inventory_cases {
+    use super::*;
+
+    fn with_inventory(hostname: &str, mid: &str, installed: &[(&str, &str)]) -> Report {
+        let mut r = report(hostname, Some(mid), vec![]);
+        let list: Vec<Installed> = installed
+            .iter()
+            .map(|(n, v)| Installed {
+                source_name: format!("{n}-src"),
+                ..Installed::new(n, v, "amd64")
+            })
+            .collect();
+        r.inventory.installed_packages = list.len() as u64;
+        r.inventory.installed = Some(list);
+        r.os.cpe_name = Some("cpe:/o:debian:debian_linux:12".into());
+        r.inventory.running_kernel = Some(RunningKernel {
+            package: "linux-image-6.1.0-18-amd64".into(),
+            version: "6.1.76-1".into(),
+        });
+        r
+    }
+
+    pub fn the_inventory_is_kept_queried_and_its_changes_recorded(s: &dyn Store) {
+        const A: &str = "0000000000000000000000000000000a";
+        const B: &str = "0000000000000000000000000000000b";
+        let a = with_inventory(
+            "a",
+            A,
+            &[
+                ("xz-utils", "5.6.0-0.1"),
+                ("bash", "5.2.15-2"),
+                ("libc6", "2.36-9"),
+            ],
+        );
+        let b = with_inventory("b", B, &[("xz-utils", "5.4.1-0.2"), ("bash", "5.2.15-2")]);
+        s.ingest(&a, Source::Push, t(10)).unwrap();
+        s.ingest(&b, Source::Push, t(10)).unwrap();
+        let h = s.host("a", None).unwrap().unwrap();
+        let names: Vec<String> = h
+            .installed
+            .as_ref()
+            .expect("an inventory")
+            .iter()
+            .map(|p| format!("{} {} {}", p.name, p.version, p.source_name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "bash 5.2.15-2 bash-src",
+                "libc6 2.36-9 libc6-src",
+                "xz-utils 5.6.0-0.1 xz-utils-src"
+            ]
+        );
+        assert_eq!(
+            h.platform.cpe_name.as_deref(),
+            Some("cpe:/o:debian:debian_linux:12")
+        );
+        assert_eq!(h.platform.codename.as_deref(), Some("bookworm"));
+        assert_eq!(
+            h.platform.running_kernel.as_ref().unwrap().version,
+            "6.1.76-1"
+        );
+        assert!(
+            h.installed_changes.is_empty(),
+            "a first inventory is no change"
+        );
+
+        let on = |lt: Option<&str>| -> Vec<String> {
+            s.installed_on("xz-utils", lt)
+                .unwrap()
+                .iter()
+                .map(|i| format!("{} {}", i.hostname, i.package.version))
+                .collect()
+        };
+        assert_eq!(
+            on(None),
+            ["b 5.4.1-0.2", "a 5.6.0-0.1"],
+            "by version in dpkg's order"
+        );
+        assert_eq!(on(Some("5.6.0")), ["b 5.4.1-0.2"]);
+        assert_eq!(on(Some("5.6.0-0.1")), ["b 5.4.1-0.2"], "below, not equal");
+        assert_eq!(on(Some("5.6.0-0.2")), ["b 5.4.1-0.2", "a 5.6.0-0.1"]);
+        assert_eq!(on(Some("5.4")), Vec::<String>::new());
+        // In the host's own order: 5.6.0~rc1 is below 5.6.0 for dpkg.
+        assert!(s.installed_on("nothing", None).unwrap().is_empty());
+
+        // Pending updates change, the inventory does not: no version change recorded.
+        let mut a2 = a.clone();
+        a2.inventory.updates = vec![update("bash", "5.2.15-3", None)];
+        a2.collected_at = t(20);
+        assert_eq!(
+            s.ingest(&a2, Source::Push, t(30)).unwrap(),
+            IngestOutcome::Changed
+        );
+        assert!(s
+            .host("a", None)
+            .unwrap()
+            .unwrap()
+            .installed_changes
+            .is_empty());
+
+        // An upgrade, a removal, an installation.
+        let mut a3 = with_inventory(
+            "a",
+            A,
+            &[
+                ("xz-utils", "5.6.1+really5.4.5-1"),
+                ("bash", "5.2.15-2"),
+                ("curl", "7.88.1-10"),
+            ],
+        );
+        a3.collected_at = t(40);
+        s.ingest(&a3, Source::Push, t(50)).unwrap();
+        let h = s.host("a", None).unwrap().unwrap();
+        let changes: Vec<String> = h
+            .installed_changes
+            .iter()
+            .map(|c| format!("{} {:?}->{:?}", c.name, c.old_version, c.new_version))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "curl None->Some(\"7.88.1-10\")",
+                "libc6 Some(\"2.36-9\")->None",
+                "xz-utils Some(\"5.6.0-0.1\")->Some(\"5.6.1+really5.4.5-1\")",
+            ]
+        );
+        assert_eq!(h.installed_changes[0].at, t(50));
+        assert_eq!(on(None), ["b 5.4.1-0.2", "a 5.6.1+really5.4.5-1"]);
+
+        // An older exporter's report: no inventory, never an empty one.
+        let mut old = report("a", Some(A), vec![]);
+        old.collected_at = t(60);
+        s.ingest(&old, Source::Push, t(70)).unwrap();
+        let h = s.host("a", None).unwrap().unwrap();
+        assert_eq!(h.installed, None);
+        assert_eq!(on(None), ["b 5.4.1-0.2"]);
+
+        // History of versions goes with the retention.
+        let out = s
+            .maintain(Retention {
+                remove_hosts_before: t(0),
+                drop_history_before: t(60),
+            })
+            .unwrap();
+        assert!(out.history_dropped >= 3, "{out:?}");
+        assert!(s
+            .host("a", None)
+            .unwrap()
+            .unwrap()
+            .installed_changes
+            .is_empty());
+        assert_eq!(on(None), ["b 5.4.1-0.2"], "what hosts have stays");
+    }
+
+    pub fn inventory_order_is_the_hosts_own(s: &dyn Store) {
+        let mut r = with_inventory(
+            "rh",
+            "000000000000000000000000000000c1",
+            &[("openssl", "1:3.0.7-25.el9_3")],
+        );
+        r.manager = Manager::Dnf;
+        s.ingest(&r, Source::Push, t(10)).unwrap();
+        let mut r = with_inventory(
+            "arch",
+            "000000000000000000000000000000c2",
+            &[("openssl", "3.1.4-1")],
+        );
+        r.manager = Manager::Pacman;
+        s.ingest(&r, Source::Push, t(10)).unwrap();
+        let on = |lt: &str| -> Vec<String> {
+            let mut v: Vec<String> = s
+                .installed_on("openssl", Some(lt))
+                .unwrap()
+                .iter()
+                .map(|i| i.hostname.clone())
+                .collect();
+            v.sort();
+            v
+        };
+        // The epoch outranks any version for rpm; pacman's bound without a
+        // release equals each of its releases.
+        assert_eq!(on("3.9"), ["arch"]);
+        assert_eq!(on("2:0.1"), ["arch", "rh"]);
+        assert_eq!(on("3.1.4"), Vec::<String>::new());
+        assert_eq!(on("3.1.4-2"), ["arch"]);
+    }
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -540,7 +729,7 @@ macro_rules! contract {
             fn $case() {
                 let dir = tempfile::tempdir().unwrap();
                 let s = super::SqliteStore::open(&dir.path().join("pakiti.db")).unwrap();
-                super::cases::$case(&s);
+                super::$case(&s);
             })*
         }
         mod postgres {
@@ -554,13 +743,18 @@ macro_rules! contract {
             fn $case() {
                 let db = super::TestDatabase::create();
                 let s = super::PgStore::connect(&db.url, super::PgOptions::default()).unwrap();
-                super::cases::$case(&s);
+                super::$case(&s);
             })*
         }
     };
 }
 
+use cases::*;
+use inventory_cases::*;
+
 contract!(
+    the_inventory_is_kept_queried_and_its_changes_recorded,
+    inventory_order_is_the_hosts_own,
     outcomes_new_unchanged_changed,
     first_seen_times_give_patch_age,
     a_machine_id_keeps_one_host_across_renames,
