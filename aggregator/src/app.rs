@@ -30,6 +30,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/hosts", get(read::hosts))
         .route("/api/v1/hosts/{hostname}", get(read::host))
         .route("/api/v1/sites", get(read::sites))
+        .route("/api/v1/packages/{name}", get(crate::packages::api))
         .route("/sites", get(web::sites));
     let mut machines = Router::new()
         .route("/api/v1/reports", post(receive::push))

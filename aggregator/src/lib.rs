@@ -7,6 +7,7 @@ pub mod federate;
 pub mod fleet;
 pub mod forward;
 pub mod metrics;
+pub mod packages;
 pub mod read;
 pub mod receive;
 pub mod scrape;

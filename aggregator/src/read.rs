@@ -219,6 +219,7 @@ pub(crate) async fn host(
     let detail = find_host(&state, &name, q.get("site").cloned()).await?;
     let mut v = host_json(&state, &detail.summary, SystemTime::now());
     v["updates"] = detail.updates.iter().map(update_json).collect();
+    crate::packages::add_inventory(&mut v, &detail);
     v["history"] = detail
         .history
         .iter()

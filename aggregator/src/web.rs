@@ -481,7 +481,11 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv(header: &[&str], rows: impl Iterator<Item = Vec<String>>, filename: &str) -> Response {
+pub(crate) fn csv(
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    filename: &str,
+) -> Response {
     let mut out = header.join(",");
     out.push('\n');
     for r in rows {
@@ -700,6 +704,10 @@ fn update_row(u: &StoredUpdate, now: SystemTime) -> UpdateRow {
 #[serde(default, deny_unknown_fields)]
 pub struct FormatQuery {
     format: String,
+    /// Package pages: only installed versions below this one.
+    version_lt: Option<String>,
+    /// Package pages: `installed` exports the installed table.
+    table: String,
 }
 
 /// A host page: its format, and its site where several sites have a host of that name.
@@ -708,6 +716,8 @@ pub struct FormatQuery {
 pub struct HostPageQuery {
     format: String,
     site: Option<String>,
+    /// Installed packages whose name or source package holds this text.
+    q: Option<String>,
 }
 
 pub async fn host(
@@ -745,6 +755,7 @@ pub async fn host(
         "json" => {
             let mut v = host_json(&state, &d.summary, now);
             v["updates"] = d.updates.iter().map(update_json).collect();
+            crate::packages::add_inventory(&mut v, &d);
             return Ok(axum::Json(v).into_response());
         }
         "" | "html" => {}
@@ -782,10 +793,53 @@ pub async fn host(
         stale => is_stale(&state, s, now),
     };
     let updates: Vec<UpdateRow> = d.updates.iter().map(|u| update_row(u, now)).collect();
+    let search = q.q.clone().unwrap_or_default();
+    let needle = search.to_lowercase();
+    let installed: Option<Vec<Value>> = d.installed.as_ref().map(|list| {
+        list.iter()
+            .filter(|p| {
+                needle.is_empty()
+                    || p.name.to_lowercase().contains(&needle)
+                    || p.source_name.to_lowercase().contains(&needle)
+            })
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "version": p.version,
+                    "arch": p.arch,
+                    "source_name": p.source_name,
+                    "source_version": p.source_version,
+                    "module": p.module,
+                })
+            })
+            .collect()
+    });
+    let changes: Vec<Value> = d
+        .installed_changes
+        .iter()
+        .map(|c| {
+            json!({
+                "at": when(c.at, now),
+                "name": c.name,
+                "arch": c.arch,
+                "old": c.old_version,
+                "new": c.new_version,
+            })
+        })
+        .collect();
     Ok(render(
         &state,
         "host.html",
-        context! { h, updates, chart => chart(&d.history, now) },
+        context! {
+            h,
+            updates,
+            chart => chart(&d.history, now),
+            installed,
+            installed_total => d.installed.as_ref().map(Vec::len),
+            search,
+            changes,
+            kernel_package => d.platform.running_kernel.as_ref().map(|k| format!("{} {}", k.package, k.version)),
+        },
     ))
 }
 
@@ -852,7 +906,7 @@ fn host_csv(d: &HostDetail) -> Response {
 }
 
 /// What a page of affected hosts is about.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Package,
     Advisory,
@@ -883,8 +937,21 @@ async fn affected(
     id: String,
     q: QueryResult<FormatQuery>,
 ) -> Result<Response, ApiError> {
-    let format = query(q)?.format;
+    let q = query(q)?;
+    let format = q.format;
     let kind_label = kind.label();
+    if kind != Kind::Package && (q.version_lt.is_some() || !q.table.is_empty()) {
+        return Err(crate::state::error(
+            StatusCode::BAD_REQUEST,
+            "version_lt and table apply to package pages only",
+        ));
+    }
+    if !matches!(q.table.as_str(), "" | "pending" | "installed") {
+        return Err(crate::state::error(
+            StatusCode::BAD_REQUEST,
+            format!("table={:?}: expected pending or installed", q.table),
+        ));
+    }
     if pakiti_report::check_token(kind_label, &id).is_err() {
         return Ok(message(
             &state,
@@ -906,6 +973,50 @@ async fn affected(
     .await
     .map_err(|e| crate::state::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(|e| crate::state::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let installed = match kind {
+        Kind::Package => {
+            Some(crate::packages::installed_on(&state, &id, q.version_lt.as_deref()).await?)
+        }
+        _ => None,
+    };
+    if q.table == "installed" {
+        let rows = installed.unwrap_or_default();
+        return match format.as_str() {
+            "csv" => Ok(csv(
+                &[
+                    "host",
+                    "site",
+                    "manager",
+                    "version",
+                    "arch",
+                    "source_name",
+                    "source_version",
+                    "module",
+                ],
+                rows.iter().map(|r| {
+                    vec![
+                        r.hostname.clone(),
+                        r.site.clone().unwrap_or_default(),
+                        r.manager.clone(),
+                        r.package.version.clone(),
+                        r.package.arch.clone(),
+                        r.package.source_name.clone(),
+                        r.package.source_version.clone(),
+                        r.package.module.clone().unwrap_or_default(),
+                    ]
+                }),
+                &format!("installed-{id}.csv"),
+            )),
+            "json" => Ok(axum::Json(json!({
+                "hosts": rows.iter().map(crate::packages::host_json).collect::<Vec<_>>()
+            }))
+            .into_response()),
+            other => Err(crate::state::error(
+                StatusCode::BAD_REQUEST,
+                format!("format={other:?} with table=installed: expected csv or json"),
+            )),
+        };
+    }
     let now = SystemTime::now();
     match format.as_str() {
         "csv" => {
@@ -993,7 +1104,15 @@ async fn affected(
     Ok(render(
         &state,
         "affected.html",
-        context! { kind => kind_label, id, rows, hosts },
+        context! {
+            kind => kind_label,
+            id,
+            rows,
+            hosts,
+            installed_count => installed.as_ref().map(Vec::len),
+            installed => installed.as_deref().map(crate::packages::groups),
+            version_lt => q.version_lt,
+        },
     ))
 }
 

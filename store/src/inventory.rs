@@ -68,6 +68,13 @@ pub(crate) fn hash(report: &Report) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// What [`crate::Store::host`] shows of a host's inventory.
+pub(crate) struct HostInventory {
+    pub installed: Option<Vec<Installed>>,
+    pub changes: Vec<InstalledChange>,
+    pub platform: crate::Platform,
+}
+
 /// A change of a host's installed version of one package (name, arch):
 /// installed (`old` none), upgraded or downgraded, or removed (`new` none).
 #[derive(Debug, Clone, PartialEq, Eq)]

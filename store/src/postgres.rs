@@ -783,15 +783,14 @@ impl Store for PgStore {
             })
             .collect::<Result<_, postgres::Error>>()
             .map_err(db)?;
-        let (installed, installed_changes, platform) =
-            crate::postgres_inventory::read(&mut *c, s.id).map_err(db)?;
+        let inv = crate::postgres_inventory::read(&mut *c, s.id).map_err(db)?;
         Ok(Some(HostDetail {
             summary: s,
             updates,
             history,
-            installed,
-            installed_changes,
-            platform,
+            installed: inv.installed,
+            installed_changes: inv.changes,
+            platform: inv.platform,
         }))
     }
 

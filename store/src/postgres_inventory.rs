@@ -8,7 +8,7 @@ use pakiti_report::{Installed, Report, RunningKernel};
 use pakiti_versions::Scheme;
 use postgres::{GenericClient, Transaction};
 
-use crate::inventory::{self, InstalledChange};
+use crate::inventory::{self, HostInventory, InstalledChange};
 use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 
 /// Stores `report`'s inventory and platform for `host_id` (its row is
@@ -151,7 +151,7 @@ fn package_ids(
 pub(crate) fn read(
     c: &mut impl GenericClient,
     host_id: i64,
-) -> Result<(Option<Vec<Installed>>, Vec<InstalledChange>, Platform), postgres::Error> {
+) -> Result<HostInventory, postgres::Error> {
     let row = c.query_one(
         "SELECT inventory_hash IS NOT NULL, os_codename, os_cpe_name, os_platform_id, running_kernel_package, running_kernel_version, esm_enabled FROM hosts WHERE id = $1",
         &[&host_id],
@@ -199,7 +199,11 @@ pub(crate) fn read(
             })
         })
         .collect::<Result<_, postgres::Error>>()?;
-    Ok((installed, changes, platform))
+    Ok(HostInventory {
+        installed,
+        changes,
+        platform,
+    })
 }
 
 fn installed_row(r: &postgres::Row, at: usize) -> Result<Installed, postgres::Error> {

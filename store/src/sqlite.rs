@@ -838,15 +838,14 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let (installed, installed_changes, platform) =
-                crate::sqlite_inventory::read(c, summary.id)?;
+            let inv = crate::sqlite_inventory::read(c, summary.id)?;
             Ok(Some(HostDetail {
                 summary,
                 updates,
                 history,
-                installed,
-                installed_changes,
-                platform,
+                installed: inv.installed,
+                installed_changes: inv.changes,
+                platform: inv.platform,
             }))
         })
     }

@@ -8,7 +8,7 @@ use pakiti_report::{Installed, Report, RunningKernel};
 use pakiti_versions::Scheme;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::inventory::{self, InstalledChange, PackageRow};
+use crate::inventory::{self, HostInventory, InstalledChange, PackageRow};
 use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 
 /// Stores `report`'s inventory and platform for `host_id`; rewrites the
@@ -123,10 +123,7 @@ fn package_id(tx: &Transaction, p: &PackageRow<'_>) -> rusqlite::Result<i64> {
 }
 
 /// A host's inventory (`None`: it sends none), its latest changes and platform.
-pub(crate) fn read(
-    conn: &Connection,
-    host_id: i64,
-) -> rusqlite::Result<(Option<Vec<Installed>>, Vec<InstalledChange>, Platform)> {
+pub(crate) fn read(conn: &Connection, host_id: i64) -> rusqlite::Result<HostInventory> {
     let (has, platform) = conn
         .prepare_cached(
             "SELECT inventory_hash IS NOT NULL, os_codename, os_cpe_name, os_platform_id, running_kernel_package, running_kernel_version, esm_enabled FROM hosts WHERE id = ?1",
@@ -170,7 +167,11 @@ pub(crate) fn read(
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok((installed, changes, platform))
+    Ok(HostInventory {
+        installed,
+        changes,
+        platform,
+    })
 }
 
 fn installed_row(at: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<Installed> {

@@ -1,0 +1,135 @@
+//! The installed inventory across the fleet: which hosts have a package
+//! installed, at which versions (`GET /api/v1/packages/{name}`, and the
+//! installed part of the package page, which `web` renders).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pakiti_store::InstalledOn;
+use serde_json::{json, Value};
+
+use crate::state::{error, ApiError, AppState};
+
+/// `?version_lt=V`: only versions below V in each host's own order.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PackageQuery {
+    pub version_lt: Option<String>,
+}
+
+/// The hosts with `name` installed, checked input first: a name or bound no
+/// package manager would write is a 400 that says so.
+pub(crate) async fn installed_on(
+    state: &AppState,
+    name: &str,
+    version_lt: Option<&str>,
+) -> Result<Vec<InstalledOn>, ApiError> {
+    pakiti_report::check_token("package name", name)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    if let Some(v) = version_lt {
+        pakiti_report::check_token("version_lt", v)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    }
+    let store = state.store.clone();
+    let (name, bound) = (name.to_string(), version_lt.map(str::to_string));
+    tokio::task::spawn_blocking(move || store.installed_on(&name, bound.as_deref()))
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+}
+
+pub(crate) fn host_json(i: &InstalledOn) -> Value {
+    json!({
+        "hostname": i.hostname,
+        "site": i.site,
+        "manager": i.manager,
+        "version": i.package.version,
+        "arch": i.package.arch,
+        "source_name": i.package.source_name,
+        "source_version": i.package.source_version,
+        "module": i.package.module,
+    })
+}
+
+/// The rows grouped by version (in the order the store gave: each host's
+/// own version order), each group with its hosts.
+pub(crate) fn groups(rows: &[InstalledOn]) -> Vec<Value> {
+    let mut out: Vec<(String, Vec<Value>)> = Vec::new();
+    for r in rows {
+        match out.last_mut() {
+            Some((v, hosts)) if *v == r.package.version => hosts.push(host_json(r)),
+            _ => out.push((r.package.version.clone(), vec![host_json(r)])),
+        }
+    }
+    out.into_iter()
+        .map(|(version, hosts)| json!({ "version": version, "count": hosts.len(), "hosts": hosts }))
+        .collect()
+}
+
+/// `GET /api/v1/packages/{name}`: every host with it installed, and the
+/// count per version.
+pub async fn api(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<PackageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let rows = installed_on(&state, &name, q.version_lt.as_deref()).await?;
+    let hosts: Vec<Value> = rows.iter().map(host_json).collect();
+    let distinct_hosts = rows
+        .iter()
+        .map(|r| (&r.site, &r.hostname))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Ok(axum::Json(json!({
+        "name": name,
+        "version_lt": q.version_lt,
+        "host_count": distinct_hosts,
+        "versions": groups(&rows).iter().map(|g| json!({"version": g["version"], "hosts": g["count"]})).collect::<Vec<_>>(),
+        "hosts": hosts,
+    }))
+    .into_response())
+}
+
+/// What a host's JSON adds for its inventory: `installed` (null without
+/// one), `installed_changes` (newest first) and the platform facts.
+pub(crate) fn add_inventory(v: &mut Value, d: &pakiti_store::HostDetail) {
+    v["installed"] = match &d.installed {
+        None => Value::Null,
+        Some(list) => list
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "version": p.version,
+                    "arch": p.arch,
+                    "source_name": p.source_name,
+                    "source_version": p.source_version,
+                    "module": p.module,
+                })
+            })
+            .collect(),
+    };
+    v["installed_changes"] = d
+        .installed_changes
+        .iter()
+        .map(|c| {
+            json!({
+                "at": humantime::format_rfc3339_millis(c.at).to_string(),
+                "name": c.name,
+                "arch": c.arch,
+                "old_version": c.old_version,
+                "new_version": c.new_version,
+            })
+        })
+        .collect();
+    let p = &d.platform;
+    v["os"]["version_codename"] = json!(p.codename);
+    v["os"]["cpe_name"] = json!(p.cpe_name);
+    v["os"]["platform_id"] = json!(p.platform_id);
+    v["running_kernel"] = match &p.running_kernel {
+        Some(k) => json!({"package": k.package, "version": k.version}),
+        None => Value::Null,
+    };
+    v["esm_enabled"] = json!(p.esm_enabled);
+}
