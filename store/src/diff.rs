@@ -89,17 +89,31 @@ pub(crate) fn plan(
 }
 
 /// A 128-bit hash of everything in a report but its timing: equal hashes mean
-/// "nothing changed since the previous report". Two SipHash passes with
-/// different prefixes; a hash that changes with a new Rust release only costs
-/// one full (and correct) ingest per host.
+/// "nothing changed since the previous report". A SipHash of all but the
+/// installed inventory, then the inventory's own hash
+/// ([`crate::inventory::hash`], one pass each over a report that may hold
+/// 100,000 packages). Only the host's own report is compared with it: a
+/// crafted collision can only hide that host's own change. A hash that changes
+/// with a new Rust release costs one full (and correct) ingest per host.
 pub(crate) fn content_hash(report: &Report) -> [u8; 16] {
-    use std::hash::{DefaultHasher, Hasher};
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    report.host.hash(&mut h);
+    report.os.hash(&mut h);
+    report.kernel.hash(&mut h);
+    report.arch.hash(&mut h);
+    report.manager.hash(&mut h);
+    report.producer.hash(&mut h);
+    let inv = &report.inventory;
+    inv.updates.hash(&mut h);
+    inv.installed_packages.hash(&mut h);
+    inv.reboot.hash(&mut h);
+    inv.metadata_updated_at.hash(&mut h);
+    inv.security_metadata_available.hash(&mut h);
+    inv.running_kernel.hash(&mut h);
+    inv.esm_enabled.hash(&mut h);
     let mut out = [0u8; 16];
-    for (i, half) in out.chunks_mut(8).enumerate() {
-        let mut h = DefaultHasher::new();
-        h.write_u8(i as u8);
-        report.hash_content(&mut h);
-        half.copy_from_slice(&h.finish().to_le_bytes());
-    }
+    out[..8].copy_from_slice(&h.finish().to_le_bytes());
+    out[8..].copy_from_slice(&crate::inventory::hash(report).unwrap_or_default());
     out
 }

@@ -28,9 +28,19 @@ pub(crate) struct PackageRow<'a> {
     pub source_version: &'a str,
     /// `""` for none (a key column is never NULL).
     pub module: &'a str,
-    pub scheme: &'static str,
-    /// The version's sort key in `scheme`'s order, where it has one.
-    pub key: Option<Vec<u8>>,
+    pub scheme: Scheme,
+}
+
+impl PackageRow<'_> {
+    /// The version's sort key in the scheme's order, where it has one
+    /// (computed only for a package stored for the first time).
+    pub fn key(&self) -> Option<Vec<u8>> {
+        pakiti_versions::sort_key(self.scheme, self.version)
+    }
+
+    pub fn scheme_name(&self) -> &'static str {
+        self.scheme.as_str()
+    }
 }
 
 pub(crate) fn rows<'a>(report: &'a Report, installed: &'a [Installed]) -> Vec<PackageRow<'a>> {
@@ -44,28 +54,287 @@ pub(crate) fn rows<'a>(report: &'a Report, installed: &'a [Installed]) -> Vec<Pa
             source_name: &p.source_name,
             source_version: &p.source_version,
             module: p.module.as_deref().unwrap_or(""),
-            scheme: scheme.as_str(),
-            key: pakiti_versions::sort_key(scheme, &p.version),
+            scheme,
         })
         .collect()
 }
 
-/// A hash of the inventory alone (order does not matter): an unchanged
-/// inventory costs no rewrite even when the pending updates changed.
-pub(crate) fn hash(report: &Report) -> Option<Vec<u8>> {
+/// A hash of the inventory alone, in the order the host sent it (one
+/// collector always sends the same order; another order costs one rewrite
+/// that changes nothing): an unchanged inventory costs no rewrite even when
+/// the pending updates changed. `None` without an inventory.
+pub(crate) fn hash(report: &Report) -> Option<[u8; 8]> {
     use std::hash::{DefaultHasher, Hash, Hasher};
     let installed = report.inventory.installed.as_ref()?;
-    let mut sorted: Vec<&Installed> = installed.iter().collect();
-    sorted.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
-    let mut out = Vec::with_capacity(16);
-    for i in 0..2u8 {
-        let mut h = DefaultHasher::new();
-        h.write_u8(i);
-        scheme(report.manager).hash(&mut h);
-        sorted.hash(&mut h);
-        out.extend_from_slice(&h.finish().to_le_bytes());
+    let mut h = DefaultHasher::new();
+    scheme(report.manager).hash(&mut h);
+    installed.hash(&mut h);
+    Some(h.finish().to_le_bytes())
+}
+
+/// A host's packages are stored as one value: the sorted package ids, each as
+/// its difference from the previous one in LEB128 (hosts share most
+/// packages, so ids are dense and most take one or two bytes).
+pub(crate) fn encode_ids(ids: &[i64]) -> Vec<u8> {
+    let mut sorted: Vec<i64> = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = Vec::with_capacity(sorted.len() * 2);
+    let mut prev = 0i64;
+    for id in sorted {
+        let mut d = (id - prev) as u64;
+        prev = id;
+        loop {
+            let byte = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
     }
-    Some(out)
+    out
+}
+
+/// The ids of [`encode_ids`]; a damaged value is an error, never a guess.
+pub(crate) fn decode_ids(bytes: &[u8]) -> Result<Vec<i64>, String> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let (mut prev, mut d, mut shift) = (0i64, 0u64, 0u32);
+    for &b in bytes {
+        if shift > 56 {
+            return Err("a package id of the host's inventory is too long".into());
+        }
+        d |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            prev = prev
+                .checked_add(i64::try_from(d).map_err(|_| "a package id overflows")?)
+                .ok_or("a package id overflows")?;
+            out.push(prev);
+            d = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 {
+        return Err("the host's inventory ends inside a package id".into());
+    }
+    Ok(out)
+}
+
+/// Which hosts have a package: a bitmap per package and shard of 1,024
+/// consecutive host ids (128 bytes), bit `id % 1024` of byte `bit / 8`,
+/// least significant first (PostgreSQL's `set_bit` numbering).
+pub(crate) const SHARD_HOSTS: i64 = 1024;
+pub(crate) const BITMAP_BYTES: usize = (SHARD_HOSTS / 8) as usize;
+
+pub(crate) fn shard_of(host_id: i64) -> (i64, i32) {
+    (
+        host_id.div_euclid(SHARD_HOSTS),
+        host_id.rem_euclid(SHARD_HOSTS) as i32,
+    )
+}
+
+pub(crate) fn set_bit(bits: &mut Vec<u8>, bit: i32, on: bool) {
+    bits.resize(BITMAP_BYTES.max(bits.len()), 0);
+    let (byte, mask) = ((bit / 8) as usize, 1u8 << (bit % 8));
+    if on {
+        bits[byte] |= mask;
+    } else {
+        bits[byte] &= !mask;
+    }
+}
+
+/// The host ids a shard's bitmap holds.
+pub(crate) fn hosts_in(shard: i64, bits: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    bits.iter().enumerate().flat_map(move |(i, b)| {
+        (0..8)
+            .filter(move |k| b & (1 << k) != 0)
+            .map(move |k| shard * SHARD_HOSTS + (i * 8 + k) as i64)
+    })
+}
+
+/// Everything that tells two packages apart.
+pub(crate) type Identity = (String, String, String, String, String, String, Scheme);
+
+/// PostgreSQL keeps a host's package ids by block of [`SHARD_HOSTS`] ids:
+/// `(block, encoded offsets)` for each block the host has packages in.
+pub(crate) fn blocks(ids: &[i64]) -> Vec<(i64, Vec<u8>)> {
+    let mut by_block: std::collections::BTreeMap<i64, Vec<u16>> = Default::default();
+    for id in ids {
+        by_block
+            .entry(id.div_euclid(SHARD_HOSTS))
+            .or_default()
+            .push(id.rem_euclid(SHARD_HOSTS) as u16);
+    }
+    by_block
+        .into_iter()
+        .map(|(b, mut offsets)| {
+            offsets.sort_unstable();
+            offsets.dedup();
+            (b, encode_block(&offsets))
+        })
+        .collect()
+}
+
+/// Fewer than 64 offsets: each as 2 bytes; else a 128-byte bitmap.
+fn encode_block(offsets: &[u16]) -> Vec<u8> {
+    if offsets.len() < BITMAP_BYTES / 2 {
+        offsets.iter().flat_map(|o| o.to_be_bytes()).collect()
+    } else {
+        let mut bits = Vec::new();
+        for o in offsets {
+            set_bit(&mut bits, i32::from(*o), true);
+        }
+        bits
+    }
+}
+
+/// The package ids of one block's row; a damaged row is an error.
+pub(crate) fn block_ids(block: i64, bytes: &[u8]) -> Result<Vec<i64>, String> {
+    if bytes.len() == BITMAP_BYTES {
+        return Ok(hosts_in(block, bytes).collect());
+    }
+    if bytes.len() % 2 != 0 || bytes.len() >= BITMAP_BYTES {
+        return Err(format!(
+            "a stored block of package ids has {} bytes",
+            bytes.len()
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|c| block * SHARD_HOSTS + i64::from(u16::from_be_bytes([c[0], c[1]])))
+        .collect())
+}
+
+/// Package ids by identity, and what each id is, as far as this process has
+/// seen them: a changed inventory then needs the database only for packages
+/// new to it. The map is keyed by a hash with this process's random key, and
+/// a hit is compared field by field, so no report can make another host's
+/// package read as its own. Ids never change meaning (package rows are never
+/// deleted), so the cache is never stale; what a transaction adds is staged
+/// and kept only when it commits.
+pub(crate) struct PackageCache {
+    hasher: std::collections::hash_map::RandomState,
+    ids: HashMap<u64, i64>,
+    rows: HashMap<i64, Identity>,
+    staged: Vec<(u64, i64, Identity)>,
+    /// Where the current job's staging begins (SQLite's savepoints).
+    job_start: usize,
+}
+
+impl Default for PackageCache {
+    fn default() -> Self {
+        PackageCache {
+            hasher: Default::default(),
+            ids: HashMap::new(),
+            rows: HashMap::new(),
+            staged: Vec::new(),
+            job_start: 0,
+        }
+    }
+}
+
+fn same(row: &PackageRow<'_>, id: &Identity) -> bool {
+    row.name == id.0
+        && row.version == id.1
+        && row.arch == id.2
+        && row.source_name == id.3
+        && row.source_version == id.4
+        && row.module == id.5
+        && row.scheme == id.6
+}
+
+impl PackageCache {
+    fn key(&self, row: &PackageRow<'_>) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(row)
+    }
+
+    pub fn id(&self, row: &PackageRow<'_>) -> Option<i64> {
+        let k = self.key(row);
+        if let Some(id) = self.ids.get(&k) {
+            if self.rows.get(id).is_some_and(|i| same(row, i)) {
+                return Some(*id);
+            }
+        }
+        self.staged
+            .iter()
+            .rev()
+            .find(|(sk, _, i)| *sk == k && same(row, i))
+            .map(|(_, id, _)| *id)
+    }
+
+    /// (name, arch, version) of a package id.
+    pub fn name(&self, id: i64) -> Option<(&str, &str, &str)> {
+        self.rows
+            .get(&id)
+            .or_else(|| {
+                self.staged
+                    .iter()
+                    .rev()
+                    .find(|(_, i, _)| *i == id)
+                    .map(|(_, _, r)| r)
+            })
+            .map(|r| (r.0.as_str(), r.2.as_str(), r.1.as_str()))
+    }
+
+    pub fn stage(&mut self, row: &PackageRow<'_>, id: i64) {
+        let k = self.key(row);
+        self.staged.push((k, id, row.identity()));
+    }
+
+    pub fn stage_identity(&mut self, i: Identity, id: i64) {
+        let row = PackageRow {
+            name: &i.0,
+            version: &i.1,
+            arch: &i.2,
+            source_name: &i.3,
+            source_version: &i.4,
+            module: &i.5,
+            scheme: i.6,
+        };
+        let k = self.key(&row);
+        self.staged.push((k, id, i));
+    }
+
+    /// A job's savepoint was released: its staging goes with the transaction.
+    pub fn keep_job(&mut self) {
+        self.job_start = self.staged.len();
+    }
+
+    /// A job's savepoint was rolled back.
+    pub fn discard_job(&mut self) {
+        self.staged.truncate(self.job_start);
+    }
+
+    pub fn commit(&mut self) {
+        for (k, id, row) in self.staged.drain(..) {
+            self.ids.insert(k, id);
+            self.rows.insert(id, row);
+        }
+        self.job_start = 0;
+    }
+
+    pub fn rollback(&mut self) {
+        self.staged.clear();
+        self.job_start = 0;
+    }
+}
+
+impl PackageRow<'_> {
+    pub fn identity(&self) -> Identity {
+        (
+            self.name.to_string(),
+            self.version.to_string(),
+            self.arch.to_string(),
+            self.source_name.to_string(),
+            self.source_version.to_string(),
+            self.module.to_string(),
+            self.scheme,
+        )
+    }
 }
 
 /// What [`crate::Store::host`] shows of a host's inventory.
@@ -84,6 +353,25 @@ pub struct InstalledChange {
     pub arch: String,
     pub old_version: Option<String>,
     pub new_version: Option<String>,
+}
+
+/// [`changes`] for the (name, arch)s a rewrite touched: those of the
+/// packages it removed or added (`touched`), the others unchanged.
+pub(crate) fn changes_of(
+    old: &[(String, String, String)],
+    new: &[Installed],
+    touched: &std::collections::HashSet<(String, String)>,
+    at: std::time::SystemTime,
+) -> Vec<InstalledChange> {
+    let hit = |n: &str, a: &str| touched.contains(&(n.to_string(), a.to_string()));
+    let old: Vec<(String, String, String)> =
+        old.iter().filter(|(n, a, _)| hit(n, a)).cloned().collect();
+    let new: Vec<Installed> = new
+        .iter()
+        .filter(|p| hit(&p.name, &p.arch))
+        .cloned()
+        .collect();
+    changes(&old, &new, at)
 }
 
 /// What changed between the stored `(name, arch, version)`s and the new
@@ -184,6 +472,88 @@ pub(crate) fn sort_installed_on(v: &mut [crate::InstalledOn]) {
 mod tests {
     use super::*;
     use std::time::SystemTime;
+
+    #[test]
+    fn package_ids_survive_their_encoding_and_damage_is_refused() {
+        let ids = [5, 1, 300, 70_000, 2, 1 << 40, 300];
+        let bytes = encode_ids(&ids);
+        assert_eq!(decode_ids(&bytes).unwrap(), [1, 2, 5, 300, 70_000, 1 << 40]);
+        assert_eq!(decode_ids(&encode_ids(&[])).unwrap(), Vec::<i64>::new());
+        // Dense ids cost a byte each.
+        assert_eq!(encode_ids(&(1..=1000).collect::<Vec<_>>()).len(), 1000);
+        assert!(
+            decode_ids(&bytes[..bytes.len() - 1]).is_err() || bytes[bytes.len() - 2] & 0x80 == 0
+        );
+        assert!(decode_ids(&[0x80]).is_err());
+        assert!(decode_ids(&[0xff; 12]).is_err());
+    }
+
+    #[test]
+    fn blocks_hold_package_ids_sparse_or_dense() {
+        let mut ids: Vec<i64> = vec![3, 5, 2048 + 7];
+        ids.extend(5 * 1024..5 * 1024 + 100);
+        let b = blocks(&ids);
+        assert_eq!(
+            b.iter().map(|(k, v)| (*k, v.len())).collect::<Vec<_>>(),
+            [(0, 4), (2, 2), (5, 128)]
+        );
+        let mut back: Vec<i64> = b
+            .iter()
+            .flat_map(|(k, v)| block_ids(*k, v).unwrap())
+            .collect();
+        back.sort_unstable();
+        ids.sort_unstable();
+        assert_eq!(back, ids);
+        assert!(block_ids(0, &[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn bitmaps_hold_the_hosts_of_their_shard() {
+        let mut bits = Vec::new();
+        for host in [1024 * 3, 1024 * 3 + 9, 1024 * 4 - 1] {
+            let (shard, bit) = shard_of(host);
+            assert_eq!(shard, 3);
+            set_bit(&mut bits, bit, true);
+        }
+        assert_eq!(bits.len(), BITMAP_BYTES);
+        assert_eq!(bits[1], 0b10, "bit 9 is the second of byte 1");
+        set_bit(&mut bits, 9, false);
+        assert_eq!(hosts_in(3, &bits).collect::<Vec<_>>(), [3072, 4095]);
+    }
+
+    #[test]
+    fn the_cache_keeps_only_what_committed() {
+        let mut c = PackageCache::default();
+        let row = |v: &'static str| PackageRow {
+            name: "a",
+            version: v,
+            arch: "amd64",
+            source_name: "a",
+            source_version: v,
+            module: "",
+            scheme: Scheme::Dpkg,
+        };
+        c.stage(&row("1"), 10);
+        c.keep_job();
+        c.stage(&row("2"), 20);
+        assert_eq!(c.id(&row("2")), Some(20), "seen within its own job");
+        c.discard_job();
+        assert_eq!(c.id(&row("2")), None);
+        c.commit();
+        assert_eq!(c.id(&row("1")), Some(10));
+        c.stage(&row("3"), 30);
+        c.rollback();
+        assert_eq!(c.id(&row("3")), None);
+        assert_eq!(c.name(10), Some(("a", "amd64", "1")));
+        // Another source is another package.
+        assert_eq!(
+            c.id(&PackageRow {
+                source_name: "b",
+                ..row("1")
+            }),
+            None
+        );
+    }
 
     #[test]
     fn changes_name_what_was_installed_upgraded_and_removed() {

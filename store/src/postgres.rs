@@ -58,6 +58,8 @@ type Manager = PostgresConnectionManager<tokio_postgres_rustls::MakeRustlsConnec
 
 pub struct PgStore {
     pool: Pool<Manager>,
+    /// Package ids this process has seen (see `inventory::PackageCache`).
+    packages: std::sync::Mutex<crate::inventory::PackageCache>,
 }
 
 fn db(e: postgres::Error) -> StoreError {
@@ -120,7 +122,10 @@ impl PgStore {
             .map_err(|e| {
                 StoreError::Unavailable(format!("cannot reach PostgreSQL at {}: {e}", redact(url)))
             })?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            packages: Default::default(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -195,6 +200,7 @@ impl From<postgres::Error> for IngestError {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn ingest(
     tx: &mut Transaction,
     report: &Report,
@@ -202,6 +208,8 @@ fn ingest(
     hash: &[u8],
     source: Source,
     received_at: SystemTime,
+    cache: &std::sync::Mutex<crate::inventory::PackageCache>,
+    learnt: &mut crate::postgres_inventory::Learnt,
 ) -> Result<(IngestOutcome, i64), IngestError> {
     ownership::not_from_the_future(report, received_at).map_err(IngestError::Conflict)?;
     let now = millis(received_at);
@@ -398,7 +406,7 @@ fn ingest(
             &[&host_id, &now, &c(counts.pending), &c(counts.security[0]), &c(counts.security[1]), &c(counts.security[2]), &c(counts.security[3]), &c(counts.security[4]), &c(counts.held), &counts.reboot_required],
         )?;
     }
-    crate::postgres_inventory::write(tx, host_id, report, now)?;
+    crate::postgres_inventory::write(tx, host_id, report, now, cache, learnt)?;
     let outcome = if created {
         IngestOutcome::NewHost
     } else {
@@ -562,14 +570,24 @@ impl Store for PgStore {
         let hash = crate::diff::content_hash(report);
         let mut c = self.conn()?;
         let mut tx = c.transaction().map_err(db)?;
-        let (outcome, host_id) = ingest(&mut tx, report, writer, &hash, source, received_at)
-            .map_err(|e| match e {
-                IngestError::Pg(e) => db(e),
-                IngestError::Vanished => StoreError::Database(
-                    "the host was removed while its report was stored; send it again".into(),
-                ),
-                IngestError::Conflict(c) => StoreError::Conflict(c),
-            })?;
+        let mut learnt = Vec::new();
+        let (outcome, host_id) = ingest(
+            &mut tx,
+            report,
+            writer,
+            &hash,
+            source,
+            received_at,
+            &self.packages,
+            &mut learnt,
+        )
+        .map_err(|e| match e {
+            IngestError::Pg(e) => db(e),
+            IngestError::Vanished => StoreError::Database(
+                "the host was removed while its report was stored; send it again".into(),
+            ),
+            IngestError::Conflict(c) => StoreError::Conflict(c),
+        })?;
         tx.execute(
             "UPDATE hosts SET forwarded_by = $1 WHERE id = $2",
             &[&forwarded_by, &host_id],
@@ -577,6 +595,13 @@ impl Store for PgStore {
         .map_err(db)?;
         enqueue(&mut tx, outgoing, received_at).map_err(db)?;
         tx.commit().map_err(db)?;
+        if !learnt.is_empty() {
+            let mut cache = self.packages.lock().unwrap_or_else(|p| p.into_inner());
+            for (identity, id) in learnt {
+                cache.stage_identity(identity, id);
+            }
+            cache.commit();
+        }
         changed(&mut c);
         Ok(outcome)
     }

@@ -2,23 +2,31 @@
 //! shared with SQLite): written inside the report's transaction with a few
 //! array statements, read by the host page and the package query.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use pakiti_report::{Installed, Report, RunningKernel};
 use pakiti_versions::Scheme;
 use postgres::{GenericClient, Transaction};
 
-use crate::inventory::{self, HostInventory, InstalledChange};
+use crate::inventory::{self, HostInventory, InstalledChange, PackageCache};
 use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 
+/// Package ids this transaction learnt, for the cache once it commits.
+pub(crate) type Learnt = Vec<(inventory::Identity, i64)>;
+
 /// Stores `report`'s inventory and platform for `host_id` (its row is
-/// locked by the caller); rewrites the links only when the inventory hash
-/// changed, and records each changed version in the history.
+/// locked by the caller). Only when the inventory hash changed: the host's
+/// package ids are rewritten, the bitmaps of the packages it gained or lost
+/// updated (in package order, in one statement, so concurrent reports never
+/// deadlock), and each changed version recorded in the history.
 pub(crate) fn write(
     tx: &mut Transaction<'_>,
     host_id: i64,
     report: &Report,
     now: i64,
+    cache: &Mutex<PackageCache>,
+    learnt: &mut Learnt,
 ) -> Result<(), postgres::Error> {
     let inv = &report.inventory;
     let old_hash: Option<Vec<u8>> = tx
@@ -28,44 +36,93 @@ pub(crate) fn write(
         )?
         .try_get(0)?;
     tx.execute(
-            "UPDATE hosts SET os_codename = $2, os_cpe_name = $3, os_platform_id = $4, running_kernel_package = $5, running_kernel_version = $6, esm_enabled = $7 WHERE id = $1",
-            &[
-                &host_id,
-                &report.os.codename,
-                &report.os.cpe_name,
-                &report.os.platform_id,
-                &inv.running_kernel.as_ref().map(|k| &k.package),
-                &inv.running_kernel.as_ref().map(|k| &k.version),
-                &inv.esm_enabled,
-            ],
-        )?;
-    let new_hash = inventory::hash(report);
+        "UPDATE hosts SET os_codename = $2, os_cpe_name = $3, os_platform_id = $4, running_kernel_package = $5, running_kernel_version = $6, esm_enabled = $7 WHERE id = $1",
+        &[
+            &host_id,
+            &report.os.codename,
+            &report.os.cpe_name,
+            &report.os.platform_id,
+            &inv.running_kernel.as_ref().map(|k| &k.package),
+            &inv.running_kernel.as_ref().map(|k| &k.version),
+            &inv.esm_enabled,
+        ],
+    )?;
+    let new_hash = inventory::hash(report).map(|h| h.to_vec());
     if old_hash == new_hash {
         return Ok(());
     }
-    let installed: &[Installed] = inv.installed.as_deref().unwrap_or(&[]);
-    let ids = package_ids(tx, report, installed)?;
-    let old: Vec<(String, String, String)> = if old_hash.is_some() {
-        tx.query(
-            "SELECT p.name, p.arch, p.version FROM host_packages hp JOIN packages p ON p.id = hp.package_id WHERE hp.host_id = $1",
+    let old_blocks: Vec<(i64, Vec<u8>)> = tx
+        .query(
+            "SELECT block, ids FROM host_blocks WHERE host_id = $1",
             &[&host_id],
         )?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-        .collect::<Result<_, postgres::Error>>()?
-    } else {
-        Vec::new()
-    };
-    tx.execute(
-        "DELETE FROM host_packages WHERE host_id = $1 AND NOT (package_id = ANY($2))",
-        &[&host_id, &ids],
-    )?;
-    tx.execute(
-        "INSERT INTO host_packages (host_id, package_id) SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING",
-        &[&host_id, &ids],
-    )?;
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, postgres::Error>>()?;
+    let mut old_ids = Vec::new();
+    for (block, bytes) in &old_blocks {
+        match inventory::block_ids(*block, bytes) {
+            Ok(ids) => old_ids.extend(ids),
+            Err(why) => tracing::error!(
+                host_id,
+                why,
+                "a host's stored inventory is damaged; it is rewritten"
+            ),
+        }
+    }
+    let installed: &[Installed] = inv.installed.as_deref().unwrap_or(&[]);
+    let new_ids = package_ids(tx, report, installed, cache, learnt)?;
+    let (old_set, new_set): (HashSet<i64>, HashSet<i64>) = (
+        old_ids.iter().copied().collect(),
+        new_ids.iter().copied().collect(),
+    );
+    // Only the blocks whose content changed are written.
+    let old_rows: HashMap<i64, &Vec<u8>> = old_blocks.iter().map(|(b, v)| (*b, v)).collect();
+    let new_rows = inventory::blocks(&new_ids);
+    let new_blocks: HashSet<i64> = new_rows.iter().map(|(b, _)| *b).collect();
+    let gone: Vec<i64> = old_rows
+        .keys()
+        .filter(|b| !new_blocks.contains(b))
+        .copied()
+        .collect();
+    if !gone.is_empty() {
+        tx.execute(
+            "DELETE FROM host_blocks WHERE host_id = $1 AND block = ANY($2)",
+            &[&host_id, &gone],
+        )?;
+    }
+    let (blocks, rows): (Vec<i64>, Vec<Vec<u8>>) = new_rows
+        .into_iter()
+        .filter(|(b, v)| old_rows.get(b) != Some(&v))
+        .unzip();
+    if !blocks.is_empty() {
+        tx.execute(
+            "INSERT INTO host_blocks (host_id, block, ids) SELECT $1, * FROM unnest($2::bigint[], $3::bytea[]) \
+             ON CONFLICT (host_id, block) DO UPDATE SET ids = EXCLUDED.ids",
+            &[&host_id, &blocks, &rows],
+        )?;
+    }
     if old_hash.is_some() && inv.installed.is_some() {
-        let changes = inventory::changes(&old, installed, from_millis(now));
+        let gone: Vec<i64> = old_set.difference(&new_set).copied().collect();
+        let mut old = names_of(tx, &gone, cache)?;
+        let mut touched: HashSet<(String, String)> =
+            old.iter().map(|(n, a, _)| (n.clone(), a.clone())).collect();
+        for (p, id) in installed.iter().zip(&new_ids) {
+            if !old_set.contains(id) {
+                touched.insert((p.name.clone(), p.arch.clone()));
+            }
+        }
+        // What stayed of a touched name (one kernel of several) is needed too.
+        let stayed: Vec<i64> = new_ids
+            .iter()
+            .zip(installed)
+            .filter(|(id, p)| {
+                old_set.contains(id) && touched.contains(&(p.name.clone(), p.arch.clone()))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        old.extend(names_of(tx, &stayed, cache)?);
+        let changes = inventory::changes_of(&old, installed, &touched, from_millis(now));
         if !changes.is_empty() {
             let col = |f: fn(&InstalledChange) -> Option<&str>| -> Vec<Option<&str>> {
                 changes.iter().map(f).collect()
@@ -91,25 +148,68 @@ pub(crate) fn write(
     Ok(())
 }
 
-/// The ids of the inventory's packages, inserting those not stored yet
-/// (another replica inserting the same one at once is not an error).
+fn names_of(
+    tx: &mut Transaction<'_>,
+    ids: &[i64],
+    cache: &Mutex<PackageCache>,
+) -> Result<Vec<(String, String, String)>, postgres::Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    {
+        let c = cache.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            match c.name(*id) {
+                Some((n, a, v)) => out.push((n.to_string(), a.to_string(), v.to_string())),
+                None => missing.push(*id),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        for r in tx.query(
+            "SELECT name, arch, version FROM packages WHERE id = ANY($1)",
+            &[&missing],
+        )? {
+            out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+        }
+    }
+    Ok(out)
+}
+
+/// The ids of the inventory's packages: from the cache, the rest in one
+/// statement that also inserts those not stored yet (another replica
+/// inserting the same one at once is not an error).
 fn package_ids(
     tx: &mut Transaction<'_>,
     report: &Report,
     installed: &[Installed],
+    cache: &Mutex<PackageCache>,
+    learnt: &mut Learnt,
 ) -> Result<Vec<i64>, postgres::Error> {
     let rows = inventory::rows(report, installed);
-    if rows.is_empty() {
-        return Ok(Vec::new());
+    // In the order of `installed`: the caller pairs them.
+    let mut ids: Vec<Option<i64>> = Vec::with_capacity(rows.len());
+    let mut missing: Vec<&inventory::PackageRow<'_>> = Vec::new();
+    {
+        let c = cache.lock().unwrap_or_else(|p| p.into_inner());
+        for r in &rows {
+            let id = c.id(r);
+            if id.is_none() {
+                missing.push(r);
+            }
+            ids.push(id);
+        }
     }
-    let scheme = rows[0].scheme;
-    let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
-    let versions: Vec<&str> = rows.iter().map(|r| r.version).collect();
-    let arches: Vec<&str> = rows.iter().map(|r| r.arch).collect();
-    let source_names: Vec<&str> = rows.iter().map(|r| r.source_name).collect();
-    let source_versions: Vec<&str> = rows.iter().map(|r| r.source_version).collect();
-    let modules: Vec<&str> = rows.iter().map(|r| r.module).collect();
-    let keys: Vec<Option<&[u8]>> = rows.iter().map(|r| r.key.as_deref()).collect();
+    if missing.is_empty() {
+        return Ok(ids.into_iter().flatten().collect());
+    }
+    let scheme = missing[0].scheme_name();
+    let names: Vec<&str> = missing.iter().map(|r| r.name).collect();
+    let versions: Vec<&str> = missing.iter().map(|r| r.version).collect();
+    let arches: Vec<&str> = missing.iter().map(|r| r.arch).collect();
+    let source_names: Vec<&str> = missing.iter().map(|r| r.source_name).collect();
+    let source_versions: Vec<&str> = missing.iter().map(|r| r.source_version).collect();
+    let modules: Vec<&str> = missing.iter().map(|r| r.module).collect();
+    let keys: Vec<Option<Vec<u8>>> = missing.iter().map(|r| r.key()).collect();
     let params: [&(dyn postgres::types::ToSql + Sync); 8] = [
         &names,
         &versions,
@@ -122,29 +222,73 @@ fn package_ids(
     ];
     const INPUT: &str = "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[]) \
                          AS t(name, version, arch, source_name, source_version, module, version_key))";
-    let mut ids: HashSet<i64> = tx
-        .query(
-            &format!(
-                "{INPUT}, ins AS (INSERT INTO packages (name, version, arch, source_name, source_version, module, scheme, version_key) \
-                 SELECT name, version, arch, source_name, source_version, module, $8, version_key FROM input ON CONFLICT DO NOTHING RETURNING id) \
-                 SELECT id FROM ins UNION SELECT p.id FROM packages p JOIN input i USING (name, version, arch, source_name, source_version, module) WHERE p.scheme = $8"
-            ),
-            &params,
-        )?
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?;
-    if ids.len() < rows.len() {
-        // Rows another transaction committed while this statement ran: a new
+    const FOUND: &str = "SELECT p.id, p.name, p.version, p.arch, p.source_name, p.source_version, p.module FROM packages p \
+                         JOIN input i USING (name, version, arch, source_name, source_version, module) WHERE p.scheme = $8";
+    type Key = (String, String, String, String, String, String);
+    let mut found: HashMap<Key, i64> = HashMap::new();
+    fn read(
+        found: &mut HashMap<Key, i64>,
+        rows: Vec<postgres::Row>,
+    ) -> Result<(), postgres::Error> {
+        for r in rows {
+            found.insert(
+                (
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                ),
+                r.try_get(0)?,
+            );
+        }
+        Ok(())
+    }
+    read(&mut found, tx.query(
+        &format!(
+            "{INPUT}, ins AS (INSERT INTO packages (name, version, arch, source_name, source_version, module, scheme, version_key) \
+             SELECT name, version, arch, source_name, source_version, module, $8, version_key FROM input ON CONFLICT DO NOTHING \
+             RETURNING id, name, version, arch, source_name, source_version, module) \
+             SELECT * FROM ins UNION ALL {FOUND}"
+        ),
+        &params,
+    )?)?;
+    if found.len() < missing.len() {
+        // Rows another transaction committed while that statement ran: a new
         // statement sees them.
-        for r in tx.query(
-            &format!("{INPUT} SELECT p.id FROM packages p JOIN input i USING (name, version, arch, source_name, source_version, module) WHERE p.scheme = $8"),
-            &params,
-        )? {
-            ids.insert(r.try_get(0)?);
+        read(&mut found, tx.query(&format!("{INPUT} {FOUND}"), &params)?)?;
+    }
+    let mut learnt_here: HashMap<inventory::Identity, i64> = HashMap::new();
+    for r in missing {
+        let key = (
+            r.name.to_string(),
+            r.version.to_string(),
+            r.arch.to_string(),
+            r.source_name.to_string(),
+            r.source_version.to_string(),
+            r.module.to_string(),
+        );
+        match found.get(&key) {
+            Some(id) => {
+                learnt_here.insert(r.identity(), *id);
+            }
+            None => {
+                tracing::error!(
+                    package = r.name,
+                    version = r.version,
+                    "a package row could not be found or inserted"
+                );
+            }
         }
     }
-    Ok(ids.into_iter().collect())
+    let out = rows
+        .iter()
+        .zip(ids)
+        .filter_map(|(r, id)| id.or_else(|| learnt_here.get(&r.identity()).copied()))
+        .collect();
+    learnt.extend(learnt_here);
+    Ok(out)
 }
 
 /// A host's inventory (`None`: it sends none), its latest changes and platform.
@@ -171,10 +315,20 @@ pub(crate) fn read(
         esm_enabled: row.try_get(6)?,
     };
     let installed = if row.try_get::<_, bool>(0)? {
+        let mut ids = Vec::new();
+        for r in c.query(
+            "SELECT block, ids FROM host_blocks WHERE host_id = $1",
+            &[&host_id],
+        )? {
+            match inventory::block_ids(r.try_get(0)?, &r.try_get::<_, Vec<u8>>(1)?) {
+                Ok(v) => ids.extend(v),
+                Err(why) => tracing::error!(host_id, why, "a host's stored inventory is damaged"),
+            }
+        }
         Some(
             c.query(
-                "SELECT p.name, p.version, p.arch, p.source_name, p.source_version, p.module FROM host_packages hp JOIN packages p ON p.id = hp.package_id WHERE hp.host_id = $1 ORDER BY p.name, p.arch, p.version",
-                &[&host_id],
+                "SELECT name, version, arch, source_name, source_version, module FROM packages WHERE id = ANY($1) ORDER BY name, arch, version",
+                &[&ids],
             )?
             .iter()
             .map(|r| installed_row(r, 0))
@@ -219,54 +373,79 @@ fn installed_row(r: &postgres::Row, at: usize) -> Result<Installed, postgres::Er
 }
 
 /// As on SQLite: the few distinct versions of `name` are chosen first, then
-/// their hosts.
+/// their hosts from the bitmaps.
 pub(crate) fn installed_on(
     c: &mut impl GenericClient,
     name: &str,
     version_lt: Option<&str>,
 ) -> Result<Vec<InstalledOn>, postgres::Error> {
-    let mut ids: Vec<i64> = Vec::new();
+    let mut chosen: Vec<(i64, Installed)> = Vec::new();
     for r in c.query(
-        "SELECT id, scheme, version, version_key FROM packages WHERE name = $1",
+        "SELECT id, scheme, version_key, name, version, arch, source_name, source_version, module FROM packages WHERE name = $1",
         &[&name],
     )? {
-        let (id, scheme, version, key): (i64, String, String, Option<Vec<u8>>) =
-            (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+        let (id, scheme, key): (i64, String, Option<Vec<u8>>) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+        let package = installed_row(&r, 3)?;
         let keep = match (version_lt, Scheme::parse(&scheme)) {
             (None, _) => true,
-            (Some(bound), Some(s)) => inventory::below(s, &version, key.as_deref(), bound),
+            (Some(bound), Some(s)) => inventory::below(s, &package.version, key.as_deref(), bound),
             (Some(_), None) => false,
         };
         if keep {
-            ids.push(id);
+            chosen.push((id, package));
         }
     }
-    let mut out = c
-        .query(
-            "SELECT p.name, p.version, p.arch, p.source_name, p.source_version, p.module, h.hostname, h.site, h.manager \
-             FROM host_packages hp JOIN packages p ON p.id = hp.package_id JOIN hosts h ON h.id = hp.host_id WHERE hp.package_id = ANY($1)",
-            &[&ids],
-        )?
+    let ids: Vec<i64> = chosen.iter().map(|c| c.0).collect();
+    let index: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut holders: Vec<(i64, usize)> = Vec::new();
+    let wanted: HashSet<i64> = ids
         .iter()
-        .map(|r| {
-            Ok(InstalledOn {
-                package: installed_row(r, 0)?,
-                hostname: r.try_get(6)?,
-                site: r.try_get(7)?,
-                manager: r.try_get(8)?,
+        .map(|id| id.div_euclid(inventory::SHARD_HOSTS))
+        .collect();
+    for block in wanted {
+        for r in c.query(
+            "SELECT host_id, ids FROM host_blocks WHERE block = $1",
+            &[&block],
+        )? {
+            let host: i64 = r.try_get(0)?;
+            let has = inventory::block_ids(block, &r.try_get::<_, Vec<u8>>(1)?).unwrap_or_default();
+            for id in has {
+                if let Some(i) = index.get(&id) {
+                    holders.push((host, *i));
+                }
+            }
+        }
+    }
+    let host_ids: Vec<i64> = holders
+        .iter()
+        .map(|h| h.0)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut hosts: HashMap<i64, (String, Option<String>, String)> = HashMap::new();
+    for r in c.query(
+        "SELECT id, hostname, site, manager FROM hosts WHERE id = ANY($1)",
+        &[&host_ids],
+    )? {
+        hosts.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+    }
+    let mut out: Vec<InstalledOn> = holders
+        .into_iter()
+        .filter_map(|(h, i)| {
+            let (hostname, site, manager) = hosts.get(&h)?.clone();
+            Some(InstalledOn {
+                hostname,
+                site,
+                manager,
+                package: chosen[i].1.clone(),
             })
         })
-        .collect::<Result<Vec<_>, postgres::Error>>()?;
+        .collect();
     inventory::sort_installed_on(&mut out);
     Ok(out)
 }
 
-/// Drops version history older than `before` and packages no host has.
+/// Drops version history older than `before`.
 pub(crate) fn prune(tx: &mut Transaction<'_>, before: i64) -> Result<u64, postgres::Error> {
-    let n = tx.execute("DELETE FROM installed_history WHERE at < $1", &[&before])?;
-    tx.execute(
-        "DELETE FROM packages p WHERE NOT EXISTS (SELECT 1 FROM host_packages hp WHERE hp.package_id = p.id)",
-        &[],
-    )?;
-    Ok(n)
+    tx.execute("DELETE FROM installed_history WHERE at < $1", &[&before])
 }

@@ -282,11 +282,13 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>, path: &Path) {
             if r.is_err() {
                 tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             }
+            crate::sqlite_inventory::job_done(r.is_ok());
             tx.prepare_cached("RELEASE job")?.execute([])?;
             results.push(r);
         }
         tx.commit()
     })();
+    crate::sqlite_inventory::batch_done(committed.is_ok());
     if let Err(e) = committed {
         tracing::error!(error = %e, jobs = batch.len(), "commit failed");
         results = batch
@@ -586,6 +588,7 @@ fn write_host(
 }
 
 fn maintain(tx: &Transaction, r: Retention) -> Result<MaintenanceOutcome, rusqlite::Error> {
+    crate::sqlite_inventory::forget_hosts(tx, millis(r.remove_hosts_before))?;
     let hosts_removed = tx.execute(
         "DELETE FROM hosts WHERE last_report_at < ?1",
         [millis(r.remove_hosts_before)],

@@ -1,19 +1,40 @@
 //! The installed inventory in SQLite (see `inventory.rs` for what is shared
-//! with PostgreSQL): written inside the report's transaction, read by the
-//! host page and the package query.
+//! with PostgreSQL): written inside the report's transaction by the single
+//! writer thread, read by the host page and the package query.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use pakiti_report::{Installed, Report, RunningKernel};
 use pakiti_versions::Scheme;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::inventory::{self, HostInventory, InstalledChange, PackageRow};
+use crate::inventory::{self, HostInventory, InstalledChange, PackageCache, PackageRow};
 use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 
-/// Stores `report`'s inventory and platform for `host_id`; rewrites the
-/// host's package links only when the inventory hash changed, and records
-/// each changed version in the history.
+thread_local! {
+    /// The writer thread's package ids (each store has its own writer thread).
+    static CACHE: RefCell<PackageCache> = RefCell::new(PackageCache::default());
+}
+
+/// The writer's transaction outcome, for the cache: a job's savepoint kept
+/// or rolled back, the batch committed or rolled back.
+pub(crate) fn job_done(kept: bool) {
+    CACHE.with_borrow_mut(|c| if kept { c.keep_job() } else { c.discard_job() });
+}
+
+pub(crate) fn batch_done(committed: bool) {
+    CACHE.with_borrow_mut(|c| if committed { c.commit() } else { c.rollback() });
+}
+
+fn damaged(why: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, why.into())
+}
+
+/// Stores `report`'s inventory and platform for `host_id`. Only when the
+/// inventory hash changed: the host's package ids are rewritten, the
+/// bitmaps of the packages it gained or lost updated, and each changed
+/// version recorded in the history.
 pub(crate) fn write(
     tx: &Transaction,
     host_id: i64,
@@ -33,51 +54,68 @@ pub(crate) fn write(
         inv.running_kernel.as_ref().map(|k| &k.version),
         inv.esm_enabled,
     ])?;
-    let new_hash = inventory::hash(report);
+    let new_hash = inventory::hash(report).map(|h| h.to_vec());
     let old_hash: Option<Vec<u8>> = tx
         .prepare_cached("SELECT inventory_hash FROM hosts WHERE id = ?1")?
         .query_row([host_id], |r| r.get(0))?;
     if old_hash == new_hash {
         return Ok(());
     }
-    let mut old: HashMap<i64, (String, String, String)> = HashMap::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT p.id, p.name, p.arch, p.version FROM host_packages hp JOIN packages p ON p.id = hp.package_id WHERE hp.host_id = ?1",
-        )?;
-        let rows = stmt.query_map([host_id], |r| {
-            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
-        })?;
-        for row in rows {
-            let (id, v) = row?;
-            old.insert(id, v);
-        }
-    }
+    let old_ids = stored_ids(tx, host_id)?;
     let installed: &[Installed] = inv.installed.as_deref().unwrap_or(&[]);
-    let mut new_ids = HashSet::with_capacity(installed.len());
+    let mut new_ids = Vec::with_capacity(installed.len());
     for row in inventory::rows(report, installed) {
-        new_ids.insert(package_id(tx, &row)?);
+        new_ids.push(package_id(tx, &row)?);
     }
-    {
-        let mut delete =
-            tx.prepare_cached("DELETE FROM host_packages WHERE host_id = ?1 AND package_id = ?2")?;
-        for id in old.keys().filter(|id| !new_ids.contains(id)) {
-            delete.execute(params![host_id, id])?;
-        }
-        let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO host_packages (host_id, package_id) VALUES (?1, ?2)",
-        )?;
-        for id in new_ids.iter().filter(|id| !old.contains_key(id)) {
-            insert.execute(params![host_id, id])?;
-        }
+    let (old_set, new_set): (HashSet<i64>, HashSet<i64>) = (
+        old_ids.iter().copied().collect(),
+        new_ids.iter().copied().collect(),
+    );
+    let (shard, bit) = inventory::shard_of(host_id);
+    let mut flips: Vec<(i64, bool)> = old_set
+        .difference(&new_set)
+        .map(|id| (*id, false))
+        .chain(new_set.difference(&old_set).map(|id| (*id, true)))
+        .collect();
+    flips.sort_unstable();
+    for (id, on) in flips {
+        flip(tx, id, shard, bit, on)?;
+    }
+    if inv.installed.is_some() {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO host_inventory (host_id, package_ids) VALUES (?1, ?2)",
+        )?
+        .execute(params![host_id, inventory::encode_ids(&new_ids)])?;
+    } else {
+        tx.prepare_cached("DELETE FROM host_inventory WHERE host_id = ?1")?
+            .execute([host_id])?;
     }
     // The first inventory of a host is where it starts, not a change.
     if old_hash.is_some() && inv.installed.is_some() {
-        let old: Vec<_> = old.into_values().collect();
+        let gone: Vec<i64> = old_set.difference(&new_set).copied().collect();
+        let old = names_of(tx, &gone)?;
+        let mut touched: HashSet<(String, String)> =
+            old.iter().map(|(n, a, _)| (n.clone(), a.clone())).collect();
+        for (p, id) in installed.iter().zip(&new_ids) {
+            if !old_set.contains(id) {
+                touched.insert((p.name.clone(), p.arch.clone()));
+            }
+        }
+        // What stayed of a touched name (one kernel of several) is needed too.
+        let stayed: Vec<i64> = new_ids
+            .iter()
+            .zip(installed)
+            .filter(|(id, p)| {
+                old_set.contains(id) && touched.contains(&(p.name.clone(), p.arch.clone()))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut old = old;
+        old.extend(names_of(tx, &stayed)?);
         let mut stmt = tx.prepare_cached(
             "INSERT INTO installed_history (host_id, at, name, arch, old_version, new_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for c in inventory::changes(&old, installed, from_millis(now)) {
+        for c in inventory::changes_of(&old, installed, &touched, from_millis(now)) {
             stmt.execute(params![
                 host_id,
                 now,
@@ -93,33 +131,90 @@ pub(crate) fn write(
     Ok(())
 }
 
+fn stored_ids(conn: &Connection, host_id: i64) -> rusqlite::Result<Vec<i64>> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT package_ids FROM host_inventory WHERE host_id = ?1")?
+        .query_row([host_id], |r| r.get(0))
+        .optional()?;
+    match blob {
+        Some(b) => inventory::decode_ids(&b).map_err(damaged),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Sets or clears one host's bit in a package's bitmap; an emptied bitmap goes.
+fn flip(tx: &Transaction, package: i64, shard: i64, bit: i32, on: bool) -> rusqlite::Result<()> {
+    let mut bits: Vec<u8> = tx
+        .prepare_cached("SELECT bits FROM package_hosts WHERE package_id = ?1 AND shard = ?2")?
+        .query_row(params![package, shard], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default();
+    inventory::set_bit(&mut bits, bit, on);
+    if bits.iter().all(|b| *b == 0) {
+        tx.prepare_cached("DELETE FROM package_hosts WHERE package_id = ?1 AND shard = ?2")?
+            .execute(params![package, shard])?;
+    } else {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO package_hosts (package_id, shard, bits) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![package, shard, bits])?;
+    }
+    Ok(())
+}
+
+/// (name, arch, version) of each id: from the cache, else the database.
+fn names_of(tx: &Transaction, ids: &[i64]) -> rusqlite::Result<Vec<(String, String, String)>> {
+    let mut out = Vec::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    CACHE.with_borrow(|c| {
+        for id in ids {
+            match c.name(*id) {
+                Some((n, a, v)) => out.push((n.to_string(), a.to_string(), v.to_string())),
+                None => missing.push(*id),
+            }
+        }
+    });
+    let mut stmt = tx.prepare_cached("SELECT name, arch, version FROM packages WHERE id = ?1")?;
+    for id in missing {
+        out.push(stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?);
+    }
+    Ok(out)
+}
+
 fn package_id(tx: &Transaction, p: &PackageRow<'_>) -> rusqlite::Result<i64> {
+    if let Some(id) = CACHE.with_borrow(|c| c.id(p)) {
+        return Ok(id);
+    }
     let found = tx
         .prepare_cached(
             "SELECT id FROM packages WHERE name = ?1 AND version = ?2 AND arch = ?3 AND source_name = ?4 AND source_version = ?5 AND module = ?6 AND scheme = ?7",
         )?
         .query_row(
-            params![p.name, p.version, p.arch, p.source_name, p.source_version, p.module, p.scheme],
+            params![p.name, p.version, p.arch, p.source_name, p.source_version, p.module, p.scheme_name()],
             |r| r.get(0),
         )
         .optional()?;
-    if let Some(id) = found {
-        return Ok(id);
-    }
-    tx.prepare_cached(
-        "INSERT INTO packages (name, version, arch, source_name, source_version, module, scheme, version_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        p.name,
-        p.version,
-        p.arch,
-        p.source_name,
-        p.source_version,
-        p.module,
-        p.scheme,
-        p.key
-    ])?;
-    Ok(tx.last_insert_rowid())
+    let id = match found {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO packages (name, version, arch, source_name, source_version, module, scheme, version_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                p.name,
+                p.version,
+                p.arch,
+                p.source_name,
+                p.source_version,
+                p.module,
+                p.scheme_name(),
+                p.key()
+            ])?;
+            tx.last_insert_rowid()
+        }
+    };
+    CACHE.with_borrow_mut(|c| c.stage(p, id));
+    Ok(id)
 }
 
 /// A host's inventory (`None`: it sends none), its latest changes and platform.
@@ -145,10 +240,15 @@ pub(crate) fn read(conn: &Connection, host_id: i64) -> rusqlite::Result<HostInve
             ))
         })?;
     let installed = if has {
+        let ids = stored_ids(conn, host_id)?;
+        let json = format!(
+            "[{}]",
+            ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        );
         let mut stmt = conn.prepare_cached(
-            "SELECT p.name, p.version, p.arch, p.source_name, p.source_version, p.module FROM host_packages hp JOIN packages p ON p.id = hp.package_id WHERE hp.host_id = ?1 ORDER BY p.name, p.arch, p.version",
+            "SELECT name, version, arch, source_name, source_version, module FROM packages WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY name, arch, version",
         )?;
-        let rows = stmt.query_map([host_id], installed_row(0))?;
+        let rows = stmt.query_map([json], installed_row(0))?;
         Some(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     } else {
         None
@@ -190,65 +290,110 @@ fn installed_row(at: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<Insta
 
 /// The hosts with `name` installed: its distinct versions are few (each is
 /// stored once), so they are chosen first (by their sort keys where both
-/// sides have one, else by comparing the versions), then their hosts by the
-/// package index.
+/// sides have one, else by comparing the versions), then their hosts read
+/// from the versions' bitmaps.
 pub(crate) fn installed_on(
     conn: &Connection,
     name: &str,
     version_lt: Option<&str>,
 ) -> rusqlite::Result<Vec<InstalledOn>> {
-    let mut ids: Vec<i64> = Vec::new();
-    let mut stmt = conn
-        .prepare_cached("SELECT id, scheme, version, version_key FROM packages WHERE name = ?1")?;
+    let mut chosen: Vec<(i64, Installed)> = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, scheme, version_key, name, version, arch, source_name, source_version, module FROM packages WHERE name = ?1",
+    )?;
     let rows = stmt.query_map([name], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<Vec<u8>>>(3)?,
+            r.get::<_, Option<Vec<u8>>>(2)?,
+            installed_row(3)(r)?,
         ))
     })?;
     for row in rows {
-        let (id, scheme, version, key) = row?;
+        let (id, scheme, key, package) = row?;
         let keep = match (version_lt, Scheme::parse(&scheme)) {
             (None, _) => true,
-            (Some(bound), Some(s)) => inventory::below(s, &version, key.as_deref(), bound),
+            (Some(bound), Some(s)) => inventory::below(s, &package.version, key.as_deref(), bound),
             (Some(_), None) => false,
         };
         if keep {
-            ids.push(id);
+            chosen.push((id, package));
         }
     }
-    let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT p.name, p.version, p.arch, p.source_name, p.source_version, p.module, h.hostname, h.site, h.manager \
-         FROM host_packages hp JOIN packages p ON p.id = hp.package_id JOIN hosts h ON h.id = hp.host_id WHERE hp.package_id = ?1",
-    )?;
-    for id in ids {
-        let rows = stmt.query_map([id], |r| {
-            Ok(InstalledOn {
-                package: installed_row(0)(r)?,
-                hostname: r.get(6)?,
-                site: r.get(7)?,
-                manager: r.get(8)?,
-            })
-        })?;
+    let mut holders: Vec<(i64, usize)> = Vec::new();
+    let mut stmt =
+        conn.prepare_cached("SELECT shard, bits FROM package_hosts WHERE package_id = ?1")?;
+    for (i, (id, _)) in chosen.iter().enumerate() {
+        let rows = stmt.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
         for row in rows {
-            out.push(row?);
+            let (shard, bits) = row?;
+            holders.extend(inventory::hosts_in(shard, &bits).map(|h| (h, i)));
         }
     }
-    crate::inventory::sort_installed_on(&mut out);
+    let hosts = host_names(conn, holders.iter().map(|(h, _)| *h))?;
+    let mut out: Vec<InstalledOn> = holders
+        .into_iter()
+        .filter_map(|(h, i)| {
+            let (hostname, site, manager) = hosts.get(&h)?.clone();
+            Some(InstalledOn {
+                hostname,
+                site,
+                manager,
+                package: chosen[i].1.clone(),
+            })
+        })
+        .collect();
+    inventory::sort_installed_on(&mut out);
     Ok(out)
 }
 
-/// Drops version history older than `before` and packages no host has.
+type HostNames = HashMap<i64, (String, Option<String>, String)>;
+
+/// Name, site and manager of each host id: a few looked up one by one, many
+/// read in one pass over the hosts.
+fn host_names(conn: &Connection, ids: impl Iterator<Item = i64>) -> rusqlite::Result<HostNames> {
+    let wanted: HashSet<i64> = ids.collect();
+    let mut out = HashMap::with_capacity(wanted.len());
+    let row = |r: &rusqlite::Row| Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)));
+    if wanted.len() < 256 {
+        let mut stmt =
+            conn.prepare_cached("SELECT id, hostname, site, manager FROM hosts WHERE id = ?1")?;
+        for id in &wanted {
+            if let Some((id, v)) = stmt.query_row([id], row).optional()? {
+                out.insert(id, v);
+            }
+        }
+    } else {
+        let mut stmt = conn.prepare_cached("SELECT id, hostname, site, manager FROM hosts")?;
+        for r in stmt.query_map([], row)? {
+            let (id, v) = r?;
+            if wanted.contains(&id) {
+                out.insert(id, v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Before hosts are removed: their bits leave the bitmaps.
+pub(crate) fn forget_hosts(tx: &Transaction, last_report_before: i64) -> rusqlite::Result<()> {
+    let gone: Vec<(i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT h.id, i.package_ids FROM hosts h JOIN host_inventory i ON i.host_id = h.id WHERE h.last_report_at < ?1",
+        )?
+        .query_map([last_report_before], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (host, blob) in gone {
+        let (shard, bit) = inventory::shard_of(host);
+        for id in inventory::decode_ids(&blob).map_err(damaged)? {
+            flip(tx, id, shard, bit, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops version history older than `before`.
 pub(crate) fn prune(tx: &Transaction, before: i64) -> rusqlite::Result<usize> {
-    let n = tx
-        .prepare_cached("DELETE FROM installed_history WHERE at < ?1")?
-        .execute([before])?;
-    tx.prepare_cached(
-        "DELETE FROM packages WHERE NOT EXISTS (SELECT 1 FROM host_packages hp WHERE hp.package_id = packages.id)",
-    )?
-    .execute([])?;
-    Ok(n)
+    tx.prepare_cached("DELETE FROM installed_history WHERE at < ?1")?
+        .execute([before])
 }

@@ -559,6 +559,7 @@ mod inventory_cases {
                 ("xz-utils", "5.6.0-0.1"),
                 ("bash", "5.2.15-2"),
                 ("libc6", "2.36-9"),
+                ("linux", "6.1-1"),
             ],
         );
         let b = with_inventory("b", B, &[("xz-utils", "5.4.1-0.2"), ("bash", "5.2.15-2")]);
@@ -577,6 +578,7 @@ mod inventory_cases {
             [
                 "bash 5.2.15-2 bash-src",
                 "libc6 2.36-9 libc6-src",
+                "linux 6.1-1 linux-src",
                 "xz-utils 5.6.0-0.1 xz-utils-src"
             ]
         );
@@ -636,6 +638,8 @@ mod inventory_cases {
                 ("xz-utils", "5.6.1+really5.4.5-1"),
                 ("bash", "5.2.15-2"),
                 ("curl", "7.88.1-10"),
+                ("linux", "6.2-1"),
+                ("linux", "6.1-1"),
             ],
         );
         a3.collected_at = t(40);
@@ -651,6 +655,7 @@ mod inventory_cases {
             [
                 "curl None->Some(\"7.88.1-10\")",
                 "libc6 Some(\"2.36-9\")->None",
+                "linux Some(\"6.1-1\")->Some(\"6.1-1 6.2-1\")",
                 "xz-utils Some(\"5.6.0-0.1\")->Some(\"5.6.1+really5.4.5-1\")",
             ]
         );
@@ -680,6 +685,32 @@ mod inventory_cases {
             .installed_changes
             .is_empty());
         assert_eq!(on(None), ["b 5.4.1-0.2"], "what hosts have stays");
+
+        // A removed host leaves no trace in what hosts have, even when a new
+        // host takes its place (SQLite reuses the highest row id).
+        let out = s
+            .maintain(Retention {
+                remove_hosts_before: t(20),
+                drop_history_before: t(0),
+            })
+            .unwrap();
+        assert_eq!(out.hosts_removed, 1, "b, silent since t(10)");
+        assert_eq!(on(None), Vec::<String>::new());
+        let mut c = with_inventory(
+            "c",
+            "0000000000000000000000000000000c",
+            &[("bash", "5.2.15-2")],
+        );
+        c.collected_at = t(80);
+        s.ingest(&c, Source::Push, t(90)).unwrap();
+        assert_eq!(on(None), Vec::<String>::new());
+        let bash: Vec<String> = s
+            .installed_on("bash", None)
+            .unwrap()
+            .iter()
+            .map(|i| i.hostname.clone())
+            .collect();
+        assert_eq!(bash, ["c"]);
     }
 
     pub fn inventory_order_is_the_hosts_own(s: &dyn Store) {

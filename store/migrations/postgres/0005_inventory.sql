@@ -1,5 +1,5 @@
--- The installed inventory: each distinct package stored once, hosts pointing
--- at the ones they have. version_key sorts as the version does in the
+-- The installed inventory: each distinct package stored once (never deleted,
+-- so an id keeps its meaning); version_key sorts as the version does in the
 -- scheme's order (NULL where the scheme gives it none).
 CREATE TABLE packages (
     id BIGSERIAL PRIMARY KEY,
@@ -16,12 +16,18 @@ CREATE TABLE packages (
 CREATE INDEX packages_by_name_key ON packages (name, scheme, version_key);
 CREATE INDEX packages_by_source ON packages (source_name);
 
-CREATE TABLE host_packages (
+-- A host's packages, as package ids by block of 1,024 ids: each block the
+-- offsets in it (2 bytes each) or, when it holds 64 or more, a 128-byte
+-- bitmap. Rows per host, so that concurrent reports of different hosts never
+-- wait for each other (MVCC makes a row shared by many hosts a hot spot);
+-- "which hosts have package P" reads the rows of P's block.
+CREATE TABLE host_blocks (
     host_id BIGINT NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
-    package_id BIGINT NOT NULL REFERENCES packages (id),
-    PRIMARY KEY (host_id, package_id)
+    block BIGINT NOT NULL,
+    ids BYTEA NOT NULL,
+    PRIMARY KEY (host_id, block)
 );
-CREATE INDEX host_packages_by_package ON host_packages (package_id);
+CREATE INDEX host_blocks_by_block ON host_blocks (block);
 
 -- When a host's installed version of a package changed.
 CREATE TABLE installed_history (

@@ -1,5 +1,5 @@
--- The installed inventory: each distinct package stored once, hosts pointing
--- at the ones they have. version_key sorts as the version does in the
+-- The installed inventory: each distinct package stored once (never deleted,
+-- so an id keeps its meaning); version_key sorts as the version does in the
 -- scheme's order (NULL where the scheme gives it none).
 CREATE TABLE packages (
     id INTEGER PRIMARY KEY,
@@ -16,12 +16,19 @@ CREATE TABLE packages (
 CREATE INDEX packages_by_name_key ON packages (name, scheme, version_key);
 CREATE INDEX packages_by_source ON packages (source_name);
 
-CREATE TABLE host_packages (
-    host_id INTEGER NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
-    package_id INTEGER NOT NULL REFERENCES packages (id),
-    PRIMARY KEY (host_id, package_id)
+-- A host's packages: its sorted package ids, delta-encoded (LEB128).
+CREATE TABLE host_inventory (
+    host_id INTEGER PRIMARY KEY REFERENCES hosts (id) ON DELETE CASCADE,
+    package_ids BLOB NOT NULL
+);
+
+-- Which hosts have a package: one bitmap per package and shard of 1,024 host ids.
+CREATE TABLE package_hosts (
+    package_id INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    bits BLOB NOT NULL,
+    PRIMARY KEY (package_id, shard)
 ) WITHOUT ROWID;
-CREATE INDEX host_packages_by_package ON host_packages (package_id);
 
 -- When a host's installed version of a package changed.
 CREATE TABLE installed_history (
