@@ -196,7 +196,7 @@ pub(crate) fn block_ids(block: i64, bytes: &[u8]) -> Result<Vec<i64>, String> {
     if bytes.len() == BITMAP_BYTES {
         return Ok(hosts_in(block, bytes).collect());
     }
-    if bytes.len() % 2 != 0 || bytes.len() >= BITMAP_BYTES {
+    if !bytes.len().is_multiple_of(2) || bytes.len() >= BITMAP_BYTES {
         return Err(format!(
             "a stored block of package ids has {} bytes",
             bytes.len()
@@ -215,6 +215,7 @@ pub(crate) fn block_ids(block: i64, bytes: &[u8]) -> Result<Vec<i64>, String> {
 /// package read as its own. Ids never change meaning (package rows are never
 /// deleted), so the cache is never stale; what a transaction adds is staged
 /// and kept only when it commits.
+#[derive(Default)]
 pub(crate) struct PackageCache {
     hasher: std::collections::hash_map::RandomState,
     ids: HashMap<u64, i64>,
@@ -222,18 +223,6 @@ pub(crate) struct PackageCache {
     staged: Vec<(u64, i64, Identity)>,
     /// Where the current job's staging begins (SQLite's savepoints).
     job_start: usize,
-}
-
-impl Default for PackageCache {
-    fn default() -> Self {
-        PackageCache {
-            hasher: Default::default(),
-            ids: HashMap::new(),
-            rows: HashMap::new(),
-            staged: Vec::new(),
-            job_start: 0,
-        }
-    }
 }
 
 fn same(row: &PackageRow<'_>, id: &Identity) -> bool {
