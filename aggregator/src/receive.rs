@@ -42,6 +42,7 @@ pub async fn store_report_from(
     forwarded_by: Option<String>,
     received_at: SystemTime,
 ) -> Result<IngestOutcome, ApiError> {
+    let report = with_stored_inventory(state, report).await;
     let store = state.store.clone();
     let started = Instant::now();
     let outgoing = crate::forward::report_outgoing(&state.settings.upstreams, || {
@@ -72,11 +73,19 @@ pub async fn store_report_from(
             let (result, status) = match c {
                 Conflict::Older { .. } => ("older", StatusCode::CONFLICT),
                 Conflict::FromTheFuture { .. } => ("invalid", StatusCode::BAD_REQUEST),
+                Conflict::InventoryUnknown { .. } => ("resend", StatusCode::CONFLICT),
                 _ => ("forbidden", StatusCode::FORBIDDEN),
             };
             state.health.report(mode, result);
-            tracing::warn!(mode, reason = %c, "report refused: it conflicts with the stored host");
-            Err(error(status, c.to_string()).for_this_report())
+            let mut e = error(status, c.to_string()).for_this_report();
+            if let Conflict::InventoryUnknown { .. } = c {
+                // Routine: the host sends it again at once, in full.
+                tracing::debug!(mode, reason = %c, "report refused: its inventory is needed");
+                e.resend_installed = true;
+            } else {
+                tracing::warn!(mode, reason = %c, "report refused: it conflicts with the stored host");
+            }
+            Err(e)
         }
         Ok(Err(e)) => {
             state.health.report(mode, "store_error");
@@ -94,6 +103,34 @@ pub async fn store_report_from(
             ))
         }
     }
+}
+
+/// A report that names its inventory by digest, when this aggregator
+/// forwards reports: the stored inventory of that digest is put back in, so
+/// that upstreams, which may not have it, get the whole report.
+async fn with_stored_inventory(state: &AppState, mut report: Report) -> Report {
+    let forwards = state
+        .settings
+        .upstreams
+        .iter()
+        .any(|u| u.send == crate::config::SendMode::Reports);
+    let Some(claimed) = report.inventory.installed_digest.clone() else {
+        return report;
+    };
+    if !forwards || report.inventory.installed.is_some() {
+        return report;
+    }
+    let store = state.store.clone();
+    let (name, site) = (report.host.hostname.to_string(), report.host.site.clone());
+    let stored = tokio::task::spawn_blocking(move || store.host(&name, site.as_deref())).await;
+    if let Ok(Ok(Some(d))) = stored {
+        if let Some(list) = d.installed {
+            if pakiti_report::installed_digest(&list) == claimed {
+                report.inventory.installed = Some(list);
+            }
+        }
+    }
+    report
 }
 
 /// Reads at most `max_body_bytes` of body within `body_timeout`, gunzipping

@@ -62,6 +62,10 @@ pub struct ApiError {
     /// answer), not the sender: a forwarding aggregator sets the item aside
     /// and goes on with the next instead of retrying it forever.
     pub this_report_only: bool,
+    /// The sender should send the report again with its installed packages
+    /// (`"resend": "installed"`): it named them by a digest this aggregator
+    /// does not have.
+    pub resend_installed: bool,
 }
 
 impl ApiError {
@@ -73,11 +77,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = if self.this_report_only {
-            json!({ "error": self.message, "scope": "report" })
-        } else {
-            json!({ "error": self.message })
-        };
+        let mut body = json!({ "error": self.message });
+        if self.this_report_only {
+            body["scope"] = "report".into();
+        }
+        if self.resend_installed {
+            body["resend"] = "installed".into();
+        }
         (self.status, Json(body)).into_response()
     }
 }
@@ -87,6 +93,7 @@ pub fn error(status: StatusCode, message: impl Into<String>) -> ApiError {
         status,
         message: message.into(),
         this_report_only: false,
+        resend_installed: false,
     }
 }
 

@@ -57,6 +57,10 @@ struct Args {
     /// Share of each host's installed packages upgraded in each `changed` round.
     #[arg(long, default_value_t = 1)]
     installed_change_percent: usize,
+    /// In `unchanged` rounds send the inventory whole instead of by digest
+    /// (an exporter sends it by digest once the aggregator has it).
+    #[arg(long)]
+    whole_inventory: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -193,6 +197,9 @@ async fn main() -> anyhow::Result<()> {
                 let inv = inventory(h, &r.inventory.updates, m, &installed_bumps);
                 r.inventory.installed_packages = inv.len() as u64;
                 r.inventory.installed = Some(inv);
+                if a.phase == Phase::Unchanged && !a.whole_inventory {
+                    return gzip(&to_json_without_installed(&r));
+                }
             }
             gzip(&to_json(&r))
         })

@@ -313,6 +313,7 @@ impl Collector for Apk {
                 &kernel_releases(&installed),
             ),
             esm_enabled: None,
+            installed_digest: None,
         })
     }
 }

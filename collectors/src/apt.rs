@@ -589,6 +589,7 @@ impl Collector for Apt {
             installed: Some(installed.iter().map(DpkgPackage::installed).collect()),
             running_kernel: reboot::running_package(running.as_deref(), &kernels),
             esm_enabled: self.esm_enabled(&sources),
+            installed_digest: None,
         })
     }
 }

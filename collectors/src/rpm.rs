@@ -285,6 +285,7 @@ pub fn inventory(
             &kernel_releases(installed),
         ),
         esm_enabled: None,
+        installed_digest: None,
     }
 }
 

@@ -41,7 +41,24 @@ pub struct Pusher {
     client: reqwest::Client,
     token: Option<String>,
     settings: PushSettings,
+    /// Per aggregator URL, the digest of the inventory it acknowledged: while
+    /// the inventory is that one, reports name it by digest instead of
+    /// sending a thousand packages again.
+    acked: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
+
+/// The aggregator asked for the report again with its installed packages
+/// (`409` with `"resend": "installed"`): it does not have that inventory.
+#[derive(Debug)]
+struct ResendInstalled;
+
+impl std::fmt::Display for ResendInstalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the aggregator does not have this inventory and asked for it")
+    }
+}
+
+impl std::error::Error for ResendInstalled {}
 
 impl Pusher {
     pub fn new(settings: PushSettings) -> anyhow::Result<Pusher> {
@@ -92,6 +109,7 @@ impl Pusher {
             client: b.build().context("cannot build the push client")?,
             token,
             settings,
+            acked: Default::default(),
         })
     }
 
@@ -100,12 +118,40 @@ impl Pusher {
     }
 
     /// Sends `report` to every URL; the error lists every URL that failed.
+    /// An aggregator that acknowledged this inventory gets it by digest only;
+    /// one that asks for it again gets the whole report at once.
     pub async fn push(&self, report: &Report) -> anyhow::Result<()> {
-        let body = pakiti_service::gzip::compress(&pakiti_report::to_json(report));
+        let digest = report
+            .inventory
+            .installed
+            .as_deref()
+            .map(pakiti_report::installed_digest);
+        let full = pakiti_service::gzip::compress(&pakiti_report::to_json(report));
+        let lean = digest.as_ref().map(|_| {
+            pakiti_service::gzip::compress(&pakiti_report::to_json_without_installed(report))
+        });
         let mut failures = Vec::new();
         for url in &self.settings.urls {
-            match self.push_one(url, body.clone()).await {
-                Ok(msg) => tracing::info!(url = %url, result = %msg, "report pushed"),
+            let acked = self.acked.lock().ok().and_then(|a| a.get(url).cloned());
+            let by_digest = digest.is_some() && acked == digest;
+            let body = match (&lean, by_digest) {
+                (Some(lean), true) => lean.clone(),
+                _ => full.clone(),
+            };
+            let mut result = self.push_one(url, body).await;
+            if by_digest
+                && matches!(&result, Err(e) if e.downcast_ref::<ResendInstalled>().is_some())
+            {
+                tracing::info!(url = %url, "the aggregator asked for the installed packages; sending them");
+                result = self.push_one(url, full.clone()).await;
+            }
+            match result {
+                Ok(msg) => {
+                    tracing::info!(url = %url, result = %msg, bytes = if by_digest { lean.as_ref().map_or(0, Vec::len) } else { full.len() }, "report pushed");
+                    if let (Some(d), Ok(mut a)) = (&digest, self.acked.lock()) {
+                        a.insert(url.clone(), d.clone());
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(url = %url, error = %format!("{e:#}"), "push failed");
                     failures.push(format!("{url}: {e:#}"));
@@ -141,8 +187,13 @@ impl Pusher {
                     if status.is_success() {
                         return Ok(text.trim().to_string());
                     }
-                    let msg = serde_json::from_str::<serde_json::Value>(&text)
-                        .ok()
+                    let answer = serde_json::from_str::<serde_json::Value>(&text).ok();
+                    if status == reqwest::StatusCode::CONFLICT
+                        && answer.as_ref().is_some_and(|v| v["resend"] == "installed")
+                    {
+                        return Err(anyhow::Error::new(ResendInstalled));
+                    }
+                    let msg = answer
                         .and_then(|v| v["error"].as_str().map(str::to_string))
                         .unwrap_or(text);
                     let retry = status.is_server_error() || status.as_u16() == 429;

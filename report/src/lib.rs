@@ -6,12 +6,16 @@
 //! `report/schema/report-v1.schema.json`).
 
 pub mod clean;
+pub mod digest;
 pub mod model;
 pub mod testing;
 pub mod time;
 pub mod wire;
 
 pub use clean::clean;
+pub use digest::{installed_digest, is_digest};
 pub use model::*;
 pub use time::parse_rfc3339;
-pub use wire::{from_json, to_json, to_json_pretty, WireError, SCHEMA_VERSION};
+pub use wire::{
+    from_json, to_json, to_json_pretty, to_json_without_installed, WireError, SCHEMA_VERSION,
+};

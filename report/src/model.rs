@@ -439,6 +439,11 @@ pub struct Inventory {
     pub running_kernel: Option<RunningKernel>,
     /// Ubuntu: whether ESM (Ubuntu Pro) sources are enabled; `None` elsewhere.
     pub esm_enabled: Option<bool>,
+    /// The digest of the inventory ([`crate::installed_digest`]). Read from
+    /// the wire it is always that of `installed` when the report carries it;
+    /// alone, it says "the inventory is the one of this digest, unchanged
+    /// since it was sent".
+    pub installed_digest: Option<String>,
 }
 
 impl Inventory {
@@ -534,6 +539,15 @@ impl Report {
         if let Some(installed) = &self.inventory.installed {
             self.validate_installed(installed)?;
         }
+        if let Some(d) = &self.inventory.installed_digest {
+            if !crate::is_digest(d) {
+                return Err(InvalidValue::Malformed {
+                    field: "installed_digest",
+                    value: d.chars().take(80).collect(),
+                    reason: "expected 64 lowercase hex digits (SHA-256)",
+                });
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for u in &self.inventory.updates {
             u.validate()?;
@@ -565,16 +579,21 @@ impl Report {
                 reason: "it must count the entries of installed",
             });
         }
-        let mut seen = std::collections::HashSet::new();
         for p in installed {
             p.validate()?;
-            if !seen.insert((p.name.as_str(), p.arch.as_str(), p.version.as_str())) {
-                return Err(InvalidValue::Malformed {
-                    field: "installed",
-                    value: format!("{}:{} {}", p.name, p.arch, p.version),
-                    reason: "the package is listed twice",
-                });
-            }
+        }
+        // Sorted, a package listed twice sits beside itself.
+        let mut keys: Vec<(&str, &str, &str)> = installed
+            .iter()
+            .map(|p| (p.name.as_str(), p.arch.as_str(), p.version.as_str()))
+            .collect();
+        keys.sort_unstable();
+        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+            return Err(InvalidValue::Malformed {
+                field: "installed",
+                value: format!("{}:{} {}", w[0].0, w[0].1, w[0].2),
+                reason: "the package is listed twice",
+            });
         }
         Ok(())
     }

@@ -95,6 +95,9 @@ struct WireReport {
     running_kernel: Option<WireKernel>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     esm_enabled: Option<bool>,
+    /// With `installed`, its digest; alone, "unchanged since you have it".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    installed_digest: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -318,13 +321,19 @@ impl From<&Report> for WireReport {
                 version: k.version.clone(),
             }),
             esm_enabled: inv.esm_enabled,
+            installed_digest: inv
+                .installed
+                .as_deref()
+                .map(crate::installed_digest)
+                .or_else(|| inv.installed_digest.clone()),
         }
     }
 }
 
 impl TryFrom<WireReport> for Report {
     type Error = WireError;
-    fn try_from(w: WireReport) -> Result<Self, WireError> {
+    fn try_from(mut w: WireReport) -> Result<Self, WireError> {
+        let sent_digest = w.installed_digest.take();
         if w.schema_version != SCHEMA_VERSION {
             return Err(WireError::SchemaVersion {
                 found: w.schema_version,
@@ -348,7 +357,7 @@ impl TryFrom<WireReport> for Report {
             }
             .into());
         }
-        let report = Report {
+        let mut report = Report {
             host: HostIdentity {
                 hostname: Hostname::parse(&w.host.hostname)?,
                 machine_id: w.host.machine_id,
@@ -396,7 +405,26 @@ impl TryFrom<WireReport> for Report {
                     version: k.version,
                 }),
                 esm_enabled: w.esm_enabled,
+                installed_digest: None,
             },
+        };
+        report.validate()?;
+        let computed = report
+            .inventory
+            .installed
+            .as_deref()
+            .map(crate::installed_digest);
+        report.inventory.installed_digest = match (computed, sent_digest) {
+            (Some(ours), Some(theirs)) if ours != theirs => {
+                return Err(InvalidValue::Malformed {
+                    field: "installed_digest",
+                    value: theirs.chars().take(80).collect(),
+                    reason: "it is not the digest of the installed packages sent with it",
+                }
+                .into())
+            }
+            (Some(ours), _) => Some(ours),
+            (None, theirs) => theirs,
         };
         report.validate()?;
         Ok(report)
@@ -436,6 +464,14 @@ pub fn to_json(report: &Report) -> Vec<u8> {
     serde_json::to_vec(&WireReport::from(report)).unwrap_or_default()
 }
 
+/// The compact JSON form of a report without its installed packages, only
+/// their digest: what a host sends once the aggregator has that inventory.
+pub fn to_json_without_installed(report: &Report) -> Vec<u8> {
+    let mut w = WireReport::from(report);
+    w.installed = None;
+    serde_json::to_vec(&w).unwrap_or_default()
+}
+
 /// The indented JSON form of a report, for people.
 pub fn to_json_pretty(report: &Report) -> Vec<u8> {
     serde_json::to_vec_pretty(&WireReport::from(report)).unwrap_or_default()
@@ -447,7 +483,7 @@ mod tests {
     use crate::model::Manager;
 
     pub(crate) fn sample() -> Report {
-        Report {
+        let mut r = Report {
             host: HostIdentity {
                 hostname: Hostname::parse("web-01").unwrap(),
                 machine_id: Some("0123456789abcdef0123456789abcdef".into()),
@@ -520,8 +556,42 @@ mod tests {
                     version: "6.1.76-1".into(),
                 }),
                 esm_enabled: None,
+                installed_digest: None,
             },
-        }
+        };
+        r.inventory.installed_digest = r
+            .inventory
+            .installed
+            .as_deref()
+            .map(crate::installed_digest);
+        r
+    }
+
+    #[test]
+    fn an_inventory_can_be_named_by_its_digest() {
+        let full = sample();
+        let digest = crate::installed_digest(full.inventory.installed.as_deref().unwrap());
+        let parsed = from_json(&to_json(&full)).unwrap();
+        assert_eq!(
+            parsed.inventory.installed_digest.as_deref(),
+            Some(digest.as_str())
+        );
+        let lean = from_json(&to_json_without_installed(&full)).unwrap();
+        assert_eq!(lean.inventory.installed, None);
+        assert_eq!(lean.inventory.installed_digest, Some(digest.clone()));
+        // A digest that is not the one of the packages sent with it is refused.
+        let mut v: serde_json::Value = serde_json::from_slice(&to_json(&full)).unwrap();
+        v["installed_digest"] = "0".repeat(64).into();
+        let e = from_json(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not the digest"), "{e}");
+        v.as_object_mut().unwrap().remove("installed");
+        v["installed_digest"] = "not hex".into();
+        let e = from_json(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("64 lowercase hex"), "{e}");
     }
 
     #[test]

@@ -114,6 +114,10 @@ pub(crate) fn content_hash(report: &Report) -> [u8; 16] {
     inv.esm_enabled.hash(&mut h);
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&h.finish().to_le_bytes());
-    out[8..].copy_from_slice(&crate::inventory::hash(report).unwrap_or_default());
+    if let Some(d) = crate::inventory::hash(report) {
+        for (o, b) in out[8..].iter_mut().zip(&d) {
+            *o = *b;
+        }
+    }
     out
 }

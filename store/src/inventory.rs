@@ -59,17 +59,20 @@ pub(crate) fn rows<'a>(report: &'a Report, installed: &'a [Installed]) -> Vec<Pa
         .collect()
 }
 
-/// A hash of the inventory alone, in the order the host sent it (one
-/// collector always sends the same order; another order costs one rewrite
-/// that changes nothing): an unchanged inventory costs no rewrite even when
-/// the pending updates changed. `None` without an inventory.
-pub(crate) fn hash(report: &Report) -> Option<[u8; 8]> {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let installed = report.inventory.installed.as_ref()?;
-    let mut h = DefaultHasher::new();
-    scheme(report.manager).hash(&mut h);
-    installed.hash(&mut h);
-    Some(h.finish().to_le_bytes())
+/// The inventory's digest ([`pakiti_report::installed_digest`]) as bytes:
+/// what the store keeps to tell an unchanged inventory (no rewrite, even
+/// when the pending updates changed) and to check a host that names its
+/// inventory by digest alone. `None` without an inventory.
+pub(crate) fn hash(report: &Report) -> Option<Vec<u8>> {
+    let inv = &report.inventory;
+    let hex = match (&inv.installed_digest, &inv.installed) {
+        (Some(d), _) => d.clone(),
+        (None, Some(list)) => pakiti_report::installed_digest(list),
+        (None, None) => return None,
+    };
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
 }
 
 /// A host's packages are stored as one value: the sorted package ids, each as
@@ -155,6 +158,33 @@ pub(crate) fn hosts_in(shard: i64, bits: &[u8]) -> impl Iterator<Item = i64> + '
     })
 }
 
+/// A set of package ids, hashed cheaply.
+pub(crate) type IdSet = std::collections::HashSet<i64, Plain>;
+
+/// Keys that are already hashes (or ids) need no hashing again.
+type Plain = std::hash::BuildHasherDefault<PlainHasher>;
+
+#[derive(Default)]
+pub(crate) struct PlainHasher(u64);
+
+impl std::hash::Hasher for PlainHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | self.0 >> 56) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Spread ids (dense small numbers) over the table's bits.
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+}
+
 /// Everything that tells two packages apart.
 pub(crate) type Identity = (String, String, String, String, String, String, Scheme);
 
@@ -218,8 +248,8 @@ pub(crate) fn block_ids(block: i64, bytes: &[u8]) -> Result<Vec<i64>, String> {
 #[derive(Default)]
 pub(crate) struct PackageCache {
     hasher: std::collections::hash_map::RandomState,
-    ids: HashMap<u64, i64>,
-    rows: HashMap<i64, Identity>,
+    ids: HashMap<u64, i64, Plain>,
+    rows: HashMap<i64, Identity, Plain>,
     staged: Vec<(u64, i64, Identity)>,
     /// Where the current job's staging begins (SQLite's savepoints).
     job_start: usize,
@@ -430,31 +460,54 @@ pub(crate) fn below(scheme: Scheme, version: &str, key: Option<&[u8]>, bound: &s
 }
 
 /// The order of [`crate::Store::installed_on`]: by version in the host's
-/// order, then site and host name.
+/// order, then site and host name. The distinct versions are few: they are
+/// ranked once, and the hosts sorted by rank.
 pub(crate) fn sort_installed_on(v: &mut [crate::InstalledOn]) {
-    v.sort_by(|a, b| {
-        let order = |m: &str| {
-            Manager::ALL
-                .into_iter()
-                .find(|x| x.as_str() == m)
-                .map(scheme)
-        };
-        let by_version = match (order(&a.manager), order(&b.manager)) {
-            (Some(x), Some(y)) if x == y => {
-                pakiti_versions::compare(x, &a.package.version, &b.package.version)
-            }
-            (x, y) => x.cmp(&y),
-        };
-        by_version
-            .then_with(|| a.package.version.cmp(&b.package.version))
-            .then_with(|| {
-                (&a.site, &a.hostname, &a.package.arch).cmp(&(
-                    &b.site,
-                    &b.hostname,
-                    &b.package.arch,
-                ))
-            })
+    let order = |m: &str| {
+        Manager::ALL
+            .into_iter()
+            .find(|x| x.as_str() == m)
+            .map(scheme)
+    };
+    let mut versions: Vec<(Option<Scheme>, &str)> = v
+        .iter()
+        .map(|i| (order(&i.manager), i.package.version.as_str()))
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .collect();
+    versions.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) if x == y => {
+            pakiti_versions::compare(x, a.1, b.1).then_with(|| a.1.cmp(b.1))
+        }
+        (x, y) => x.cmp(&y).then_with(|| a.1.cmp(b.1)),
     });
+    let rank: HashMap<(Option<Scheme>, String), usize> = versions
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, ver))| ((s, ver.to_string()), i))
+        .collect();
+    let mut keyed: Vec<(usize, crate::InstalledOn)> = v
+        .iter()
+        .map(|i| {
+            let r = rank
+                .get(&(order(&i.manager), i.package.version.clone()))
+                .copied()
+                .unwrap_or(usize::MAX);
+            (r, i.clone())
+        })
+        .collect();
+    keyed.sort_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            (&a.1.site, &a.1.hostname, &a.1.package.arch).cmp(&(
+                &b.1.site,
+                &b.1.hostname,
+                &b.1.package.arch,
+            ))
+        })
+    });
+    for (slot, (_, item)) in v.iter_mut().zip(keyed) {
+        *slot = item;
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,8 @@ pub(crate) struct StoredHost {
     pub owner: Option<String>,
     /// Milliseconds, as stored.
     pub collected_at: i64,
+    /// The digest of the stored inventory (`None`: none stored).
+    pub inventory_hash: Option<Vec<u8>>,
 }
 
 /// Why a report may not overwrite the stored host.
@@ -64,6 +66,27 @@ pub enum Conflict {
         reported: SystemTime,
         received: SystemTime,
     },
+    #[error("the report names its installed packages by digest {claimed}, which is not the inventory stored for this host: send the report with its installed packages")]
+    InventoryUnknown { claimed: String },
+}
+
+/// A report that names its inventory only by digest ("unchanged") is taken
+/// only when that is the stored inventory: otherwise the host must send it.
+pub(crate) fn inventory_known(
+    stored: Option<&StoredHost>,
+    report: &Report,
+) -> Result<(), Conflict> {
+    let inv = &report.inventory;
+    let (None, Some(claimed)) = (&inv.installed, &inv.installed_digest) else {
+        return Ok(());
+    };
+    let have = stored.and_then(|s| s.inventory_hash.as_deref());
+    if have == crate::inventory::hash(report).as_deref() {
+        return Ok(());
+    }
+    Err(Conflict::InventoryUnknown {
+        claimed: claimed.clone(),
+    })
 }
 
 /// How far ahead of the receiving clock a collection time may be.
@@ -138,7 +161,36 @@ mod tests {
             site: r.host.site.clone(),
             owner: Some("web-01".into()),
             collected_at: millis(r.collected_at),
+            inventory_hash: None,
         }
+    }
+
+    #[test]
+    fn an_inventory_named_by_digest_must_be_the_stored_one() {
+        let mut full = report("web-01", Some("m1"), Some("SiteA"), vec![]);
+        full.inventory.installed = Some(vec![pakiti_report::Installed::new("a", "1", "all")]);
+        let digest = pakiti_report::installed_digest(full.inventory.installed.as_deref().unwrap());
+        let mut lean = full.clone();
+        lean.inventory.installed = None;
+        lean.inventory.installed_digest = Some(digest);
+        let mut have = stored();
+        assert_eq!(
+            inventory_known(Some(&have), &full),
+            Ok(()),
+            "a whole report is always taken"
+        );
+        assert!(matches!(
+            inventory_known(Some(&have), &lean),
+            Err(Conflict::InventoryUnknown { .. })
+        ));
+        assert!(matches!(
+            inventory_known(None, &lean),
+            Err(Conflict::InventoryUnknown { .. })
+        ));
+        have.inventory_hash = crate::inventory::hash(&full);
+        assert_eq!(inventory_known(Some(&have), &lean), Ok(()));
+        lean.inventory.installed_digest = Some("0".repeat(64));
+        assert!(inventory_known(Some(&have), &lean).is_err());
     }
 
     fn host_client(name: &str) -> Writer {

@@ -216,7 +216,8 @@ fn ingest(
     let hostname = report.host.hostname.as_str();
     type Found = Option<(i64, Vec<u8>, StoredHost)>;
     let select = |tx: &mut Transaction| -> Result<Found, postgres::Error> {
-        const COLUMNS: &str = "id, content_hash, hostname, site, owner, collected_at";
+        const COLUMNS: &str =
+            "id, content_hash, hostname, site, owner, collected_at, inventory_hash";
         let row = match &report.host.machine_id {
             Some(mid) => tx.query_opt(&format!("SELECT {COLUMNS} FROM hosts WHERE machine_id = $1 FOR UPDATE"), &[mid])?,
             None => tx.query_opt(
@@ -233,6 +234,7 @@ fn ingest(
                     site: r.try_get(3)?,
                     owner: r.try_get(4)?,
                     collected_at: r.try_get(5)?,
+                    inventory_hash: r.try_get(6)?,
                 },
             ))
         })
@@ -264,6 +266,7 @@ fn ingest(
                         site: report.host.site.clone(),
                         owner: writer.client.clone(),
                         collected_at: now,
+                        inventory_hash: None,
                     },
                 ));
             }
@@ -278,6 +281,7 @@ fn ingest(
     if !created {
         ownership::check(&stored, report, writer).map_err(IngestError::Conflict)?;
     }
+    ownership::inventory_known(Some(&stored), report).map_err(IngestError::Conflict)?;
     let collected = millis(report.collected_at);
     let duration_ms = report.collection_duration.as_millis() as i64;
     if !created && old_hash.as_slice() == hash {

@@ -47,7 +47,7 @@ pub(crate) fn write(
             &inv.esm_enabled,
         ],
     )?;
-    let new_hash = inventory::hash(report).map(|h| h.to_vec());
+    let new_hash = inventory::hash(report);
     if old_hash == new_hash {
         return Ok(());
     }
@@ -72,7 +72,7 @@ pub(crate) fn write(
     }
     let installed: &[Installed] = inv.installed.as_deref().unwrap_or(&[]);
     let new_ids = package_ids(tx, report, installed, cache, learnt)?;
-    let (old_set, new_set): (HashSet<i64>, HashSet<i64>) = (
+    let (old_set, new_set): (inventory::IdSet, inventory::IdSet) = (
         old_ids.iter().copied().collect(),
         new_ids.iter().copied().collect(),
     );

@@ -86,6 +86,8 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         ))
     })?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+    // Every statement of an ingest stays prepared (rusqlite keeps 16 by default).
+    conn.set_prepared_statement_cache_capacity(128);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
     )
@@ -366,7 +368,7 @@ fn find_host(
     tx: &Transaction,
     report: &Report,
 ) -> Result<Option<(i64, Vec<u8>, StoredHost)>, rusqlite::Error> {
-    const COLUMNS: &str = "id, content_hash, hostname, site, owner, collected_at";
+    const COLUMNS: &str = "id, content_hash, hostname, site, owner, collected_at, inventory_hash";
     let row = |r: &rusqlite::Row| {
         Ok((
             r.get(0)?,
@@ -376,6 +378,7 @@ fn find_host(
                 site: r.get(3)?,
                 owner: r.get(4)?,
                 collected_at: r.get(5)?,
+                inventory_hash: r.get(6)?,
             },
         ))
     };
@@ -406,6 +409,7 @@ fn ingest(
     if let Some((_, _, stored)) = &found {
         ownership::check(stored, report, writer)?;
     }
+    ownership::inventory_known(found.as_ref().map(|f| &f.2), report)?;
     let found = found.map(|(id, hash, _)| (id, hash));
     write_host(tx, report, writer, hash, source, received_at, found).map_err(db)
 }

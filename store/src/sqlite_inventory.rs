@@ -54,7 +54,7 @@ pub(crate) fn write(
         inv.running_kernel.as_ref().map(|k| &k.version),
         inv.esm_enabled,
     ])?;
-    let new_hash = inventory::hash(report).map(|h| h.to_vec());
+    let new_hash = inventory::hash(report);
     let old_hash: Option<Vec<u8>> = tx
         .prepare_cached("SELECT inventory_hash FROM hosts WHERE id = ?1")?
         .query_row([host_id], |r| r.get(0))?;
@@ -67,7 +67,7 @@ pub(crate) fn write(
     for row in inventory::rows(report, installed) {
         new_ids.push(package_id(tx, &row)?);
     }
-    let (old_set, new_set): (HashSet<i64>, HashSet<i64>) = (
+    let (old_set, new_set): (inventory::IdSet, inventory::IdSet) = (
         old_ids.iter().copied().collect(),
         new_ids.iter().copied().collect(),
     );

@@ -1,0 +1,103 @@
+//! The digest of an installed inventory: what lets a host say "my inventory
+//! is the one you have" instead of sending a thousand packages again, and
+//! what the aggregator stores to check that claim. SHA-256 over a canonical
+//! text (each entry's fields separated by tabs, one line per entry, the
+//! entries sorted by their fields, so the order a tool lists them in does not
+//! matter; fields are tokens, so neither separator can occur in one), written
+//! as 64 lowercase hex digits. Stable across releases of anything.
+
+use sha2::{Digest, Sha256};
+
+use crate::model::Installed;
+
+pub fn installed_digest(installed: &[Installed]) -> String {
+    let mut sorted: Vec<&Installed> = installed.iter().collect();
+    sorted.sort_unstable_by(|a, b| {
+        (
+            &a.name,
+            &a.arch,
+            &a.version,
+            &a.source_name,
+            &a.source_version,
+            &a.module,
+        )
+            .cmp(&(
+                &b.name,
+                &b.arch,
+                &b.version,
+                &b.source_name,
+                &b.source_version,
+                &b.module,
+            ))
+    });
+    let mut h = Sha256::new();
+    for p in sorted {
+        for (i, field) in [
+            p.name.as_str(),
+            &p.version,
+            &p.arch,
+            &p.source_name,
+            &p.source_version,
+            p.module.as_deref().unwrap_or(""),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if i > 0 {
+                h.update(b"\t");
+            }
+            h.update(field.as_bytes());
+        }
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `s` is written as [`installed_digest`] writes digests.
+pub fn is_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_is_sha256_of_the_canonical_text() {
+        let inv = [
+            Installed::new("bash", "5.2.15-2", "amd64"),
+            Installed {
+                module: Some("m:1".into()),
+                ..Installed::new("x", "1", "all")
+            },
+        ];
+        // printf 'bash\t5.2.15-2\tamd64\tbash\t5.2.15-2\t\nx\t1\tall\tx\t1\tm:1\n' | sha256sum
+        let out = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().expect("stdin").write_all(
+                    b"bash\t5.2.15-2\tamd64\tbash\t5.2.15-2\t\nx\t1\tall\tx\t1\tm:1\n",
+                )?;
+                c.wait_with_output()
+            })
+            .expect("sha256sum runs");
+        let want = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            installed_digest(&inv),
+            want.split_whitespace().next().unwrap()
+        );
+        let mut reversed = inv.clone();
+        reversed.reverse();
+        assert_eq!(
+            installed_digest(&reversed),
+            installed_digest(&inv),
+            "order does not matter"
+        );
+        assert!(is_digest(&installed_digest(&[])));
+        assert!(!is_digest("ABC"));
+        assert!(!is_digest(&"A".repeat(64)));
+    }
+}
