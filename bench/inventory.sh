@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${HOSTS:-10000}
 installed=${INSTALLED:-1000}
+rounds=${ROUNDS:-3}
+stores=${STORES:-sqlite postgres}
 admin=${PAKITI_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 root=${admin%/*}
 cargo build --release -q -p pakiti-aggregator -p pakiti-bench
@@ -28,7 +30,7 @@ run() { # storage url
   echo "== $1: $hosts hosts x 150 pending updates x $installed installed packages"
   ./target/release/pakiti-fleet --url "http://127.0.0.1:$port" --hosts 1 --installed "$installed" --phase new 2>&1 | grep prepared
   fleet --phase new
-  for round in 1 2 3; do
+  for round in $(seq "$rounds"); do
     fleet --phase unchanged --round $((round - 1))
     fleet --phase changed --change-percent 5 --installed-change-percent 1 --round "$round"
   done
@@ -41,6 +43,7 @@ run() { # storage url
   echo "aggregator RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"
   kill $pid; wait $pid 2>/dev/null || true; pid=
 }
+if [[ " $stores " == *" sqlite "* ]]; then
 run "$work/pakiti.db"
 python3 - "$work/pakiti.db" "$hosts" <<'PY'
 import sqlite3, sys
@@ -52,6 +55,8 @@ hosts = int(sys.argv[2])
 print("SQLite inventory tables: " + ", ".join(f"{n} {sizes[n] / 2**20:.1f} MiB" for n in sorted(inv)))
 print(f"SQLite inventory growth: {total / 2**20:.1f} MiB = {total / hosts / 1024:.1f} KiB per host; distinct packages stored: {c.execute('SELECT COUNT(*) FROM packages').fetchone()[0]}, bitmaps: {c.execute('SELECT COUNT(*) FROM package_hosts').fetchone()[0]}")
 PY
+fi
+[[ " $stores " == *" postgres "* ]] || exit 0
 db="pakiti_inventory_bench_$$"
 psql "$admin" -qc "DROP DATABASE IF EXISTS $db" -qc "CREATE DATABASE $db"
 run "$root/$db"

@@ -66,8 +66,37 @@ pub(crate) fn groups(rows: &[InstalledOn]) -> Vec<Value> {
         .collect()
 }
 
+/// One host of the packages API, serialised without building a JSON tree
+/// (the answer may list every host of the fleet).
+#[derive(serde::Serialize)]
+struct HostRow<'a> {
+    hostname: &'a str,
+    site: Option<&'a str>,
+    manager: &'a str,
+    version: &'a str,
+    arch: &'a str,
+    source_name: &'a str,
+    source_version: &'a str,
+    module: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct VersionCount<'a> {
+    version: &'a str,
+    hosts: usize,
+}
+
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    name: &'a str,
+    version_lt: Option<&'a str>,
+    host_count: usize,
+    versions: Vec<VersionCount<'a>>,
+    hosts: Vec<HostRow<'a>>,
+}
+
 /// `GET /api/v1/packages/{name}`: every host with it installed, and the
-/// count per version.
+/// count per version (in the order of the rows: each host's version order).
 pub async fn api(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -75,20 +104,46 @@ pub async fn api(
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
     let rows = installed_on(&state, &name, q.version_lt.as_deref()).await?;
-    let hosts: Vec<Value> = rows.iter().map(host_json).collect();
-    let distinct_hosts = rows
-        .iter()
-        .map(|r| (&r.site, &r.hostname))
-        .collect::<std::collections::BTreeSet<_>>()
-        .len();
-    Ok(axum::Json(json!({
-        "name": name,
-        "version_lt": q.version_lt,
-        "host_count": distinct_hosts,
-        "versions": groups(&rows).iter().map(|g| json!({"version": g["version"], "hosts": g["count"]})).collect::<Vec<_>>(),
-        "hosts": hosts,
-    }))
-    .into_response())
+    let mut versions: Vec<VersionCount<'_>> = Vec::new();
+    for r in &rows {
+        match versions.last_mut() {
+            Some(v) if v.version == r.package.version => v.hosts += 1,
+            _ => versions.push(VersionCount {
+                version: &r.package.version,
+                hosts: 1,
+            }),
+        }
+    }
+    let answer = Answer {
+        name: &name,
+        version_lt: q.version_lt.as_deref(),
+        host_count: rows
+            .iter()
+            .map(|r| (&r.site, &r.hostname))
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        versions,
+        hosts: rows
+            .iter()
+            .map(|i| HostRow {
+                hostname: &i.hostname,
+                site: i.site.as_deref(),
+                manager: &i.manager,
+                version: &i.package.version,
+                arch: &i.package.arch,
+                source_name: &i.package.source_name,
+                source_version: &i.package.source_version,
+                module: i.package.module.as_deref(),
+            })
+            .collect(),
+    };
+    let body = serde_json::to_vec(&answer)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 /// What a host's JSON adds for its inventory: `installed` (null without

@@ -98,6 +98,35 @@ async fn this_machines_inventory_and_the_fleet_query() {
 }
 
 #[tokio::test]
+async fn an_inventory_named_by_digest_is_taken_or_asked_for() {
+    let f = fixture("");
+    let full = host("a", "0000000000000000000000000000000a", "5.6.0-0.1");
+    let (status, body) = post(&f.state, &[JSON], full.clone()).await;
+    assert!(status.is_success(), "{body}");
+    let parsed = pakiti_report::from_json(&full).unwrap();
+    let lean = pakiti_report::to_json_without_installed(&parsed);
+    assert!(!String::from_utf8_lossy(&lean).contains("\"installed\":"));
+    let (status, body) = post(&f.state, &[JSON], lean.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "unchanged");
+    let (_, api) = get_json(&f.state, "/api/v1/hosts/a").await;
+    assert_eq!(api["installed"].as_array().unwrap().len(), 3);
+    // Another host's digest, or a digest nobody sent: asked for, nothing stored.
+    let mut other: Value = serde_json::from_slice(&lean).unwrap();
+    other["host"]["hostname"] = "b".into();
+    other["host"]["machine_id"] = "0000000000000000000000000000000b".into();
+    let (status, body) = post(&f.state, &[JSON], serde_json::to_vec(&other).unwrap()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["resend"], "installed");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("send the report with its installed packages"));
+    let (status, _) = get_json(&f.state, "/api/v1/hosts/b").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn which_hosts_have_a_version_below() {
     let f = fixture("");
     for (name, mid, xz) in [

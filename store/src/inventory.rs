@@ -221,6 +221,18 @@ fn encode_block(offsets: &[u16]) -> Vec<u8> {
     }
 }
 
+/// Whether one block's row holds package id `id` (of that block), without
+/// decoding the row.
+pub(crate) fn block_has(bytes: &[u8], id: i64) -> bool {
+    let offset = id.rem_euclid(SHARD_HOSTS) as u16;
+    if bytes.len() == BITMAP_BYTES {
+        return bytes[usize::from(offset / 8)] & (1 << (offset % 8)) != 0;
+    }
+    bytes
+        .chunks_exact(2)
+        .any(|c| u16::from_be_bytes([c[0], c[1]]) == offset)
+}
+
 /// The package ids of one block's row; a damaged row is an error.
 pub(crate) fn block_ids(block: i64, bytes: &[u8]) -> Result<Vec<i64>, String> {
     if bytes.len() == BITMAP_BYTES {
@@ -462,52 +474,48 @@ pub(crate) fn below(scheme: Scheme, version: &str, key: Option<&[u8]>, bound: &s
 /// The order of [`crate::Store::installed_on`]: by version in the host's
 /// order, then site and host name. The distinct versions are few: they are
 /// ranked once, and the hosts sorted by rank.
-pub(crate) fn sort_installed_on(v: &mut [crate::InstalledOn]) {
+pub(crate) fn sort_installed_on(v: &mut Vec<crate::InstalledOn>) {
     let order = |m: &str| {
         Manager::ALL
             .into_iter()
             .find(|x| x.as_str() == m)
             .map(scheme)
     };
-    let mut versions: Vec<(Option<Scheme>, &str)> = v
-        .iter()
-        .map(|i| (order(&i.manager), i.package.version.as_str()))
-        .collect::<std::collections::HashSet<_>>()
-        .into_iter()
-        .collect();
-    versions.sort_by(|a, b| match (a.0, b.0) {
-        (Some(x), Some(y)) if x == y => {
-            pakiti_versions::compare(x, a.1, b.1).then_with(|| a.1.cmp(b.1))
-        }
-        (x, y) => x.cmp(&y).then_with(|| a.1.cmp(b.1)),
-    });
-    let rank: HashMap<(Option<Scheme>, String), usize> = versions
-        .into_iter()
-        .enumerate()
-        .map(|(i, (s, ver))| ((s, ver.to_string()), i))
-        .collect();
-    let mut keyed: Vec<(usize, crate::InstalledOn)> = v
-        .iter()
-        .map(|i| {
-            let r = rank
-                .get(&(order(&i.manager), i.package.version.clone()))
-                .copied()
-                .unwrap_or(usize::MAX);
-            (r, i.clone())
-        })
-        .collect();
-    keyed.sort_by(|a, b| {
-        a.0.cmp(&b.0).then_with(|| {
-            (&a.1.site, &a.1.hostname, &a.1.package.arch).cmp(&(
-                &b.1.site,
-                &b.1.hostname,
-                &b.1.package.arch,
+    let ranks: Vec<usize> = {
+        let mut versions: Vec<(Option<Scheme>, &str)> = v
+            .iter()
+            .map(|i| (order(&i.manager), i.package.version.as_str()))
+            .collect::<std::collections::HashSet<_>>()
+            .into_iter()
+            .collect();
+        versions.sort_by(|a, b| match (a.0, b.0) {
+            (Some(x), Some(y)) if x == y => {
+                pakiti_versions::compare(x, a.1, b.1).then_with(|| a.1.cmp(b.1))
+            }
+            (x, y) => x.cmp(&y).then_with(|| a.1.cmp(b.1)),
+        });
+        let rank: HashMap<(Option<Scheme>, &str), usize> = versions
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (k, i))
+            .collect();
+        v.iter()
+            .map(|i| rank[&(order(&i.manager), i.package.version.as_str())])
+            .collect()
+    };
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|&a, &b| {
+        ranks[a].cmp(&ranks[b]).then_with(|| {
+            (&v[a].site, &v[a].hostname, &v[a].package.arch).cmp(&(
+                &v[b].site,
+                &v[b].hostname,
+                &v[b].package.arch,
             ))
         })
     });
-    for (slot, (_, item)) in v.iter_mut().zip(keyed) {
-        *slot = item;
-    }
+    let mut slots: Vec<Option<crate::InstalledOn>> =
+        std::mem::take(v).into_iter().map(Some).collect();
+    *v = idx.into_iter().filter_map(|i| slots[i].take()).collect();
 }
 
 #[cfg(test)]

@@ -396,21 +396,26 @@ pub(crate) fn installed_on(
         }
     }
     let ids: Vec<i64> = chosen.iter().map(|c| c.0).collect();
-    let index: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let mut holders: Vec<(i64, usize)> = Vec::new();
     let wanted: HashSet<i64> = ids
         .iter()
         .map(|id| id.div_euclid(inventory::SHARD_HOSTS))
         .collect();
     for block in wanted {
+        let here: Vec<(i64, usize)> = ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| id.div_euclid(inventory::SHARD_HOSTS) == block)
+            .map(|(i, id)| (*id, i))
+            .collect();
         for r in c.query(
             "SELECT host_id, ids FROM host_blocks WHERE block = $1",
             &[&block],
         )? {
             let host: i64 = r.try_get(0)?;
-            let has = inventory::block_ids(block, &r.try_get::<_, Vec<u8>>(1)?).unwrap_or_default();
-            for id in has {
-                if let Some(i) = index.get(&id) {
+            let bytes: &[u8] = r.try_get(1)?;
+            for (id, i) in &here {
+                if inventory::block_has(bytes, *id) {
                     holders.push((host, *i));
                 }
             }

@@ -713,6 +713,58 @@ mod inventory_cases {
         assert_eq!(bash, ["c"]);
     }
 
+    pub fn an_inventory_named_by_digest_is_taken_only_when_stored(s: &dyn Store) {
+        const A: &str = "0000000000000000000000000000000a";
+        let full = with_inventory("a", A, &[("xz-utils", "5.6.0-0.1"), ("bash", "5.2.15-2")]);
+        s.ingest(&full, Source::Push, t(10)).unwrap();
+        let mut lean = full.clone();
+        lean.inventory.installed_digest = Some(installed_digest(
+            full.inventory.installed.as_deref().unwrap(),
+        ));
+        lean.inventory.installed = None;
+        lean.collected_at = t(20);
+        assert_eq!(
+            s.ingest(&lean, Source::Push, t(30)).unwrap(),
+            IngestOutcome::Unchanged,
+            "the same inventory, named by its digest"
+        );
+        let h = s.host("a", None).unwrap().unwrap();
+        assert_eq!(h.installed.map(|v| v.len()), Some(2));
+        assert_eq!(h.summary.last_report_at, t(30));
+        // Pending updates changed, the inventory named by digest: kept.
+        let mut lean2 = lean.clone();
+        lean2.inventory.updates = vec![update("bash", "5.2.15-3", None)];
+        lean2.collected_at = t(40);
+        assert_eq!(
+            s.ingest(&lean2, Source::Push, t(50)).unwrap(),
+            IngestOutcome::Changed
+        );
+        let h = s.host("a", None).unwrap().unwrap();
+        assert_eq!(h.installed.map(|v| v.len()), Some(2));
+        assert!(h.installed_changes.is_empty());
+        // A digest the store does not have: refused, nothing of it stored.
+        let mut wrong = lean2.clone();
+        wrong.inventory.installed_digest = Some("0".repeat(64));
+        wrong.inventory.updates = vec![];
+        wrong.collected_at = t(60);
+        match s.ingest(&wrong, Source::Push, t(70)) {
+            Err(StoreError::Conflict(Conflict::InventoryUnknown { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        let h = s.host("a", None).unwrap().unwrap();
+        assert_eq!(h.summary.counts.pending, 1);
+        assert_eq!(h.summary.last_report_at, t(50));
+        // A host never seen cannot begin by digest.
+        let mut newcomer = lean.clone();
+        newcomer.host.hostname = Hostname::parse("b").unwrap();
+        newcomer.host.machine_id = Some("0000000000000000000000000000000b".into());
+        match s.ingest(&newcomer, Source::Push, t(80)) {
+            Err(StoreError::Conflict(Conflict::InventoryUnknown { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(s.host("b", None).unwrap().is_none());
+    }
+
     pub fn inventory_order_is_the_hosts_own(s: &dyn Store) {
         let mut r = with_inventory(
             "rh",
@@ -785,6 +837,7 @@ use inventory_cases::*;
 
 contract!(
     the_inventory_is_kept_queried_and_its_changes_recorded,
+    an_inventory_named_by_digest_is_taken_only_when_stored,
     inventory_order_is_the_hosts_own,
     outcomes_new_unchanged_changed,
     first_seen_times_give_patch_age,

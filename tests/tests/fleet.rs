@@ -234,3 +234,97 @@ fn the_aggregator_scrapes_exporters_named_in_file_sd() {
         (!m.contains("127.0.0.1:1\"")).then_some(())
     });
 }
+
+fn aggregator_on(dir: &Path, port: u16) -> Proc {
+    let child = Command::new(bin("pakiti-aggregator"))
+        .args(["--config.file", "/dev/null"])
+        .args(["--storage.url", dir.join("pakiti.db").to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the aggregator", 60, || {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}/-/ready"))
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+    Proc(child)
+}
+
+/// The bytes of each push the exporter logged, in order.
+fn pushes(log: &Path) -> Vec<u64> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("report pushed"))
+        .filter_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            v["fields"]["bytes"].as_u64()
+        })
+        .collect()
+}
+
+#[test]
+fn an_unchanged_inventory_is_pushed_by_digest_and_sent_again_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let first = dir.path().join("first");
+    std::fs::create_dir_all(&first).unwrap();
+    let agg = aggregator_on(&first, port);
+    let base = format!("http://127.0.0.1:{port}");
+    let cfg = dir.path().join("exporter.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[collector]\ninterval = \"10s\"\ncache_dir = \"{}\"\n[push]\nurls = [\"{base}\"]\nretries = 0\n",
+            dir.path().join("cache").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("exporter.log");
+    let _exporter = Proc(
+        Command::new(bin("pakiti-exporter"))
+            .args([
+                "--config.file",
+                cfg.to_str().unwrap(),
+                "--log.format",
+                "json",
+            ])
+            .args([
+                "--web.listen-address",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("two pushes", 90, || (pushes(&log).len() >= 2).then_some(()));
+    let sizes = pushes(&log);
+    assert!(
+        sizes[1] * 4 < sizes[0],
+        "the second push names the inventory by digest: {sizes:?}"
+    );
+    let hosts = get_json(&format!("{base}/api/v1/hosts")).unwrap();
+    let name = hosts["hosts"][0]["hostname"].as_str().unwrap().to_string();
+    let host = get_json(&format!("{base}/api/v1/hosts/{name}")).unwrap();
+    let installed = host["installed"]
+        .as_array()
+        .expect("the inventory is stored")
+        .len();
+    assert!(installed > 100, "{installed}");
+
+    // A new aggregator without that inventory asks for it, and gets it.
+    drop(agg);
+    let second = dir.path().join("second");
+    std::fs::create_dir_all(&second).unwrap();
+    let _agg = aggregator_on(&second, port);
+    wait_for("the host on the new aggregator", 90, || {
+        get_json(&format!("{base}/api/v1/hosts/{name}")).filter(|h| {
+            h["installed"]
+                .as_array()
+                .is_some_and(|a| a.len() == installed)
+        })
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("asked for the installed packages"), "{text}");
+}
