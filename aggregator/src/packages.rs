@@ -146,24 +146,24 @@ pub async fn api(
         .into_response())
 }
 
+/// One installed package in a host's JSON and page.
+pub(crate) fn installed_json(p: &pakiti_report::Installed) -> Value {
+    json!({
+        "name": p.name,
+        "version": p.version,
+        "arch": p.arch,
+        "source_name": p.source_name,
+        "source_version": p.source_version,
+        "module": p.module,
+    })
+}
+
 /// What a host's JSON adds for its inventory: `installed` (null without
 /// one), `installed_changes` (newest first) and the platform facts.
 pub(crate) fn add_inventory(v: &mut Value, d: &pakiti_store::HostDetail) {
     v["installed"] = match &d.installed {
         None => Value::Null,
-        Some(list) => list
-            .iter()
-            .map(|p| {
-                json!({
-                    "name": p.name,
-                    "version": p.version,
-                    "arch": p.arch,
-                    "source_name": p.source_name,
-                    "source_version": p.source_version,
-                    "module": p.module,
-                })
-            })
-            .collect(),
+        Some(list) => list.iter().map(installed_json).collect(),
     };
     v["installed_changes"] = d
         .installed_changes

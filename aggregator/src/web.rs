@@ -802,16 +802,7 @@ pub async fn host(
                     || p.name.to_lowercase().contains(&needle)
                     || p.source_name.to_lowercase().contains(&needle)
             })
-            .map(|p| {
-                json!({
-                    "name": p.name,
-                    "version": p.version,
-                    "arch": p.arch,
-                    "source_name": p.source_name,
-                    "source_version": p.source_version,
-                    "module": p.module,
-                })
-            })
+            .map(crate::packages::installed_json)
             .collect()
     });
     let changes: Vec<Value> = d

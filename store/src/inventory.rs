@@ -386,6 +386,38 @@ pub struct InstalledChange {
     pub new_version: Option<String>,
 }
 
+/// The version changes a rewrite of a host's package ids makes, reading
+/// through `names` only the ids it touched: those removed, and those kept
+/// under a name that changed (one kernel of several).
+pub(crate) fn rewrite_changes<E>(
+    old_set: &IdSet,
+    new_set: &IdSet,
+    installed: &[Installed],
+    new_ids: &[i64],
+    at: std::time::SystemTime,
+    mut names: impl FnMut(&[i64]) -> Result<Vec<(String, String, String)>, E>,
+) -> Result<Vec<InstalledChange>, E> {
+    let gone: Vec<i64> = old_set.difference(new_set).copied().collect();
+    let mut old = names(&gone)?;
+    let mut touched: std::collections::HashSet<(String, String)> =
+        old.iter().map(|(n, a, _)| (n.clone(), a.clone())).collect();
+    for (p, id) in installed.iter().zip(new_ids) {
+        if !old_set.contains(id) {
+            touched.insert((p.name.clone(), p.arch.clone()));
+        }
+    }
+    let stayed: Vec<i64> = new_ids
+        .iter()
+        .zip(installed)
+        .filter(|(id, p)| {
+            old_set.contains(id) && touched.contains(&(p.name.clone(), p.arch.clone()))
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    old.extend(names(&stayed)?);
+    Ok(changes_of(&old, installed, &touched, at))
+}
+
 /// [`changes`] for the (name, arch)s a rewrite touched: those of the
 /// packages it removed or added (`touched`), the others unchanged.
 pub(crate) fn changes_of(

@@ -103,26 +103,14 @@ pub(crate) fn write(
         )?;
     }
     if old_hash.is_some() && inv.installed.is_some() {
-        let gone: Vec<i64> = old_set.difference(&new_set).copied().collect();
-        let mut old = names_of(tx, &gone, cache)?;
-        let mut touched: HashSet<(String, String)> =
-            old.iter().map(|(n, a, _)| (n.clone(), a.clone())).collect();
-        for (p, id) in installed.iter().zip(&new_ids) {
-            if !old_set.contains(id) {
-                touched.insert((p.name.clone(), p.arch.clone()));
-            }
-        }
-        // What stayed of a touched name (one kernel of several) is needed too.
-        let stayed: Vec<i64> = new_ids
-            .iter()
-            .zip(installed)
-            .filter(|(id, p)| {
-                old_set.contains(id) && touched.contains(&(p.name.clone(), p.arch.clone()))
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        old.extend(names_of(tx, &stayed, cache)?);
-        let changes = inventory::changes_of(&old, installed, &touched, from_millis(now));
+        let changes = inventory::rewrite_changes(
+            &old_set,
+            &new_set,
+            installed,
+            &new_ids,
+            from_millis(now),
+            |ids| names_of(tx, ids, cache),
+        )?;
         if !changes.is_empty() {
             let col = |f: fn(&InstalledChange) -> Option<&str>| -> Vec<Option<&str>> {
                 changes.iter().map(f).collect()

@@ -92,30 +92,18 @@ pub(crate) fn write(
     }
     // The first inventory of a host is where it starts, not a change.
     if old_hash.is_some() && inv.installed.is_some() {
-        let gone: Vec<i64> = old_set.difference(&new_set).copied().collect();
-        let old = names_of(tx, &gone)?;
-        let mut touched: HashSet<(String, String)> =
-            old.iter().map(|(n, a, _)| (n.clone(), a.clone())).collect();
-        for (p, id) in installed.iter().zip(&new_ids) {
-            if !old_set.contains(id) {
-                touched.insert((p.name.clone(), p.arch.clone()));
-            }
-        }
-        // What stayed of a touched name (one kernel of several) is needed too.
-        let stayed: Vec<i64> = new_ids
-            .iter()
-            .zip(installed)
-            .filter(|(id, p)| {
-                old_set.contains(id) && touched.contains(&(p.name.clone(), p.arch.clone()))
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        let mut old = old;
-        old.extend(names_of(tx, &stayed)?);
+        let changes = inventory::rewrite_changes(
+            &old_set,
+            &new_set,
+            installed,
+            &new_ids,
+            from_millis(now),
+            |ids| names_of(tx, ids),
+        )?;
         let mut stmt = tx.prepare_cached(
             "INSERT INTO installed_history (host_id, at, name, arch, old_version, new_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for c in inventory::changes_of(&old, installed, &touched, from_millis(now)) {
+        for c in changes {
             stmt.execute(params![
                 host_id,
                 now,
