@@ -188,10 +188,12 @@ fn counts_at(r: &postgres::Row, start: usize) -> Result<Counts, postgres::Error>
 
 /// Why an ingest failed: the database said so, the host vanished under us,
 /// or the report may not overwrite it.
-enum IngestError {
+pub(crate) enum IngestError {
     Pg(postgres::Error),
     Vanished,
     Conflict(Conflict),
+    /// A package the inventory names could be neither found nor stored.
+    Package(String),
 }
 
 impl From<postgres::Error> for IngestError {
@@ -591,6 +593,7 @@ impl Store for PgStore {
                 "the host was removed while its report was stored; send it again".into(),
             ),
             IngestError::Conflict(c) => StoreError::Conflict(c),
+            IngestError::Package(why) => StoreError::Database(why),
         })?;
         tx.execute(
             "UPDATE hosts SET forwarded_by = $1 WHERE id = $2",

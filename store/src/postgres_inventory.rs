@@ -10,6 +10,7 @@ use pakiti_versions::Scheme;
 use postgres::{GenericClient, Transaction};
 
 use crate::inventory::{self, HostInventory, InstalledChange, PackageCache};
+use crate::postgres::IngestError;
 use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 
 /// Package ids this transaction learnt, for the cache once it commits.
@@ -27,7 +28,7 @@ pub(crate) fn write(
     now: i64,
     cache: &Mutex<PackageCache>,
     learnt: &mut Learnt,
-) -> Result<(), postgres::Error> {
+) -> Result<(), IngestError> {
     let inv = &report.inventory;
     let old_hash: Option<Vec<u8>> = tx
         .query_one(
@@ -172,7 +173,7 @@ fn package_ids(
     installed: &[Installed],
     cache: &Mutex<PackageCache>,
     learnt: &mut Learnt,
-) -> Result<Vec<i64>, postgres::Error> {
+) -> Result<Vec<i64>, IngestError> {
     let rows = inventory::rows(report, installed);
     // In the order of `installed`: the caller pairs them.
     let mut ids: Vec<Option<i64>> = Vec::with_capacity(rows.len());
@@ -262,11 +263,10 @@ fn package_ids(
                 learnt_here.insert(r.identity(), *id);
             }
             None => {
-                tracing::error!(
-                    package = r.name,
-                    version = r.version,
-                    "a package row could not be found or inserted"
-                );
+                return Err(IngestError::Package(format!(
+                    "package {} {} {} could be neither found nor stored; the report was not stored, send it again",
+                    r.name, r.version, r.arch
+                )))
             }
         }
     }
