@@ -138,16 +138,18 @@ impl Pusher {
                 (Some(lean), true) => lean.clone(),
                 _ => full.clone(),
             };
+            let mut bytes = body.len();
             let mut result = self.push_one(url, body).await;
             if by_digest
                 && matches!(&result, Err(e) if e.downcast_ref::<ResendInstalled>().is_some())
             {
                 tracing::info!(url = %url, "the aggregator asked for the installed packages; sending them");
+                bytes = full.len();
                 result = self.push_one(url, full.clone()).await;
             }
             match result {
                 Ok(msg) => {
-                    tracing::info!(url = %url, result = %msg, bytes = if by_digest { lean.as_ref().map_or(0, Vec::len) } else { full.len() }, "report pushed");
+                    tracing::info!(url = %url, result = %msg, bytes, "report pushed");
                     if let (Some(d), Ok(mut a)) = (&digest, self.acked.lock()) {
                         a.insert(url.clone(), d.clone());
                     }
