@@ -25,12 +25,17 @@ fn state_at(config: &str, dir: &tempfile::TempDir, listen: &str) -> (AppState, W
     let file: File = toml::from_str(config).unwrap();
     let settings = Settings::from_file(&file).unwrap();
     let access = settings.effective_web_access(listen);
-    let r = pakiti_report::testing::report(
+    let mut r = pakiti_report::testing::report(
         "secret-host",
         Some("0123456789abcdef0123456789abcdef"),
         Some("S"),
         vec![],
     );
+    // The inventory reveals hosts too: the packages API is a page like the others.
+    r.inventory.installed = Some(vec![pakiti_report::Installed::new(
+        "openssl", "3.0.11-1", "amd64",
+    )]);
+    r.inventory.installed_packages = 1;
     store
         .ingest(&r, Source::Push, std::time::SystemTime::now())
         .unwrap();
@@ -53,7 +58,14 @@ async fn get(
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-const PAGES: [&str; 4] = ["/", "/hosts", "/hosts/secret-host", "/api/v1/hosts"];
+const PAGES: [&str; 6] = [
+    "/",
+    "/hosts",
+    "/hosts/secret-host",
+    "/api/v1/hosts",
+    "/api/v1/packages/openssl",
+    "/packages/openssl",
+];
 
 #[tokio::test]
 async fn basic_auth_with_bcrypt_users() {
