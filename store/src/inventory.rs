@@ -494,6 +494,22 @@ pub(crate) fn changes(
     out
 }
 
+/// Whether a stored package (its scheme's name, version and key) answers
+/// `version_lt`: every version without a bound; with one, those below it in
+/// the scheme's order (a scheme this program does not know answers none).
+pub(crate) fn wanted(
+    scheme: &str,
+    version: &str,
+    key: Option<&[u8]>,
+    version_lt: Option<&str>,
+) -> bool {
+    match (version_lt, Scheme::parse(scheme)) {
+        (None, _) => true,
+        (Some(bound), Some(s)) => below(s, version, key, bound),
+        (Some(_), None) => false,
+    }
+}
+
 /// Whether a stored version is below `bound` in `scheme`'s order: by the
 /// keys where both have one, else by comparing the versions.
 pub(crate) fn below(scheme: Scheme, version: &str, key: Option<&[u8]>, bound: &str) -> bool {

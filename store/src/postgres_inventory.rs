@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use pakiti_report::{Installed, Report, RunningKernel};
-use pakiti_versions::Scheme;
 use postgres::{GenericClient, Transaction};
 
 use crate::inventory::{self, HostInventory, InstalledChange, PackageCache};
@@ -374,12 +373,7 @@ pub(crate) fn installed_on(
     )? {
         let (id, scheme, key): (i64, String, Option<Vec<u8>>) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
         let package = installed_row(&r, 3)?;
-        let keep = match (version_lt, Scheme::parse(&scheme)) {
-            (None, _) => true,
-            (Some(bound), Some(s)) => inventory::below(s, &package.version, key.as_deref(), bound),
-            (Some(_), None) => false,
-        };
-        if keep {
+        if inventory::wanted(&scheme, &package.version, key.as_deref(), version_lt) {
             chosen.push((id, package));
         }
     }

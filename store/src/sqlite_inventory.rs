@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use pakiti_report::{Installed, Report, RunningKernel};
-use pakiti_versions::Scheme;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::inventory::{self, HostInventory, InstalledChange, PackageCache, PackageRow};
@@ -299,12 +298,7 @@ pub(crate) fn installed_on(
     })?;
     for row in rows {
         let (id, scheme, key, package) = row?;
-        let keep = match (version_lt, Scheme::parse(&scheme)) {
-            (None, _) => true,
-            (Some(bound), Some(s)) => inventory::below(s, &package.version, key.as_deref(), bound),
-            (Some(_), None) => false,
-        };
-        if keep {
+        if inventory::wanted(&scheme, &package.version, key.as_deref(), version_lt) {
             chosen.push((id, package));
         }
     }
