@@ -73,12 +73,14 @@ pub async fn store_report_from(
             let (result, status) = match c {
                 Conflict::Older { .. } => ("older", StatusCode::CONFLICT),
                 Conflict::FromTheFuture { .. } => ("invalid", StatusCode::BAD_REQUEST),
-                Conflict::InventoryUnknown { .. } => ("resend", StatusCode::CONFLICT),
+                Conflict::InventoryUnknown { .. } | Conflict::DeltaDoesNotApply { .. } => {
+                    ("resend", StatusCode::CONFLICT)
+                }
                 _ => ("forbidden", StatusCode::FORBIDDEN),
             };
             state.health.report(mode, result);
             let mut e = error(status, c.to_string()).for_this_report();
-            if let Conflict::InventoryUnknown { .. } = c {
+            if let Conflict::InventoryUnknown { .. } | Conflict::DeltaDoesNotApply { .. } = c {
                 // Routine: the host sends it again at once, in full.
                 tracing::debug!(mode, reason = %c, "report refused: its inventory is needed");
                 e.resend_installed = true;
@@ -105,9 +107,10 @@ pub async fn store_report_from(
     }
 }
 
-/// A report that names its inventory by digest, when this aggregator
-/// forwards reports: the stored inventory of that digest is put back in, so
-/// that upstreams, which may not have it, get the whole report.
+/// A report that names its inventory by digest, or sends what changed in
+/// it, when this aggregator forwards reports: the whole inventory is put
+/// back in (the stored one of that digest, or the stored one with the delta
+/// applied), so that upstreams, which may not have it, get the whole report.
 async fn with_stored_inventory(state: &AppState, mut report: Report) -> Report {
     let forwards = state
         .settings
@@ -123,12 +126,21 @@ async fn with_stored_inventory(state: &AppState, mut report: Report) -> Report {
     let store = state.store.clone();
     let (name, site) = (report.host.hostname.to_string(), report.host.site.clone());
     let stored = tokio::task::spawn_blocking(move || store.host(&name, site.as_deref())).await;
-    if let Ok(Ok(Some(d))) = stored {
-        if let Some(list) = d.installed {
-            if pakiti_report::installed_digest(&list) == claimed {
-                report.inventory.installed = Some(list);
-            }
+    let Ok(Ok(Some(Some(mut list)))) = stored.map(|r| r.map(|d| d.map(|d| d.installed))) else {
+        return report;
+    };
+    if let Some(delta) = &report.inventory.installed_delta {
+        if pakiti_report::installed_digest(&list) != delta.base {
+            return report;
         }
+        let gone: std::collections::HashSet<&pakiti_report::Installed> =
+            delta.removed.iter().collect();
+        list.retain(|p| !gone.contains(p));
+        list.extend(delta.added.iter().cloned());
+    }
+    if pakiti_report::installed_digest(&list) == claimed {
+        report.inventory.installed = Some(list);
+        report.inventory.installed_delta = None;
     }
     report
 }

@@ -548,3 +548,79 @@ fn a_report_refused_for_good_does_not_block_the_queue() {
         a.log()
     );
 }
+
+/// A site aggregator that forwards reports gets inventories by digest and
+/// as deltas from its hosts; the central one, which may not have them (here
+/// it lost its database), gets each report whole: the inventories on both
+/// stay equal.
+#[test]
+fn inventories_named_by_digest_or_sent_as_deltas_reach_upstream_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pc, pa) = (free_port(), free_port());
+    let central = Aggregator::start("central", &dir.path().join("c"), pc, &central_config());
+    let a_dir = dir.path().join("a");
+    let a = Aggregator::start(
+        "site A",
+        &a_dir,
+        pa,
+        &downstream_config(&a_dir, pc, "reports", TOKEN_A, ""),
+    );
+    let installed = |list: &[(&str, &str)]| -> Vec<Installed> {
+        list.iter()
+            .map(|(n, v)| Installed::new(n, v, "amd64"))
+            .collect()
+    };
+    let at = |r: &mut Report, secs: u64| {
+        r.collected_at = std::time::SystemTime::now() - Duration::from_secs(100 - secs)
+    };
+    let mut full = report("inv", 300, 2, "SiteA");
+    let old = installed(&[("xz-utils", "5.6.0-0.1"), ("bash", "5.2.15-2")]);
+    full.inventory.installed_packages = 2;
+    full.inventory.installed = Some(old.clone());
+    at(&mut full, 10);
+    a.push(&full);
+    // The central aggregator loses what it had: it never saw the base.
+    wait_for("the first report upstream", 30, || {
+        hosts_of(&central).iter().any(|h| h["hostname"] == "inv")
+    });
+    central.kill();
+    let central = Aggregator::start("central", &dir.path().join("c2"), pc, &central_config());
+    let base = installed_digest(&old);
+    let new = installed(&[("xz-utils", "5.6.1-1"), ("bash", "5.2.15-2")]);
+    let mut delta = full.clone();
+    delta.inventory.installed = None;
+    delta.inventory.installed_digest = Some(installed_digest(&new));
+    delta.inventory.installed_delta = Some(installed_delta(&base, &old, &new));
+    at(&mut delta, 20);
+    a.push(&delta);
+    wait_for("the delta's inventory upstream", 30, || {
+        hosts_of(&central).iter().any(|h| h["hostname"] == "inv")
+            && central
+                .text("/api/v1/packages/xz-utils")
+                .contains("5.6.1-1")
+    });
+    let mut lean = delta.clone();
+    lean.inventory.installed_delta = None;
+    lean.inventory.updates.pop();
+    at(&mut lean, 30);
+    a.push(&lean);
+    let versions = |agg: &Aggregator| -> Vec<String> {
+        agg.get("/api/v1/hosts/inv")["installed"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|p| format!("{} {}", p["name"], p["version"]))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let want = ["\"bash\" \"5.2.15-2\"", "\"xz-utils\" \"5.6.1-1\""];
+    assert_eq!(versions(&a), want);
+    wait_for("the last report upstream", 30, || {
+        hosts_of(&central)
+            .iter()
+            .any(|h| h["hostname"] == "inv" && h["pending"] == 1)
+    });
+    assert_eq!(versions(&central), want);
+    assert!(!central.log().contains("refused"), "{}", central.log());
+}

@@ -12,7 +12,8 @@
 //! pending updates' packages among them) drawn so that most hosts share
 //! most versions: 1 package in 20 is at one of three other versions,
 //! varying by host; each `changed` round also upgrades a window of
-//! `--installed-change-percent` of them.
+//! `--installed-change-percent` of them, and sends what changed since the
+//! previous round (`installed_delta`), as the exporter does.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,8 +58,9 @@ struct Args {
     /// Share of each host's installed packages upgraded in each `changed` round.
     #[arg(long, default_value_t = 1)]
     installed_change_percent: usize,
-    /// In `unchanged` rounds send the inventory whole instead of by digest
-    /// (an exporter sends it by digest once the aggregator has it).
+    /// Send the inventory whole: in `unchanged` rounds instead of by digest,
+    /// in `changed` rounds instead of what changed since the previous round
+    /// (as an exporter does once the aggregator has acknowledged that one).
     #[arg(long)]
     whole_inventory: bool,
 }
@@ -189,16 +191,28 @@ async fn main() -> anyhow::Result<()> {
             if a.installed > 0 {
                 let m = a.installed;
                 let per_host = (m * a.installed_change_percent).div_ceil(100);
-                let installed_bumps = move |j: usize| {
-                    (1..=round)
+                let installed_bumps = move |upto: usize, j: usize| {
+                    (1..=upto)
                         .filter(|r| (j + m - (h * 13 + r * per_host) % m) % m < per_host)
                         .count()
                 };
-                let inv = inventory(h, &r.inventory.updates, m, &installed_bumps);
+                let inv = inventory(h, &r.inventory.updates, m, &|j| installed_bumps(round, j));
                 r.inventory.installed_packages = inv.len() as u64;
-                r.inventory.installed = Some(inv);
                 if a.phase == Phase::Unchanged && !a.whole_inventory {
+                    r.inventory.installed = Some(inv);
                     return gzip(&to_json_without_installed(&r));
+                }
+                if a.phase == Phase::Changed && !a.whole_inventory {
+                    // What the exporter sends once the aggregator has the
+                    // previous round's inventory: what changed since.
+                    let prev = inventory(h, &r.inventory.updates, m, &|j| {
+                        installed_bumps(round.saturating_sub(1), j)
+                    });
+                    let base = installed_digest(&prev);
+                    r.inventory.installed_digest = Some(installed_digest(&inv));
+                    r.inventory.installed_delta = Some(installed_delta(&base, &prev, &inv));
+                } else {
+                    r.inventory.installed = Some(inv);
                 }
             }
             gzip(&to_json(&r))

@@ -590,6 +590,7 @@ impl Collector for Apt {
             running_kernel: reboot::running_package(running.as_deref(), &kernels),
             esm_enabled: self.esm_enabled(&sources),
             installed_digest: None,
+            installed_delta: None,
         })
     }
 }

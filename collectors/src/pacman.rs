@@ -335,6 +335,7 @@ impl Collector for Pacman {
             running_kernel: running_kernel(&self.ctx.rootfs, &installed, running.as_deref()),
             esm_enabled: None,
             installed_digest: None,
+            installed_delta: None,
         })
     }
 }

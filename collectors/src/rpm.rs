@@ -286,6 +286,7 @@ pub fn inventory(
         ),
         esm_enabled: None,
         installed_digest: None,
+        installed_delta: None,
     }
 }
 

@@ -3,11 +3,12 @@
 //! may pass (network, 5xx, 429), none for a refusal (other 4xx).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 
-use pakiti_report::Report;
+use pakiti_report::{Installed, Report};
 
 /// Checked push settings.
 #[derive(Debug, Clone)]
@@ -41,10 +42,18 @@ pub struct Pusher {
     client: reqwest::Client,
     token: Option<String>,
     settings: PushSettings,
-    /// Per aggregator URL, the digest of the inventory it acknowledged: while
-    /// the inventory is that one, reports name it by digest instead of
-    /// sending a thousand packages again.
-    acked: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Per aggregator URL, the inventory it acknowledged and its digest:
+    /// while the inventory is that one, reports name it by digest instead of
+    /// sending a thousand packages again; once it changed, they send what
+    /// changed since.
+    acked: std::sync::Mutex<std::collections::HashMap<String, Acked>>,
+}
+
+/// An inventory an aggregator acknowledged.
+#[derive(Clone)]
+struct Acked {
+    digest: String,
+    installed: Arc<Vec<Installed>>,
 }
 
 /// The aggregator asked for the report again with its installed packages
@@ -121,37 +130,46 @@ impl Pusher {
     /// An aggregator that acknowledged this inventory gets it by digest only;
     /// one that asks for it again gets the whole report at once.
     pub async fn push(&self, report: &Report) -> anyhow::Result<()> {
-        let digest = report
-            .inventory
-            .installed
+        let installed = report.inventory.installed.clone().map(Arc::new);
+        let digest = installed
             .as_deref()
-            .map(pakiti_report::installed_digest);
+            .map(|list| pakiti_report::installed_digest(list));
         let full = pakiti_service::gzip::compress(&pakiti_report::to_json(report));
-        let lean = digest.as_ref().map(|_| {
-            pakiti_service::gzip::compress(&pakiti_report::to_json_without_installed(report))
-        });
         let mut failures = Vec::new();
         for url in &self.settings.urls {
             let acked = self.acked.lock().ok().and_then(|a| a.get(url).cloned());
-            let by_digest = digest.is_some() && acked == digest;
-            let body = match (&lean, by_digest) {
-                (Some(lean), true) => lean.clone(),
-                _ => full.clone(),
+            let lean = match (&installed, &digest, acked) {
+                (Some(list), Some(d), Some(a)) => lean_report(report, list, d, &a),
+                _ => None,
+            };
+            let (body, what) = match lean {
+                Some((body, what)) => (body, what),
+                None => (full.clone(), "whole"),
             };
             let mut bytes = body.len();
+            let mut inventory = what;
             let mut result = self.push_one(url, body).await;
-            if by_digest
+            if what != "whole"
                 && matches!(&result, Err(e) if e.downcast_ref::<ResendInstalled>().is_some())
             {
                 tracing::info!(url = %url, "the aggregator asked for the installed packages; sending them");
                 bytes = full.len();
+                inventory = "whole";
                 result = self.push_one(url, full.clone()).await;
             }
             match result {
                 Ok(msg) => {
-                    tracing::info!(url = %url, result = %msg, bytes, "report pushed");
-                    if let (Some(d), Ok(mut a)) = (&digest, self.acked.lock()) {
-                        a.insert(url.clone(), d.clone());
+                    tracing::info!(url = %url, result = %msg, bytes, inventory, "report pushed");
+                    if let (Some(list), Some(d), Ok(mut a)) =
+                        (&installed, &digest, self.acked.lock())
+                    {
+                        a.insert(
+                            url.clone(),
+                            Acked {
+                                digest: d.clone(),
+                                installed: list.clone(),
+                            },
+                        );
                     }
                 }
                 Err(e) => {
@@ -219,6 +237,33 @@ impl Pusher {
     }
 }
 
+/// The report as an aggregator that acknowledged `acked` gets it: naming
+/// the inventory by digest while it is that one, else with what changed
+/// since (when that is smaller than the inventory); `None`: send it whole.
+fn lean_report(
+    report: &Report,
+    installed: &[Installed],
+    digest: &str,
+    acked: &Acked,
+) -> Option<(Vec<u8>, &'static str)> {
+    if acked.digest == digest {
+        let body = pakiti_report::to_json_without_installed(report);
+        return Some((pakiti_service::gzip::compress(&body), "digest"));
+    }
+    let delta = pakiti_report::installed_delta(&acked.digest, &acked.installed, installed);
+    if delta.added.len() + delta.removed.len() >= installed.len() / 2 {
+        return None;
+    }
+    let mut r = report.clone();
+    r.inventory.installed = None;
+    r.inventory.installed_digest = Some(digest.to_string());
+    r.inventory.installed_delta = Some(delta);
+    Some((
+        pakiti_service::gzip::compress(&pakiti_report::to_json(&r)),
+        "delta",
+    ))
+}
+
 /// The start of the aggregator's answer (at most 64 KiB): an answer, good or
 /// bad, is never read whole.
 async fn answer(mut resp: reqwest::Response) -> String {
@@ -238,6 +283,47 @@ async fn answer(mut resp: reqwest::Response) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acknowledged_inventory_is_named_by_digest_or_sent_as_what_changed() {
+        let list: Vec<Installed> = (0..10)
+            .map(|i| Installed::new(&format!("p{i}"), "1.0-1", "amd64"))
+            .collect();
+        let mut report = pakiti_report::testing::report("h.example.org", None, None, vec![]);
+        report.inventory.installed_packages = 10;
+        report.inventory.installed = Some(list.clone());
+        let acked = Acked {
+            digest: pakiti_report::installed_digest(&list),
+            installed: Arc::new(list.clone()),
+        };
+        let read = |body: Vec<u8>| {
+            let json = pakiti_service::gzip::decompress(&body, 1 << 20).unwrap();
+            pakiti_report::from_json(&json).unwrap()
+        };
+        let (body, what) = lean_report(&report, &list, &acked.digest, &acked).unwrap();
+        assert_eq!(what, "digest");
+        let sent = read(body);
+        assert_eq!(sent.inventory.installed, None);
+        assert_eq!(sent.inventory.installed_delta, None);
+        assert_eq!(sent.inventory.installed_digest.as_ref(), Some(&acked.digest));
+        // One upgrade: sent as one entry out and one in.
+        let mut upgraded = list.clone();
+        upgraded[3].version = "1.0-2".into();
+        let digest = pakiti_report::installed_digest(&upgraded);
+        let (body, what) = lean_report(&report, &upgraded, &digest, &acked).unwrap();
+        assert_eq!(what, "delta");
+        let delta = read(body).inventory.installed_delta.unwrap();
+        assert_eq!(delta.base, acked.digest);
+        assert_eq!(delta.removed, vec![list[3].clone()]);
+        assert_eq!(delta.added, vec![upgraded[3].clone()]);
+        // Most of it changed: whole.
+        let mut most = list.clone();
+        for p in &mut most[..5] {
+            p.version = "2.0-1".into();
+        }
+        let digest = pakiti_report::installed_digest(&most);
+        assert!(lean_report(&report, &most, &digest, &acked).is_none());
+    }
 
     #[test]
     fn endpoints() {

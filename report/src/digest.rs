@@ -6,43 +6,40 @@
 //! matter; fields are tokens, so neither separator can occur in one), written
 //! as 64 lowercase hex digits. Stable across releases of anything.
 
+use std::collections::HashSet;
+
 use sha2::{Digest, Sha256};
 
-use crate::model::Installed;
+use crate::model::{Installed, InstalledDelta};
 
 pub fn installed_digest(installed: &[Installed]) -> String {
-    let mut sorted: Vec<&Installed> = installed.iter().collect();
-    sorted.sort_unstable_by(|a, b| {
-        (
-            &a.name,
-            &a.arch,
-            &a.version,
-            &a.source_name,
-            &a.source_version,
-            &a.module,
-        )
-            .cmp(&(
-                &b.name,
-                &b.arch,
-                &b.version,
-                &b.source_name,
-                &b.source_version,
-                &b.module,
-            ))
+    digest_of_fields(
+        installed
+            .iter()
+            .map(|p| {
+                [
+                    p.name.as_str(),
+                    &p.version,
+                    &p.arch,
+                    &p.source_name,
+                    &p.source_version,
+                    p.module.as_deref().unwrap_or(""),
+                ]
+            })
+            .collect(),
+    )
+}
+
+/// [`installed_digest`] of entries given as their fields: name, version,
+/// arch, source name, source version and module (`""` for none).
+pub fn digest_of_fields(mut entries: Vec<[&str; 6]>) -> String {
+    // Sorted by name, arch, version, then the rest.
+    entries.sort_unstable_by(|a, b| {
+        (a[0], a[2], a[1], a[3], a[4], a[5]).cmp(&(b[0], b[2], b[1], b[3], b[4], b[5]))
     });
     let mut h = Sha256::new();
-    for p in sorted {
-        for (i, field) in [
-            p.name.as_str(),
-            &p.version,
-            &p.arch,
-            &p.source_name,
-            &p.source_version,
-            p.module.as_deref().unwrap_or(""),
-        ]
-        .iter()
-        .enumerate()
-        {
+    for fields in entries {
+        for (i, field) in fields.iter().enumerate() {
             if i > 0 {
                 h.update(b"\t");
             }
@@ -51,6 +48,27 @@ pub fn installed_digest(installed: &[Installed]) -> String {
         h.update(b"\n");
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What turns `old`, the inventory of digest `base`, into `new`: the
+/// entries of `new` that `old` lacks, field for field, and those of `old`
+/// that `new` lacks.
+pub fn installed_delta(base: &str, old: &[Installed], new: &[Installed]) -> InstalledDelta {
+    let (old_set, new_set): (HashSet<&Installed>, HashSet<&Installed>) =
+        (old.iter().collect(), new.iter().collect());
+    InstalledDelta {
+        base: base.to_string(),
+        added: new
+            .iter()
+            .filter(|p| !old_set.contains(p))
+            .cloned()
+            .collect(),
+        removed: old
+            .iter()
+            .filter(|p| !new_set.contains(p))
+            .cloned()
+            .collect(),
+    }
 }
 
 /// Whether `s` is written as [`installed_digest`] writes digests.

@@ -13,7 +13,7 @@ pub mod time;
 pub mod wire;
 
 pub use clean::clean;
-pub use digest::{installed_digest, is_digest};
+pub use digest::{digest_of_fields, installed_delta, installed_digest, is_digest};
 pub use model::*;
 pub use time::parse_rfc3339;
 pub use wire::{

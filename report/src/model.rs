@@ -394,6 +394,11 @@ impl Installed {
         }
     }
 
+    /// What tells two entries of one inventory apart.
+    pub fn key(&self) -> (&str, &str, &str) {
+        (&self.name, &self.arch, &self.version)
+    }
+
     pub fn validate(&self) -> Result<(), InvalidValue> {
         check_token("installed name", &self.name)?;
         check_token("installed version", &self.version)?;
@@ -444,6 +449,19 @@ pub struct Inventory {
     /// alone, it says "the inventory is the one of this digest, unchanged
     /// since it was sent".
     pub installed_digest: Option<String>,
+    /// Instead of `installed`: what changed since the inventory the
+    /// aggregator acknowledged; `installed_digest` is then the digest of the
+    /// inventory it makes.
+    pub installed_delta: Option<InstalledDelta>,
+}
+
+/// What changed in an inventory since the one of digest `base`: the entries
+/// that came and those that went (an upgrade is one of each).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct InstalledDelta {
+    pub base: String,
+    pub added: Vec<Installed>,
+    pub removed: Vec<Installed>,
 }
 
 impl Inventory {
@@ -539,6 +557,9 @@ impl Report {
         if let Some(installed) = &self.inventory.installed {
             self.validate_installed(installed)?;
         }
+        if let Some(delta) = &self.inventory.installed_delta {
+            self.validate_delta(delta)?;
+        }
         if let Some(d) = &self.inventory.installed_digest {
             if !crate::is_digest(d) {
                 return Err(InvalidValue::Malformed {
@@ -579,24 +600,70 @@ impl Report {
                 reason: "it must count the entries of installed",
             });
         }
-        for p in installed {
-            p.validate()?;
+        listed_once("installed", installed)
+    }
+
+    fn validate_delta(&self, delta: &InstalledDelta) -> Result<(), InvalidValue> {
+        let malformed = |value: String, reason| {
+            Err(InvalidValue::Malformed {
+                field: "installed_delta",
+                value,
+                reason,
+            })
+        };
+        if self.inventory.installed.is_some() {
+            return malformed(
+                "with installed".into(),
+                "a report carries installed or installed_delta, not both",
+            );
         }
-        // Sorted, a package listed twice sits beside itself.
-        let mut keys: Vec<(&str, &str, &str)> = installed
-            .iter()
-            .map(|p| (p.name.as_str(), p.arch.as_str(), p.version.as_str()))
-            .collect();
-        keys.sort_unstable();
-        if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(InvalidValue::Malformed {
-                field: "installed",
-                value: format!("{}:{} {}", w[0].0, w[0].1, w[0].2),
-                reason: "the package is listed twice",
-            });
+        if self.inventory.installed_digest.is_none() {
+            return malformed(
+                "without installed_digest".into(),
+                "it needs the digest of the inventory it makes",
+            );
+        }
+        if !crate::is_digest(&delta.base) {
+            return malformed(
+                delta.base.chars().take(80).collect(),
+                "base: expected 64 lowercase hex digits (SHA-256)",
+            );
+        }
+        if delta.added.len() + delta.removed.len() > MAX_INSTALLED {
+            return malformed(
+                format!("{} entries", delta.added.len() + delta.removed.len()),
+                "a delta may list at most 100000 packages",
+            );
+        }
+        listed_once("installed_delta added", &delta.added)?;
+        listed_once("installed_delta removed", &delta.removed)?;
+        let removed: std::collections::HashSet<&Installed> = delta.removed.iter().collect();
+        if let Some(p) = delta.added.iter().find(|p| removed.contains(p)) {
+            return malformed(
+                format!("{}:{} {}", p.name, p.arch, p.version),
+                "the package is both added and removed",
+            );
         }
         Ok(())
     }
+}
+
+/// Every entry valid, and none listed twice (by name, arch and version).
+fn listed_once(field: &'static str, list: &[Installed]) -> Result<(), InvalidValue> {
+    for p in list {
+        p.validate()?;
+    }
+    // Sorted, a package listed twice sits beside itself.
+    let mut keys: Vec<(&str, &str, &str)> = list.iter().map(Installed::key).collect();
+    keys.sort_unstable();
+    if let Some(w) = keys.windows(2).find(|w| w[0] == w[1]) {
+        return Err(InvalidValue::Malformed {
+            field,
+            value: format!("{}:{} {}", w[0].0, w[0].1, w[0].2),
+            reason: "the package is listed twice",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    HeldReason, HostIdentity, Hostname, Installed, InvalidValue, Inventory, OsInfo, Producer,
-    Reboot, Report, RunningKernel, Severity, Update, MAX_COUNT,
+    HeldReason, HostIdentity, Hostname, Installed, InstalledDelta, InvalidValue, Inventory, OsInfo,
+    Producer, Reboot, Report, RunningKernel, Severity, Update, MAX_COUNT,
 };
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -98,6 +98,16 @@ struct WireReport {
     /// With `installed`, its digest; alone, "unchanged since you have it".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     installed_digest: Option<String>,
+    /// Instead of `installed`: what changed since the inventory of `base`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    installed_delta: Option<WireDelta>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireDelta {
+    base: String,
+    added: Vec<WireInstalled>,
+    removed: Vec<WireInstalled>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -326,6 +336,11 @@ impl From<&Report> for WireReport {
                 .as_deref()
                 .map(crate::installed_digest)
                 .or_else(|| inv.installed_digest.clone()),
+            installed_delta: inv.installed_delta.as_ref().map(|d| WireDelta {
+                base: d.base.clone(),
+                added: d.added.iter().map(WireInstalled::from).collect(),
+                removed: d.removed.iter().map(WireInstalled::from).collect(),
+            }),
         }
     }
 }
@@ -405,28 +420,31 @@ impl TryFrom<WireReport> for Report {
                     version: k.version,
                 }),
                 esm_enabled: w.esm_enabled,
-                installed_digest: None,
+                installed_digest: sent_digest,
+                installed_delta: w.installed_delta.map(|d| InstalledDelta {
+                    base: d.base,
+                    added: d.added.into_iter().map(Installed::from).collect(),
+                    removed: d.removed.into_iter().map(Installed::from).collect(),
+                }),
             },
         };
         report.validate()?;
-        let computed = report
-            .inventory
-            .installed
-            .as_deref()
-            .map(crate::installed_digest);
-        report.inventory.installed_digest = match (computed, sent_digest) {
-            (Some(ours), Some(theirs)) if ours != theirs => {
-                return Err(InvalidValue::Malformed {
-                    field: "installed_digest",
-                    value: theirs.chars().take(80).collect(),
-                    reason: "it is not the digest of the installed packages sent with it",
+        // Sent with the inventory, the digest must be its own; the digest
+        // kept is always computed here.
+        if let Some(list) = &report.inventory.installed {
+            let ours = crate::installed_digest(list);
+            if let Some(theirs) = &report.inventory.installed_digest {
+                if *theirs != ours {
+                    return Err(InvalidValue::Malformed {
+                        field: "installed_digest",
+                        value: theirs.chars().take(80).collect(),
+                        reason: "it is not the digest of the installed packages sent with it",
+                    }
+                    .into());
                 }
-                .into())
             }
-            (Some(ours), _) => Some(ours),
-            (None, theirs) => theirs,
-        };
-        report.validate()?;
+            report.inventory.installed_digest = Some(ours);
+        }
         Ok(report)
     }
 }
@@ -557,6 +575,7 @@ mod tests {
                 }),
                 esm_enabled: None,
                 installed_digest: None,
+                installed_delta: None,
             },
         };
         r.inventory.installed_digest = r
@@ -592,6 +611,66 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("64 lowercase hex"), "{e}");
+    }
+
+    #[test]
+    fn an_inventory_can_be_sent_as_what_changed() {
+        let old = sample();
+        let old_list = old.inventory.installed.clone().unwrap();
+        let mut new_list = old_list.clone();
+        new_list[2] = Installed::new("bash", "5.2.21-2", "amd64");
+        new_list.push(Installed::new("curl", "7.88.1-10", "amd64"));
+        let base = crate::installed_digest(&old_list);
+        let mut r = old.clone();
+        r.inventory.installed_packages = new_list.len() as u64;
+        r.inventory.installed = None;
+        r.inventory.installed_digest = Some(crate::installed_digest(&new_list));
+        r.inventory.installed_delta = Some(crate::installed_delta(&base, &old_list, &new_list));
+        let delta = r.inventory.installed_delta.clone().unwrap();
+        assert_eq!(delta.added.len(), 2);
+        assert_eq!(delta.removed, vec![old_list[2].clone()]);
+        assert_eq!(from_json(&to_json(&r)).unwrap(), r);
+        let reject_delta = |mutate: &dyn Fn(&mut serde_json::Value)| {
+            let mut v: serde_json::Value = serde_json::from_slice(&to_json(&r)).unwrap();
+            mutate(&mut v);
+            from_json(&serde_json::to_vec(&v).unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        let mut whole = r.clone();
+        whole.inventory.installed = Some(new_list.clone());
+        let whole: serde_json::Value = serde_json::from_slice(&to_json(&whole)).unwrap();
+        let both = reject_delta(&|v| v["installed"] = whole["installed"].clone());
+        assert!(both.contains("not both"), "{both}");
+        let no_digest = reject_delta(&|v| {
+            v.as_object_mut().unwrap().remove("installed_digest");
+        });
+        assert!(no_digest.contains("needs the digest"), "{no_digest}");
+        let bad_base = reject_delta(&|v| v["installed_delta"]["base"] = "HEAD".into());
+        assert!(bad_base.contains("base"), "{bad_base}");
+        let twice = reject_delta(&|v| {
+            v["installed_delta"]["added"][1] = v["installed_delta"]["added"][0].clone()
+        });
+        assert!(twice.contains("listed twice"), "{twice}");
+        let gone_and_back = reject_delta(&|v| {
+            v["installed_delta"]["added"][0] = v["installed_delta"]["removed"][0].clone()
+        });
+        assert!(
+            gone_and_back.contains("both added and removed"),
+            "{gone_and_back}"
+        );
+        let bad_entry = reject_delta(&|v| v["installed_delta"]["removed"][0]["arch"] = "".into());
+        assert!(bad_entry.contains("installed arch"), "{bad_entry}");
+        // A rebuild that only changes the source is one entry out, one in.
+        let mut rebuilt = old_list.clone();
+        rebuilt[0].source_version = "3.0.11-2".into();
+        let d = crate::installed_delta(&base, &old_list, &rebuilt);
+        assert_eq!((d.added.len(), d.removed.len()), (1, 1));
+        let mut r2 = old.clone();
+        r2.inventory.installed = None;
+        r2.inventory.installed_digest = Some(crate::installed_digest(&rebuilt));
+        r2.inventory.installed_delta = Some(d);
+        assert_eq!(from_json(&to_json(&r2)).unwrap(), r2);
     }
 
     #[test]

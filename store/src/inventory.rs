@@ -65,11 +65,15 @@ pub(crate) fn rows<'a>(report: &'a Report, installed: &'a [Installed]) -> Vec<Pa
 /// inventory by digest alone. `None` without an inventory.
 pub(crate) fn hash(report: &Report) -> Option<Vec<u8>> {
     let inv = &report.inventory;
-    let hex = match (&inv.installed_digest, &inv.installed) {
-        (Some(d), _) => d.clone(),
-        (None, Some(list)) => pakiti_report::installed_digest(list),
-        (None, None) => return None,
-    };
+    match (&inv.installed_digest, &inv.installed) {
+        (Some(d), _) => digest_bytes(d),
+        (None, Some(list)) => digest_bytes(&pakiti_report::installed_digest(list)),
+        (None, None) => None,
+    }
+}
+
+/// A digest written in hex, as the store keeps it.
+pub(crate) fn digest_bytes(hex: &str) -> Option<Vec<u8>> {
     (0..hex.len() / 2)
         .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
         .collect()
@@ -299,16 +303,19 @@ impl PackageCache {
 
     /// (name, arch, version) of a package id.
     pub fn name(&self, id: i64) -> Option<(&str, &str, &str)> {
-        self.rows
-            .get(&id)
-            .or_else(|| {
-                self.staged
-                    .iter()
-                    .rev()
-                    .find(|(_, i, _)| *i == id)
-                    .map(|(_, _, r)| r)
-            })
+        self.identity(id)
             .map(|r| (r.0.as_str(), r.2.as_str(), r.1.as_str()))
+    }
+
+    /// Everything about a package id, where this process has seen it.
+    pub fn identity(&self, id: i64) -> Option<&Identity> {
+        self.rows.get(&id).or_else(|| {
+            self.staged
+                .iter()
+                .rev()
+                .find(|(_, i, _)| *i == id)
+                .map(|(_, _, r)| r)
+        })
     }
 
     pub fn stage(&mut self, row: &PackageRow<'_>, id: i64) {

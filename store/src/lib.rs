@@ -2,6 +2,7 @@
 //! its signatures carry domain types only, never a driver's, so that SQLite
 //! (here) and PostgreSQL implement the same contract.
 
+mod delta;
 mod diff;
 mod inventory;
 mod ownership;

@@ -68,6 +68,8 @@ pub enum Conflict {
     },
     #[error("the report names its installed packages by digest {claimed}, which is not the inventory stored for this host: send the report with its installed packages")]
     InventoryUnknown { claimed: String },
+    #[error("the report's installed_delta does not apply to the inventory stored for this host: {why}; send the report with its installed packages")]
+    DeltaDoesNotApply { why: String },
 }
 
 /// A report that names its inventory only by digest ("unchanged") is taken
@@ -77,11 +79,14 @@ pub(crate) fn inventory_known(
     report: &Report,
 ) -> Result<(), Conflict> {
     let inv = &report.inventory;
-    let (None, Some(claimed)) = (&inv.installed, &inv.installed_digest) else {
-        return Ok(());
-    };
     let have = stored.and_then(|s| s.inventory_hash.as_deref());
-    if have == crate::inventory::hash(report).as_deref() {
+    // A delta is made against the inventory of its base.
+    let (claimed, wanted) = match (&inv.installed, &inv.installed_delta, &inv.installed_digest) {
+        (None, Some(d), _) => (&d.base, crate::inventory::digest_bytes(&d.base)),
+        (None, None, Some(claimed)) => (claimed, crate::inventory::hash(report)),
+        _ => return Ok(()),
+    };
+    if have.is_some() && have == wanted.as_deref() {
         return Ok(());
     }
     Err(Conflict::InventoryUnknown {

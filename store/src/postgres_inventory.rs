@@ -5,10 +5,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use pakiti_report::{Installed, Report, RunningKernel};
+use pakiti_report::{Installed, InstalledDelta, Report, RunningKernel};
+use pakiti_versions::Scheme;
 use postgres::{GenericClient, Transaction};
 
+use crate::delta;
 use crate::inventory::{self, HostInventory, InstalledChange, PackageCache};
+use crate::ownership::Conflict;
 use crate::postgres::IngestError;
 use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 
@@ -71,7 +74,14 @@ pub(crate) fn write(
         }
     }
     let installed: &[Installed] = inv.installed.as_deref().unwrap_or(&[]);
-    let new_ids = package_ids(tx, report, installed, cache, learnt)?;
+    let (new_ids, delta_changes) = match &inv.installed_delta {
+        Some(d) => {
+            let (new_ids, changes) = apply_delta(tx, report, d, &old_ids, now, cache, learnt)?;
+            (new_ids, Some(changes))
+        }
+        None => (package_ids(tx, report, installed, cache, learnt)?, None),
+    };
+    let has_inventory = inv.installed.is_some() || delta_changes.is_some();
     let (old_set, new_set): (inventory::IdSet, inventory::IdSet) = (
         old_ids.iter().copied().collect(),
         new_ids.iter().copied().collect(),
@@ -102,15 +112,18 @@ pub(crate) fn write(
             &[&host_id, &blocks, &rows],
         )?;
     }
-    if old_hash.is_some() && inv.installed.is_some() {
-        let changes = inventory::rewrite_changes(
-            &old_set,
-            &new_set,
-            installed,
-            &new_ids,
-            from_millis(now),
-            |ids| names_of(tx, ids, cache),
-        )?;
+    if old_hash.is_some() && has_inventory {
+        let changes = match delta_changes {
+            Some(c) => c,
+            None => inventory::rewrite_changes(
+                &old_set,
+                &new_set,
+                installed,
+                &new_ids,
+                from_millis(now),
+                |ids| names_of(tx, ids, cache),
+            )?,
+        };
         if !changes.is_empty() {
             let col = |f: fn(&InstalledChange) -> Option<&str>| -> Vec<Option<&str>> {
                 changes.iter().map(f).collect()
@@ -134,6 +147,68 @@ pub(crate) fn write(
         &[&host_id, &new_hash],
     )?;
     Ok(())
+}
+
+/// A report's `installed_delta` applied to the host's stored package ids:
+/// the ids it leaves and the version changes it makes. One that does not
+/// apply is a conflict: nothing is written and the host sends its whole
+/// inventory.
+fn apply_delta(
+    tx: &mut Transaction<'_>,
+    report: &Report,
+    d: &InstalledDelta,
+    old_ids: &[i64],
+    now: i64,
+    cache: &Mutex<PackageCache>,
+    learnt: &mut Learnt,
+) -> Result<(Vec<i64>, Vec<InstalledChange>), IngestError> {
+    let refuse = |why: String| IngestError::Conflict(Conflict::DeltaDoesNotApply { why });
+    let removed = package_ids(tx, report, &d.removed, cache, learnt)?;
+    let added = package_ids(tx, report, &d.added, cache, learnt)?;
+    let new_ids = delta::apply(d, old_ids, &removed, &added).map_err(refuse)?;
+    let new_here: HashMap<i64, &inventory::Identity> =
+        learnt.iter().map(|(i, id)| (*id, i)).collect();
+    let unknown: Vec<i64> = {
+        let c = cache.lock().unwrap_or_else(|p| p.into_inner());
+        new_ids
+            .iter()
+            .filter(|id| c.identity(**id).is_none() && !new_here.contains_key(id))
+            .copied()
+            .collect()
+    };
+    let mut read: HashMap<i64, inventory::Identity> = HashMap::new();
+    if !unknown.is_empty() {
+        for r in tx.query(
+            "SELECT id, name, version, arch, source_name, source_version, module, scheme FROM packages WHERE id = ANY($1)",
+            &[&unknown],
+        )? {
+            let scheme: String = r.try_get(7)?;
+            let scheme = Scheme::parse(&scheme).ok_or_else(|| {
+                IngestError::Package(format!("a stored package has the unknown scheme {scheme:?}"))
+            })?;
+            read.insert(
+                r.try_get(0)?,
+                (
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                    scheme,
+                ),
+            );
+        }
+    }
+    let c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let identity = |id: i64| {
+        c.identity(id)
+            .or_else(|| new_here.get(&id).copied())
+            .or_else(|| read.get(&id))
+    };
+    let changes =
+        delta::check(report, d, &new_ids, &added, identity, from_millis(now)).map_err(refuse)?;
+    Ok((new_ids, changes))
 }
 
 fn names_of(

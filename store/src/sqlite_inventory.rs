@@ -8,8 +8,15 @@ use std::collections::{HashMap, HashSet};
 use pakiti_report::{Installed, Report, RunningKernel};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use std::time::SystemTime;
+
+use pakiti_versions::Scheme;
+
+use crate::delta::{self, Applied};
 use crate::inventory::{self, HostInventory, InstalledChange, PackageCache, PackageRow};
-use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
+use crate::ownership::Conflict;
+use crate::sqlite::db;
+use crate::{from_millis, InstalledOn, Platform, StoreError, INSTALLED_CHANGES_SHOWN};
 
 thread_local! {
     /// The writer thread's package ids (each store has its own writer thread).
@@ -39,6 +46,7 @@ pub(crate) fn write(
     host_id: i64,
     report: &Report,
     now: i64,
+    applied: Option<Applied>,
 ) -> rusqlite::Result<()> {
     let inv = &report.inventory;
     tx.prepare_cached(
@@ -60,12 +68,18 @@ pub(crate) fn write(
     if old_hash == new_hash {
         return Ok(());
     }
-    let old_ids = stored_ids(tx, host_id)?;
     let installed: &[Installed] = inv.installed.as_deref().unwrap_or(&[]);
-    let mut new_ids = Vec::with_capacity(installed.len());
-    for row in inventory::rows(report, installed) {
-        new_ids.push(package_id(tx, &row)?);
-    }
+    let (old_ids, new_ids, delta_changes) = match applied {
+        Some(a) => (a.old_ids, a.new_ids, Some(a.changes)),
+        None => {
+            let mut new_ids = Vec::with_capacity(installed.len());
+            for row in inventory::rows(report, installed) {
+                new_ids.push(package_id(tx, &row)?);
+            }
+            (stored_ids(tx, host_id)?, new_ids, None)
+        }
+    };
+    let has_inventory = inv.installed.is_some() || delta_changes.is_some();
     let (old_set, new_set): (inventory::IdSet, inventory::IdSet) = (
         old_ids.iter().copied().collect(),
         new_ids.iter().copied().collect(),
@@ -80,7 +94,7 @@ pub(crate) fn write(
     for (id, on) in flips {
         flip(tx, id, shard, bit, on)?;
     }
-    if inv.installed.is_some() {
+    if has_inventory {
         tx.prepare_cached(
             "INSERT OR REPLACE INTO host_inventory (host_id, package_ids) VALUES (?1, ?2)",
         )?
@@ -90,15 +104,18 @@ pub(crate) fn write(
             .execute([host_id])?;
     }
     // The first inventory of a host is where it starts, not a change.
-    if old_hash.is_some() && inv.installed.is_some() {
-        let changes = inventory::rewrite_changes(
-            &old_set,
-            &new_set,
-            installed,
-            &new_ids,
-            from_millis(now),
-            |ids| names_of(tx, ids),
-        )?;
+    if old_hash.is_some() && has_inventory {
+        let changes = match delta_changes {
+            Some(c) => c,
+            None => inventory::rewrite_changes(
+                &old_set,
+                &new_set,
+                installed,
+                &new_ids,
+                from_millis(now),
+                |ids| names_of(tx, ids),
+            )?,
+        };
         let mut stmt = tx.prepare_cached(
             "INSERT INTO installed_history (host_id, at, name, arch, old_version, new_version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
@@ -116,6 +133,73 @@ pub(crate) fn write(
     tx.prepare_cached("UPDATE hosts SET inventory_hash = ?2 WHERE id = ?1")?
         .execute(params![host_id, new_hash])?;
     Ok(())
+}
+
+/// A report's `installed_delta` applied to the host's stored inventory
+/// (`None` without one). One that does not apply is a conflict: nothing is
+/// written and the host sends its whole inventory.
+pub(crate) fn apply_delta(
+    tx: &Transaction,
+    host_id: i64,
+    report: &Report,
+    at: SystemTime,
+) -> Result<Option<Applied>, StoreError> {
+    let Some(d) = &report.inventory.installed_delta else {
+        return Ok(None);
+    };
+    let old_ids = stored_ids(tx, host_id).map_err(db)?;
+    let ids = |list: &[Installed]| -> Result<Vec<i64>, StoreError> {
+        inventory::rows(report, list)
+            .iter()
+            .map(|r| package_id(tx, r).map_err(db))
+            .collect()
+    };
+    let (removed, added) = (ids(&d.removed)?, ids(&d.added)?);
+    let refuse = |why: String| StoreError::Conflict(Conflict::DeltaDoesNotApply { why });
+    let new_ids = delta::apply(d, &old_ids, &removed, &added).map_err(refuse)?;
+    // Every package the inventory keeps is read once, then from the cache.
+    let unknown: Vec<i64> = CACHE.with_borrow(|c| {
+        new_ids
+            .iter()
+            .filter(|id| c.identity(**id).is_none())
+            .copied()
+            .collect()
+    });
+    let mut stmt = tx
+        .prepare_cached("SELECT name, version, arch, source_name, source_version, module, scheme FROM packages WHERE id = ?1")
+        .map_err(db)?;
+    for id in unknown {
+        type Row = (String, String, String, String, String, String, String);
+        let r: Row = stmt
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .map_err(db)?;
+        let scheme = Scheme::parse(&r.6).ok_or_else(|| {
+            db(damaged(format!(
+                "package {id} has the unknown scheme {:?}",
+                r.6
+            )))
+        })?;
+        let identity = (r.0, r.1, r.2, r.3, r.4, r.5, scheme);
+        CACHE.with_borrow_mut(|c| c.stage_identity(identity, id));
+    }
+    let changes = CACHE
+        .with_borrow(|c| delta::check(report, d, &new_ids, &added, |id| c.identity(id), at))
+        .map_err(refuse)?;
+    Ok(Some(Applied {
+        old_ids,
+        new_ids,
+        changes,
+    }))
 }
 
 fn stored_ids(conn: &Connection, host_id: i64) -> rusqlite::Result<Vec<i64>> {

@@ -765,6 +765,152 @@ mod inventory_cases {
         assert!(s.host("b", None).unwrap().is_none());
     }
 
+    pub fn an_inventory_sent_as_a_delta_applies_only_to_its_base(s: &dyn Store) {
+        const A: &str = "0000000000000000000000000000000a";
+        let old = with_inventory(
+            "a",
+            A,
+            &[
+                ("xz-utils", "5.6.0-0.1"),
+                ("bash", "5.2.15-2"),
+                ("linux-image", "6.1.76-1"),
+            ],
+        );
+        s.ingest(&old, Source::Push, t(10)).unwrap();
+        let old_list = old.inventory.installed.clone().unwrap();
+        let base = installed_digest(&old_list);
+        let next = with_inventory(
+            "a",
+            A,
+            &[
+                ("xz-utils", "5.6.1-1"),
+                ("linux-image", "6.1.76-1"),
+                ("linux-image", "6.1.90-1"),
+                ("curl", "7.88.1-10"),
+            ],
+        );
+        let new_list = next.inventory.installed.clone().unwrap();
+        let as_delta = |at: u64, base: &str, list: &[Installed]| {
+            let mut r = next.clone();
+            r.collected_at = t(at);
+            r.inventory.installed = None;
+            r.inventory.installed_packages = list.len() as u64;
+            r.inventory.installed_digest = Some(installed_digest(list));
+            r.inventory.installed_delta = Some(installed_delta(base, &old_list, list));
+            r
+        };
+        let delta = as_delta(20, &base, &new_list);
+        assert_eq!(
+            delta
+                .inventory
+                .installed_delta
+                .as_ref()
+                .map(|d| (d.added.len(), d.removed.len())),
+            Some((3, 2))
+        );
+        assert_eq!(
+            s.ingest(&delta, Source::Push, t(30)).unwrap(),
+            IngestOutcome::Changed
+        );
+        let h = s.host("a", None).unwrap().unwrap();
+        let mut want = new_list.clone();
+        want.sort_by(|a, b| (&a.name, &a.arch, &a.version).cmp(&(&b.name, &b.arch, &b.version)));
+        assert_eq!(
+            h.installed.as_ref(),
+            Some(&want),
+            "the inventory the delta makes"
+        );
+        let changes: Vec<String> = h
+            .installed_changes
+            .iter()
+            .map(|c| format!("{} {:?} {:?}", c.name, c.old_version, c.new_version))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "bash Some(\"5.2.15-2\") None",
+                "curl None Some(\"7.88.1-10\")",
+                "linux-image Some(\"6.1.76-1\") Some(\"6.1.76-1 6.1.90-1\")",
+                "xz-utils Some(\"5.6.0-0.1\") Some(\"5.6.1-1\")",
+            ]
+        );
+        let on = |name: &str| -> Vec<String> {
+            s.installed_on(name, None)
+                .unwrap()
+                .iter()
+                .map(|i| format!("{} {}", i.hostname, i.package.version))
+                .collect()
+        };
+        assert_eq!(on("xz-utils"), ["a 5.6.1-1"]);
+        assert_eq!(on("bash"), Vec::<String>::new());
+        assert_eq!(on("curl"), ["a 7.88.1-10"]);
+        // The same delta again: its base is no longer the stored inventory.
+        let again = as_delta(40, &base, &new_list);
+        match s.ingest(&again, Source::Push, t(50)) {
+            Err(StoreError::Conflict(Conflict::InventoryUnknown { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        // Deltas from the stored inventory that do not make what they claim:
+        // refused whole, nothing of them stored.
+        let stored = new_list.clone();
+        let from_stored = |at: u64, list: &[Installed]| {
+            let mut r = next.clone();
+            r.collected_at = t(at);
+            r.inventory.updates = vec![update("curl", "7.88.1-11", None)];
+            r.inventory.installed = None;
+            r.inventory.installed_packages = list.len() as u64;
+            r.inventory.installed_digest = Some(installed_digest(list));
+            r.inventory.installed_delta =
+                Some(installed_delta(&installed_digest(&stored), &stored, list));
+            r
+        };
+        let mut newer = stored.clone();
+        newer.push(Installed::new("zstd", "1.5.4-2", "amd64"));
+        let mut lying = from_stored(60, &newer);
+        lying.inventory.installed_digest = Some("0".repeat(64));
+        let mut removes_absent = from_stored(60, &newer);
+        if let Some(d) = removes_absent.inventory.installed_delta.as_mut() {
+            d.removed.push(Installed::new("bash", "5.2.15-2", "amd64"));
+        }
+        let mut miscounted = from_stored(60, &newer);
+        miscounted.inventory.installed_packages = 9;
+        for bad in [lying, removes_absent, miscounted] {
+            match s.ingest(&bad, Source::Push, t(70)) {
+                Err(StoreError::Conflict(Conflict::DeltaDoesNotApply { why })) => {
+                    assert!(!why.is_empty())
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let h = s.host("a", None).unwrap().unwrap();
+        assert_eq!(h.summary.last_report_at, t(30));
+        assert_eq!(h.summary.counts.pending, 0);
+        assert_eq!(h.installed.map(|v| v.len()), Some(4));
+        assert_eq!(on("zstd"), Vec::<String>::new());
+        // The true one is taken, and the inventory then named by digest.
+        assert_eq!(
+            s.ingest(&from_stored(80, &newer), Source::Push, t(90))
+                .unwrap(),
+            IngestOutcome::Changed
+        );
+        assert_eq!(on("zstd"), ["a 1.5.4-2"]);
+        let mut lean = from_stored(100, &newer);
+        lean.inventory.installed_delta = None;
+        assert_eq!(
+            s.ingest(&lean, Source::Push, t(110)).unwrap(),
+            IngestOutcome::Unchanged
+        );
+        // A host never seen cannot begin with a delta.
+        let mut newcomer = as_delta(120, &base, &new_list);
+        newcomer.host.hostname = Hostname::parse("b").unwrap();
+        newcomer.host.machine_id = Some("0000000000000000000000000000000b".into());
+        match s.ingest(&newcomer, Source::Push, t(130)) {
+            Err(StoreError::Conflict(Conflict::InventoryUnknown { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(s.host("b", None).unwrap().is_none());
+    }
+
     pub fn inventory_order_is_the_hosts_own(s: &dyn Store) {
         let mut r = with_inventory(
             "rh",
@@ -838,6 +984,7 @@ use inventory_cases::*;
 contract!(
     the_inventory_is_kept_queried_and_its_changes_recorded,
     an_inventory_named_by_digest_is_taken_only_when_stored,
+    an_inventory_sent_as_a_delta_applies_only_to_its_base,
     inventory_order_is_the_hosts_own,
     outcomes_new_unchanged_changed,
     first_seen_times_give_patch_age,
