@@ -305,7 +305,10 @@ mod tests {
         let sent = read(body);
         assert_eq!(sent.inventory.installed, None);
         assert_eq!(sent.inventory.installed_delta, None);
-        assert_eq!(sent.inventory.installed_digest.as_ref(), Some(&acked.digest));
+        assert_eq!(
+            sent.inventory.installed_digest.as_ref(),
+            Some(&acked.digest)
+        );
         // One upgrade: sent as one entry out and one in.
         let mut upgraded = list.clone();
         upgraded[3].version = "1.0-2".into();

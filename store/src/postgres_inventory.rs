@@ -453,11 +453,13 @@ pub(crate) fn installed_on(
         }
     }
     let ids: Vec<i64> = chosen.iter().map(|c| c.0).collect();
-    let mut holders: Vec<(i64, usize)> = Vec::new();
     let wanted: HashSet<i64> = ids
         .iter()
         .map(|id| id.div_euclid(inventory::SHARD_HOSTS))
         .collect();
+    let mut out: Vec<InstalledOn> = Vec::new();
+    // Each host's row of the block, with the host: one pass, no second
+    // look-up of thousands of host ids.
     for block in wanted {
         let here: Vec<(i64, usize)> = ids
             .iter()
@@ -466,43 +468,22 @@ pub(crate) fn installed_on(
             .map(|(i, id)| (*id, i))
             .collect();
         for r in c.query(
-            "SELECT host_id, ids FROM host_blocks WHERE block = $1",
+            "SELECT b.ids, h.hostname, h.site, h.manager FROM host_blocks b JOIN hosts h ON h.id = b.host_id WHERE b.block = $1",
             &[&block],
         )? {
-            let host: i64 = r.try_get(0)?;
-            let bytes: &[u8] = r.try_get(1)?;
+            let bytes: &[u8] = r.try_get(0)?;
             for (id, i) in &here {
                 if inventory::block_has(bytes, *id) {
-                    holders.push((host, *i));
+                    out.push(InstalledOn {
+                        hostname: r.try_get(1)?,
+                        site: r.try_get(2)?,
+                        manager: r.try_get(3)?,
+                        package: chosen[*i].1.clone(),
+                    });
                 }
             }
         }
     }
-    let host_ids: Vec<i64> = holders
-        .iter()
-        .map(|h| h.0)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut hosts: HashMap<i64, (String, Option<String>, String)> = HashMap::new();
-    for r in c.query(
-        "SELECT id, hostname, site, manager FROM hosts WHERE id = ANY($1)",
-        &[&host_ids],
-    )? {
-        hosts.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
-    }
-    let mut out: Vec<InstalledOn> = holders
-        .into_iter()
-        .filter_map(|(h, i)| {
-            let (hostname, site, manager) = hosts.get(&h)?.clone();
-            Some(InstalledOn {
-                hostname,
-                site,
-                manager,
-                package: chosen[i].1.clone(),
-            })
-        })
-        .collect();
     inventory::sort_installed_on(&mut out);
     Ok(out)
 }
