@@ -39,7 +39,7 @@ echo "hosts page, filtered and sorted (security, by pending): $(median_ms "http:
 echo "overview: $(median_ms "http://127.0.0.1:$port/")"
 echo "host page (150 updates and history): $(median_ms "http://127.0.0.1:$port/hosts/host-00042.example.org")"
 echo "package page (a package pending on every host): $(median_ms "http://127.0.0.1:$port/packages/package-007-common")"
-echo "== /api/v1/hosts for $hosts hosts: $(curl -s -o /dev/null -w '%{time_total}s' "http://127.0.0.1:$port/api/v1/hosts")"
+echo "== /api/v1/hosts for $hosts hosts, first page (1,000): $(curl -s -o /dev/null -w '%{time_total}s' "http://127.0.0.1:$port/api/v1/hosts"), all in one page: $(curl -s -o /dev/null -w '%{time_total}s' "http://127.0.0.1:$port/api/v1/hosts?limit=10000")"
 bytes=$(( $(stat -c %s "$work/pakiti.db") + $(stat -c %s "$work/pakiti.db-wal" 2>/dev/null || echo 0) ))
 echo "== database: $((bytes / 1024 / 1024)) MiB for $hosts hosts = $((bytes / hosts / 1024)) KiB per host ($updates pending updates and their history)"
 echo "aggregator RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$pid/status)"

@@ -35,7 +35,7 @@ run() { # replicas
     # together they took as long as the slower one.
     cat "$tmp"/gen* | awk -v p="$phase" '{n += $3; if ($6 + 0 > t) t = $6 + 0} END {printf "phase %-20s %d reports in %.2fs = %.0f reports/s\n", p, n, t, n / t}'
   done
-  echo "hosts stored: $(curl -s "http://127.0.0.1:${ports[0]}/api/v1/hosts" | grep -o '"hostname"' | wc -l)"
+  echo "hosts stored: $(curl -s "http://127.0.0.1:${ports[0]}/api/v1/hosts?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')"
   echo "database size: $(psql "$admin" -qtAc "SELECT pg_size_pretty(pg_database_size('$db'))")"
   kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=()
   psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"

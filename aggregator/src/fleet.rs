@@ -38,7 +38,8 @@ impl Fleet {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Every host, ordered by hostname. Blocking: call from a blocking thread.
+    /// Every host, ordered by hostname (bytes), then id. Blocking: call from
+    /// a blocking thread.
     pub fn hosts(&self, store: &dyn Store) -> Result<Arc<Vec<HostSummary>>, StoreError> {
         let generation = self.generation.load(Ordering::Acquire);
         let mut cached = self
@@ -65,7 +66,11 @@ impl Fleet {
             Some(s) => Some(s),
             None => store.change_stamp()?,
         };
-        let hosts = Arc::new(store.hosts()?);
+        let mut hosts = store.hosts()?;
+        // By name, then id, byte for byte (a database's collation may order
+        // names otherwise): the order the paginated lists search.
+        hosts.sort_unstable_by(|a, b| (&a.hostname, a.id).cmp(&(&b.hostname, b.id)));
+        let hosts = Arc::new(hosts);
         *cached = Some(Cached {
             generation,
             stamp,

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod forward;
 pub mod metrics;
 pub mod packages;
+pub mod page;
 pub mod read;
 pub mod receive;
 pub mod scrape;

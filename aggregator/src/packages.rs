@@ -5,17 +5,13 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use pakiti_store::InstalledOn;
+use std::collections::BTreeMap;
+
+use pakiti_store::{InstalledOn, InstalledOnKey};
 use serde_json::{json, Value};
 
+use crate::page::{self, Page};
 use crate::state::{error, ApiError, AppState};
-
-/// `?version_lt=V`: only versions below V in each host's own order.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PackageQuery {
-    pub version_lt: Option<String>,
-}
 
 /// The hosts with `name` installed, checked input first: a name or bound no
 /// package manager would write is a 400 that says so.
@@ -93,17 +89,39 @@ struct Answer<'a> {
     host_count: usize,
     versions: Vec<VersionCount<'a>>,
     hosts: Vec<HostRow<'a>>,
+    next: Option<String>,
 }
 
-/// `GET /api/v1/packages/{name}`: every host with it installed, and the
-/// count per version (in the order of the rows: each host's version order).
+/// `GET /api/v1/packages/{name}`: the hosts with it installed, a page at a
+/// time (`limit`, `after`; `next` links the following page), with the count
+/// of hosts and the count per version over all pages (in the order of the
+/// rows: each host's version order).
 pub async fn api(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    q: Result<Query<PackageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(mut q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let rows = installed_on(&state, &name, q.version_lt.as_deref()).await?;
+    let page = Page::take(&mut q)?;
+    if let Some(key) = q.keys().find(|k| k.as_str() != "version_lt") {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown parameter {key:?}: use version_lt, limit, after"),
+        ));
+    }
+    let version_lt = q.get("version_lt").map(String::as_str);
+    let after = page
+        .after
+        .as_deref()
+        .map(|a| {
+            InstalledOnKey::from_cursor(a).ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("after={a:?} is not a cursor this API gave (see next)"),
+                )
+            })
+        })
+        .transpose()?;
+    let rows = installed_on(&state, &name, version_lt).await?;
     let mut versions: Vec<VersionCount<'_>> = Vec::new();
     for r in &rows {
         match versions.last_mut() {
@@ -114,16 +132,25 @@ pub async fn api(
             }),
         }
     }
+    let (shown, more) = page::slice(&rows, InstalledOnKey::of, after, page.limit, |_| true);
+    let next = match (more, shown.last()) {
+        (true, Some(last)) => Some(page.next(
+            &format!("/api/v1/packages/{}", urlencoding(&name)),
+            &q,
+            &InstalledOnKey::of(last).to_cursor(),
+        )),
+        _ => None,
+    };
     let answer = Answer {
         name: &name,
-        version_lt: q.version_lt.as_deref(),
+        version_lt,
         host_count: rows
             .iter()
             .map(|r| (&r.site, &r.hostname))
             .collect::<std::collections::HashSet<_>>()
             .len(),
         versions,
-        hosts: rows
+        hosts: shown
             .iter()
             .map(|i| HostRow {
                 hostname: &i.hostname,
@@ -136,6 +163,7 @@ pub async fn api(
                 module: i.package.module.as_deref(),
             })
             .collect(),
+        next,
     };
     let body = serde_json::to_vec(&answer)
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -144,6 +172,20 @@ pub async fn api(
         body,
     )
         .into_response())
+}
+
+/// A path segment as a URL carries it (package names are tokens: only a
+/// few characters need it).
+fn urlencoding(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'+' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// One installed package in a host's JSON and page.

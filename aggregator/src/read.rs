@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use pakiti_report::{Hostname, Severity};
 use pakiti_store::{HostDetail, HostSummary, StoredUpdate};
 
+use crate::page::{self, Page};
 use crate::state::{error, rfc3339, ApiError, AppState};
 
 /// The latest statistics each downstream server sent, per site.
@@ -127,18 +128,38 @@ fn flag(q: &BTreeMap<String, String>, key: &str) -> Result<Option<bool>, ApiErro
     }
 }
 
+/// `GET /api/v1/hosts`: the hosts the filters keep, by host name, a page
+/// at a time (`limit`, `after`; `next` links the following page, `total`
+/// counts every host the filters keep).
 pub(crate) async fn hosts(
     State(state): State<AppState>,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(mut q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let page = Page::take(&mut q)?;
     for key in q.keys() {
         if !["site", "security", "stale", "reboot"].contains(&key.as_str()) {
             return Err(error(
                 StatusCode::BAD_REQUEST,
-                format!("unknown filter {key:?}: use site, security, stale, reboot"),
+                format!(
+                    "unknown parameter {key:?}: use site, security, stale, reboot, limit, after"
+                ),
             ));
         }
     }
+    let after = page
+        .after
+        .as_deref()
+        .map(|a| {
+            a.rsplit_once(':')
+                .and_then(|(name, id)| Some((name.to_string(), id.parse::<i64>().ok()?)))
+                .ok_or_else(|| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        format!("after={a:?} is not a cursor this API gave (see next)"),
+                    )
+                })
+        })
+        .transpose()?;
     let (security, stale, reboot) = (
         flag(&q, "security")?,
         flag(&q, "stale")?,
@@ -146,18 +167,31 @@ pub(crate) async fn hosts(
     );
     let all = all_hosts(&state).await?;
     let now = SystemTime::now();
-    let list: Vec<Value> = all
-        .iter()
-        .filter(|h| {
-            q.get("site")
-                .is_none_or(|s| h.site.as_deref() == Some(s.as_str()))
-        })
-        .filter(|h| security.is_none_or(|want| (h.counts.security_total() > 0) == want))
-        .filter(|h| stale.is_none_or(|want| is_stale(&state, h, now) == want))
-        .filter(|h| reboot.is_none_or(|want| h.counts.reboot_required == want))
-        .map(|h| host_json(&state, h, now))
-        .collect();
-    Ok(Json(json!({ "hosts": list })).into_response())
+    let keep = |h: &HostSummary| {
+        q.get("site")
+            .is_none_or(|s| h.site.as_deref() == Some(s.as_str()))
+            && security.is_none_or(|want| (h.counts.security_total() > 0) == want)
+            && stale.is_none_or(|want| is_stale(&state, h, now) == want)
+            && reboot.is_none_or(|want| h.counts.reboot_required == want)
+    };
+    let total = all.iter().filter(|h| keep(h)).count();
+    let (rows, more) = page::slice(
+        &all,
+        |h| (h.hostname.clone(), h.id),
+        after,
+        page.limit,
+        keep,
+    );
+    let next = match (more, rows.last()) {
+        (true, Some(last)) => Some(page.next(
+            "/api/v1/hosts",
+            &q,
+            &format!("{}:{}", last.hostname, last.id),
+        )),
+        _ => None,
+    };
+    let list: Vec<Value> = rows.iter().map(|h| host_json(&state, h, now)).collect();
+    Ok(Json(json!({ "hosts": list, "total": total, "next": next })).into_response())
 }
 
 /// One host by name and, where several sites have a host of that name, site:

@@ -526,53 +526,6 @@ pub(crate) fn below(scheme: Scheme, version: &str, key: Option<&[u8]>, bound: &s
     }
 }
 
-/// The order of [`crate::Store::installed_on`]: by version in the host's
-/// order, then site and host name. The distinct versions are few: they are
-/// ranked once, and the hosts sorted by rank.
-pub(crate) fn sort_installed_on(v: &mut Vec<crate::InstalledOn>) {
-    let order = |m: &str| {
-        Manager::ALL
-            .into_iter()
-            .find(|x| x.as_str() == m)
-            .map(scheme)
-    };
-    let ranks: Vec<usize> = {
-        let mut versions: Vec<(Option<Scheme>, &str)> = v
-            .iter()
-            .map(|i| (order(&i.manager), i.package.version.as_str()))
-            .collect::<std::collections::HashSet<_>>()
-            .into_iter()
-            .collect();
-        versions.sort_by(|a, b| match (a.0, b.0) {
-            (Some(x), Some(y)) if x == y => {
-                pakiti_versions::compare(x, a.1, b.1).then_with(|| a.1.cmp(b.1))
-            }
-            (x, y) => x.cmp(&y).then_with(|| a.1.cmp(b.1)),
-        });
-        let rank: HashMap<(Option<Scheme>, &str), usize> = versions
-            .into_iter()
-            .enumerate()
-            .map(|(i, k)| (k, i))
-            .collect();
-        v.iter()
-            .map(|i| rank[&(order(&i.manager), i.package.version.as_str())])
-            .collect()
-    };
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&a, &b| {
-        ranks[a].cmp(&ranks[b]).then_with(|| {
-            (&v[a].site, &v[a].hostname, &v[a].package.arch).cmp(&(
-                &v[b].site,
-                &v[b].hostname,
-                &v[b].package.arch,
-            ))
-        })
-    });
-    let mut slots: Vec<Option<crate::InstalledOn>> =
-        std::mem::take(v).into_iter().map(Some).collect();
-    *v = idx.into_iter().filter_map(|i| slots[i].take()).collect();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 mod delta;
 mod diff;
+mod installed_order;
 mod inventory;
 mod ownership;
 mod pgtls;
@@ -17,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use pakiti_report::{HeldReason, Installed, Report, Severity};
 
+pub use installed_order::InstalledOnKey;
 pub use inventory::InstalledChange;
 pub use ownership::{Conflict, Writer};
 pub use postgres::{PgOptions, PgStore};

@@ -484,7 +484,7 @@ pub(crate) fn installed_on(
             }
         }
     }
-    inventory::sort_installed_on(&mut out);
+    crate::installed_order::sort_installed_on(&mut out);
     Ok(out)
 }
 

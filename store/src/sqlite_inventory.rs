@@ -409,7 +409,7 @@ pub(crate) fn installed_on(
             })
         })
         .collect();
-    inventory::sort_installed_on(&mut out);
+    crate::installed_order::sort_installed_on(&mut out);
     Ok(out)
 }
 

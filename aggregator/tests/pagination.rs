@@ -1,0 +1,158 @@
+//! Every list of the JSON API a page at a time: following `next` from the
+//! first page gives each row once, in the order of the whole list, and a
+//! page resumes after its cursor whatever changed meanwhile.
+
+mod common;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use common::*;
+
+fn host(name: &str, n: usize, site: &str, xz: &str) -> Vec<u8> {
+    with(|v| {
+        v["host"]["hostname"] = name.into();
+        v["host"]["machine_id"] = format!("{n:032x}").into();
+        v["host"]["site"] = site.into();
+        v["installed_packages"] = 1.into();
+        v["installed"] = json!([{"name": "xz-utils", "version": xz, "arch": "amd64"}]);
+    })
+}
+
+/// Every page from `first`, following `next`: the rows under `key`.
+async fn walk(f: &Fixture, first: &str, key: &str) -> (Vec<Value>, usize) {
+    let (mut rows, mut pages, mut url) = (Vec::new(), 0, Some(first.to_string()));
+    while let Some(u) = url {
+        let (s, v) = get_json(&f.state, &u).await;
+        assert_eq!(s, StatusCode::OK, "{u}: {v}");
+        rows.extend(v[key].as_array().unwrap().iter().cloned());
+        pages += 1;
+        url = v["next"].as_str().map(str::to_string);
+    }
+    (rows, pages)
+}
+
+fn names(rows: &[Value]) -> Vec<String> {
+    rows.iter()
+        .map(|h| h["hostname"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_hosts_api_pages_through_the_fleet_in_name_order() {
+    let f = fixture("");
+    // Names whose byte order differs from a collation's (`-` and `.`).
+    let mut all: Vec<String> = Vec::new();
+    for i in 0..23 {
+        let name = format!("{}{}", ["web-", "web.", "web", "db-"][i % 4], i);
+        let (s, b) = post(
+            &f.state,
+            &[JSON],
+            host(&name, i + 1, ["A", "B", "C"][i % 3], "5.6.0-1"),
+        )
+        .await;
+        assert!(s.is_success(), "{b}");
+        all.push(name);
+    }
+    all.sort();
+    let (rows, pages) = walk(&f, "/api/v1/hosts?limit=5", "hosts").await;
+    assert_eq!(names(&rows), all);
+    assert_eq!(pages, 5);
+    let (_, first) = get_json(&f.state, "/api/v1/hosts?limit=5").await;
+    assert_eq!(first["total"], 23);
+    // The default page holds them all and links nothing.
+    let (_, whole) = get_json(&f.state, "/api/v1/hosts").await;
+    assert_eq!(names(whole["hosts"].as_array().unwrap()), all);
+    assert_eq!(whole["next"], Value::Null);
+    // Filters stay with the pages.
+    let (rows, _) = walk(&f, "/api/v1/hosts?site=B&limit=2", "hosts").await;
+    let (_, b) = get_json(&f.state, "/api/v1/hosts?site=B").await;
+    assert_eq!(names(&rows), names(b["hosts"].as_array().unwrap()));
+    assert_eq!(b["total"], rows.len());
+    assert!(rows.iter().all(|h| h["site"] == "B"));
+    // A host that arrives between two pages, after the cursor, is on a later page.
+    let next = first["next"].as_str().unwrap().to_string();
+    let (s, _) = post(&f.state, &[JSON], host("zz-late", 99, "A", "5.6.0-1")).await;
+    assert!(s.is_success());
+    let (rest, _) = walk(&f, &next, "hosts").await;
+    let mut want = all[5..].to_vec();
+    want.push("zz-late".into());
+    assert_eq!(names(&rest), want);
+    // Bad pages are refused with a reason.
+    for bad in [
+        "limit=0",
+        "limit=10001",
+        "limit=many",
+        "after=nonsense",
+        "after=a:b",
+    ] {
+        let (s, e) = get_json(&f.state, &format!("/api/v1/hosts?{bad}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {e}");
+        assert!(e["error"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn the_packages_api_pages_through_its_hosts_in_version_order() {
+    let f = fixture("");
+    let versions = [
+        "5.6.1-1",
+        "5.4.1-0.2",
+        "5.6.0-0.1",
+        "1:5.2-1",
+        "5.6.0-0.1+b1",
+    ];
+    for i in 0..17 {
+        let (s, b) = post(
+            &f.state,
+            &[JSON],
+            host(
+                &format!("h{i:02}"),
+                i + 1,
+                ["A", "B"][i % 2],
+                versions[i % 5],
+            ),
+        )
+        .await;
+        assert!(s.is_success(), "{b}");
+    }
+    let (_, whole) = get_json(&f.state, "/api/v1/packages/xz-utils").await;
+    let all = whole["hosts"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 17);
+    assert_eq!(whole["next"], Value::Null);
+    let (rows, pages) = walk(&f, "/api/v1/packages/xz-utils?limit=3", "hosts").await;
+    assert_eq!(rows, all, "the pages are the whole answer, in its order");
+    assert_eq!(pages, 6);
+    let (_, first) = get_json(&f.state, "/api/v1/packages/xz-utils?limit=3").await;
+    assert_eq!(first["host_count"], 17, "counts are over every page");
+    assert_eq!(first["versions"], whole["versions"]);
+    // With the filter, and a row that vanished under the cursor: the
+    // next page starts after where it was.
+    let (rows, _) = walk(
+        &f,
+        "/api/v1/packages/xz-utils?version_lt=5.6.1&limit=4",
+        "hosts",
+    )
+    .await;
+    let (_, below) = get_json(&f.state, "/api/v1/packages/xz-utils?version_lt=5.6.1").await;
+    assert_eq!(&rows, below["hosts"].as_array().unwrap());
+    let next = first["next"].as_str().unwrap().to_string();
+    let third = all[2]["hostname"].as_str().unwrap().to_string();
+    let n: usize = third[1..].parse().unwrap();
+    // It moves past every other version (epoch 1, 9.9).
+    let (s, _) = post(
+        &f.state,
+        &[JSON],
+        host(&third, n + 1, ["A", "B"][n % 2], "1:9.9-1"),
+    )
+    .await;
+    assert!(s.is_success());
+    let (rest, _) = walk(&f, &next, "hosts").await;
+    let mut want = names(&all[3..]);
+    want.push(third);
+    assert_eq!(names(&rest), want);
+    let (s, e) = get_json(&f.state, "/api/v1/packages/xz-utils?after=x").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, _) = get_json(&f.state, "/api/v1/packages/xz-utils?page=2").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
