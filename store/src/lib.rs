@@ -7,6 +7,7 @@ mod diff;
 mod installed_order;
 mod inventory;
 mod ownership;
+mod pg_statements;
 mod pgtls;
 mod postgres;
 mod postgres_inventory;

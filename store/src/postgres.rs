@@ -12,6 +12,8 @@ use postgres::Transaction;
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
+use crate::pg_statements::{Manager, Tx};
+
 use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::diff::{self, Stored};
@@ -54,7 +56,6 @@ impl Default for PgOptions {
     }
 }
 
-type Manager = PostgresConnectionManager<tokio_postgres_rustls::MakeRustlsConnect>;
 
 pub struct PgStore {
     pool: Pool<Manager>,
@@ -112,7 +113,7 @@ impl PgStore {
             }
             StoreError::Unavailable(format!("cannot reach PostgreSQL at {}: {why}", redact(url)))
         })?;
-        let manager = PostgresConnectionManager::new(config, tls);
+        let manager = Manager(PostgresConnectionManager::new(config, tls));
         let pool = Pool::builder()
             .max_size(opts.pool_size.max(1))
             .connection_timeout(opts.connect_timeout)
@@ -204,7 +205,7 @@ impl From<postgres::Error> for IngestError {
 
 #[allow(clippy::too_many_arguments)]
 fn ingest(
-    tx: &mut Transaction,
+    tx: &mut Tx<'_, '_>,
     report: &Report,
     writer: &Writer,
     hash: &[u8],
@@ -217,7 +218,7 @@ fn ingest(
     let now = millis(received_at);
     let hostname = report.host.hostname.as_str();
     type Found = Option<(i64, Vec<u8>, StoredHost)>;
-    let select = |tx: &mut Transaction| -> Result<Found, postgres::Error> {
+    let select = |tx: &mut Tx<'_, '_>| -> Result<Found, postgres::Error> {
         const COLUMNS: &str =
             "id, content_hash, hostname, site, owner, collected_at, inventory_hash";
         let row = match &report.host.machine_id {
@@ -575,32 +576,49 @@ impl Store for PgStore {
     ) -> Result<IngestOutcome, StoreError> {
         let hash = crate::diff::content_hash(report);
         let mut c = self.conn()?;
-        let mut tx = c.transaction().map_err(db)?;
+        let conn = &mut *c;
+        let mut tx = conn.client.transaction().map_err(db)?;
         let mut learnt = Vec::new();
-        let (outcome, host_id) = ingest(
-            &mut tx,
-            report,
-            writer,
-            &hash,
-            source,
-            received_at,
-            &self.packages,
-            &mut learnt,
-        )
-        .map_err(|e| match e {
-            IngestError::Pg(e) => db(e),
-            IngestError::Vanished => StoreError::Database(
-                "the host was removed while its report was stored; send it again".into(),
-            ),
-            IngestError::Conflict(c) => StoreError::Conflict(c),
-            IngestError::Package(why) => StoreError::Database(why),
-        })?;
-        tx.execute(
-            "UPDATE hosts SET forwarded_by = $1 WHERE id = $2",
-            &[&forwarded_by, &host_id],
-        )
-        .map_err(db)?;
-        enqueue(&mut tx, outgoing, received_at).map_err(db)?;
+        let mut t = Tx {
+            tx: &mut tx,
+            statements: &mut conn.statements,
+        };
+        let stored = (|| {
+            let (outcome, host_id) = ingest(
+                &mut t,
+                report,
+                writer,
+                &hash,
+                source,
+                received_at,
+                &self.packages,
+                &mut learnt,
+            )?;
+            t.execute(
+                "UPDATE hosts SET forwarded_by = $1 WHERE id = $2",
+                &[&forwarded_by, &host_id],
+            )?;
+            enqueue(t.tx, outgoing, received_at)?;
+            Ok(outcome)
+        })();
+        let outcome = match stored {
+            Ok(o) => o,
+            Err(e) => {
+                drop(tx);
+                if let IngestError::Pg(_) = e {
+                    // Whatever failed, the next report prepares afresh.
+                    conn.statements.clear();
+                }
+                return Err(match e {
+                    IngestError::Pg(e) => db(e),
+                    IngestError::Vanished => StoreError::Database(
+                        "the host was removed while its report was stored; send it again".into(),
+                    ),
+                    IngestError::Conflict(c) => StoreError::Conflict(c),
+                    IngestError::Package(why) => StoreError::Database(why),
+                });
+            }
+        };
         tx.commit().map_err(db)?;
         if !learnt.is_empty() {
             let mut cache = self.packages.lock().unwrap_or_else(|p| p.into_inner());
@@ -815,7 +833,7 @@ impl Store for PgStore {
             })
             .collect::<Result<_, postgres::Error>>()
             .map_err(db)?;
-        let inv = crate::postgres_inventory::read(&mut *c, s.id).map_err(db)?;
+        let inv = crate::postgres_inventory::read(&mut c.client, s.id).map_err(db)?;
         Ok(Some(HostDetail {
             summary: s,
             updates,
@@ -832,7 +850,7 @@ impl Store for PgStore {
         version_lt: Option<&str>,
     ) -> Result<Vec<crate::InstalledOn>, StoreError> {
         let mut c = self.conn()?;
-        crate::postgres_inventory::installed_on(&mut *c, name, version_lt).map_err(db)
+        crate::postgres_inventory::installed_on(&mut c.client, name, version_lt).map_err(db)
     }
 
     fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError> {

@@ -9,6 +9,8 @@ use pakiti_report::{Installed, InstalledDelta, Report, RunningKernel};
 use pakiti_versions::Scheme;
 use postgres::{GenericClient, Transaction};
 
+use crate::pg_statements::Tx;
+
 use crate::delta;
 use crate::inventory::{self, HostInventory, InstalledChange, PackageCache};
 use crate::ownership::Conflict;
@@ -24,7 +26,7 @@ pub(crate) type Learnt = Vec<(inventory::Identity, i64)>;
 /// updated (in package order, in one statement, so concurrent reports never
 /// deadlock), and each changed version recorded in the history.
 pub(crate) fn write(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     host_id: i64,
     report: &Report,
     now: i64,
@@ -154,7 +156,7 @@ pub(crate) fn write(
 /// apply is a conflict: nothing is written and the host sends its whole
 /// inventory.
 fn apply_delta(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     report: &Report,
     d: &InstalledDelta,
     old_ids: &[i64],
@@ -212,7 +214,7 @@ fn apply_delta(
 }
 
 fn names_of(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     ids: &[i64],
     cache: &Mutex<PackageCache>,
 ) -> Result<Vec<(String, String, String)>, postgres::Error> {
@@ -242,7 +244,7 @@ fn names_of(
 /// statement that also inserts those not stored yet (another replica
 /// inserting the same one at once is not an error).
 fn package_ids(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_, '_>,
     report: &Report,
     installed: &[Installed],
     cache: &Mutex<PackageCache>,
