@@ -60,8 +60,7 @@ pub(crate) struct Tx<'a, 'c> {
     pub statements: &'a mut HashMap<String, Statement>,
 }
 
-/// What a statement can be given as: SQL text (prepared once per
-/// connection) or a statement prepared already.
+/// SQL text, prepared once per connection.
 pub(crate) trait Sql {
     fn statement(&self, t: &mut Tx<'_, '_>) -> Result<Statement, postgres::Error>;
 }
@@ -83,27 +82,16 @@ impl Sql for String {
     }
 }
 
-impl Sql for Statement {
-    fn statement(&self, _: &mut Tx<'_, '_>) -> Result<Statement, postgres::Error> {
-        Ok(self.clone())
-    }
-}
-
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl Tx<'_, '_> {
-    pub fn prepare(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
-        sql.statement(self)
-    }
-
-    pub fn query<S: Sql + ?Sized>(&mut self, sql: &S, p: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+    pub fn query<S: Sql + ?Sized>(
+        &mut self,
+        sql: &S,
+        p: Params<'_>,
+    ) -> Result<Vec<Row>, postgres::Error> {
         let s = sql.statement(self)?;
         self.tx.query(&s, p)
-    }
-
-    pub fn query_one<S: Sql + ?Sized>(&mut self, sql: &S, p: Params<'_>) -> Result<Row, postgres::Error> {
-        let s = sql.statement(self)?;
-        self.tx.query_one(&s, p)
     }
 
     pub fn query_opt<S: Sql + ?Sized>(
@@ -115,7 +103,11 @@ impl Tx<'_, '_> {
         self.tx.query_opt(&s, p)
     }
 
-    pub fn execute<S: Sql + ?Sized>(&mut self, sql: &S, p: Params<'_>) -> Result<u64, postgres::Error> {
+    pub fn execute<S: Sql + ?Sized>(
+        &mut self,
+        sql: &S,
+        p: Params<'_>,
+    ) -> Result<u64, postgres::Error> {
         let s = sql.statement(self)?;
         self.tx.execute(&s, p)
     }

@@ -56,7 +56,6 @@ impl Default for PgOptions {
     }
 }
 
-
 pub struct PgStore {
     pool: Pool<Manager>,
     /// Package ids this process has seen (see `inventory::PackageCache`).
@@ -217,10 +216,10 @@ fn ingest(
     ownership::not_from_the_future(report, received_at).map_err(IngestError::Conflict)?;
     let now = millis(received_at);
     let hostname = report.host.hostname.as_str();
-    type Found = Option<(i64, Vec<u8>, StoredHost)>;
+    type Found = Option<(i64, Vec<u8>, StoredHost, Option<Counts>)>;
     let select = |tx: &mut Tx<'_, '_>| -> Result<Found, postgres::Error> {
         const COLUMNS: &str =
-            "id, content_hash, hostname, site, owner, collected_at, inventory_hash";
+            "id, content_hash, hostname, site, owner, collected_at, inventory_hash, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required";
         let row = match &report.host.machine_id {
             Some(mid) => tx.query_opt(&format!("SELECT {COLUMNS} FROM hosts WHERE machine_id = $1 FOR UPDATE"), &[mid])?,
             None => tx.query_opt(
@@ -239,6 +238,7 @@ fn ingest(
                     collected_at: r.try_get(5)?,
                     inventory_hash: r.try_get(6)?,
                 },
+                Some(counts_at(&r, 7)?),
             ))
         })
         .transpose()
@@ -271,6 +271,7 @@ fn ingest(
                         collected_at: now,
                         inventory_hash: None,
                     },
+                    None,
                 ));
             }
             // Another replica created it a moment ago: use theirs, locked.
@@ -278,7 +279,7 @@ fn ingest(
         }
     }
     // Only a concurrent removal of the host between the insert and the re-read gets here.
-    let Some((host_id, old_hash, stored)) = found else {
+    let Some((host_id, old_hash, stored, stored_counts)) = found else {
         return Err(IngestError::Vanished);
     };
     if !created {
@@ -320,52 +321,49 @@ fn ingest(
         }
     }
     let plan = diff::plan(report, existing, now);
+    // All the rows of the plan in one statement each (arrays), not one
+    // round trip per row.
     if !plan.upserts.is_empty() {
-        let upsert = tx.prepare(
+        let col = |f: fn(&diff::Row) -> Option<&str>| -> Vec<Option<&str>> {
+            plan.upserts.iter().map(f).collect()
+        };
+        let num = |f: fn(&diff::Row) -> Option<i64>| -> Vec<Option<i64>> {
+            plan.upserts.iter().map(f).collect()
+        };
+        tx.execute(
             "INSERT INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[]) \
              ON CONFLICT (host_id, name, arch) DO UPDATE SET installed_version = EXCLUDED.installed_version, candidate_version = EXCLUDED.candidate_version, severity = EXCLUDED.severity, held_reason = EXCLUDED.held_reason, repository = EXCLUDED.repository, advisories = EXCLUDED.advisories, cves = EXCLUDED.cves, first_seen = EXCLUDED.first_seen, candidate_first_seen = EXCLUDED.candidate_first_seen, security_first_seen = EXCLUDED.security_first_seen",
+            &[
+                &host_id,
+                &col(|r| Some(&r.name)),
+                &col(|r| Some(&r.arch)),
+                &col(|r| Some(&r.value.installed)),
+                &col(|r| Some(&r.value.candidate)),
+                &col(|r| r.value.severity.as_deref()),
+                &col(|r| r.value.held.as_deref()),
+                &col(|r| r.value.repository.as_deref()),
+                &col(|r| Some(&r.value.advisories)),
+                &col(|r| Some(&r.value.cves)),
+                &num(|r| Some(r.value.first_seen)),
+                &num(|r| Some(r.value.candidate_first_seen)),
+                &num(|r| r.value.security_first_seen),
+            ],
         )?;
-        for r in &plan.upserts {
-            let v = &r.value;
-            tx.execute(
-                &upsert,
-                &[
-                    &host_id,
-                    &r.name,
-                    &r.arch,
-                    &v.installed,
-                    &v.candidate,
-                    &v.severity,
-                    &v.held,
-                    &v.repository,
-                    &v.advisories,
-                    &v.cves,
-                    &v.first_seen,
-                    &v.candidate_first_seen,
-                    &v.security_first_seen,
-                ],
-            )?;
-        }
     }
     if !plan.deletes.is_empty() {
-        let delete = tx.prepare(
-            "DELETE FROM pending_updates WHERE host_id = $1 AND name = $2 AND arch = $3",
+        let (names, arches): (Vec<&str>, Vec<&str>) = plan
+            .deletes
+            .iter()
+            .map(|(n, a)| (n.as_str(), a.as_str()))
+            .unzip();
+        tx.execute(
+            "DELETE FROM pending_updates u USING unnest($2::text[], $3::text[]) AS d(name, arch) \
+             WHERE u.host_id = $1 AND u.name = d.name AND u.arch = d.arch",
+            &[&host_id, &names, &arches],
         )?;
-        for (name, arch) in &plan.deletes {
-            tx.execute(&delete, &[&host_id, name, arch])?;
-        }
     }
-    let previous = if created {
-        None
-    } else {
-        tx.query_opt(
-            "SELECT pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM hosts WHERE id = $1",
-            &[&host_id],
-        )?
-        .map(|r| counts_at(&r, 0))
-        .transpose()?
-    };
+    let previous = if created { None } else { stored_counts };
     let c = |n: u32| n as i32;
     tx.execute(
         "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34 WHERE id = $1",
@@ -413,7 +411,15 @@ fn ingest(
             &[&host_id, &now, &c(counts.pending), &c(counts.security[0]), &c(counts.security[1]), &c(counts.security[2]), &c(counts.security[3]), &c(counts.security[4]), &c(counts.held), &counts.reboot_required],
         )?;
     }
-    crate::postgres_inventory::write(tx, host_id, report, now, cache, learnt)?;
+    crate::postgres_inventory::write(
+        tx,
+        host_id,
+        stored.inventory_hash,
+        report,
+        now,
+        cache,
+        learnt,
+    )?;
     let outcome = if created {
         IngestOutcome::NewHost
     } else {

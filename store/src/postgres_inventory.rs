@@ -21,25 +21,21 @@ use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 pub(crate) type Learnt = Vec<(inventory::Identity, i64)>;
 
 /// Stores `report`'s inventory and platform for `host_id` (its row is
-/// locked by the caller). Only when the inventory hash changed: the host's
+/// locked by the caller, who read its inventory hash `old_hash`). Only when the inventory hash changed: the host's
 /// package ids are rewritten, the bitmaps of the packages it gained or lost
 /// updated (in package order, in one statement, so concurrent reports never
 /// deadlock), and each changed version recorded in the history.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     tx: &mut Tx<'_, '_>,
     host_id: i64,
+    old_hash: Option<Vec<u8>>,
     report: &Report,
     now: i64,
     cache: &Mutex<PackageCache>,
     learnt: &mut Learnt,
 ) -> Result<(), IngestError> {
     let inv = &report.inventory;
-    let old_hash: Option<Vec<u8>> = tx
-        .query_one(
-            "SELECT inventory_hash FROM hosts WHERE id = $1",
-            &[&host_id],
-        )?
-        .try_get(0)?;
     tx.execute(
         "UPDATE hosts SET os_codename = $2, os_cpe_name = $3, os_platform_id = $4, running_kernel_package = $5, running_kernel_version = $6, esm_enabled = $7 WHERE id = $1",
         &[
