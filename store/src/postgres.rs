@@ -207,6 +207,7 @@ fn ingest(
     tx: &mut Tx<'_, '_>,
     report: &Report,
     writer: &Writer,
+    forwarded_by: Option<&str>,
     hash: &[u8],
     source: Source,
     received_at: SystemTime,
@@ -290,8 +291,8 @@ fn ingest(
     let duration_ms = report.collection_duration.as_millis() as i64;
     if !created && old_hash.as_slice() == hash {
         tx.execute(
-            "UPDATE hosts SET last_report_at = $2, collected_at = $3, collection_duration_ms = $4, source = $5 WHERE id = $1",
-            &[&host_id, &now, &collected, &duration_ms, &source.as_str()],
+            "UPDATE hosts SET last_report_at = $2, collected_at = $3, collection_duration_ms = $4, source = $5, forwarded_by = $6 WHERE id = $1",
+            &[&host_id, &now, &collected, &duration_ms, &source.as_str(), &forwarded_by],
         )?;
         return Ok((IngestOutcome::Unchanged, host_id));
     }
@@ -366,7 +367,8 @@ fn ingest(
     let previous = if created { None } else { stored_counts };
     let c = |n: u32| n as i32;
     tx.execute(
-        "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34 WHERE id = $1",
+        "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34, \
+         os_codename = $35, os_cpe_name = $36, os_platform_id = $37, running_kernel_package = $38, running_kernel_version = $39, esm_enabled = $40, forwarded_by = $41, inventory_hash = $42 WHERE id = $1",
         &[
             &host_id,
             &hostname,
@@ -402,6 +404,14 @@ fn ingest(
             &plan.since_by_severity[2],
             &plan.since_by_severity[3],
             &plan.since_by_severity[4],
+            &report.os.codename,
+            &report.os.cpe_name,
+            &report.os.platform_id,
+            &inv.running_kernel.as_ref().map(|k| &k.package),
+            &inv.running_kernel.as_ref().map(|k| &k.version),
+            &inv.esm_enabled,
+            &forwarded_by,
+            &crate::inventory::hash(report),
         ],
     )?;
     if previous != Some(counts) {
@@ -590,19 +600,16 @@ impl Store for PgStore {
             statements: &mut conn.statements,
         };
         let stored = (|| {
-            let (outcome, host_id) = ingest(
+            let (outcome, _) = ingest(
                 &mut t,
                 report,
                 writer,
+                forwarded_by,
                 &hash,
                 source,
                 received_at,
                 &self.packages,
                 &mut learnt,
-            )?;
-            t.execute(
-                "UPDATE hosts SET forwarded_by = $1 WHERE id = $2",
-                &[&forwarded_by, &host_id],
             )?;
             enqueue(t.tx, outgoing, received_at)?;
             Ok(outcome)

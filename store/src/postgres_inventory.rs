@@ -20,8 +20,9 @@ use crate::{from_millis, InstalledOn, Platform, INSTALLED_CHANGES_SHOWN};
 /// Package ids this transaction learnt, for the cache once it commits.
 pub(crate) type Learnt = Vec<(inventory::Identity, i64)>;
 
-/// Stores `report`'s inventory and platform for `host_id` (its row is
-/// locked by the caller, who read its inventory hash `old_hash`). Only when the inventory hash changed: the host's
+/// Stores `report`'s inventory for `host_id` (its row is locked by the
+/// caller, who read its inventory hash `old_hash` and wrote its platform
+/// and new inventory hash). Only when the inventory hash changed: the host's
 /// package ids are rewritten, the bitmaps of the packages it gained or lost
 /// updated (in package order, in one statement, so concurrent reports never
 /// deadlock), and each changed version recorded in the history.
@@ -36,18 +37,6 @@ pub(crate) fn write(
     learnt: &mut Learnt,
 ) -> Result<(), IngestError> {
     let inv = &report.inventory;
-    tx.execute(
-        "UPDATE hosts SET os_codename = $2, os_cpe_name = $3, os_platform_id = $4, running_kernel_package = $5, running_kernel_version = $6, esm_enabled = $7 WHERE id = $1",
-        &[
-            &host_id,
-            &report.os.codename,
-            &report.os.cpe_name,
-            &report.os.platform_id,
-            &inv.running_kernel.as_ref().map(|k| &k.package),
-            &inv.running_kernel.as_ref().map(|k| &k.version),
-            &inv.esm_enabled,
-        ],
-    )?;
     let new_hash = inventory::hash(report);
     if old_hash == new_hash {
         return Ok(());
@@ -140,10 +129,6 @@ pub(crate) fn write(
             )?;
         }
     }
-    tx.execute(
-        "UPDATE hosts SET inventory_hash = $2 WHERE id = $1",
-        &[&host_id, &new_hash],
-    )?;
     Ok(())
 }
 
