@@ -31,6 +31,14 @@ echo "== /federate for $hosts hosts (10 requests, uncompressed)"
 for _ in $(seq 10); do curl -s -o /dev/null -w '%{time_total} %{size_download}\n' "http://127.0.0.1:$port/federate"; done \
   | sort -n | awk '{t[NR]=$1; b=$2} END {printf "median %.1f ms, max %.1f ms, %d bytes\n", t[int((NR+1)/2)]*1000, t[NR]*1000, b}'
 echo "series: $(curl -s "http://127.0.0.1:$port/federate" | grep -vc '^#')"
+# The peak resident memory one /federate request adds (the kernel's high-water mark, reset first).
+rss() { awk "/$1/{print \$2}" /proc/$pid/status; }
+echo 5 > /proc/$pid/clear_refs
+before=$(rss VmRSS)
+curl -s -o /dev/null "http://127.0.0.1:$port/federate"
+echo "/federate peak memory: $(( ($(rss VmHWM) - before) / 1024 )) MiB above the $((before / 1024)) MiB resident before it"
+echo "/federate gzipped (as Prometheus asks): $(curl -s -H 'Accept-Encoding: gzip' -o /dev/null -w '%{time_total}s, %{size_download} bytes' "http://127.0.0.1:$port/federate")"
+echo "/federate?match[] one site: $(curl -s -o /dev/null -w '%{time_total}s, %{size_download} bytes' -G --data-urlencode 'match[]={site="SiteA"}' "http://127.0.0.1:$port/federate")"
 median_ms() { for _ in $(seq 10); do curl -s -o /dev/null -w '%{time_total}\n' "$1"; done | sort -n | awk '{t[NR]=$1} END {printf "median %.1f ms, max %.1f ms", t[int((NR+1)/2)]*1000, t[NR]*1000}'; }
 echo "== web pages for $hosts hosts, rendered server-side (10 requests each; the first read fills the fleet cache)"
 curl -s -o /dev/null "http://127.0.0.1:$port/hosts"

@@ -35,8 +35,9 @@ run() { # storage url
     fleet --phase changed --change-percent 5 --installed-change-percent 1 --round "$round"
   done
   local q="http://127.0.0.1:$port/api/v1/packages"
-  echo "packages query, a package on every host at 4 versions, version_lt (${hosts} hosts): $(median_ms "$q/installed-0040-bin?version_lt=2.40.2")"
+  echo "packages query, a package on every host at 4 versions, version_lt (${hosts} hosts), first page: $(median_ms "$q/installed-0040-bin?version_lt=2.40.2")"
   echo "  answer: $(curl -s "$q/installed-0040-bin?version_lt=2.40.2" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["host_count"], "hosts,", len(d["versions"]), "versions")')"
+  echo "  the whole answer in one page (limit=10000): $(median_ms "$q/installed-0040-bin?version_lt=2.40.2&limit=10000")"
   echo "packages query, all versions: $(median_ms "$q/installed-0040-bin")"
   echo "package page with its installed part: $(median_ms "http://127.0.0.1:$port/packages/installed-0040-bin?version_lt=2.40.2")"
   echo "host page (1,000 installed, 150 pending): $(median_ms "http://127.0.0.1:$port/hosts/host-00042.example.org")"

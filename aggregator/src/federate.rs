@@ -1,14 +1,45 @@
-//! `/federate`: the fleet as metrics for central Prometheus servers.
+//! `/federate`: the fleet as metrics for central Prometheus servers. Like
+//! Prometheus' own federation it takes `match[]` selectors (a series is sent
+//! when any of them selects it; without one, every series is), and its body
+//! streams as it is written, gzipped when the scraper accepts gzip: the
+//! whole text never sits in memory, however large the fleet.
 
-use axum::extract::State;
-use axum::http::header;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use flate2::write::GzEncoder;
+use pakiti_service::exposition::Exposition;
 
 use crate::metrics;
 use crate::read::{all_hosts, site_statistics};
-use crate::state::{ApiError, AppState};
+use crate::selector::Selector;
+use crate::state::{error, ApiError, AppState};
 
-pub(crate) async fn federate(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// Bytes of text written before they go out.
+const CHUNK: usize = 256 << 10;
+
+pub(crate) async fn federate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let mut selectors = Vec::new();
+    for (k, v) in &q {
+        if k != "match[]" {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown parameter {k:?}: /federate takes match[] selectors"),
+            ));
+        }
+        selectors.push(
+            Selector::parse(v)
+                .map_err(|e| error(StatusCode::BAD_REQUEST, format!("match[]: {e}")))?,
+        );
+    }
     let hosts = all_hosts(&state).await?;
     // The hosts come from the fleet copy, which outlives a database outage;
     // the forwarded site statistics then wait for the database.
@@ -16,9 +47,106 @@ pub(crate) async fn federate(State(state): State<AppState>) -> Result<Response, 
         tracing::warn!(error = %e.message, "/federate without site statistics: the store did not answer");
         Vec::new()
     });
-    Ok((
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::federate(&hosts, &sites),
-    )
-        .into_response())
+    let gzip = accepts_gzip(&headers);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::task::spawn_blocking(move || {
+        let encoder =
+            Arc::new(Mutex::new(gzip.then(|| {
+                GzEncoder::new(Vec::new(), flate2::Compression::fast())
+            })));
+        let out = encoder.clone();
+        let send = move |text: Vec<u8>, tx: &tokio::sync::mpsc::Sender<Bytes>| {
+            // A scraper that went away stops nothing but the sending.
+            if !text.is_empty() {
+                let _ = tx.blocking_send(Bytes::from(text));
+            }
+        };
+        let sink_tx = tx.clone();
+        let sink = Box::new(move |chunk: String| {
+            let mut enc = out.lock().unwrap_or_else(|p| p.into_inner());
+            match enc.as_mut() {
+                Some(e) => {
+                    let _ = e.write_all(chunk.as_bytes());
+                    let done = std::mem::take(e.get_mut());
+                    send(done, &sink_tx);
+                }
+                None => send(chunk.into_bytes(), &sink_tx),
+            }
+        });
+        let mut m = Exposition::with_capacity(CHUNK + 4096).streaming(CHUNK, sink);
+        if !selectors.is_empty() {
+            m = m.filtered(Box::new(move |name, labels| {
+                selectors.iter().any(|s| s.matches(name, labels))
+            }));
+        }
+        metrics::federate_into(&mut m, &hosts, &sites);
+        m.finish();
+        let last = encoder.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(e) = last {
+            if let Ok(rest) = e.finish() {
+                if !rest.is_empty() {
+                    let _ = tx.blocking_send(Bytes::from(rest));
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<Bytes, std::convert::Infallible>(chunk), rx))
+    }));
+    let mut resp = ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response();
+    resp.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("accept-encoding"),
+    );
+    if gzip {
+        resp.headers_mut().insert(
+            header::CONTENT_ENCODING,
+            header::HeaderValue::from_static("gzip"),
+        );
+    }
+    Ok(resp)
+}
+
+/// Whether `Accept-Encoding` accepts gzip (`gzip` or `x-gzip`, not weighted
+/// `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
+                && !refused
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_sent_to_who_accepts_it() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip"));
+        assert!(with("identity, GZIP;q=0.5"));
+        assert!(with("x-gzip"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("identity"));
+        assert!(!with("br, deflate"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
 }

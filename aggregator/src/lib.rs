@@ -12,6 +12,7 @@ pub mod page;
 pub mod read;
 pub mod receive;
 pub mod scrape;
+pub mod selector;
 pub mod state;
 pub mod trust;
 pub mod web;

@@ -16,9 +16,15 @@ use pakiti_service::exposition::{bool_value, seconds, Exposition};
 /// The fleet: one series per host and family, then the per-site statistics
 /// forwarded by downstream servers.
 pub fn federate(hosts: &[HostSummary], sites: &[StoredSiteStats]) -> String {
+    let mut m = Exposition::with_capacity(64 + hosts.len() * 1400 + sites.len() * 2000);
+    federate_into(&mut m, hosts, sites);
+    m.finish()
+}
+
+/// [`federate`] written into `m` (which may filter or stream).
+pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredSiteStats]) {
     let hosts = one_per_series(hosts);
     let hosts = hosts.as_slice();
-    let mut m = Exposition::with_capacity(64 + hosts.len() * 1400 + sites.len() * 2000);
     let site = |h: &HostSummary| h.site.clone().unwrap_or_default();
     type Value = fn(&HostSummary) -> f64;
     let simple: [(&str, &str, Value); 4] = [
@@ -139,8 +145,7 @@ pub fn federate(hosts: &[HostSummary], sites: &[StoredSiteStats]) -> String {
             1.0,
         );
     }
-    federate_sites(&mut m, sites);
-    m.finish()
+    federate_sites(m, sites);
 }
 
 impl Health {

@@ -441,6 +441,89 @@ fn promtool(text: &str) -> String {
     .to_string()
 }
 
+/// `/federate?match[]=` as Prometheus' own federation takes it: only the
+/// series a selector picks (and their families), gzip when asked for.
+#[test]
+fn federate_takes_match_selectors_and_gzip() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), free_port(), &["--config.file", "/dev/null"]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let client = reqwest::blocking::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap();
+    push(&client, &base, &report("web-01", 1, 6, Some("SiteA"))).unwrap();
+    push(&client, &base, &report("db-01", 2, 0, Some("SiteB"))).unwrap();
+    let get = |query: &str| {
+        let r = client
+            .get(format!("{base}/federate{query}"))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let samples = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.to_string())
+            .collect()
+    };
+    let select = |selectors: &[&str]| {
+        let q: Vec<(&str, &str)> = selectors.iter().map(|s| ("match[]", *s)).collect();
+        let (status, text) = get(&format!("?{}", serde_urlencoded::to_string(&q).unwrap()));
+        assert_eq!(status, 200, "{text}");
+        assert_eq!(promtool(&text), "", "{text}");
+        text
+    };
+    let one = select(&[r#"pakiti_updates_pending{site="SiteA"}"#]);
+    assert_eq!(
+        samples(&one),
+        ["pakiti_updates_pending{host=\"web-01\",site=\"SiteA\"} 6"]
+    );
+    assert_eq!(one.matches("# TYPE ").count(), 1, "{one}");
+    // Any selector picks a series; regular expressions match whole values.
+    let two = select(&[
+        r#"{__name__=~"pakiti_(reboot_required|updates_held)", site="SiteB"}"#,
+        r#"pakiti_updates_pending{host=~"web"}"#,
+        r#"pakiti_updates_pending{host=~"web.*"}"#,
+    ]);
+    let mut got = samples(&two);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "pakiti_reboot_required{host=\"db-01\",site=\"SiteB\"} 0",
+            "pakiti_updates_held{host=\"db-01\",site=\"SiteB\"} 0",
+            "pakiti_updates_pending{host=\"web-01\",site=\"SiteA\"} 6",
+        ]
+    );
+    assert!(samples(&select(&[r#"{site="nowhere"}"#])).is_empty());
+    for (bad, why) in [
+        ("?match[]=%7B%7D", "selects every series"),
+        ("?match[]=%7Bsite%3D%22A%7D", "closing quote"),
+        ("?site=A", "unknown parameter"),
+    ] {
+        let (status, text) = get(bad);
+        assert_eq!(status, 400, "{bad}: {text}");
+        assert!(text.contains(why), "{bad}: {text}");
+    }
+    // gzip when asked for: the same text.
+    let (_, plain) = get("");
+    let r = client
+        .get(format!("{base}/federate"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(r.bytes().unwrap().as_ref()),
+        &mut text,
+    )
+    .unwrap();
+    assert_eq!(text, plain);
+    assert!(plain.contains("pakiti_host_info{"), "{plain}");
+}
+
 #[test]
 fn federate_and_metrics_show_the_fleet_and_pass_promtool() {
     let dir = tempfile::tempdir().unwrap();

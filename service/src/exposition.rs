@@ -7,35 +7,89 @@ use std::time::SystemTime;
 /// The content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A text exposition being written.
-pub struct Exposition(String);
+/// Which samples an exposition keeps: by metric name and labels.
+pub type Keep = Box<dyn Fn(&str, &[(&str, &str)]) -> bool + Send>;
+
+/// Where a streamed exposition sends what it wrote so far.
+pub type Sink = Box<dyn FnMut(String) + Send>;
+
+/// A text exposition being written: whole, or streamed to a sink in chunks,
+/// and with every sample, or those a filter keeps (a family then appears
+/// only with a sample kept).
+pub struct Exposition {
+    out: String,
+    keep: Option<Keep>,
+    /// With a filter: the `# HELP`/`# TYPE` lines of the family being
+    /// written, until one of its samples is kept.
+    header: Option<String>,
+    sink: Option<(usize, Sink)>,
+}
 
 impl Exposition {
     pub fn with_capacity(bytes: usize) -> Self {
-        Exposition(String::with_capacity(bytes))
+        Exposition {
+            out: String::with_capacity(bytes),
+            keep: None,
+            header: None,
+            sink: None,
+        }
+    }
+
+    /// Only the samples `keep` accepts.
+    pub fn filtered(mut self, keep: Keep) -> Self {
+        self.keep = Some(keep);
+        self
+    }
+
+    /// Sends what is written to `sink` whenever it holds `chunk` bytes, so
+    /// that the whole text never sits in memory.
+    pub fn streaming(mut self, chunk: usize, sink: Sink) -> Self {
+        self.sink = Some((chunk, sink));
+        self
     }
 
     /// `# HELP` and `# TYPE` lines; `kind` is gauge, counter or histogram.
     pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let header = format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        if self.keep.is_some() {
+            self.header = Some(header);
+        } else {
+            self.out.push_str(&header);
+        }
     }
 
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.0.push_str(name);
+        if let Some(keep) = &self.keep {
+            if !keep(name, labels) {
+                return;
+            }
+            if let Some(h) = self.header.take() {
+                self.out.push_str(&h);
+            }
+        }
+        self.out.push_str(name);
         if !labels.is_empty() {
-            self.0.push('{');
+            self.out.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
                 if i > 0 {
-                    self.0.push(',');
+                    self.out.push(',');
                 }
-                self.0.push_str(k);
-                self.0.push_str("=\"");
-                escape_into(&mut self.0, v);
-                self.0.push('"');
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                escape_into(&mut self.out, v);
+                self.out.push('"');
             }
-            self.0.push('}');
+            self.out.push('}');
         }
-        let _ = writeln!(self.0, " {value}");
+        let _ = writeln!(self.out, " {value}");
+        if let Some((chunk, sink)) = &mut self.sink {
+            if self.out.len() >= *chunk {
+                sink(std::mem::replace(
+                    &mut self.out,
+                    String::with_capacity(*chunk + 256),
+                ));
+            }
+        }
     }
 
     /// A gauge family with a single unlabelled sample.
@@ -44,8 +98,18 @@ impl Exposition {
         self.sample(name, &[], value);
     }
 
-    pub fn finish(self) -> String {
-        self.0
+    /// The text, or, streaming, what remains of it (sent to the sink too;
+    /// the text returned is then empty).
+    pub fn finish(mut self) -> String {
+        match &mut self.sink {
+            Some((_, sink)) => {
+                if !self.out.is_empty() {
+                    sink(std::mem::take(&mut self.out));
+                }
+                String::new()
+            }
+            None => self.out,
+        }
     }
 }
 
@@ -79,6 +143,50 @@ pub fn bool_value(b: bool) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn write(e: &mut Exposition) {
+        e.family("a", "gauge", "A.");
+        e.sample("a", &[("site", "x")], 1.0);
+        e.sample("a", &[("site", "y")], 2.0);
+        e.family("b", "gauge", "B.");
+        e.sample("b", &[("site", "y")], 3.0);
+        e.family("c", "gauge", "C, with no sample.");
+    }
+
+    #[test]
+    fn a_filter_keeps_samples_and_the_families_they_belong_to() {
+        let mut e = Exposition::with_capacity(64);
+        write(&mut e);
+        let whole = e.finish();
+        assert!(
+            whole.contains("# TYPE c gauge"),
+            "every family unfiltered: {whole}"
+        );
+        let mut e = Exposition::with_capacity(64).filtered(Box::new(|name, labels| {
+            name == "b" || labels.contains(&("site", "x"))
+        }));
+        write(&mut e);
+        assert_eq!(
+            e.finish(),
+            "# HELP a A.\n# TYPE a gauge\na{site=\"x\"} 1\n# HELP b B.\n# TYPE b gauge\nb{site=\"y\"} 3\n"
+        );
+    }
+
+    #[test]
+    fn a_streamed_exposition_is_the_whole_one_in_chunks() {
+        let mut e = Exposition::with_capacity(64);
+        write(&mut e);
+        let whole = e.finish();
+        let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let into = chunks.clone();
+        let mut e = Exposition::with_capacity(64)
+            .streaming(20, Box::new(move |c| into.lock().unwrap().push(c)));
+        write(&mut e);
+        assert_eq!(e.finish(), "");
+        let chunks = chunks.lock().unwrap();
+        assert!(chunks.len() >= 3, "{chunks:?}");
+        assert_eq!(chunks.concat(), whole);
+    }
 
     #[test]
     fn label_values_are_escaped() {

@@ -164,7 +164,7 @@ fn stack() -> Stack {
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {ROOT}/alerts/pakiti.rules.yml\nscrape_configs:\n\
              - job_name: pakiti-exporter\n  static_configs:\n  - targets: ['127.0.0.1:{ep}']\n\
-             - job_name: pakiti-federate\n  honor_labels: true\n  metrics_path: /federate\n  static_configs:\n  - targets: ['127.0.0.1:{ap}']\n\
+             - job_name: pakiti-federate\n  honor_labels: true\n  metrics_path: /federate\n  params:\n    'match[]': ['{{__name__=~\"pakiti_.+\"}}']\n  static_configs:\n  - targets: ['127.0.0.1:{ap}']\n\
              - job_name: pakiti-aggregator\n  static_configs:\n  - targets: ['127.0.0.1:{ap}']\n"
         ),
     )
