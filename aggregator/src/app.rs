@@ -16,7 +16,7 @@ pub use crate::state::{error, ApiError, AppState};
 
 use crate::metrics;
 use crate::read::{all_hosts, is_stale};
-use crate::{federate, read, receive, web};
+use crate::{affected, federate, read, receive, web};
 
 pub fn app(state: AppState) -> Router {
     // What shows the fleet to people is behind [web] access; what machines use is not.
@@ -24,9 +24,9 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(web::overview))
         .route("/hosts", get(web::hosts))
         .route("/hosts/{hostname}", get(web::host))
-        .route("/packages/{name}", get(web::package))
-        .route("/advisories/{id}", get(web::advisory))
-        .route("/cves/{id}", get(web::cve))
+        .route("/packages/{name}", get(affected::package))
+        .route("/advisories/{id}", get(affected::advisory))
+        .route("/cves/{id}", get(affected::cve))
         .route("/api/v1/hosts", get(read::hosts))
         .route("/api/v1/hosts/{hostname}", get(read::host))
         .route("/api/v1/sites", get(read::sites))

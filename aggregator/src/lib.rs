@@ -1,5 +1,6 @@
 //! pakiti-aggregator as a library: `main.rs` is glue over these modules.
 
+pub mod affected;
 pub mod app;
 mod bounded;
 pub mod config;

@@ -62,6 +62,20 @@ pub(crate) fn groups(rows: &[InstalledOn]) -> Vec<Value> {
         .collect()
 }
 
+/// Each version of the rows and how many rows have it, in the rows' order.
+pub(crate) fn version_counts(rows: &[InstalledOn]) -> Vec<Value> {
+    let mut out: Vec<(&str, usize)> = Vec::new();
+    for r in rows {
+        match out.last_mut() {
+            Some((v, n)) if *v == r.package.version => *n += 1,
+            _ => out.push((&r.package.version, 1)),
+        }
+    }
+    out.into_iter()
+        .map(|(version, count)| json!({ "version": version, "count": count }))
+        .collect()
+}
+
 /// One host of the packages API, serialised without building a JSON tree
 /// (the answer may list every host of the fleet).
 #[derive(serde::Serialize)]

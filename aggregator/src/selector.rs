@@ -230,7 +230,10 @@ mod tests {
         assert!(m(r#"{site="SiteA"}"#, "x"));
         assert!(!m(r#"{site="SiteB"}"#, "x"));
         assert!(m(r#"x{site!="SiteB"}"#, "x"));
-        assert!(Selector::parse(r#"{site!="SiteB"}"#).is_err(), "matches the empty value");
+        assert!(
+            Selector::parse(r#"{site!="SiteB"}"#).is_err(),
+            "matches the empty value"
+        );
         assert!(m(r#"{__name__=~"pakiti_.*", host=~"web-.*"}"#, "pakiti_x"));
         // Regular expressions match the whole value.
         assert!(!m(r#"{host=~"web"}"#, "x"));

@@ -1,6 +1,7 @@
 //! The web pages for administrators: overview, hosts (search, filters, sort,
-//! pages), host detail, and the hosts affected by a package, an advisory or a
-//! CVE; every list also as CSV and JSON. Server-rendered with minijinja (all
+//! pages) and host detail, and what the other pages share (`affected` has the
+//! hosts affected by a package, an advisory or a CVE); every list also as CSV
+//! and JSON. Server-rendered with minijinja (all
 //! output escaped), no JavaScript, no external assets.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +19,7 @@ use serde_json::{json, Value};
 
 use pakiti_httpserver::PeerCertificate;
 use pakiti_report::{Hostname, Severity};
-use pakiti_store::{AffectedHost, HistoryPoint, HostDetail, HostSummary, Lookup, StoredUpdate};
+use pakiti_store::{HistoryPoint, HostDetail, HostSummary, StoredUpdate};
 
 use crate::config::WebAccess;
 use crate::read::{host_json, is_stale, update_json};
@@ -108,12 +109,12 @@ pub async fn access(State(state): State<AppState>, req: Request, next: Next) -> 
 
 /// A time as pages show it: an age, with the exact time for hovering.
 #[derive(Serialize)]
-struct When {
+pub(crate) struct When {
     iso: String,
     age: String,
 }
 
-fn when(t: SystemTime, now: SystemTime) -> When {
+pub(crate) fn when(t: SystemTime, now: SystemTime) -> When {
     When {
         iso: humantime::format_rfc3339_seconds(t).to_string(),
         age: age(now.duration_since(t).unwrap_or_default()),
@@ -132,7 +133,7 @@ pub fn age(d: Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Response {
+pub(crate) fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Response {
     match state.pages.get_template(name).and_then(|t| t.render(ctx)) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -146,7 +147,7 @@ fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Response {
     }
 }
 
-fn message(state: &AppState, status: StatusCode, title: &str, msg: &str) -> Response {
+pub(crate) fn message(state: &AppState, status: StatusCode, title: &str, msg: &str) -> Response {
     let mut r = render(state, "message.html", context! { title, message => msg });
     *r.status_mut() = status;
     r
@@ -505,7 +506,7 @@ pub(crate) fn csv(
         .into_response()
 }
 
-fn iso(t: Option<SystemTime>) -> String {
+pub(crate) fn iso(t: Option<SystemTime>) -> String {
     t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
         .unwrap_or_default()
 }
@@ -700,16 +701,6 @@ fn update_row(u: &StoredUpdate, now: SystemTime) -> UpdateRow {
     }
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FormatQuery {
-    format: String,
-    /// Package pages: only installed versions below this one.
-    version_lt: Option<String>,
-    /// Package pages: `installed` exports the installed table.
-    table: String,
-}
-
 /// A host page: its format, and its site where several sites have a host of that name.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -896,239 +887,12 @@ fn host_csv(d: &HostDetail) -> Response {
     )
 }
 
-/// What a page of affected hosts is about.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Package,
-    Advisory,
-    Cve,
-}
-
-impl Kind {
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Package => "Package",
-            Kind::Advisory => "Advisory",
-            Kind::Cve => "CVE",
-        }
-    }
-}
-
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+pub(crate) type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 /// The query string, or a JSON 400 saying what is wrong with it.
-fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
     q.map(|Query(v)| v)
         .map_err(|e| crate::state::error(StatusCode::BAD_REQUEST, e.body_text()))
-}
-
-async fn affected(
-    state: AppState,
-    kind: Kind,
-    id: String,
-    q: QueryResult<FormatQuery>,
-) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    let format = q.format;
-    let kind_label = kind.label();
-    if kind != Kind::Package && (q.version_lt.is_some() || !q.table.is_empty()) {
-        return Err(crate::state::error(
-            StatusCode::BAD_REQUEST,
-            "version_lt and table apply to package pages only",
-        ));
-    }
-    if !matches!(q.table.as_str(), "" | "pending" | "installed") {
-        return Err(crate::state::error(
-            StatusCode::BAD_REQUEST,
-            format!("table={:?}: expected pending or installed", q.table),
-        ));
-    }
-    if pakiti_report::check_token(kind_label, &id).is_err() {
-        return Ok(message(
-            &state,
-            StatusCode::BAD_REQUEST,
-            "Not a valid name",
-            "That name holds characters no package, advisory or CVE id has.",
-        ));
-    }
-    let store = state.store.clone();
-    let key = id.clone();
-    let rows: Vec<AffectedHost> = tokio::task::spawn_blocking(move || {
-        let lookup = match kind {
-            Kind::Package => Lookup::Package(&key),
-            Kind::Advisory => Lookup::Advisory(&key),
-            Kind::Cve => Lookup::Cve(&key),
-        };
-        store.affected(lookup)
-    })
-    .await
-    .map_err(|e| crate::state::error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| crate::state::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    let installed = match kind {
-        Kind::Package => {
-            Some(crate::packages::installed_on(&state, &id, q.version_lt.as_deref()).await?)
-        }
-        _ => None,
-    };
-    if q.table == "installed" {
-        let rows = installed.unwrap_or_default();
-        return match format.as_str() {
-            "csv" => Ok(csv(
-                &[
-                    "host",
-                    "site",
-                    "manager",
-                    "version",
-                    "arch",
-                    "source_name",
-                    "source_version",
-                    "module",
-                ],
-                rows.iter().map(|r| {
-                    vec![
-                        r.hostname.clone(),
-                        r.site.clone().unwrap_or_default(),
-                        r.manager.clone(),
-                        r.package.version.clone(),
-                        r.package.arch.clone(),
-                        r.package.source_name.clone(),
-                        r.package.source_version.clone(),
-                        r.package.module.clone().unwrap_or_default(),
-                    ]
-                }),
-                &format!("installed-{id}.csv"),
-            )),
-            "json" => Ok(axum::Json(json!({
-                "hosts": rows.iter().map(crate::packages::host_json).collect::<Vec<_>>()
-            }))
-            .into_response()),
-            other => Err(crate::state::error(
-                StatusCode::BAD_REQUEST,
-                format!("format={other:?} with table=installed: expected csv or json"),
-            )),
-        };
-    }
-    let now = SystemTime::now();
-    match format.as_str() {
-        "csv" => {
-            return Ok(csv(
-                &[
-                    "host",
-                    "site",
-                    "package",
-                    "arch",
-                    "installed",
-                    "candidate",
-                    "severity",
-                    "first_seen",
-                ],
-                rows.iter().map(|r| {
-                    vec![
-                        r.hostname.clone(),
-                        r.site.clone().unwrap_or_default(),
-                        r.update.name.clone(),
-                        r.update.arch.clone(),
-                        r.update.installed_version.clone(),
-                        r.update.candidate_version.clone(),
-                        r.update
-                            .security
-                            .map_or("none", Severity::as_str)
-                            .to_string(),
-                        iso(Some(r.update.first_seen)),
-                    ]
-                }),
-                &format!("{}.csv", kind_label.to_ascii_lowercase()),
-            ))
-        }
-        "json" => {
-            let list: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    let mut v = update_json(&r.update);
-                    v["host"] = r.hostname.clone().into();
-                    v["site"] = r.site.clone().into();
-                    v
-                })
-                .collect();
-            return Ok(axum::Json(
-                json!({ "id": id, "kind": kind_label.to_ascii_lowercase(), "updates": list }),
-            )
-            .into_response());
-        }
-        "" | "html" => {}
-        other => {
-            return Err(crate::state::error(
-                StatusCode::BAD_REQUEST,
-                format!("format={other:?}: expected html, csv or json"),
-            ))
-        }
-    }
-    let hosts = rows
-        .iter()
-        .map(|r| &r.hostname)
-        .collect::<BTreeSet<_>>()
-        .len();
-    #[derive(Serialize)]
-    struct AffectedRow {
-        hostname: String,
-        site: String,
-        name: String,
-        arch: String,
-        installed: String,
-        candidate: String,
-        severity: &'static str,
-        first_seen: When,
-    }
-    let rows: Vec<AffectedRow> = rows
-        .iter()
-        .map(|r| AffectedRow {
-            hostname: r.hostname.clone(),
-            site: r.site.clone().unwrap_or_default(),
-            name: r.update.name.clone(),
-            arch: r.update.arch.clone(),
-            installed: r.update.installed_version.clone(),
-            candidate: r.update.candidate_version.clone(),
-            severity: r.update.security.map_or("none", Severity::as_str),
-            first_seen: when(r.update.first_seen, now),
-        })
-        .collect();
-    Ok(render(
-        &state,
-        "affected.html",
-        context! {
-            kind => kind_label,
-            id,
-            rows,
-            hosts,
-            installed_count => installed.as_ref().map(Vec::len),
-            installed => installed.as_deref().map(crate::packages::groups),
-            version_lt => q.version_lt,
-        },
-    ))
-}
-
-pub async fn package(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    q: QueryResult<FormatQuery>,
-) -> Result<Response, ApiError> {
-    affected(s, Kind::Package, id, q).await
-}
-
-pub async fn advisory(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    q: QueryResult<FormatQuery>,
-) -> Result<Response, ApiError> {
-    affected(s, Kind::Advisory, id, q).await
-}
-
-pub async fn cve(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    q: QueryResult<FormatQuery>,
-) -> Result<Response, ApiError> {
-    affected(s, Kind::Cve, id, q).await
 }
 
 #[cfg(test)]

@@ -156,3 +156,98 @@ async fn the_packages_api_pages_through_its_hosts_in_version_order() {
     let (s, _) = get_json(&f.state, "/api/v1/packages/xz-utils?page=2").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+async fn html(f: &Fixture, path: &str) -> String {
+    use axum::body::{to_bytes, Body};
+    use axum::http::Request;
+    use tower::ServiceExt;
+    let resp = pakiti_aggregator::app::app(f.state.clone())
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    let body = to_bytes(resp.into_body(), 1 << 26).await.unwrap();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+/// The `rel="next"` link of a page's table (the `nth` one), unescaped.
+fn next_link(page: &str, nth: usize) -> Option<String> {
+    page.match_indices("rel=\"next\"").nth(nth).map(|(at, _)| {
+        let start = page[..at].rfind("href=\"").unwrap() + 6;
+        let end = start + page[start..].find('"').unwrap();
+        page[start..end].replace("&amp;", "&")
+    })
+}
+
+#[tokio::test]
+async fn the_affected_pages_show_a_page_of_rows_with_counts_over_all() {
+    let f = fixture("");
+    // One host with 250 pending updates naming one CVE, and 250 installed
+    // versions of one package (kernels).
+    let (s, b) = post(
+        &f.state,
+        &[JSON],
+        with(|v| {
+            v["updates"] = (0..250)
+                .map(|i| json!({"name": format!("pkg{i:03}"), "arch": "amd64", "installed_version": "1.0-1",
+                    "candidate_version": "1.0-2", "security": true, "severity": "important", "held": false,
+                    "cves": ["CVE-2024-0001"]}))
+                .collect();
+            v["installed_packages"] = 250.into();
+            v["installed"] = (0..250)
+                .map(|i| json!({"name": "linux-image", "version": format!("6.1.{i}-1"), "arch": "amd64"}))
+                .collect();
+        }),
+    )
+    .await;
+    assert!(s.is_success(), "{b}");
+    let first = html(&f, "/cves/CVE-2024-0001").await;
+    assert!(
+        first.contains("250 pending updates on 1 hosts, 200 shown"),
+        "{first}"
+    );
+    let next = next_link(&first, 0).expect("a next link");
+    let second = html(&f, &format!("/cves/CVE-2024-0001{next}")).await;
+    assert!(next_link(&second, 0).is_none(), "the last page");
+    assert!(second.contains("First rows"));
+    let names = |page: &str| -> Vec<String> {
+        page.match_indices("href=\"/packages/pkg")
+            .map(|(at, _)| page[at + 16..at + 22].to_string())
+            .collect()
+    };
+    let mut all = names(&first);
+    assert_eq!(all.len(), 200);
+    all.extend(names(&second));
+    let want: Vec<String> = (0..250).map(|i| format!("pkg{i:03}")).collect();
+    assert_eq!(all, want, "every row once, in order");
+    // The installed table pages on its own.
+    let page = html(&f, "/packages/linux-image").await;
+    assert!(page.contains("250 installations"), "{page}");
+    let next = next_link(&page, 0).expect("the installed table's next link");
+    assert!(next.contains("installed_after="), "{next}");
+    let rest = html(&f, &format!("/packages/linux-image{next}")).await;
+    let versions = |page: &str| page.matches("<h3>6.1.").count();
+    assert_eq!(versions(&page) + versions(&rest), 250);
+    assert!(next_link(&rest, 0).is_none());
+    // A cursor no page gave is refused.
+    let resp = pakiti_aggregator::app::app(f.state.clone())
+        .oneshot_get("/cves/CVE-2024-0001?after=x")
+        .await;
+    assert_eq!(resp, StatusCode::BAD_REQUEST);
+}
+
+trait OneshotGet {
+    async fn oneshot_get(self, path: &str) -> StatusCode;
+}
+
+impl OneshotGet for axum::Router {
+    async fn oneshot_get(self, path: &str) -> StatusCode {
+        use axum::body::Body;
+        use axum::http::Request;
+        use tower::ServiceExt;
+        self.oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+            .status()
+    }
+}
