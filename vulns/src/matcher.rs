@@ -1,0 +1,273 @@
+//! Exact matching: a host's installed packages against the records of its
+//! release. A binary package is matched through its *source* package and
+//! source version (that is what vendors track), in the distribution's own
+//! version order:
+//!
+//! - fixed in V: affected while the source version is below V; the fix is
+//!   available now when the host's own candidate for that binary package
+//!   (its pending update) reaches V;
+//! - unfixed, won't fix, end of life, undetermined: affected, no fix
+//!   available;
+//! - not affected: nothing.
+//!
+//! Kernels: a kernel image (`linux-image-<version>…`) is matched as the
+//! source `linux` at its own version (Debian's signed images come from
+//! `linux-signed-*`, whose versions differ), and only the running kernel's
+//! findings count; the other installed images' are listed apart
+//! ([`KernelRole::NotRunning`]).
+
+use std::collections::HashMap;
+
+use pakiti_report::{Installed, RunningKernel, Severity};
+use pakiti_versions::Scheme;
+
+use crate::{Record, Status};
+
+/// What the host gives matching.
+pub struct HostPackages<'a> {
+    pub scheme: Scheme,
+    /// The release its records are for (Debian: the codename).
+    pub release: &'a str,
+    pub installed: &'a [Installed],
+    /// Pending updates: (name, arch) → candidate version.
+    pub candidates: &'a HashMap<(String, String), String>,
+    pub running_kernel: Option<&'a RunningKernel>,
+}
+
+/// Whether a finding is about a kernel image, and the running one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelRole {
+    NotKernel,
+    Running,
+    /// Installed, not running: listed apart, not counted.
+    NotRunning,
+}
+
+/// One vulnerability of one installed package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub id: String,
+    pub package: String,
+    pub arch: String,
+    pub installed_version: String,
+    pub source_package: String,
+    pub source_version: String,
+    pub status: Status,
+    pub fixed_version: Option<String>,
+    pub fix_available: bool,
+    pub severity: Severity,
+    pub vendor_severity: Option<String>,
+    pub kernel: KernelRole,
+}
+
+/// Records by release and source package, for matching many hosts.
+#[derive(Default)]
+pub struct Index {
+    by_source: HashMap<(String, String), Vec<Record>>,
+}
+
+impl Index {
+    pub fn new(records: impl IntoIterator<Item = Record>) -> Index {
+        let mut by_source: HashMap<(String, String), Vec<Record>> = HashMap::new();
+        for r in records {
+            by_source
+                .entry((r.release.clone(), r.source_package.clone()))
+                .or_default()
+                .push(r);
+        }
+        Index { by_source }
+    }
+
+    pub fn of(&self, release: &str, source: &str) -> &[Record] {
+        self.by_source
+            .get(&(release.to_string(), source.to_string()))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether any record is for `release`: a host of a release no feed
+    /// covers is unknown, never clean.
+    pub fn covers(&self, release: &str) -> bool {
+        self.by_source.keys().any(|(r, _)| r == release)
+    }
+}
+
+fn is_kernel_image(name: &str) -> bool {
+    name.strip_prefix("linux-image-")
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// The source package and version a package is tracked under.
+fn tracked_as(p: &Installed) -> (&str, &str) {
+    if is_kernel_image(&p.name) || p.source_name.starts_with("linux-signed-") {
+        ("linux", &p.version)
+    } else {
+        (&p.source_name, &p.source_version)
+    }
+}
+
+/// Every finding of the host, in the order of its packages, then of the
+/// records.
+pub fn match_host(host: &HostPackages<'_>, index: &Index) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for p in host.installed {
+        let (source, source_version) = tracked_as(p);
+        let kernel = if !is_kernel_image(&p.name) {
+            KernelRole::NotKernel
+        } else if host.running_kernel.is_some_and(|k| k.package == p.name) {
+            KernelRole::Running
+        } else {
+            KernelRole::NotRunning
+        };
+        for r in index.of(host.release, source) {
+            let (affected, fixed) = match &r.status {
+                Status::NotAffected => (false, None),
+                Status::Fixed(v) => (
+                    pakiti_versions::compare(host.scheme, source_version, v).is_lt(),
+                    Some(v.clone()),
+                ),
+                _ => (true, None),
+            };
+            if !affected {
+                continue;
+            }
+            let fix_available = fixed.as_deref().is_some_and(|v| {
+                host.candidates
+                    .get(&(p.name.clone(), p.arch.clone()))
+                    .is_some_and(|c| !pakiti_versions::compare(host.scheme, c, v).is_lt())
+            });
+            out.push(Finding {
+                id: r.id.clone(),
+                package: p.name.clone(),
+                arch: p.arch.clone(),
+                installed_version: p.version.clone(),
+                source_package: source.to_string(),
+                source_version: source_version.to_string(),
+                status: r.status.clone(),
+                fixed_version: fixed,
+                fix_available,
+                severity: r.severity,
+                vendor_severity: r.vendor_severity.clone(),
+                kernel,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> Index {
+        let json = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/debian-tracker.json"
+        ))
+        .unwrap();
+        let mut records = Vec::new();
+        crate::debian::read(json.as_slice(), |r| records.push(r)).unwrap();
+        Index::new(records)
+    }
+
+    fn pkg(name: &str, version: &str, source: &str, source_version: &str) -> Installed {
+        Installed {
+            source_name: source.into(),
+            source_version: source_version.into(),
+            ..Installed::new(name, version, "amd64")
+        }
+    }
+
+    /// A bookworm host: a source with several binaries, a binNMU, an epoch,
+    /// kernels (one running), and one pending update.
+    fn host_packages() -> Vec<Installed> {
+        vec![
+            pkg("libssl3", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
+            pkg("openssl", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
+            // A binNMU: the binary is +b1, the source is not.
+            pkg("libgcrypt20", "1.10.1-3+b1", "libgcrypt20", "1.10.1-3"),
+            pkg("passwd", "1:4.13+dfsg1-1+b1", "shadow", "1:4.13+dfsg1-1"),
+            pkg("bash", "5.2.15-2+b2", "bash", "5.2.15-2"),
+            pkg("liblzma5", "5.4.1-0.2", "xz-utils", "5.4.1-0.2"),
+            pkg("libc6", "2.36-9+deb12u4", "glibc", "2.36-9+deb12u4"),
+            pkg("curl", "7.88.1-10+deb12u5", "curl", "7.88.1-10+deb12u5"),
+            pkg(
+                "linux-image-6.1.0-17-amd64",
+                "6.1.69-1",
+                "linux-signed-amd64",
+                "6.1.69+1",
+            ),
+            pkg(
+                "linux-image-6.1.0-18-amd64",
+                "6.1.76-1",
+                "linux-signed-amd64",
+                "6.1.76+1",
+            ),
+        ]
+    }
+
+    #[test]
+    fn findings_follow_the_source_package_and_the_vendor_status() {
+        let index = index();
+        let installed = host_packages();
+        let candidates = HashMap::from([(
+            ("libssl3".to_string(), "amd64".to_string()),
+            "3.0.15-1~deb12u1".to_string(),
+        )]);
+        let kernel = RunningKernel {
+            package: "linux-image-6.1.0-18-amd64".into(),
+            version: "6.1.76-1".into(),
+        };
+        let host = HostPackages {
+            scheme: Scheme::Dpkg,
+            release: "bookworm",
+            installed: &installed,
+            candidates: &candidates,
+            running_kernel: Some(&kernel),
+        };
+        let got: Vec<String> = match_host(&host, &index)
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {:?} fix_available={} {:?}",
+                    f.package,
+                    f.id,
+                    f.status.as_str(),
+                    f.fixed_version,
+                    f.fix_available,
+                    f.kernel
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                // Both binaries of openssl; only libssl3's candidate reaches the fix.
+                "libssl3 CVE-2024-5535 fixed Some(\"3.0.15-1~deb12u1\") fix_available=true NotKernel",
+                "openssl CVE-2024-5535 fixed Some(\"3.0.15-1~deb12u1\") fix_available=false NotKernel",
+                // The source version, not the binNMU's, is compared.
+                "libgcrypt20 CVE-2024-2236 fixed Some(\"1.10.1-3+deb12u1\") fix_available=false NotKernel",
+                // The epoch counts: 1:4.13+dfsg1-1 < 1:4.13+dfsg1-1+deb12u1.
+                "passwd CVE-2023-4641 fixed Some(\"1:4.13+dfsg1-1+deb12u1\") fix_available=false NotKernel",
+                "libc6 TEMP-0000000-4F1B2C unfixed None fix_available=false NotKernel",
+                "curl CVE-2024-7264 undetermined None fix_available=false NotKernel",
+                // Kernel images are the source linux at their own version;
+                // 6.1.69 is below the fix of CVE-2024-1086, 6.1.76 is not.
+                "linux-image-6.1.0-17-amd64 CVE-2024-1086 fixed Some(\"6.1.76-1\") fix_available=false NotRunning",
+                "linux-image-6.1.0-17-amd64 CVE-2024-26581 unfixed None fix_available=false NotRunning",
+                "linux-image-6.1.0-18-amd64 CVE-2024-26581 unfixed None fix_available=false Running",
+            ]
+        );
+        // bash 5.2.15-2 is past the fix (5.2-1); xz-utils was never affected
+        // in bookworm: neither appears.
+    }
+
+    #[test]
+    fn a_release_no_feed_covers_is_not_clean() {
+        let index = index();
+        assert!(index.covers("bookworm"));
+        assert!(
+            !index.covers("jammy"),
+            "no record for it: unknown, not clean"
+        );
+    }
+}
