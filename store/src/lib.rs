@@ -11,9 +11,12 @@ mod pg_statements;
 mod pgtls;
 mod postgres;
 mod postgres_inventory;
+mod postgres_vulns;
 mod sqlite;
 mod sqlite_inventory;
+mod sqlite_vulns;
 pub mod testing;
+mod vulns;
 
 use std::time::{Duration, SystemTime};
 
@@ -24,6 +27,7 @@ pub use inventory::InstalledChange;
 pub use ownership::{Conflict, Writer};
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
+pub use vulns::FeedStatus;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -423,6 +427,24 @@ pub trait Store: Send + Sync {
     }
     /// Cheap check that the database answers.
     fn ping(&self) -> Result<(), StoreError>;
+    /// Replaces the records of the feed `feed.name` with `records`, all or
+    /// nothing.
+    fn import_feed(
+        &self,
+        feed: &FeedStatus,
+        records: Vec<pakiti_vulns::Record>,
+    ) -> Result<(), StoreError>;
+    /// Every feed imported, by name.
+    fn feeds(&self) -> Result<Vec<FeedStatus>, StoreError>;
+    /// The records of `release` for these source packages.
+    fn vulnerability_records(
+        &self,
+        release: &str,
+        sources: &[String],
+    ) -> Result<Vec<pakiti_vulns::Record>, StoreError>;
+    /// Whether a loaded feed has records for `release` (a host of a release
+    /// none covers is unknown, never clean).
+    fn covers_release(&self, release: &str) -> Result<bool, StoreError>;
 }
 
 /// Opens the store named by `--storage.url`: a path or `sqlite:PATH` for

@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0004_outbox_counts.sql"),
     ),
     (5, include_str!("../migrations/postgres/0005_inventory.sql")),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_vulnerabilities.sql"),
+    ),
 ];
 
 /// Pool and timeout settings.
@@ -945,5 +949,35 @@ impl Store for PgStore {
     fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn()?;
         c.simple_query("SELECT 1").map_err(db).map(|_| ())
+    }
+
+    fn import_feed(
+        &self,
+        feed: &crate::FeedStatus,
+        records: Vec<pakiti_vulns::Record>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        crate::postgres_vulns::import(&mut tx, feed, &records).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn feeds(&self) -> Result<Vec<crate::FeedStatus>, StoreError> {
+        let mut c = self.conn()?;
+        crate::postgres_vulns::feeds(&mut c.client).map_err(db)
+    }
+
+    fn vulnerability_records(
+        &self,
+        release: &str,
+        sources: &[String],
+    ) -> Result<Vec<pakiti_vulns::Record>, StoreError> {
+        let mut c = self.conn()?;
+        crate::postgres_vulns::records(&mut c.client, release, sources)
+    }
+
+    fn covers_release(&self, release: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn()?;
+        crate::postgres_vulns::covers(&mut c.client, release).map_err(db)
     }
 }

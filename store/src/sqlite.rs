@@ -37,6 +37,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/sqlite/0005_outbox_counts.sql"),
     ),
     (6, include_str!("../migrations/sqlite/0006_inventory.sql")),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_vulnerabilities.sql"),
+    ),
 ];
 
 /// Most jobs committed in one transaction.
@@ -1089,6 +1093,34 @@ impl Store for SqliteStore {
             })?;
         }
         Ok(())
+    }
+
+    fn import_feed(
+        &self,
+        feed: &crate::FeedStatus,
+        records: Vec<pakiti_vulns::Record>,
+    ) -> Result<(), StoreError> {
+        let (feed, records) = (feed.clone(), std::sync::Arc::new(records));
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| crate::sqlite_vulns::import(tx, &feed, &records)),
+            reply,
+        })
+    }
+
+    fn feeds(&self) -> Result<Vec<crate::FeedStatus>, StoreError> {
+        self.read(crate::sqlite_vulns::feeds)
+    }
+
+    fn vulnerability_records(
+        &self,
+        release: &str,
+        sources: &[String],
+    ) -> Result<Vec<pakiti_vulns::Record>, StoreError> {
+        self.read(|c| crate::sqlite_vulns::records(c, release, sources))
+    }
+
+    fn covers_release(&self, release: &str) -> Result<bool, StoreError> {
+        self.read(|c| crate::sqlite_vulns::covers(c, release))
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use pakiti_report::*;
 use pakiti_store::testing::TestDatabase;
 use pakiti_store::{
-    Conflict, IngestOutcome, OutboxKind, Outgoing, PgOptions, PgStore, Retention, SiteStats,
-    Source, SqliteStore, Store, StoreError, Writer,
+    Conflict, FeedStatus, IngestOutcome, OutboxKind, Outgoing, PgOptions, PgStore, Retention,
+    SiteStats, Source, SqliteStore, Store, StoreError, Writer,
 };
 
 fn t(secs: u64) -> SystemTime {
@@ -911,6 +911,61 @@ mod inventory_cases {
         assert!(s.host("b", None).unwrap().is_none());
     }
 
+    pub fn a_feed_import_replaces_its_records_whole(s: &dyn Store) {
+        let json = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../vulns/fixtures/debian-tracker.json"
+        ))
+        .unwrap();
+        let mut records = Vec::new();
+        pakiti_vulns::debian::read(json.as_slice(), |r| records.push(r)).unwrap();
+        let total = records.len() as u64;
+        let feed = |n: u64| FeedStatus {
+            name: "debian".into(),
+            source: "/srv/feeds/debian.json".into(),
+            sha256: "ab".repeat(32),
+            imported_at: t(100),
+            records: n,
+        };
+        assert!(!s.covers_release("bookworm").unwrap());
+        s.import_feed(&feed(total), records.clone()).unwrap();
+        assert_eq!(s.feeds().unwrap(), vec![feed(total)]);
+        assert!(s.covers_release("bookworm").unwrap());
+        assert!(!s.covers_release("jammy").unwrap());
+        let sources = [
+            "openssl".to_string(),
+            "xz-utils".to_string(),
+            "absent".to_string(),
+        ];
+        let got = s.vulnerability_records("bookworm", &sources).unwrap();
+        let mut want: Vec<pakiti_vulns::Record> = records
+            .iter()
+            .filter(|r| r.release == "bookworm" && sources.contains(&r.source_package))
+            .cloned()
+            .collect();
+        let key = |r: &pakiti_vulns::Record| (r.source_package.clone(), r.id.clone());
+        let mut got_sorted = got.clone();
+        got_sorted.sort_by_key(key);
+        want.sort_by_key(key);
+        assert_eq!(got_sorted, want, "every field survives");
+        assert_eq!(got.len(), 2);
+        // A new import replaces the feed's records.
+        let fewer: Vec<pakiti_vulns::Record> = records
+            .iter()
+            .filter(|r| r.source_package != "openssl")
+            .cloned()
+            .collect();
+        s.import_feed(&feed(fewer.len() as u64), fewer).unwrap();
+        let got = s.vulnerability_records("bookworm", &sources).unwrap();
+        assert_eq!(
+            got.iter()
+                .map(|r| r.source_package.as_str())
+                .collect::<Vec<_>>(),
+            ["xz-utils"]
+        );
+        assert_eq!(s.feeds().unwrap()[0].records, total - 3);
+    }
+
     pub fn inventory_order_is_the_hosts_own(s: &dyn Store) {
         let mut r = with_inventory(
             "rh",
@@ -985,6 +1040,7 @@ contract!(
     the_inventory_is_kept_queried_and_its_changes_recorded,
     an_inventory_named_by_digest_is_taken_only_when_stored,
     an_inventory_sent_as_a_delta_applies_only_to_its_base,
+    a_feed_import_replaces_its_records_whole,
     inventory_order_is_the_hosts_own,
     outcomes_new_unchanged_changed,
     first_seen_times_give_patch_age,

@@ -1,0 +1,102 @@
+//! Vulnerability feeds in PostgreSQL (see `vulns.rs`).
+
+use pakiti_vulns::Record;
+use postgres::{GenericClient, Transaction};
+
+use crate::vulns::{record, status_columns, FeedStatus};
+use crate::{from_millis, millis, StoreError};
+
+/// Rows per insert statement.
+const CHUNK: usize = 5_000;
+
+/// Replaces the feed's rows in one transaction, in statements of arrays.
+pub(crate) fn import(
+    tx: &mut Transaction<'_>,
+    feed: &FeedStatus,
+    records: &[Record],
+) -> Result<(), postgres::Error> {
+    tx.execute("DELETE FROM vuln_records WHERE feed = $1", &[&feed.name])?;
+    tx.execute(
+        "INSERT INTO feeds (name, source, sha256, imported_at, records) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (name) DO UPDATE SET source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = EXCLUDED.imported_at, records = EXCLUDED.records",
+        &[&feed.name, &feed.source, &feed.sha256, &millis(feed.imported_at), &(records.len() as i64)],
+    )?;
+    for chunk in records.chunks(CHUNK) {
+        let col =
+            |f: fn(&Record) -> Option<&str>| -> Vec<Option<&str>> { chunk.iter().map(f).collect() };
+        tx.execute(
+            "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description) \
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])",
+            &[
+                &feed.name,
+                &col(|r| Some(&r.release)),
+                &col(|r| Some(&r.source_package)),
+                &col(|r| Some(&r.id)),
+                &col(|r| Some(status_columns(&r.status).0)),
+                &col(|r| status_columns(&r.status).1),
+                &col(|r| Some(r.severity.as_str())),
+                &col(|r| r.vendor_severity.as_deref()),
+                &col(|r| r.description.as_deref()),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn feeds(c: &mut impl GenericClient) -> Result<Vec<FeedStatus>, postgres::Error> {
+    c.query(
+        "SELECT name, source, sha256, imported_at, records FROM feeds ORDER BY name",
+        &[],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(FeedStatus {
+            name: r.try_get(0)?,
+            source: r.try_get(1)?,
+            sha256: r.try_get(2)?,
+            imported_at: from_millis(r.try_get(3)?),
+            records: r.try_get::<_, i64>(4)? as u64,
+        })
+    })
+    .collect()
+}
+
+pub(crate) fn records(
+    c: &mut impl GenericClient,
+    release: &str,
+    sources: &[String],
+) -> Result<Vec<Record>, StoreError> {
+    let rows = c
+        .query(
+            "SELECT id, source_package, release, status, fixed_version, severity, vendor_severity, description \
+             FROM vuln_records WHERE release = $1 AND source_package = ANY($2) ORDER BY source_package, id",
+            &[&release, &sources],
+        )
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+    let get = |e: postgres::Error| StoreError::Database(e.to_string());
+    rows.iter()
+        .map(|r| {
+            let status: String = r.try_get(3).map_err(get)?;
+            let severity: String = r.try_get(5).map_err(get)?;
+            record(
+                r.try_get(0).map_err(get)?,
+                r.try_get(1).map_err(get)?,
+                r.try_get(2).map_err(get)?,
+                &status,
+                r.try_get(4).map_err(get)?,
+                &severity,
+                r.try_get(6).map_err(get)?,
+                r.try_get(7).map_err(get)?,
+            )
+            .map_err(StoreError::Database)
+        })
+        .collect()
+}
+
+pub(crate) fn covers(c: &mut impl GenericClient, release: &str) -> Result<bool, postgres::Error> {
+    c.query_one(
+        "SELECT EXISTS (SELECT 1 FROM vuln_records WHERE release = $1)",
+        &[&release],
+    )?
+    .try_get(0)
+}

@@ -1,0 +1,98 @@
+//! Vulnerability feeds in SQLite (see `vulns.rs`).
+
+use pakiti_vulns::Record;
+use rusqlite::{params, Connection, Transaction};
+
+use crate::vulns::{record, status_columns, FeedStatus};
+use crate::{from_millis, millis};
+
+fn damaged(why: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, why.into())
+}
+
+/// Replaces the feed's rows, inside the writer's transaction.
+pub(crate) fn import(
+    tx: &Transaction,
+    feed: &FeedStatus,
+    records: &[Record],
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM vuln_records WHERE feed = ?1", [&feed.name])?;
+    tx.execute(
+        "INSERT INTO feeds (name, source, sha256, imported_at, records) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (name) DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, imported_at = excluded.imported_at, records = excluded.records",
+        params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), records.len() as i64],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for r in records {
+        let (status, fixed) = status_columns(&r.status);
+        insert.execute(params![
+            feed.name,
+            r.release,
+            r.source_package,
+            r.id,
+            status,
+            fixed,
+            r.severity.as_str(),
+            r.vendor_severity,
+            r.description
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn feeds(c: &Connection) -> rusqlite::Result<Vec<FeedStatus>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT name, source, sha256, imported_at, records FROM feeds ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(FeedStatus {
+            name: r.get(0)?,
+            source: r.get(1)?,
+            sha256: r.get(2)?,
+            imported_at: from_millis(r.get(3)?),
+            records: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(crate) fn records(
+    c: &Connection,
+    release: &str,
+    sources: &[String],
+) -> rusqlite::Result<Vec<Record>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, source_package, release, status, fixed_version, severity, vendor_severity, description \
+         FROM vuln_records WHERE release = ?1 AND source_package = ?2 ORDER BY id",
+    )?;
+    let mut out = Vec::new();
+    for source in sources {
+        let rows = stmt.query_map(params![release, source], |r| {
+            let status: String = r.get(3)?;
+            let severity: String = r.get(5)?;
+            record(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                &status,
+                r.get(4)?,
+                &severity,
+                r.get(6)?,
+                r.get(7)?,
+            )
+            .map_err(damaged)
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn covers(c: &Connection, release: &str) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM vuln_records WHERE release = ?1)")?
+        .query_row([release], |r| r.get(0))
+}

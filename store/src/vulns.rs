@@ -1,0 +1,136 @@
+//! Vulnerability feeds as both stores keep them: one row per record, each
+//! import replacing its feed's rows in one transaction (a failed import
+//! leaves the previous one). What a record's status is in columns, and back.
+
+use std::time::SystemTime;
+
+use pakiti_report::Severity;
+use pakiti_vulns::{Record, Status};
+
+/// A feed as the last import left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedStatus {
+    /// The feed's kind (`debian`).
+    pub name: String,
+    /// Where it was read from.
+    pub source: String,
+    /// SHA-256 of the file as read (compressed or not).
+    pub sha256: String,
+    pub imported_at: SystemTime,
+    pub records: u64,
+}
+
+/// A record's status as the `status` and `fixed_version` columns hold it.
+pub(crate) fn status_columns(s: &Status) -> (&'static str, Option<&str>) {
+    (
+        s.as_str(),
+        match s {
+            Status::Fixed(v) => Some(v.as_str()),
+            _ => None,
+        },
+    )
+}
+
+/// A stored row back as a record; a row no import could have written is
+/// an error, never a guess.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record(
+    id: String,
+    source_package: String,
+    release: String,
+    status: &str,
+    fixed_version: Option<String>,
+    severity: &str,
+    vendor_severity: Option<String>,
+    description: Option<String>,
+) -> Result<Record, String> {
+    let status = match (status, fixed_version) {
+        ("fixed", Some(v)) => Status::Fixed(v),
+        ("unfixed", None) => Status::Unfixed,
+        ("wont_fix", None) => Status::WontFix,
+        ("end_of_life", None) => Status::EndOfLife,
+        ("undetermined", None) => Status::Undetermined,
+        ("not_affected", None) => Status::NotAffected,
+        (s, v) => {
+            return Err(format!(
+                "{id} {source_package}: stored status {s:?} with fixed version {v:?}"
+            ))
+        }
+    };
+    let severity: Severity = severity
+        .parse()
+        .map_err(|_| format!("{id} {source_package}: stored severity {severity:?}"))?;
+    Ok(Record {
+        id,
+        source_package,
+        release,
+        status,
+        vendor_severity,
+        severity,
+        description,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_survives_its_columns() {
+        for status in [
+            Status::Fixed("1.2-3".into()),
+            Status::Unfixed,
+            Status::WontFix,
+            Status::EndOfLife,
+            Status::Undetermined,
+            Status::NotAffected,
+        ] {
+            let (s, v) = status_columns(&status);
+            let r = record(
+                "CVE-1".into(),
+                "p".into(),
+                "bookworm".into(),
+                s,
+                v.map(str::to_string),
+                "low",
+                None,
+                None,
+            )
+            .unwrap();
+            assert_eq!(r.status, status);
+        }
+        assert!(record(
+            "C".into(),
+            "p".into(),
+            "r".into(),
+            "fixed",
+            None,
+            "low",
+            None,
+            None
+        )
+        .is_err());
+        assert!(record(
+            "C".into(),
+            "p".into(),
+            "r".into(),
+            "open",
+            None,
+            "low",
+            None,
+            None
+        )
+        .is_err());
+        assert!(record(
+            "C".into(),
+            "p".into(),
+            "r".into(),
+            "unfixed",
+            None,
+            "grave",
+            None,
+            None
+        )
+        .is_err());
+    }
+}
