@@ -16,7 +16,7 @@ pub use crate::state::{error, ApiError, AppState};
 
 use crate::metrics;
 use crate::read::{all_hosts, is_stale};
-use crate::{affected, federate, read, receive, web};
+use crate::{affected, federate, read, receive, vulnerabilities, web};
 
 pub fn app(state: AppState) -> Router {
     // What shows the fleet to people is behind [web] access; what machines use is not.
@@ -29,6 +29,10 @@ pub fn app(state: AppState) -> Router {
         .route("/cves/{id}", get(affected::cve))
         .route("/api/v1/hosts", get(read::hosts))
         .route("/api/v1/hosts/{hostname}", get(read::host))
+        .route(
+            "/api/v1/hosts/{hostname}/vulnerabilities",
+            get(vulnerabilities::host),
+        )
         .route("/api/v1/sites", get(read::sites))
         .route("/api/v1/packages/{name}", get(crate::packages::api))
         .route("/sites", get(web::sites));

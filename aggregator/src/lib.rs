@@ -5,6 +5,7 @@ pub mod app;
 mod bounded;
 pub mod config;
 pub mod federate;
+pub mod feeds;
 pub mod fleet;
 pub mod forward;
 pub mod metrics;
@@ -16,6 +17,7 @@ pub mod scrape;
 pub mod selector;
 pub mod state;
 pub mod trust;
+pub mod vulnerabilities;
 pub mod web;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

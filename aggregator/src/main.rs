@@ -66,6 +66,21 @@ enum Command {
         #[command(subcommand)]
         action: HostsAction,
     },
+    /// Vulnerability feeds.
+    Feeds {
+        #[command(subcommand)]
+        action: FeedsAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum FeedsAction {
+    /// Imports feed files or folders of them into the store (each feed's
+    /// records replaced whole; a bad file changes nothing).
+    Import {
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -86,6 +101,18 @@ enum HostsAction {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Feeds {
+        action: FeedsAction::Import { paths },
+    }) = &args.command
+    {
+        return match feeds_command(&args, paths) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pakiti-aggregator: {e:#}; nothing was imported");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Some(Command::Hosts { action }) = &args.command {
         return match hosts_command(&args, action) {
             Ok(code) => code,
@@ -227,6 +254,18 @@ async fn serve(
         _ = pakiti_service::shutdown_signal() => tracing::info!("shutting down"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `pakiti-aggregator feeds import PATH...`: prints what it loaded.
+fn feeds_command(args: &Args, paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let file = config::load(args.config_file.as_deref())?;
+    let settings = Settings::from_file(&file).context("invalid configuration")?;
+    let store =
+        pakiti_store::open(&args.storage_url, settings.postgres).context("--storage.url")?;
+    for line in pakiti_aggregator::feeds::import(store.as_ref(), paths)? {
+        println!("{line}");
+    }
+    Ok(())
 }
 
 /// `pakiti-aggregator hosts …`: one operator action on the store, then exit.

@@ -58,11 +58,12 @@ async fn get(
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-const PAGES: [&str; 6] = [
+const PAGES: [&str; 7] = [
     "/",
     "/hosts",
     "/hosts/secret-host",
     "/api/v1/hosts",
+    "/api/v1/hosts/secret-host/vulnerabilities",
     "/api/v1/packages/openssl",
     "/packages/openssl",
 ];

@@ -11,7 +11,7 @@
 pub mod debian;
 pub mod matcher;
 
-pub use matcher::{match_host, Finding, HostPackages, Index, KernelRole};
+pub use matcher::{match_host, tracked_as, Finding, HostPackages, Index, KernelRole};
 
 use pakiti_report::Severity;
 

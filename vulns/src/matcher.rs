@@ -97,7 +97,7 @@ fn is_kernel_image(name: &str) -> bool {
 }
 
 /// The source package and version a package is tracked under.
-fn tracked_as(p: &Installed) -> (&str, &str) {
+pub fn tracked_as(p: &Installed) -> (&str, &str) {
     if is_kernel_image(&p.name) || p.source_name.starts_with("linux-signed-") {
         ("linux", &p.version)
     } else {

@@ -1,0 +1,127 @@
+//! `pakiti-aggregator feeds import PATH...`: vulnerability feeds from files
+//! the operator downloaded (machines need no internet). Each file is read
+//! whole and checked before anything is stored, then its feed's records are
+//! replaced in one transaction: a bad file changes nothing.
+//!
+//! Formats read today: the Debian security tracker's JSON (plain or `.gz`).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context as _};
+use pakiti_store::{FeedStatus, Store};
+use pakiti_vulns::Record;
+use sha2::{Digest as _, Sha256};
+
+/// One feed file read and checked.
+pub struct Feed {
+    pub status: FeedStatus,
+    pub records: Vec<Record>,
+}
+
+/// The files `paths` name: each file, and the files of each folder (sorted).
+pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
+        if meta.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("{}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file())
+                .collect();
+            inside.sort();
+            out.extend(inside);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one feed file: decompressed by its name, its format recognised by
+/// its content, every record checked.
+pub fn read(path: &Path) -> anyhow::Result<Feed> {
+    let raw = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let sha256: String = Sha256::digest(&raw)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let text = if name.ends_with(".gz") {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .with_context(|| format!("{}: not gzip", path.display()))?;
+        out
+    } else if let Some(ext) = [".bz2", ".xz", ".zst"].iter().find(|e| name.ends_with(*e)) {
+        bail!(
+            "{}: {ext} files are not read yet: decompress it first, or use the plain or .gz file",
+            path.display()
+        )
+    } else {
+        raw
+    };
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        bail!(
+            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json)",
+            path.display()
+        );
+    }
+    let mut records = Vec::new();
+    pakiti_vulns::debian::read(text.as_slice(), |r| records.push(r))
+        .with_context(|| format!("{}: not the Debian security tracker's JSON", path.display()))?;
+    Ok(Feed {
+        status: FeedStatus {
+            name: "debian".into(),
+            source: path.display().to_string(),
+            sha256,
+            imported_at: SystemTime::now(),
+            records: records.len() as u64,
+        },
+        records,
+    })
+}
+
+/// Reads every file first (nothing is stored if one is bad), then stores
+/// each feed; returns one line per feed for the operator.
+pub fn import(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let files = files(paths)?;
+    if files.is_empty() {
+        bail!(
+            "no feed file in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut feeds: Vec<Feed> = Vec::new();
+    for f in &files {
+        let feed = read(f)?;
+        if let Some(other) = feeds.iter().find(|x| x.status.name == feed.status.name) {
+            bail!(
+                "{} and {} are both the {} feed: import one",
+                other.status.source,
+                feed.status.source,
+                feed.status.name
+            );
+        }
+        feeds.push(feed);
+    }
+    let mut lines = Vec::new();
+    for feed in feeds {
+        let line = format!(
+            "{}: {} records from {} (sha256 {})",
+            feed.status.name, feed.status.records, feed.status.source, feed.status.sha256
+        );
+        store
+            .import_feed(&feed.status, feed.records)
+            .with_context(|| format!("storing the {} feed", feed.status.name))?;
+        lines.push(line);
+    }
+    Ok(lines)
+}

@@ -1,0 +1,200 @@
+//! Vulnerability feeds end to end: `pakiti-aggregator feeds import` reads the
+//! Debian tracker's JSON into the store (a bad file changes nothing), and a
+//! Debian host's vulnerabilities are its inventory matched against it; a
+//! host no feed covers is unknown, never clean.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pakiti_report::*;
+use serde_json::Value;
+
+const AGGREGATOR: &str = env!("CARGO_BIN_EXE_pakiti-aggregator");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../vulns/fixtures/debian-tracker.json"
+);
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn import(db: &Path, paths: &[&Path]) -> Output {
+    Command::new(AGGREGATOR)
+        .args(["--config.file", "/dev/null", "--storage.url"])
+        .arg(db)
+        .args(["feeds", "import"])
+        .args(paths)
+        .output()
+        .unwrap()
+}
+
+fn start(db: &Path) -> (Server, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(AGGREGATOR)
+        .args(["--config.file", "/dev/null", "--storage.url"])
+        .arg(db)
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/-/ready"))
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the aggregator did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Server(child), base)
+}
+
+fn pkg(name: &str, version: &str, source: &str, source_version: &str) -> Installed {
+    Installed {
+        source_name: source.into(),
+        source_version: source_version.into(),
+        ..Installed::new(name, version, "amd64")
+    }
+}
+
+fn host(name: &str, machine: u32, os_id: &str, codename: &str) -> Report {
+    let mut r = testing::report(
+        name,
+        Some(&format!("{machine:032x}")),
+        None,
+        vec![testing::update(
+            "libssl3",
+            "3.0.11-1~deb12u2",
+            "3.0.15-1~deb12u1",
+            Some(Severity::Unknown),
+        )],
+    );
+    r.os.id = os_id.into();
+    r.os.codename = Some(codename.into());
+    let installed = vec![
+        pkg("libssl3", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
+        pkg("openssl", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
+        pkg("bash", "5.2.15-2+b2", "bash", "5.2.15-2"),
+        pkg(
+            "linux-image-6.1.0-17-amd64",
+            "6.1.69-1",
+            "linux-signed-amd64",
+            "6.1.69+1",
+        ),
+        pkg(
+            "linux-image-6.1.0-18-amd64",
+            "6.1.76-1",
+            "linux-signed-amd64",
+            "6.1.76+1",
+        ),
+    ];
+    r.inventory.installed_packages = installed.len() as u64;
+    r.inventory.installed = Some(installed);
+    r.inventory.running_kernel = Some(RunningKernel {
+        package: "linux-image-6.1.0-18-amd64".into(),
+        version: "6.1.76-1".into(),
+    });
+    r
+}
+
+fn get(base: &str, path: &str) -> Value {
+    reqwest::blocking::get(format!("{base}{path}"))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn a_debian_host_is_matched_against_the_imported_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pakiti.db");
+    let out = import(&db, &[Path::new(FIXTURE)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("debian: 14 records from "), "{stdout}");
+    // A bad file: exit 1, and the imported feed stays.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"openssl": {"CVE-1": {"releases": {"bookworm": {"status": "gone"}}}}}"#,
+    )
+    .unwrap();
+    let out = import(&db, &[&bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown status") && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
+    let out = import(&db, &[dir.path().join("missing.json").as_path()]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let (_server, base) = start(&db);
+    let client = reqwest::blocking::Client::new();
+    for r in [
+        host("deb-01", 1, "debian", "bookworm"),
+        host("ubu-01", 2, "ubuntu", "jammy"),
+    ] {
+        let resp = client
+            .post(format!("{base}/api/v1/reports"))
+            .header("content-type", "application/json")
+            .body(to_json(&r))
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    }
+    let v = get(&base, "/api/v1/hosts/deb-01/vulnerabilities");
+    assert_eq!(v["coverage"], true, "{v}");
+    let got: Vec<String> = v["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} {} {}",
+                f["package"].as_str().unwrap(),
+                f["id"].as_str().unwrap(),
+                f["status"].as_str().unwrap(),
+                f["fix_available"],
+                f["severity"].as_str().unwrap(),
+                f["counted"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            // Fixable now first; then by severity; other kernels last.
+            "libssl3 CVE-2024-5535 fixed true low true",
+            "linux-image-6.1.0-18-amd64 CVE-2024-26581 unfixed false moderate true",
+            "openssl CVE-2024-5535 fixed false low true",
+            "linux-image-6.1.0-17-amd64 CVE-2024-1086 fixed false important false",
+            "linux-image-6.1.0-17-amd64 CVE-2024-26581 unfixed false moderate false",
+        ]
+    );
+    let v = get(&base, "/api/v1/hosts/ubu-01/vulnerabilities");
+    assert_eq!(v["coverage"], false, "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("ubuntu"), "{v}");
+    assert_eq!(v["vulnerabilities"].as_array().unwrap().len(), 0);
+}
