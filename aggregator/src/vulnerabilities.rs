@@ -39,9 +39,10 @@ fn coverage(d: &HostDetail) -> Result<&str, String> {
         .ok_or_else(|| "the host's os-release has no VERSION_CODENAME".to_string())
 }
 
-fn finding_json(f: &Finding) -> Value {
+pub(crate) fn finding_json(f: &Finding) -> Value {
     json!({
         "id": f.id,
+        "url": tracker_url(&f.id),
         "aliases": [],
         "package": f.package,
         "arch": f.arch,
@@ -78,31 +79,25 @@ fn order(f: &Finding) -> (bool, bool, usize, String, String) {
     )
 }
 
-pub(crate) async fn host(
-    State(state): State<AppState>,
-    Path(hostname): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Result<Response, ApiError> {
-    if let Some(key) = q.keys().find(|k| *k != "site") {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("unknown parameter {key:?}: use site"),
-        ));
-    }
-    let name =
-        Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let detail = find_host(&state, &name, q.get("site").cloned()).await?;
-    let release = match coverage(&detail) {
+/// A host's vulnerabilities: the release a loaded feed covers, or why
+/// none does (then there are no findings: unknown, not clean).
+pub(crate) struct HostVulnerabilities {
+    pub coverage: Result<String, String>,
+    pub findings: Vec<Finding>,
+}
+
+/// Matches one host at read time, in what to fix first.
+pub(crate) async fn of(
+    state: &AppState,
+    detail: &HostDetail,
+) -> Result<HostVulnerabilities, ApiError> {
+    let release = match coverage(detail) {
         Ok(r) => r.to_string(),
         Err(reason) => {
-            return Ok(Json(json!({
-                "hostname": detail.summary.hostname,
-                "site": detail.summary.site,
-                "coverage": false,
-                "reason": reason,
-                "vulnerabilities": [],
-            }))
-            .into_response())
+            return Ok(HostVulnerabilities {
+                coverage: Err(reason),
+                findings: Vec::new(),
+            })
         }
     };
     let installed = detail.installed.clone().unwrap_or_default();
@@ -124,14 +119,12 @@ pub(crate) async fn host(
     .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     if !covered {
-        return Ok(Json(json!({
-            "hostname": detail.summary.hostname,
-            "site": detail.summary.site,
-            "coverage": false,
-            "reason": format!("no loaded feed has records for release {release:?}: import one with pakiti-aggregator feeds import"),
-            "vulnerabilities": [],
-        }))
-        .into_response());
+        return Ok(HostVulnerabilities {
+            coverage: Err(format!(
+                "no loaded feed has records for release {release:?}: import one with pakiti-aggregator feeds import"
+            )),
+            findings: Vec::new(),
+        });
     }
     let candidates: HashMap<(String, String), String> = detail
         .updates
@@ -152,12 +145,41 @@ pub(crate) async fn host(
     };
     let mut findings = match_host(&host, &Index::new(records));
     findings.sort_by_key(order);
-    Ok(Json(json!({
+    Ok(HostVulnerabilities {
+        coverage: Ok(release),
+        findings,
+    })
+}
+
+/// The vendor's page for a vulnerability id.
+pub(crate) fn tracker_url(id: &str) -> String {
+    format!("https://security-tracker.debian.org/tracker/{id}")
+}
+
+pub(crate) async fn host(
+    State(state): State<AppState>,
+    Path(hostname): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(key) = q.keys().find(|k| *k != "site") {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown parameter {key:?}: use site"),
+        ));
+    }
+    let name =
+        Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let detail = find_host(&state, &name, q.get("site").cloned()).await?;
+    let v = of(&state, &detail).await?;
+    let mut out = json!({
         "hostname": detail.summary.hostname,
         "site": detail.summary.site,
-        "coverage": true,
-        "release": release,
-        "vulnerabilities": findings.iter().map(finding_json).collect::<Vec<_>>(),
-    }))
-    .into_response())
+        "coverage": v.coverage.is_ok(),
+        "vulnerabilities": v.findings.iter().map(finding_json).collect::<Vec<_>>(),
+    });
+    match &v.coverage {
+        Ok(release) => out["release"] = release.as_str().into(),
+        Err(reason) => out["reason"] = reason.as_str().into(),
+    }
+    Ok(Json(out).into_response())
 }

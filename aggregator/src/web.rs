@@ -809,12 +809,22 @@ pub async fn host(
             })
         })
         .collect();
+    let v = crate::vulnerabilities::of(&state, &d).await?;
+    let vulnerabilities = context! {
+        covered => v.coverage.is_ok(),
+        release => v.coverage.as_ref().ok(),
+        reason => v.coverage.as_ref().err(),
+        counted => v.findings.iter().filter(|f| f.kernel != pakiti_vulns::KernelRole::NotRunning).count(),
+        fixable => v.findings.iter().filter(|f| f.fix_available).count(),
+        rows => v.findings.iter().map(crate::vulnerabilities::finding_json).collect::<Vec<_>>(),
+    };
     Ok(render(
         &state,
         "host.html",
         context! {
             h,
             updates,
+            vulnerabilities,
             chart => chart(&d.history, now),
             installed,
             installed_total => d.installed.as_ref().map(Vec::len),

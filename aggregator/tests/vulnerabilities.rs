@@ -193,6 +193,13 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
             "linux-image-6.1.0-17-amd64 CVE-2024-26581 unfixed false moderate false",
         ]
     );
+    // The host page shows them, the tracker linked, other kernels apart.
+    let page = reqwest::blocking::get(format!("{base}/hosts/deb-01")).unwrap().text().unwrap();
+    assert!(page.contains("3 in the loaded feeds for bookworm, 1 with the fix installable now"), "{page}");
+    assert!(page.contains("href=\"https://security-tracker.debian.org/tracker/CVE-2024-5535\""));
+    assert_eq!(page.matches("installed kernel, not running: not counted").count(), 2);
+    let page = reqwest::blocking::get(format!("{base}/hosts/ubu-01")).unwrap().text().unwrap();
+    assert!(page.contains("Unknown, not clean: no feed read by this aggregator covers"), "{page}");
     let v = get(&base, "/api/v1/hosts/ubu-01/vulnerabilities");
     assert_eq!(v["coverage"], false, "{v}");
     assert!(v["reason"].as_str().unwrap().contains("ubuntu"), "{v}");
