@@ -4,6 +4,7 @@ pub mod affected;
 pub mod app;
 mod bounded;
 pub mod config;
+pub mod covered;
 pub mod federate;
 pub mod feeds;
 pub mod fleet;

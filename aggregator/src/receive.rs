@@ -42,7 +42,8 @@ pub async fn store_report_from(
     forwarded_by: Option<String>,
     received_at: SystemTime,
 ) -> Result<IngestOutcome, ApiError> {
-    let report = with_stored_inventory(state, report).await;
+    let mut report = with_stored_inventory(state, report).await;
+    crate::vulnerabilities::rate_updates(state, &mut report).await;
     let store = state.store.clone();
     let started = Instant::now();
     let outgoing = crate::forward::report_outgoing(&state.settings.upstreams, || {

@@ -25,6 +25,8 @@ pub struct AppState {
     pub web_access: Arc<WebAccess>,
     /// This process among replicas sharing a database (for leases).
     pub instance: Arc<str>,
+    /// Which releases the loaded vulnerability feeds cover.
+    pub covered: Arc<crate::covered::Covered>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             fleet: Arc::new(Fleet::default()),
             pages: Arc::new(crate::web::templates()),
             web_access: Arc::new(web_access),
+            covered: Arc::default(),
             instance: format!(
                 "{}-{}-{}",
                 std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -183,3 +183,110 @@ pub(crate) async fn host(
     }
     Ok(Json(out).into_response())
 }
+
+/// Debian hosts: the security updates apt could not rate (its archive says
+/// "security", no more) get the severity and CVE ids of what they fix, from
+/// the loaded feed: the records of the update's source package fixed in a
+/// version its candidate reaches and its installed version does not. What
+/// the exporter shows stays apt's. A store error leaves the report as it
+/// came (logged): rating never refuses a report.
+pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::Report) {
+    let Some(release) = report.os.codename.clone() else {
+        return;
+    };
+    let unrated: Vec<usize> = (0..report.inventory.updates.len())
+        .filter(|i| report.inventory.updates[*i].security == Some(Severity::Unknown))
+        .collect();
+    if report.os.id != "debian"
+        || unrated.is_empty()
+        || state.covered.cached(&release) == Some(false)
+    {
+        return;
+    }
+    let updates: Vec<pakiti_report::Update> = unrated
+        .iter()
+        .map(|i| report.inventory.updates[*i].clone())
+        .collect();
+    let sent: Option<Vec<pakiti_report::Installed>> = report.inventory.installed.clone();
+    let (store, covered) = (state.store.clone(), state.covered.clone());
+    let rated = tokio::task::spawn_blocking(move || {
+        if !covered.covers(&*store, &release)? {
+            return Ok(Vec::new());
+        }
+        // Each update's package as installed: from the report, else from
+        // the packages stored for earlier reports.
+        let installed: Vec<pakiti_report::Installed> = match sent {
+            Some(list) => list,
+            None => {
+                let names: Vec<String> = updates.iter().map(|u| u.name.clone()).collect();
+                store
+                    .package_sources(&names)?
+                    .into_iter()
+                    .map(|(name, arch, version, source)| pakiti_report::Installed {
+                        source_name: source,
+                        ..pakiti_report::Installed::new(&name, &version, &arch)
+                    })
+                    .collect()
+            }
+        };
+        let tracked: Vec<String> = updates
+            .iter()
+            .map(|u| {
+                installed
+                    .iter()
+                    .find(|p| {
+                        p.name == u.name && p.arch == u.arch && p.version == u.installed_version
+                    })
+                    .map_or(u.name.clone(), |p| {
+                        pakiti_vulns::tracked_as(p).0.to_string()
+                    })
+            })
+            .collect();
+        let sources: Vec<String> = tracked
+            .iter()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let index = Index::new(store.vulnerability_records(&release, &sources)?);
+        Ok::<_, pakiti_store::StoreError>(
+            updates
+                .iter()
+                .zip(&tracked)
+                .map(|(u, source)| {
+                    let fixed = pakiti_vulns::fixed_by(
+                        pakiti_versions::Scheme::Dpkg,
+                        index.of(&release, source),
+                        &u.installed_version,
+                        &u.candidate_version,
+                    );
+                    let cves: Vec<String> = fixed
+                        .iter()
+                        .map(|r| r.id.clone())
+                        .filter(|id| id.starts_with("CVE-"))
+                        .collect();
+                    (pakiti_vulns::worst(fixed.iter().map(|r| r.severity)), cves)
+                })
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    let rated = match rated {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "security updates not rated: the store did not answer");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "security updates not rated");
+            return;
+        }
+    };
+    for (i, (severity, cves)) in unrated.into_iter().zip(rated) {
+        let u = &mut report.inventory.updates[i];
+        u.security = Some(severity);
+        let mut all: BTreeSet<String> = u.cves.drain(..).collect();
+        all.extend(cves);
+        u.cves = all.into_iter().collect();
+    }
+}

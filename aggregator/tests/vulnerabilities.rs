@@ -193,13 +193,54 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
             "linux-image-6.1.0-17-amd64 CVE-2024-26581 unfixed false moderate false",
         ]
     );
+    // The security update apt could not rate gets the feed's severity and
+    // the CVE it fixes; the Ubuntu host's stays unknown.
+    let h = get(&base, "/api/v1/hosts/deb-01");
+    assert_eq!(h["updates"][0]["severity"], "low", "{h}");
+    assert_eq!(h["updates"][0]["cves"], serde_json::json!(["CVE-2024-5535"]));
+    assert_eq!(get(&base, "/api/v1/hosts/ubu-01")["updates"][0]["severity"], "unknown");
+    // A report naming its inventory by digest is rated from the stored packages.
+    let mut lean = host("deb-01", 1, "debian", "bookworm");
+    lean.collected_at += Duration::from_secs(1);
+    lean.inventory.updates.push(testing::update("bash", "5.2.15-2+b2", "5.2.15-2+b3", None));
+    let resp = client
+        .post(format!("{base}/api/v1/reports"))
+        .header("content-type", "application/json")
+        .body(to_json_without_installed(&lean))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    let h = get(&base, "/api/v1/hosts/deb-01");
+    assert_eq!(h["pending"], 2, "{h}");
+    assert_eq!(h["updates"][1]["severity"], "low", "{h}");
+    let fed = reqwest::blocking::get(format!("{base}/federate")).unwrap().text().unwrap();
+    assert!(
+        fed.contains("pakiti_security_updates_pending{host=\"deb-01\",site=\"\",severity=\"low\"} 1"),
+        "{fed}"
+    );
     // The host page shows them, the tracker linked, other kernels apart.
-    let page = reqwest::blocking::get(format!("{base}/hosts/deb-01")).unwrap().text().unwrap();
-    assert!(page.contains("3 in the loaded feeds for bookworm, 1 with the fix installable now"), "{page}");
+    let page = reqwest::blocking::get(format!("{base}/hosts/deb-01"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("3 in the loaded feeds for bookworm, 1 with the fix installable now"),
+        "{page}"
+    );
     assert!(page.contains("href=\"https://security-tracker.debian.org/tracker/CVE-2024-5535\""));
-    assert_eq!(page.matches("installed kernel, not running: not counted").count(), 2);
-    let page = reqwest::blocking::get(format!("{base}/hosts/ubu-01")).unwrap().text().unwrap();
-    assert!(page.contains("Unknown, not clean: no feed read by this aggregator covers"), "{page}");
+    assert_eq!(
+        page.matches("installed kernel, not running: not counted")
+            .count(),
+        2
+    );
+    let page = reqwest::blocking::get(format!("{base}/hosts/ubu-01"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("Unknown, not clean: no feed read by this aggregator covers"),
+        "{page}"
+    );
     let v = get(&base, "/api/v1/hosts/ubu-01/vulnerabilities");
     assert_eq!(v["coverage"], false, "{v}");
     assert!(v["reason"].as_str().unwrap().contains("ubuntu"), "{v}");

@@ -445,6 +445,12 @@ pub trait Store: Send + Sync {
     /// Whether a loaded feed has records for `release` (a host of a release
     /// none covers is unknown, never clean).
     fn covers_release(&self, release: &str) -> Result<bool, StoreError>;
+    /// The source package of each stored package of these names, as
+    /// (name, arch, version, source name).
+    fn package_sources(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String, String, String)>, StoreError>;
 }
 
 /// Opens the store named by `--storage.url`: a path or `sqlite:PATH` for

@@ -980,4 +980,12 @@ impl Store for PgStore {
         let mut c = self.conn()?;
         crate::postgres_vulns::covers(&mut c.client, release).map_err(db)
     }
+
+    fn package_sources(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let mut c = self.conn()?;
+        crate::postgres_vulns::package_sources(&mut c.client, names).map_err(db)
+    }
 }

@@ -100,3 +100,16 @@ pub(crate) fn covers(c: &mut impl GenericClient, release: &str) -> Result<bool, 
     )?
     .try_get(0)
 }
+
+pub(crate) fn package_sources(
+    c: &mut impl GenericClient,
+    names: &[String],
+) -> Result<Vec<(String, String, String, String)>, postgres::Error> {
+    c.query(
+        "SELECT name, arch, version, source_name FROM packages WHERE name = ANY($1)",
+        &[&names],
+    )?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+    .collect()
+}

@@ -1122,6 +1122,13 @@ impl Store for SqliteStore {
     fn covers_release(&self, release: &str) -> Result<bool, StoreError> {
         self.read(|c| crate::sqlite_vulns::covers(c, release))
     }
+
+    fn package_sources(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        self.read(|c| crate::sqlite_vulns::package_sources(c, names))
+    }
 }
 
 /// `% id %` for LIKE, with LIKE's own wildcards escaped.

@@ -96,3 +96,18 @@ pub(crate) fn covers(c: &Connection, release: &str) -> rusqlite::Result<bool> {
     c.prepare_cached("SELECT EXISTS (SELECT 1 FROM vuln_records WHERE release = ?1)")?
         .query_row([release], |r| r.get(0))
 }
+
+pub(crate) fn package_sources(
+    c: &Connection,
+    names: &[String],
+) -> rusqlite::Result<Vec<(String, String, String, String)>> {
+    let mut stmt =
+        c.prepare_cached("SELECT name, arch, version, source_name FROM packages WHERE name = ?1")?;
+    let mut out = Vec::new();
+    for name in names {
+        for row in stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+            out.push(row?);
+        }
+    }
+    Ok(out)
+}

@@ -11,7 +11,9 @@
 pub mod debian;
 pub mod matcher;
 
-pub use matcher::{match_host, tracked_as, Finding, HostPackages, Index, KernelRole};
+pub use matcher::{
+    fixed_by, match_host, tracked_as, worst, Finding, HostPackages, Index, KernelRole,
+};
 
 use pakiti_report::Severity;
 

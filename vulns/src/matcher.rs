@@ -154,6 +154,34 @@ pub fn match_host(host: &HostPackages<'_>, index: &Index) -> Vec<Finding> {
     out
 }
 
+/// The records a pending update fixes: those fixed in a version its
+/// candidate reaches and its installed version does not.
+pub fn fixed_by<'r>(
+    scheme: Scheme,
+    records: &'r [Record],
+    installed: &str,
+    candidate: &str,
+) -> Vec<&'r Record> {
+    records
+        .iter()
+        .filter(|r| match &r.status {
+            Status::Fixed(v) => {
+                pakiti_versions::compare(scheme, installed, v).is_lt()
+                    && !pakiti_versions::compare(scheme, candidate, v).is_lt()
+            }
+            _ => false,
+        })
+        .collect()
+}
+
+/// The most severe of `severities` (unknown when none is known).
+pub fn worst(severities: impl IntoIterator<Item = Severity>) -> Severity {
+    severities
+        .into_iter()
+        .min_by_key(|s| Severity::ALL.iter().position(|x| x == s))
+        .unwrap_or(Severity::Unknown)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +287,48 @@ mod tests {
         );
         // bash 5.2.15-2 is past the fix (5.2-1); xz-utils was never affected
         // in bookworm: neither appears.
+    }
+
+    #[test]
+    fn an_update_fixes_what_its_candidate_reaches() {
+        let index = index();
+        let openssl = index.of("bookworm", "openssl");
+        let ids = |v: Vec<&Record>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(fixed_by(
+                Scheme::Dpkg,
+                openssl,
+                "3.0.11-1~deb12u2",
+                "3.0.15-1~deb12u1"
+            )),
+            ["CVE-2024-5535"]
+        );
+        assert!(
+            fixed_by(
+                Scheme::Dpkg,
+                openssl,
+                "3.0.11-1~deb12u2",
+                "3.0.14-1~deb12u1"
+            )
+            .is_empty(),
+            "not reached"
+        );
+        assert!(
+            fixed_by(Scheme::Dpkg, openssl, "3.0.15-1~deb12u1", "3.0.16-1").is_empty(),
+            "already fixed"
+        );
+        let linux = index.of("bookworm", "linux");
+        assert!(
+            fixed_by(Scheme::Dpkg, linux, "6.1.69-1", "6.1.90-1")
+                .iter()
+                .all(|r| r.id == "CVE-2024-1086"),
+            "unfixed ones are not fixed by it"
+        );
+        assert_eq!(
+            worst([Severity::Low, Severity::Important, Severity::Unknown]),
+            Severity::Important
+        );
+        assert_eq!(worst([]), Severity::Unknown);
     }
 
     #[test]
