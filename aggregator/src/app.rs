@@ -91,9 +91,16 @@ async fn own_metrics(State(state): State<AppState>) -> Response {
         let stale = hosts.iter().filter(|h| is_stale(&state, h, now)).count();
         (hosts.len() - stale, stale)
     });
+    let store = state.store.clone();
+    let feeds = tokio::task::spawn_blocking(move || store.feeds())
+        .await
+        .ok()
+        .and_then(Result::ok);
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state.health.render(by_state, up, outbox.as_deref()),
+        state
+            .health
+            .render(by_state, up, outbox.as_deref(), feeds.as_deref()),
     )
         .into_response()
 }

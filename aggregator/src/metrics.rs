@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use pakiti_report::Severity;
-use pakiti_store::{HostSummary, OutboxStatus, SiteStats, StoredSiteStats};
+use pakiti_store::{FeedStatus, HostSummary, OutboxStatus, SiteStats, StoredSiteStats};
 
 pub use pakiti_service::exposition::CONTENT_TYPE;
 use pakiti_service::exposition::{bool_value, seconds, Exposition};
@@ -276,6 +276,34 @@ fn one_per_series(hosts: &[HostSummary]) -> Vec<&HostSummary> {
         .collect()
 }
 
+/// When each vulnerability feed was imported, and its records.
+fn render_feeds(m: &mut Exposition, feeds: Option<&[FeedStatus]>) {
+    m.family(
+        "pakiti_feed_last_import_timestamp_seconds",
+        "gauge",
+        "When the vulnerability feed was last imported.",
+    );
+    for f in feeds.unwrap_or(&[]) {
+        m.sample(
+            "pakiti_feed_last_import_timestamp_seconds",
+            &[("feed", &f.name)],
+            seconds(f.imported_at),
+        );
+    }
+    m.family(
+        "pakiti_feed_records",
+        "gauge",
+        "Records of the vulnerability feed as last imported.",
+    );
+    for f in feeds.unwrap_or(&[]) {
+        m.sample(
+            "pakiti_feed_records",
+            &[("feed", &f.name)],
+            f.records as f64,
+        );
+    }
+}
+
 pub fn federate_sites(m: &mut Exposition, stats: &[StoredSiteStats]) {
     type Value = fn(&SiteStats) -> f64;
     let simple: [(&str, &str, Value); 5] = [
@@ -482,16 +510,19 @@ impl Health {
     }
 
     /// The aggregator's own metrics; `hosts` gives hosts by state (fresh,
-    /// stale), `outbox` the upstream queues (each `None` when the store did
-    /// not answer: then the series are absent, never zero).
+    /// stale), `outbox` the upstream queues, `feeds` the imported
+    /// vulnerability feeds (each `None` when the store did not answer: then
+    /// the series are absent, never zero).
     pub fn render(
         &self,
         hosts: Option<(usize, usize)>,
         store_up: bool,
         outbox: Option<&[OutboxStatus]>,
+        feeds: Option<&[FeedStatus]>,
     ) -> String {
         let mut m = Exposition::with_capacity(4096);
         self.render_forwarding(&mut m, outbox);
+        render_feeds(&mut m, feeds);
         m.family(
             "pakiti_aggregator_reports_received_total",
             "counter",
@@ -622,10 +653,29 @@ mod tests {
     #[test]
     fn host_counts_are_absent_not_zero_when_the_fleet_is_unknown() {
         let h = Health::default();
-        let unknown = h.render(None, false, None);
+        let unknown = h.render(None, false, None, None);
         assert!(!unknown.contains("pakiti_aggregator_hosts{"), "{unknown}");
         assert!(unknown.contains("pakiti_aggregator_store_up 0"));
-        let known = h.render(Some((3, 1)), true, Some(&[]));
+        let feed = FeedStatus {
+            name: "debian".into(),
+            source: "/srv/debian.json".into(),
+            sha256: String::new(),
+            imported_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
+            records: 97_321,
+        };
+        let known = h.render(Some((3, 1)), true, Some(&[]), Some(&[feed]));
+        assert!(
+            known.contains("pakiti_feed_records{feed=\"debian\"} 97321"),
+            "{known}"
+        );
+        assert!(
+            known.contains("pakiti_feed_last_import_timestamp_seconds{feed=\"debian\"} 1790000000"),
+            "{known}"
+        );
+        assert!(
+            !unknown.contains("pakiti_feed_records{"),
+            "no store answer: no series"
+        );
         assert!(
             known.contains("pakiti_aggregator_hosts{state=\"fresh\"} 3"),
             "{known}"

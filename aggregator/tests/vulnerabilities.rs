@@ -197,12 +197,20 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
     // the CVE it fixes; the Ubuntu host's stays unknown.
     let h = get(&base, "/api/v1/hosts/deb-01");
     assert_eq!(h["updates"][0]["severity"], "low", "{h}");
-    assert_eq!(h["updates"][0]["cves"], serde_json::json!(["CVE-2024-5535"]));
-    assert_eq!(get(&base, "/api/v1/hosts/ubu-01")["updates"][0]["severity"], "unknown");
+    assert_eq!(
+        h["updates"][0]["cves"],
+        serde_json::json!(["CVE-2024-5535"])
+    );
+    assert_eq!(
+        get(&base, "/api/v1/hosts/ubu-01")["updates"][0]["severity"],
+        "unknown"
+    );
     // A report naming its inventory by digest is rated from the stored packages.
     let mut lean = host("deb-01", 1, "debian", "bookworm");
     lean.collected_at += Duration::from_secs(1);
-    lean.inventory.updates.push(testing::update("bash", "5.2.15-2+b2", "5.2.15-2+b3", None));
+    lean.inventory
+        .updates
+        .push(testing::update("bash", "5.2.15-2+b2", "5.2.15-2+b3", None));
     let resp = client
         .post(format!("{base}/api/v1/reports"))
         .header("content-type", "application/json")
@@ -213,11 +221,19 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
     let h = get(&base, "/api/v1/hosts/deb-01");
     assert_eq!(h["pending"], 2, "{h}");
     assert_eq!(h["updates"][1]["severity"], "low", "{h}");
-    let fed = reqwest::blocking::get(format!("{base}/federate")).unwrap().text().unwrap();
+    let fed = reqwest::blocking::get(format!("{base}/federate"))
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(
-        fed.contains("pakiti_security_updates_pending{host=\"deb-01\",site=\"\",severity=\"low\"} 1"),
+        fed.contains(
+            "pakiti_security_updates_pending{host=\"deb-01\",site=\"\",severity=\"low\"} 1"
+        ),
         "{fed}"
     );
+    let own = reqwest::blocking::get(format!("{base}/metrics")).unwrap().text().unwrap();
+    assert!(own.contains("pakiti_feed_records{feed=\"debian\"} 14"), "{own}");
+    assert!(own.contains("pakiti_feed_last_import_timestamp_seconds{feed=\"debian\"} "));
     // The host page shows them, the tracker linked, other kernels apart.
     let page = reqwest::blocking::get(format!("{base}/hosts/deb-01"))
         .unwrap()
