@@ -117,10 +117,22 @@ tests.append({'interval': '1m', 'input_series': [
     {'eval_time': '5m', 'alertname': 'PakitiForwardedDataRefused', 'exp_alerts': []},
     {'eval_time': '30m', 'alertname': 'PakitiForwardedDataRefused', 'exp_alerts': [alert('PakitiForwardedDataRefused', dict(a, reason='untrusted'))]}]})
 
+# 7. vulnerability feeds and coverage
+tests.append({'interval': '1h', 'input_series': [
+    s('pakiti_feed_last_import_timestamp_seconds', dict(a, feed='debian'), '0x60'),
+    s('pakiti_feed_last_import_timestamp_seconds', dict(a2, feed='debian'), '0+3600x60'),
+    {'series': 'pakiti_vulnerability_coverage{host="ubu-01",site="SiteA"}', 'values': '0x60'},
+    {'series': 'pakiti_vulnerability_coverage{host="deb-01",site="SiteA"}', 'values': '1x60'}],
+  'alert_rule_test': [
+    {'eval_time': '47h', 'alertname': 'PakitiVulnerabilityFeedStale', 'exp_alerts': []},
+    {'eval_time': '49h', 'alertname': 'PakitiVulnerabilityFeedStale', 'exp_alerts': [alert('PakitiVulnerabilityFeedStale', dict(a, feed='debian'), H(49))]},
+    {'eval_time': '30m', 'alertname': 'PakitiVulnerabilitiesUnknown', 'exp_alerts': []},
+    {'eval_time': '2h', 'alertname': 'PakitiVulnerabilitiesUnknown', 'exp_alerts': [alert('PakitiVulnerabilitiesUnknown', {'host': 'ubu-01', 'site': 'SiteA'})]}]})
+
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered
-slow = tests[0:1] + tests[2:3]   # deadlines of days: evaluated hourly
-fast = tests[1:2] + tests[3:]
+slow = tests[0:1] + tests[2:3] + tests[6:7]   # days: evaluated hourly
+fast = tests[1:2] + tests[3:6]
 for name, tt, every in [('pakiti.rules.test.yml', fast, '1m'), ('pakiti.deadlines.test.yml', slow, '1h')]:
     doc = {'rule_files': ['pakiti.rules.yml'], 'evaluation_interval': every, 'tests': tt}
     header = f"# promtool test rules alerts/{name}\n# With the other test file, every alert of pakiti.rules.yml firing and staying silent;\n# annotations are checked word for word, so a template naming a missing label fails.\n"

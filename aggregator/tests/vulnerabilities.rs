@@ -231,8 +231,14 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
         ),
         "{fed}"
     );
-    let own = reqwest::blocking::get(format!("{base}/metrics")).unwrap().text().unwrap();
-    assert!(own.contains("pakiti_feed_records{feed=\"debian\"} 14"), "{own}");
+    let own = reqwest::blocking::get(format!("{base}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        own.contains("pakiti_feed_records{feed=\"debian\"} 14"),
+        "{own}"
+    );
     assert!(own.contains("pakiti_feed_last_import_timestamp_seconds{feed=\"debian\"} "));
     // The host page shows them, the tracker linked, other kernels apart.
     let page = reqwest::blocking::get(format!("{base}/hosts/deb-01"))

@@ -243,6 +243,10 @@ pub struct HostSummary {
     pub exporter_revision: String,
     /// The downstream aggregator that forwarded the latest report, if any.
     pub forwarded_by: Option<String>,
+    /// os-release `VERSION_CODENAME`, where the host says it.
+    pub os_codename: Option<String>,
+    /// Whether the host sends its installed inventory.
+    pub has_inventory: bool,
 }
 
 /// A pending update with its patch age.

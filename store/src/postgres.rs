@@ -442,7 +442,7 @@ fn ingest(
     Ok((outcome, host_id))
 }
 
-const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner";
+const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL";
 
 /// A host row; a NULL or a type the column should not hold is an error, never a panic.
 fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
@@ -481,6 +481,8 @@ fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
         exporter_revision: r.try_get(34)?,
         forwarded_by: r.try_get(35)?,
         owner: r.try_get(36)?,
+        os_codename: r.try_get(37)?,
+        has_inventory: r.try_get(38)?,
     })
 }
 

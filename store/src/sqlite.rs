@@ -659,7 +659,7 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner";
+const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL";
 
 fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     let reboot_packages: String = r.get(19)?;
@@ -699,6 +699,8 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
         exporter_revision: r.get(34)?,
         forwarded_by: r.get(35)?,
         owner: r.get(36)?,
+        os_codename: r.get(37)?,
+        has_inventory: r.get(38)?,
     })
 }
 
