@@ -49,12 +49,53 @@ pub fn app(state: AppState) -> Router {
         state.clone(),
         web::access,
     ));
-    machines
+    let routes = machines
         .route("/metrics", get(own_metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
-        .merge(guarded)
+        .merge(guarded);
+    with_defences(routes, state)
+}
+
+/// The layers every route gets: a handler that panics (a bug: input nobody
+/// foresaw) answers 500, is logged and counted, and the aggregator serves
+/// on for everyone else.
+pub fn with_defences(routes: Router<AppState>, state: AppState) -> Router {
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            catch_panics,
+        ))
         .with_state(state)
+}
+
+async fn catch_panics(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use futures_util::FutureExt as _;
+    let path = req.uri().path().to_string();
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(resp) => resp,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            state.health.panicked();
+            tracing::error!(path, panic = %message, "a request handler panicked (a bug); answered 500");
+            crate::state::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the aggregator failed unexpectedly on this request (a bug, logged); it serves on",
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn own_metrics(State(state): State<AppState>) -> Response {

@@ -456,9 +456,16 @@ pub struct Health {
     stats_received: Mutex<BTreeMap<String, u64>>,
     store: Mutex<BTreeMap<&'static str, Histogram>>,
     targets: Mutex<BTreeMap<String, TargetHealth>>,
+    /// Requests whose handler panicked (answered 500; the process serves on).
+    panics: AtomicU64,
 }
 
 impl Health {
+    /// Counts a request whose handler panicked.
+    pub fn panicked(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a report by mode (`push`, `scrape`) and result.
     pub fn report(&self, mode: &'static str, result: &'static str) {
         if let Ok(mut r) = self.reports.lock() {
@@ -546,6 +553,16 @@ impl Health {
         let mut m = Exposition::with_capacity(4096);
         self.render_forwarding(&mut m, outbox);
         render_feeds(&mut m, feeds);
+        m.family(
+            "pakiti_aggregator_panics_total",
+            "counter",
+            "Requests whose handler failed unexpectedly (a bug): answered 500, the aggregator serves on.",
+        );
+        m.sample(
+            "pakiti_aggregator_panics_total",
+            &[],
+            self.panics.load(Ordering::Relaxed) as f64,
+        );
         m.family(
             "pakiti_aggregator_reports_received_total",
             "counter",

@@ -50,6 +50,8 @@ pub enum CollectError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the {manager} collector failed unexpectedly (a bug; please report it): {message}")]
+    Panicked { manager: Manager, message: String },
 }
 
 /// What every collector needs to know about the host and the user's wishes.

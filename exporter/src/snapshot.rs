@@ -75,6 +75,15 @@ pub struct Snapshot {
     pub report: Option<Report>,
 }
 
+/// What a panic said, where it said it with a string.
+pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Runs one collection and wraps it in a report.
 pub struct Runner {
     pub collector: Box<dyn Collector>,
@@ -85,7 +94,16 @@ impl Runner {
     pub fn run(&self) -> (Attempt, Result<Report, CollectError>) {
         let started_at = SystemTime::now();
         let clock = Instant::now();
-        let result = self.collector.collect();
+        // A bug in a collector (a panic on input nobody foresaw) fails this
+        // collection, never the exporter: the next one runs.
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.collector.collect()))
+                .unwrap_or_else(|panic| {
+                    Err(CollectError::Panicked {
+                        manager: self.collector.manager(),
+                        message: panic_message(&panic),
+                    })
+                });
         let duration = clock.elapsed();
         let result = result.map(|inventory| {
             let mut report = Report {
@@ -202,6 +220,46 @@ pub fn default_cache_dir() -> PathBuf {
 pub(crate) mod tests {
     use super::*;
     use pakiti_report::{HeldReason, Inventory, Reboot, Severity, Update};
+
+    struct Panicking;
+
+    impl Collector for Panicking {
+        fn manager(&self) -> Manager {
+            Manager::Apt
+        }
+        fn collect(&self) -> Result<Inventory, CollectError> {
+            let index: Vec<u8> = Vec::new();
+            // What a parser bug looks like: an index out of bounds.
+            Ok(Inventory {
+                installed_packages: u64::from(index[3]),
+                ..Inventory::default()
+            })
+        }
+    }
+
+    #[test]
+    fn a_collector_that_panics_fails_the_collection_not_the_exporter() {
+        let r = sample_report();
+        let runner = Runner {
+            collector: Box::new(Panicking),
+            host: HostFacts {
+                os: r.os.clone(),
+                kernel: r.kernel.clone(),
+                manager: Some(Manager::Apt),
+                identity: r.host.clone(),
+                arch: r.arch.clone(),
+            },
+        };
+        let (attempt, result) = runner.run();
+        let e = result.unwrap_err().to_string();
+        assert!(
+            e.contains("apt collector failed unexpectedly") && e.contains("index out of bounds"),
+            "{e}"
+        );
+        assert_eq!(attempt.error.as_deref(), Some(e.as_str()));
+        // And again: the runner is still usable.
+        assert!(runner.run().1.is_err());
+    }
 
     pub fn sample_report() -> Report {
         let update = |name: &str, security: Option<Severity>, held: Option<HeldReason>| Update {

@@ -225,9 +225,11 @@ impl SqliteStore {
         sender
             .send(make(reply))
             .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?;
-        answer
-            .recv()
-            .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?
+        answer.recv().map_err(|_| {
+            StoreError::Unavailable(
+                "the write failed unexpectedly and was rolled back (see the log)".into(),
+            )
+        })?
     }
 
     fn read<T>(
@@ -262,11 +264,30 @@ fn write_loop(mut conn: Connection, jobs: Receiver<Job>, path: &Path) {
         let (light, heavy): (Vec<Job>, Vec<Job>) =
             drained.into_iter().partition(|j| weight(j) < HEAVY);
         if !light.is_empty() {
-            commit_batch(&mut conn, light, path);
+            guarded_batch(&mut conn, light, path);
         }
         for job in heavy {
-            commit_batch(&mut conn, vec![job], path);
+            guarded_batch(&mut conn, vec![job], path);
         }
+    }
+}
+
+/// [`commit_batch`], surviving a panic (a bug): the batch's transaction is
+/// rolled back as it unwinds, its jobs get an error (their answers are
+/// dropped), the package cache forgets what the batch staged, and the
+/// writer goes on with the next batch.
+fn guarded_batch(conn: &mut Connection, batch: Vec<Job>, path: &Path) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        commit_batch(conn, batch, path)
+    }));
+    if let Err(panic) = outcome {
+        crate::sqlite_inventory::batch_done(false);
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(panic = %message, "a write failed unexpectedly (a bug); its batch was rolled back, the writer goes on");
     }
 }
 

@@ -50,3 +50,26 @@ fn a_missing_directory_is_a_clear_error() {
     );
     assert!(crate::open("mysql://x", crate::PgOptions::default()).is_err());
 }
+
+#[test]
+fn a_write_that_panics_is_rolled_back_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("pakiti.db")).unwrap();
+    s.ingest(&report("a", None, vec![]), Source::Push, t(10))
+        .unwrap();
+    let e = s
+        .submit(|reply| super::Job::Exec {
+            run: Box::new(|tx| {
+                tx.execute("DELETE FROM hosts", [])?;
+                panic!("a bug in a write")
+            }),
+            reply,
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("rolled back"), "{e}");
+    // Nothing of it stayed, and the next write is stored.
+    assert_eq!(s.hosts().unwrap().len(), 1);
+    s.ingest(&report("b", None, vec![]), Source::Push, t(20))
+        .unwrap();
+    assert_eq!(s.hosts().unwrap().len(), 2);
+}
