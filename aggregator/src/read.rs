@@ -237,11 +237,12 @@ pub(crate) async fn find_host(
     }
 }
 
-pub(crate) async fn host(
-    State(state): State<AppState>,
-    Path(hostname): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Result<Response, ApiError> {
+/// The host a `/api/v1/hosts/{hostname}…` request names (`?site=` only).
+pub(crate) async fn requested_host(
+    state: &AppState,
+    hostname: &str,
+    q: &BTreeMap<String, String>,
+) -> Result<HostDetail, ApiError> {
     if let Some(key) = q.keys().find(|k| *k != "site") {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -249,8 +250,16 @@ pub(crate) async fn host(
         ));
     }
     let name =
-        Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let detail = find_host(&state, &name, q.get("site").cloned()).await?;
+        Hostname::parse(hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    find_host(state, &name, q.get("site").cloned()).await
+}
+
+pub(crate) async fn host(
+    State(state): State<AppState>,
+    Path(hostname): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let detail = requested_host(&state, &hostname, &q).await?;
     let mut v = host_json(&state, &detail.summary, SystemTime::now());
     v["updates"] = detail.updates.iter().map(update_json).collect();
     crate::packages::add_inventory(&mut v, &detail);

@@ -13,11 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use pakiti_report::{Hostname, Severity};
+use pakiti_report::Severity;
 use pakiti_store::HostDetail;
 use pakiti_vulns::{match_host, Finding, HostPackages, Index, KernelRole};
 
-use crate::read::find_host;
+use crate::read::requested_host;
 use crate::state::{error, ApiError, AppState};
 
 /// Why a host is not covered, or its release when it is.
@@ -161,15 +161,7 @@ pub(crate) async fn host(
     Path(hostname): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if let Some(key) = q.keys().find(|k| *k != "site") {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("unknown parameter {key:?}: use site"),
-        ));
-    }
-    let name =
-        Hostname::parse(&hostname).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let detail = find_host(&state, &name, q.get("site").cloned()).await?;
+    let detail = requested_host(&state, &hostname, &q).await?;
     let v = of(&state, &detail).await?;
     let mut out = json!({
         "hostname": detail.summary.hostname,
