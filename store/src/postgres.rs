@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_vulnerabilities.sql"),
     ),
+    (7, include_str!("../migrations/postgres/0007_dpkg_keys.sql")),
 ];
 
 /// Pool and timeout settings.

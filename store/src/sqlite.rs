@@ -41,6 +41,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_vulnerabilities.sql"),
     ),
+    (8, include_str!("../migrations/sqlite/0008_dpkg_keys.sql")),
 ];
 
 /// Most jobs committed in one transaction.

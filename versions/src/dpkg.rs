@@ -81,15 +81,18 @@ pub fn parse_version(v: &str) -> Result<(u64, &str, &str), String> {
 /// dpkg refuses ([`parse_version`]). The epoch (8 bytes), then the upstream
 /// version and the revision, each as runs of non-digits (each character by
 /// its dpkg weight, two bytes, the end of the run as weight 0) alternating
-/// with numbers ([`crate::key::push_number`]), and a final end. A revision of
-/// zeros is no revision, as dpkg compares it.
+/// with numbers ([`crate::key::push_number`]), and a final end. No revision
+/// and a revision of zeros are the revision `0`, as dpkg compares them.
 pub fn sort_key(v: &str) -> Option<Vec<u8>> {
     let (epoch, upstream, revision) = parse_version(v).ok()?;
     let mut out = Vec::with_capacity(8 + 2 * v.len() + 16);
     out.extend_from_slice(&epoch.to_be_bytes());
     verrev_key(&mut out, upstream.as_bytes());
+    // No revision compares as the revision "0" (and so do "00", "000"…):
+    // encoded as "0", it sorts above a revision such as "0~1", as dpkg has
+    // it (found by fuzzing: "" encoded as nothing sorted below).
     let revision = if revision.bytes().all(|c| c == b'0') {
-        ""
+        "0"
     } else {
         revision
     };
@@ -309,6 +312,23 @@ mod tests {
 
     fn version() -> impl Strategy<Value = String> {
         ("([0-9]:)?[0-9][0-9a-z.+~]{0,6}(-[0-9a-z.+~]{1,5})?").prop_map(|s| s)
+    }
+
+    #[test]
+    fn no_revision_sorts_above_a_revision_of_zero_and_tilde() {
+        // Found by fuzzing (fuzz/corpus/versions): the key of no revision
+        // sorted below "0~1" while dpkg has it above.
+        for (a, b) in [
+            ("00000", "0-0~1"),
+            ("1.0", "1.0-0~rc1"),
+            ("1.0", "1.0-00~"),
+            ("1.0", "1.0-0"),
+            ("1.0", "1.0-0a"),
+            ("1.0-0", "1.0-000"),
+        ] {
+            let (ka, kb) = (sort_key(a).unwrap(), sort_key(b).unwrap());
+            assert_eq!(ka.cmp(&kb), compare_versions(a, b), "{a} vs {b}");
+        }
     }
 
     proptest! {
