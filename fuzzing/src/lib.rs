@@ -9,8 +9,11 @@ use std::cmp::Ordering;
 
 use pakiti_versions::Scheme;
 
+/// What a target checks of one input.
+pub type Target = fn(&[u8]);
+
 /// The targets by name (the folder of their corpus under `fuzz/corpus/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("report_json", report_json),
     ("report_gzip", report_gzip),
     ("web_config", web_config),
