@@ -118,6 +118,22 @@ fn stack() -> Stack {
         ),
     )
     .unwrap();
+    // A vulnerability feed, as an operator imports it: its metrics exist.
+    let imported = Command::new(bin("pakiti-aggregator"))
+        .args(["--config.file", agg_cfg.to_str().unwrap()])
+        .args(["--storage.url", d.join("pakiti.db").to_str().unwrap()])
+        .args([
+            "feeds",
+            "import",
+            &format!("{ROOT}/vulns/fixtures/debian-tracker.json"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     let aggregator = Proc(
         Command::new(bin("pakiti-aggregator"))
             .args(["--config.file", agg_cfg.to_str().unwrap()])
