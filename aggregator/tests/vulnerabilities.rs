@@ -66,14 +66,6 @@ fn start(db: &Path) -> (Server, String) {
     (Server(child), base)
 }
 
-fn pkg(name: &str, version: &str, source: &str, source_version: &str) -> Installed {
-    Installed {
-        source_name: source.into(),
-        source_version: source_version.into(),
-        ..Installed::new(name, version, "amd64")
-    }
-}
-
 fn host(name: &str, machine: u32, os_id: &str, codename: &str) -> Report {
     let mut r = testing::report(
         name,
@@ -88,23 +80,14 @@ fn host(name: &str, machine: u32, os_id: &str, codename: &str) -> Report {
     );
     r.os.id = os_id.into();
     r.os.codename = Some(codename.into());
-    let installed = vec![
-        pkg("libssl3", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
-        pkg("openssl", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
-        pkg("bash", "5.2.15-2+b2", "bash", "5.2.15-2"),
-        pkg(
-            "linux-image-6.1.0-17-amd64",
-            "6.1.69-1",
-            "linux-signed-amd64",
-            "6.1.69+1",
-        ),
-        pkg(
-            "linux-image-6.1.0-18-amd64",
-            "6.1.76-1",
-            "linux-signed-amd64",
-            "6.1.76+1",
-        ),
-    ];
+    // Of the bookworm host: openssl's two binaries, bash, both kernels.
+    let installed: Vec<Installed> = pakiti_vulns::testing::bookworm_packages()
+        .into_iter()
+        .filter(|p| {
+            ["libssl3", "openssl", "bash"].contains(&p.name.as_str())
+                || p.name.starts_with("linux-image-")
+        })
+        .collect();
     r.inventory.installed_packages = installed.len() as u64;
     r.inventory.installed = Some(installed);
     r.inventory.running_kernel = Some(RunningKernel {

@@ -10,6 +10,7 @@
 
 pub mod debian;
 pub mod matcher;
+pub mod testing;
 
 pub use matcher::{
     fixed_by, match_host, tracked_as, worst, Finding, HostPackages, Index, KernelRole,

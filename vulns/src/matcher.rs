@@ -186,57 +186,16 @@ pub fn worst(severities: impl IntoIterator<Item = Severity>) -> Severity {
 mod tests {
     use super::*;
 
+    use crate::testing::{bookworm_packages, tracker_records};
+
     fn index() -> Index {
-        let json = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/debian-tracker.json"
-        ))
-        .unwrap();
-        let mut records = Vec::new();
-        crate::debian::read(json.as_slice(), |r| records.push(r)).unwrap();
-        Index::new(records)
-    }
-
-    fn pkg(name: &str, version: &str, source: &str, source_version: &str) -> Installed {
-        Installed {
-            source_name: source.into(),
-            source_version: source_version.into(),
-            ..Installed::new(name, version, "amd64")
-        }
-    }
-
-    /// A bookworm host: a source with several binaries, a binNMU, an epoch,
-    /// kernels (one running), and one pending update.
-    fn host_packages() -> Vec<Installed> {
-        vec![
-            pkg("libssl3", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
-            pkg("openssl", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
-            // A binNMU: the binary is +b1, the source is not.
-            pkg("libgcrypt20", "1.10.1-3+b1", "libgcrypt20", "1.10.1-3"),
-            pkg("passwd", "1:4.13+dfsg1-1+b1", "shadow", "1:4.13+dfsg1-1"),
-            pkg("bash", "5.2.15-2+b2", "bash", "5.2.15-2"),
-            pkg("liblzma5", "5.4.1-0.2", "xz-utils", "5.4.1-0.2"),
-            pkg("libc6", "2.36-9+deb12u4", "glibc", "2.36-9+deb12u4"),
-            pkg("curl", "7.88.1-10+deb12u5", "curl", "7.88.1-10+deb12u5"),
-            pkg(
-                "linux-image-6.1.0-17-amd64",
-                "6.1.69-1",
-                "linux-signed-amd64",
-                "6.1.69+1",
-            ),
-            pkg(
-                "linux-image-6.1.0-18-amd64",
-                "6.1.76-1",
-                "linux-signed-amd64",
-                "6.1.76+1",
-            ),
-        ]
+        Index::new(tracker_records())
     }
 
     #[test]
     fn findings_follow_the_source_package_and_the_vendor_status() {
         let index = index();
-        let installed = host_packages();
+        let installed = bookworm_packages();
         let candidates = HashMap::from([(
             ("libssl3".to_string(), "amd64".to_string()),
             "3.0.15-1~deb12u1".to_string(),

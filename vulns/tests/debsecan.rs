@@ -11,18 +11,8 @@ use std::process::Command;
 
 use pakiti_report::{Installed, RunningKernel, Severity};
 use pakiti_versions::Scheme;
-use pakiti_vulns::{debian, match_host, HostPackages, Index, KernelRole, Record, Status};
-
-fn records() -> Vec<Record> {
-    let json = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/debian-tracker.json"
-    ))
-    .unwrap();
-    let mut out = Vec::new();
-    debian::read(json.as_slice(), |r| out.push(r)).unwrap();
-    out
-}
+use pakiti_vulns::testing::{bookworm_packages, pkg, tracker_records};
+use pakiti_vulns::{match_host, HostPackages, Index, KernelRole, Record, Status};
 
 /// The records of `suite` in debsecan's form.
 fn debsecan_data(records: &[Record], suite: &str) -> Vec<u8> {
@@ -80,46 +70,17 @@ fn status_file(installed: &[Installed]) -> String {
         .collect()
 }
 
-fn pkg(name: &str, version: &str, source: &str, source_version: &str) -> Installed {
-    Installed {
-        source_name: source.into(),
-        source_version: source_version.into(),
-        ..Installed::new(name, version, "amd64")
-    }
-}
-
 #[test]
 fn debsecan_and_pakiti_find_the_same_vulnerable_packages() {
-    let installed = vec![
-        pkg("libssl3", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
-        pkg("openssl", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
-        pkg("libgcrypt20", "1.10.1-3+b1", "libgcrypt20", "1.10.1-3"),
-        pkg("passwd", "1:4.13+dfsg1-1+b1", "shadow", "1:4.13+dfsg1-1"),
-        pkg(
-            "login",
-            "1:4.13+dfsg1-1+deb12u1",
-            "shadow",
-            "1:4.13+dfsg1-1+deb12u1",
-        ),
-        pkg("bash", "5.2.15-2+b2", "bash", "5.2.15-2"),
-        pkg("liblzma5", "5.4.1-0.2", "xz-utils", "5.4.1-0.2"),
-        pkg("libc6", "2.36-9+deb12u4", "glibc", "2.36-9+deb12u4"),
-        pkg("curl", "7.88.1-10+deb12u5", "curl", "7.88.1-10+deb12u5"),
-        pkg(
-            "linux-image-6.1.0-17-amd64",
-            "6.1.69-1",
-            "linux-signed-amd64",
-            "6.1.69+1",
-        ),
-        pkg(
-            "linux-image-6.1.0-18-amd64",
-            "6.1.76-1",
-            "linux-signed-amd64",
-            "6.1.76+1",
-        ),
-        pkg("linux-libc-dev", "6.1.69-1", "linux", "6.1.69-1"),
-    ];
-    let records = records();
+    let mut installed = bookworm_packages();
+    installed.push(pkg(
+        "login",
+        "1:4.13+dfsg1-1+deb12u1",
+        "shadow",
+        "1:4.13+dfsg1-1+deb12u1",
+    ));
+    installed.push(pkg("linux-libc-dev", "6.1.69-1", "linux", "6.1.69-1"));
+    let records = tracker_records();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("bookworm"),
