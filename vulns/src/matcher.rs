@@ -83,12 +83,6 @@ impl Index {
             .get(&(release.to_string(), source.to_string()))
             .map_or(&[], Vec::as_slice)
     }
-
-    /// Whether any record is for `release`: a host of a release no feed
-    /// covers is unknown, never clean.
-    pub fn covers(&self, release: &str) -> bool {
-        self.by_source.keys().any(|(r, _)| r == release)
-    }
 }
 
 fn is_kernel_image(name: &str) -> bool {
@@ -288,15 +282,5 @@ mod tests {
             Severity::Important
         );
         assert_eq!(worst([]), Severity::Unknown);
-    }
-
-    #[test]
-    fn a_release_no_feed_covers_is_not_clean() {
-        let index = index();
-        assert!(index.covers("bookworm"));
-        assert!(
-            !index.covers("jammy"),
-            "no record for it: unknown, not clean"
-        );
     }
 }
