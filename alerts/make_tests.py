@@ -122,10 +122,16 @@ tests.append({'interval': '1h', 'input_series': [
     s('pakiti_feed_last_import_timestamp_seconds', dict(a, feed='debian'), '0x60'),
     s('pakiti_feed_last_import_timestamp_seconds', dict(a2, feed='debian'), '0+3600x60'),
     {'series': 'pakiti_vulnerability_coverage{host="ubu-01",site="SiteA"}', 'values': '0x60'},
-    {'series': 'pakiti_vulnerability_coverage{host="deb-01",site="SiteA"}', 'values': '1x60'}],
+    {'series': 'pakiti_vulnerability_coverage{host="deb-01",site="SiteA"}', 'values': '1x60'},
+    {'series': 'pakiti_vulnerabilities{host="deb-01",site="SiteA",severity="important",fix="available"}', 'values': '1x80'},
+    {'series': 'pakiti_vulnerabilities{host="deb-01",site="SiteA",severity="critical",fix="available"}', 'values': '0x80'},
+    {'series': 'pakiti_vulnerabilities{host="deb-02",site="SiteA",severity="critical",fix="unavailable"}', 'values': '3x80'},
+    {'series': 'pakiti_vulnerabilities{host="deb-03",site="SiteA",severity="low",fix="available"}', 'values': '5x80'}],
   'alert_rule_test': [
     {'eval_time': '47h', 'alertname': 'PakitiVulnerabilityFeedStale', 'exp_alerts': []},
     {'eval_time': '49h', 'alertname': 'PakitiVulnerabilityFeedStale', 'exp_alerts': [alert('PakitiVulnerabilityFeedStale', dict(a, feed='debian'), H(49))]},
+    {'eval_time': '71h', 'alertname': 'PakitiFixableVulnerabilitiesUnpatched', 'exp_alerts': []},
+    {'eval_time': '73h', 'alertname': 'PakitiFixableVulnerabilitiesUnpatched', 'exp_alerts': [alert('PakitiFixableVulnerabilitiesUnpatched', {'host': 'deb-01', 'site': 'SiteA'})]},
     {'eval_time': '30m', 'alertname': 'PakitiVulnerabilitiesUnknown', 'exp_alerts': []},
     {'eval_time': '2h', 'alertname': 'PakitiVulnerabilitiesUnknown', 'exp_alerts': [alert('PakitiVulnerabilitiesUnknown', {'host': 'ubu-01', 'site': 'SiteA'})]}]})
 

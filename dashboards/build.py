@@ -132,6 +132,16 @@ def fleet():
                unit="s", thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 2 * 86400},
                                      {"color": "red", "value": 7 * 86400}],
                description="Longest time any host has had a security update pending, counted from when the fix first appeared."), 4, 4)
+    L.add(stat("Fixable critical or important vulnerabilities",
+               f'count(sum by (host) (pakiti_vulnerabilities{{{sel},severity=~"critical|important",fix="available"}}) > 0) or vector(0)',
+               thresholds=red_above(1),
+               description="Hosts exposed to a critical or important vulnerability whose fixed version their own repositories already offer: patch these first."), 6, 4)
+    L.add(stat("Vulnerabilities unknown", f"count(pakiti_vulnerability_coverage{{{sel}}} == 0) or vector(0)",
+               thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
+               description="Hosts no loaded vulnerability feed covers (their release, or no inventory): not clean, unknown."), 6, 4)
+    L.add(timeseries("Open vulnerabilities in the fleet, by severity",
+                     [target(f"sum by (severity) (pakiti_vulnerabilities{{{sel}}})", "{{severity}}")],
+                     description="Findings of installed packages in the loaded feeds (running kernel only), summed over the hosts they cover."), 12, 4)
     L.add(timeseries("Hosts with security updates, by severity",
                      [target(f"count by (severity) (pakiti_security_updates_pending{{{sel}}} > 0)", "{{severity}}")],
                      description="How many hosts have at least one pending security update of each severity."), 12, 8)

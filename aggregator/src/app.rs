@@ -27,6 +27,13 @@ pub fn app(state: AppState) -> Router {
         .route("/packages/{name}", get(affected::package))
         .route("/advisories/{id}", get(affected::advisory))
         .route("/cves/{id}", get(affected::cve))
+        .route("/vulnerabilities", get(crate::exposure::page_list))
+        .route("/vulnerabilities/{id}", get(crate::exposure::page_one))
+        .route("/api/v1/vulnerabilities", get(crate::exposure::api_list))
+        .route(
+            "/api/v1/vulnerabilities/{id}",
+            get(crate::exposure::api_one),
+        )
         .route("/api/v1/hosts", get(read::hosts))
         .route("/api/v1/hosts/{hostname}", get(read::host))
         .route(

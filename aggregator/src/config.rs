@@ -27,6 +27,18 @@ pub struct File {
     pub upstream: Vec<UpstreamEntry>,
     #[serde(default)]
     pub log: pakiti_service::logging::LogSection,
+    #[serde(default)]
+    pub feeds: FeedsSection,
+}
+
+/// `[feeds]`: vulnerability feeds the running aggregator imports itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedsSection {
+    /// A folder of feed files, imported whenever its files change.
+    pub dir: Option<PathBuf>,
+    /// How often the folder is looked at (default 1m).
+    pub check_every: Option<String>,
 }
 
 /// A central aggregator this one forwards to.
@@ -215,6 +227,8 @@ pub struct Settings {
     pub federate_behind_access: bool,
     pub postgres: pakiti_store::PgOptions,
     pub upstreams: Vec<Upstream>,
+    /// `[feeds] dir` and how often it is looked at.
+    pub feeds_dir: Option<(PathBuf, Duration)>,
 }
 
 /// What a downstream aggregator sends upstream.
@@ -530,9 +544,26 @@ impl Settings {
             }
             upstreams.push(up);
         }
+        let feeds_dir = match &f.feeds.dir {
+            Some(dir) => {
+                if !dir.is_dir() {
+                    bail!("feeds.dir {}: not a folder", dir.display());
+                }
+                let every = duration("feeds.check_every", f.feeds.check_every.as_deref(), "1m")?;
+                if every.is_zero() {
+                    bail!("feeds.check_every must be more than 0");
+                }
+                Some((dir.clone(), every))
+            }
+            None if f.feeds.check_every.is_some() => {
+                bail!("feeds.check_every without feeds.dir")
+            }
+            None => None,
+        };
         Ok(Settings {
             upstreams,
             postgres,
+            feeds_dir,
             web_access: web_access(f)?,
             federate_behind_access: match f.web.federate.as_deref() {
                 None | Some("open") => false,

@@ -48,7 +48,6 @@ pub(crate) async fn federate(
         Vec::new()
     });
     let gzip = accepts_gzip(&headers);
-    let (store, covered) = (state.store.clone(), state.covered.clone());
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::task::spawn_blocking(move || {
         let encoder =
@@ -80,23 +79,7 @@ pub(crate) async fn federate(
                 selectors.iter().any(|s| s.matches(name, labels))
             }));
         }
-        // The releases the feeds cover, of those the Debian hosts run.
-        let releases: std::collections::BTreeSet<String> = hosts
-            .iter()
-            .filter(|h| h.os_id == "debian")
-            .filter_map(|h| h.os_codename.clone())
-            .collect();
-        let covered: Option<std::collections::BTreeSet<String>> = releases
-            .into_iter()
-            .filter_map(|r| match covered.covers(&*store, &r) {
-                Ok(true) => Some(Ok(r)),
-                Ok(false) => None,
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<_, _>>()
-            .inspect_err(|e| tracing::warn!(error = %e, "/federate without vulnerability coverage: the store did not answer"))
-            .ok();
-        metrics::federate_into(&mut m, &hosts, &sites, covered.as_ref());
+        metrics::federate_into(&mut m, &hosts, &sites);
         m.finish();
         let last = encoder.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(e) = last {

@@ -88,6 +88,11 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
 /// Reads every file first (nothing is stored if one is bad), then stores
 /// each feed; returns one line per feed for the operator.
 pub fn import(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    store_all(store, read_all(paths)?)
+}
+
+/// Reads and checks the feed files `paths` name, one file per feed.
+pub fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Feed>> {
     let files = files(paths)?;
     if files.is_empty() {
         bail!(
@@ -112,6 +117,11 @@ pub fn import(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<Vec<String
         }
         feeds.push(feed);
     }
+    Ok(feeds)
+}
+
+/// Stores each feed (each replaced whole); one line per feed.
+pub fn store_all(store: &dyn Store, feeds: Vec<Feed>) -> anyhow::Result<Vec<String>> {
     let mut lines = Vec::new();
     for feed in feeds {
         let line = format!(
@@ -124,4 +134,18 @@ pub fn import(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<Vec<String
         lines.push(line);
     }
     Ok(lines)
+}
+
+/// The feeds of `feeds` whose file differs from the one last imported for
+/// that feed (by SHA-256).
+pub fn changed(store: &dyn Store, feeds: Vec<Feed>) -> anyhow::Result<Vec<Feed>> {
+    let loaded = store.feeds().context("reading the loaded feeds")?;
+    Ok(feeds
+        .into_iter()
+        .filter(|f| {
+            !loaded
+                .iter()
+                .any(|l| l.name == f.status.name && l.sha256 == f.status.sha256)
+        })
+        .collect())
 }

@@ -228,6 +228,14 @@ async fn serve(
         "pakiti-aggregator listening"
     );
     tokio::spawn(maintain(state.clone()));
+    if let Some((dir, every)) = settings.feeds_dir.clone() {
+        tracing::info!(dir = %dir.display(), every = ?every, "importing vulnerability feeds from a folder when its files change");
+        tokio::spawn(pakiti_aggregator::feed_dir::watch(
+            state.clone(),
+            dir,
+            every,
+        ));
+    }
     if has_targets {
         tokio::spawn(scrape::run(
             state.clone(),
@@ -265,7 +273,24 @@ fn feeds_command(args: &Args, paths: &[std::path::PathBuf]) -> anyhow::Result<()
     for line in pakiti_aggregator::feeds::import(store.as_ref(), paths)? {
         println!("{line}");
     }
-    Ok(())
+    let mut progress = |done: usize, total: usize| {
+        if done < total {
+            eprintln!("pakiti-aggregator: rematching: {done} of {total} hosts");
+        }
+    };
+    match pakiti_aggregator::rematch::fleet(store.as_ref(), &mut progress) {
+        Ok(r) => {
+            println!("{r}");
+            Ok(())
+        }
+        Err(e) => {
+            // The feeds are in: not "nothing was imported".
+            eprintln!(
+                "pakiti-aggregator: the feeds were imported, but rematching the hosts failed: {e}; the next import or each host's next changed report rematches"
+            );
+            std::process::exit(1)
+        }
+    }
 }
 
 /// `pakiti-aggregator hosts …`: one operator action on the store, then exit.

@@ -2,7 +2,7 @@
 //! `/federate` (repeating the exporter's family names with `host` and `site`
 //! labels) and the aggregator's own health for `/metrics`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -15,15 +15,8 @@ use pakiti_service::exposition::{bool_value, seconds, Exposition};
 
 /// The fleet: one series per host and family, then the per-site statistics
 /// forwarded by downstream servers.
-/// Written into `m` (which may filter or stream). `covered`: the releases
-/// the loaded vulnerability feeds cover (`None`: the store did not answer,
-/// and the coverage family has no series rather than zeros).
-pub fn federate_into(
-    m: &mut Exposition,
-    hosts: &[HostSummary],
-    sites: &[StoredSiteStats],
-    covered: Option<&BTreeSet<String>>,
-) {
+/// Written into `m` (which may filter or stream).
+pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredSiteStats]) {
     let hosts = one_per_series(hosts);
     let hosts = hosts.as_slice();
     let site = |h: &HostSummary| h.site.clone().unwrap_or_default();
@@ -149,26 +142,40 @@ pub fn federate_into(
     m.family(
         "pakiti_vulnerability_coverage",
         "gauge",
-        "1 when a loaded vulnerability feed covers the host's release and the host sends its inventory; 0: its vulnerabilities are unknown, never none.",
+        "1 when a loaded vulnerability feed covers the host (its release, with its inventory) and it was matched; 0: its vulnerabilities are unknown, never none.",
     );
-    if let Some(covered) = covered {
-        for h in hosts {
-            m.sample(
-                "pakiti_vulnerability_coverage",
-                &[("host", &h.hostname), ("site", &site(h))],
-                bool_value(vulnerability_coverage(h, covered)),
-            );
+    for h in hosts {
+        m.sample(
+            "pakiti_vulnerability_coverage",
+            &[("host", &h.hostname), ("site", &site(h))],
+            bool_value(h.vulnerabilities.is_some()),
+        );
+    }
+    m.family(
+        "pakiti_vulnerabilities",
+        "gauge",
+        "Open vulnerabilities of the host's installed packages in the loaded feeds, by severity and whether the host's own candidate versions fix them now (fix: available, unavailable); installed kernels that do not run are not counted. No series for a host no feed covers: unknown, not none.",
+    );
+    for h in hosts {
+        let Some(v) = &h.vulnerabilities else {
+            continue;
+        };
+        for (fix, counts) in [("available", &v.fixable), ("unavailable", &v.unfixable)] {
+            for (s, n) in Severity::ALL.iter().zip(counts) {
+                m.sample(
+                    "pakiti_vulnerabilities",
+                    &[
+                        ("host", &h.hostname),
+                        ("site", &site(h)),
+                        ("severity", s.as_str()),
+                        ("fix", fix),
+                    ],
+                    *n as f64,
+                );
+            }
         }
     }
     federate_sites(m, sites);
-}
-
-/// Whether a loaded feed covers the host (Debian's today: the host must be
-/// a Debian host with an inventory, of a release the feed has).
-pub fn vulnerability_coverage(h: &HostSummary, covered: &BTreeSet<String>) -> bool {
-    h.os_id == "debian"
-        && h.has_inventory
-        && h.os_codename.as_ref().is_some_and(|c| covered.contains(c))
 }
 
 impl Health {

@@ -49,18 +49,36 @@ pub async fn store_report_from(
     let outgoing = crate::forward::report_outgoing(&state.settings.upstreams, || {
         pakiti_report::to_json(&report)
     });
+    let covered = state.covered.clone();
     let result = tokio::task::spawn_blocking(move || {
-        store.ingest_and_queue(
+        let outcome = store.ingest_and_queue(
             &report,
             &writer,
             source,
             forwarded_by.as_deref(),
             received_at,
             &outgoing,
-        )
+        )?;
+        let ingested = started.elapsed();
+        // The stored report is what the host's findings follow: rematched
+        // now, so that an answer to this report means its findings are
+        // there too. A failure is logged; the next report or feed import
+        // rematches.
+        if outcome != IngestOutcome::Unchanged {
+            rematch_after(&*store, &covered, &report);
+        }
+        Ok::<_, StoreError>((outcome, ingested, started.elapsed() - ingested))
     })
-    .await;
-    state.health.store_latency("ingest", started.elapsed());
+    .await
+    .map(|r| {
+        r.map(|(outcome, ingested, rematched)| {
+            state.health.store_latency("ingest", ingested);
+            if outcome != IngestOutcome::Unchanged {
+                state.health.store_latency("rematch", rematched);
+            }
+            outcome
+        })
+    });
     let mode = source.as_str();
     match result {
         Ok(Ok(outcome)) => {
@@ -104,6 +122,24 @@ pub async fn store_report_from(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the report was not stored: {e}"),
             ))
+        }
+    }
+}
+
+/// Rematches the host `report` was stored as (see `rematch.rs`).
+fn rematch_after(
+    store: &dyn pakiti_store::Store,
+    covered: &crate::covered::Covered,
+    report: &Report,
+) {
+    let outcome = store.host_id(report).and_then(|id| match id {
+        Some(id) => crate::rematch::host(store, id, &|r| covered.covers(store, r)).map(Some),
+        None => Ok(None),
+    });
+    match outcome {
+        Ok(o) => tracing::debug!(host = %report.host.hostname.as_str(), outcome = ?o, "rematched"),
+        Err(e) => {
+            tracing::warn!(host = %report.host.hostname.as_str(), error = %e, "the host's vulnerabilities were not rematched")
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Feeds read today: Debian's (hosts whose os-release id is `debian`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::SystemTime;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -19,24 +20,15 @@ use pakiti_vulns::{match_host, Finding, HostPackages, Index, KernelRole};
 
 use crate::read::requested_host;
 use crate::state::{error, ApiError, AppState};
+use crate::web::iso;
 
 /// Why a host is not covered, or its release when it is.
 fn coverage(d: &HostDetail) -> Result<&str, String> {
-    if d.installed.is_none() {
-        return Err(
-            "the host sends no installed inventory (an exporter older than the inventory)".into(),
-        );
-    }
-    if d.summary.os_id != "debian" {
-        return Err(format!(
-            "no feed read by this aggregator covers {:?} hosts yet (Debian's is the one read today)",
-            d.summary.os_id
-        ));
-    }
-    d.platform
-        .codename
-        .as_deref()
-        .ok_or_else(|| "the host's os-release has no VERSION_CODENAME".to_string())
+    crate::rematch::release_of(
+        &d.summary.os_id,
+        d.platform.codename.as_deref(),
+        d.installed.is_some(),
+    )
 }
 
 pub(crate) fn finding_json(f: &Finding) -> Value {
@@ -84,6 +76,26 @@ fn order(f: &Finding) -> (bool, bool, usize, String, String) {
 pub(crate) struct HostVulnerabilities {
     pub coverage: Result<String, String>,
     pub findings: Vec<Finding>,
+    /// When each open finding was first seen, as the stored rematches
+    /// recorded it, by (id, package, arch).
+    pub first_seen: HashMap<(String, String, String), SystemTime>,
+}
+
+impl HostVulnerabilities {
+    /// The findings as the API gives them.
+    pub fn rows(&self) -> Vec<Value> {
+        self.findings
+            .iter()
+            .map(|f| {
+                let mut v = finding_json(f);
+                let seen = self
+                    .first_seen
+                    .get(&(f.id.clone(), f.package.clone(), f.arch.clone()));
+                v["first_seen"] = seen.map(|t| iso(Some(*t))).into();
+                v
+            })
+            .collect()
+    }
 }
 
 /// Matches one host at read time, in what to fix first.
@@ -97,6 +109,7 @@ pub(crate) async fn of(
             return Ok(HostVulnerabilities {
                 coverage: Err(reason),
                 findings: Vec::new(),
+                first_seen: HashMap::new(),
             })
         }
     };
@@ -109,10 +122,12 @@ pub(crate) async fn of(
         .collect();
     let store = state.store.clone();
     let rel = release.clone();
-    let (covered, records) = tokio::task::spawn_blocking(move || {
+    let id = detail.summary.id;
+    let (covered, records, stored) = tokio::task::spawn_blocking(move || {
         Ok::<_, pakiti_store::StoreError>((
             store.covers_release(&rel)?,
             store.vulnerability_records(&rel, &sources)?,
+            store.host_findings(id)?,
         ))
     })
     .await
@@ -120,10 +135,9 @@ pub(crate) async fn of(
     .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     if !covered {
         return Ok(HostVulnerabilities {
-            coverage: Err(format!(
-                "no loaded feed has records for release {release:?}: import one with pakiti-aggregator feeds import"
-            )),
+            coverage: Err(crate::rematch::not_loaded(&release)),
             findings: Vec::new(),
+            first_seen: HashMap::new(),
         });
     }
     let candidates: HashMap<(String, String), String> = detail
@@ -143,11 +157,22 @@ pub(crate) async fn of(
         candidates: &candidates,
         running_kernel: detail.platform.running_kernel.as_ref(),
     };
-    let mut findings = match_host(&host, &Index::new(records));
+    let mut findings = match_host(&host, Index::new(records));
     findings.sort_by_key(order);
+    let first_seen = stored
+        .into_iter()
+        .filter(|s| s.resolved_at.is_none())
+        .map(|s| {
+            (
+                (s.finding.id, s.finding.package, s.finding.arch),
+                s.first_seen,
+            )
+        })
+        .collect();
     Ok(HostVulnerabilities {
         coverage: Ok(release),
         findings,
+        first_seen,
     })
 }
 
@@ -167,7 +192,7 @@ pub(crate) async fn host(
         "hostname": detail.summary.hostname,
         "site": detail.summary.site,
         "coverage": v.coverage.is_ok(),
-        "vulnerabilities": v.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "vulnerabilities": v.rows(),
     });
     match &v.coverage {
         Ok(release) => out["release"] = release.as_str().into(),

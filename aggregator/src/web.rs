@@ -44,6 +44,14 @@ pub fn templates() -> Environment<'static> {
         ("affected.html", include_str!("../templates/affected.html")),
         ("message.html", include_str!("../templates/message.html")),
         ("sites.html", include_str!("../templates/sites.html")),
+        (
+            "vulnerabilities.html",
+            include_str!("../templates/vulnerabilities.html"),
+        ),
+        (
+            "vulnerability.html",
+            include_str!("../templates/vulnerability.html"),
+        ),
     ] {
         // The templates are part of the program; a broken one is a bug caught by every test.
         env.add_template(name, src)
@@ -816,7 +824,7 @@ pub async fn host(
         reason => v.coverage.as_ref().err(),
         counted => v.findings.iter().filter(|f| f.kernel != pakiti_vulns::KernelRole::NotRunning).count(),
         fixable => v.findings.iter().filter(|f| f.fix_available).count(),
-        rows => v.findings.iter().map(crate::vulnerabilities::finding_json).collect::<Vec<_>>(),
+        rows => v.rows(),
     };
     Ok(render(
         &state,

@@ -37,13 +37,19 @@ fn import(db: &Path, paths: &[&Path]) -> Output {
 }
 
 fn start(db: &Path) -> (Server, String) {
+    start_with(db, Path::new("/dev/null"))
+}
+
+fn start_with(db: &Path, config: &Path) -> (Server, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let child = Command::new(AGGREGATOR)
-        .args(["--config.file", "/dev/null", "--storage.url"])
+        .arg("--config.file")
+        .arg(config)
+        .arg("--storage.url")
         .arg(db)
         .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
@@ -133,7 +139,7 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
     let out = import(&db, &[dir.path().join("missing.json").as_path()]);
     assert_eq!(out.status.code(), Some(1));
 
-    let (_server, base) = start(&db);
+    let (server, base) = start(&db);
     let client = reqwest::blocking::Client::new();
     for r in [
         host("deb-01", 1, "debian", "bookworm"),
@@ -250,4 +256,238 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
     assert_eq!(v["coverage"], false, "{v}");
     assert!(v["reason"].as_str().unwrap().contains("ubuntu"), "{v}");
     assert_eq!(v["vulnerabilities"].as_array().unwrap().len(), 0);
+
+    fleet_views(&base, &fed);
+    // SQLite serves one process: the aggregator stops for the import.
+    drop(server);
+    a_feed_import_rematches_the_fleet(&db, dir.path());
+}
+
+/// What the stored findings give: the fleet's list, one vulnerability's
+/// hosts, `/federate`, the pages.
+fn fleet_views(base: &str, fed: &str) {
+    let v = get(base, "/api/v1/hosts/deb-01/vulnerabilities");
+    assert!(
+        v["vulnerabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["first_seen"].as_str().is_some_and(|t| t.ends_with('Z'))),
+        "every open finding has its first-seen time: {v}"
+    );
+    let list = get(base, "/api/v1/vulnerabilities");
+    assert_eq!(
+        (
+            list["hosts_covered"].as_u64(),
+            list["hosts_unknown"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{list}"
+    );
+    let rows: Vec<String> = list["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} hosts={} fixable={} {}",
+                v["id"].as_str().unwrap(),
+                v["severity"].as_str().unwrap(),
+                v["hosts"],
+                v["fixable_hosts"],
+                v["source_packages"]
+            )
+        })
+        .collect();
+    // Worst first; the kernel that does not run (CVE-2024-1086) is not counted.
+    assert_eq!(
+        rows,
+        [
+            "CVE-2024-26581 moderate hosts=1 fixable=0 [\"linux\"]",
+            "CVE-2024-5535 low hosts=1 fixable=1 [\"openssl\"]",
+        ]
+    );
+    let fixable = get(base, "/api/v1/vulnerabilities?fix=available");
+    assert_eq!(fixable["vulnerabilities"].as_array().unwrap().len(), 1);
+    let bad =
+        reqwest::blocking::get(format!("{base}/api/v1/vulnerabilities?severity=grave")).unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let one = get(base, "/api/v1/vulnerabilities/CVE-2024-5535");
+    let hosts: Vec<String> = one["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {} {}",
+                h["hostname"].as_str().unwrap(),
+                h["package"].as_str().unwrap(),
+                h["fix_available"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        ["deb-01 libssl3 true", "deb-01 openssl false"],
+        "{one}"
+    );
+    assert_eq!(one["severity"], "low");
+    let none =
+        reqwest::blocking::get(format!("{base}/api/v1/vulnerabilities/CVE-1999-0001")).unwrap();
+    assert_eq!(none.status().as_u16(), 404);
+    // /federate: counts for the covered host, none for the other.
+    for line in [
+        "pakiti_vulnerabilities{host=\"deb-01\",site=\"\",severity=\"low\",fix=\"available\"} 1",
+        "pakiti_vulnerabilities{host=\"deb-01\",site=\"\",severity=\"low\",fix=\"unavailable\"} 1",
+        "pakiti_vulnerabilities{host=\"deb-01\",site=\"\",severity=\"moderate\",fix=\"unavailable\"} 1",
+        "pakiti_vulnerabilities{host=\"deb-01\",site=\"\",severity=\"important\",fix=\"unavailable\"} 0",
+        "pakiti_vulnerability_coverage{host=\"deb-01\",site=\"\"} 1",
+        "pakiti_vulnerability_coverage{host=\"ubu-01\",site=\"\"} 0",
+    ] {
+        assert!(fed.contains(line), "{line} in {fed}");
+    }
+    assert!(
+        !fed.contains("pakiti_vulnerabilities{host=\"ubu-01\""),
+        "{fed}"
+    );
+    let page = reqwest::blocking::get(format!("{base}/vulnerabilities"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("2 vulnerabilities on 1 hosts"), "{page}");
+    assert!(page.contains("1 hosts are not covered"), "{page}");
+    assert!(
+        page.contains("href=\"/vulnerabilities/CVE-2024-5535\""),
+        "{page}"
+    );
+    let csv = reqwest::blocking::get(format!("{base}/vulnerabilities?format=csv&severity=low"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(csv.starts_with("id,severity,hosts,fixable_hosts,source_packages,first_seen\nCVE-2024-5535,low,1,1,openssl,"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let page = reqwest::blocking::get(format!("{base}/vulnerabilities/CVE-2024-5535"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("2 findings on exposed hosts"), "{page}");
+    assert!(
+        page.contains("href=\"/hosts/deb-01#vulnerabilities\""),
+        "{page}"
+    );
+}
+
+/// A feed import rematches every host: what the new feed no longer has
+/// is resolved, with its exposure time kept.
+fn a_feed_import_rematches_the_fleet(db: &Path, dir: &Path) {
+    let mut feed: Value = serde_json::from_slice(&std::fs::read(FIXTURE).unwrap()).unwrap();
+    // Fixed before the version deb-01 has: no longer exposed.
+    feed["openssl"]["CVE-2024-5535"]["releases"]["bookworm"]["fixed_version"] =
+        "3.0.11-1~deb12u1".into();
+    let newer = dir.join("tracker-newer.json");
+    std::fs::write(&newer, serde_json::to_vec(&feed).unwrap()).unwrap();
+    let out = import(db, &[&newer]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("rematched 2 hosts: 1 matched (3 findings, ")
+            && stdout.contains("1 without coverage (unknown)"),
+        "{stdout}"
+    );
+    let (_server, base) = start(db);
+    let base = base.as_str();
+    let one = get(base, "/api/v1/vulnerabilities/CVE-2024-5535");
+    assert_eq!(one["hosts"].as_array().unwrap().len(), 0, "{one}");
+    let resolved = one["resolved"].as_array().unwrap();
+    assert_eq!(resolved.len(), 2, "{one}");
+    assert!(resolved.iter().all(|r| r["resolved_at"].as_str().is_some()
+        && r["first_seen"].as_str() <= r["resolved_at"].as_str()));
+    let list = get(base, "/api/v1/vulnerabilities");
+    assert_eq!(list["total"], 1, "{list}");
+}
+
+fn push(base: &str, r: &Report) {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{base}/api/v1/reports"))
+        .header("content-type", "application/json")
+        .body(to_json(r))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+}
+
+/// Polls `path` until `done` holds of it (the folder is looked at every second).
+fn wait_for(base: &str, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = get(base, path);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_running_aggregator_imports_the_feeds_folder_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[feeds]\ndir = \"{}\"\ncheck_every = \"1s\"\n",
+            feeds.display()
+        ),
+    )
+    .unwrap();
+    let (_server, base) = start_with(&dir.path().join("pakiti.db"), &config);
+    push(&base, &host("deb-01", 1, "debian", "bookworm"));
+    let v = get(&base, "/api/v1/hosts/deb-01/vulnerabilities");
+    assert_eq!(v["coverage"], false, "no feed yet: {v}");
+
+    std::fs::copy(FIXTURE, feeds.join("debian.json")).unwrap();
+    wait_for(
+        &base,
+        "/api/v1/vulnerabilities",
+        "the folder's feed imported",
+        |v| v["total"] == 2,
+    );
+    // A bad file beside it: nothing changes, the server goes on.
+    std::fs::write(feeds.join("broken.json"), "{\"openssl\": 1}").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(get(&base, "/api/v1/vulnerabilities")["total"], 2);
+    // Removed, and the feed replaced by a newer one: rematched.
+    std::fs::remove_file(feeds.join("broken.json")).unwrap();
+    let mut feed: Value = serde_json::from_slice(&std::fs::read(FIXTURE).unwrap()).unwrap();
+    feed["openssl"]["CVE-2024-5535"]["releases"]["bookworm"]["fixed_version"] =
+        "3.0.11-1~deb12u1".into();
+    std::fs::write(
+        feeds.join("debian.json"),
+        serde_json::to_vec(&feed).unwrap(),
+    )
+    .unwrap();
+    wait_for(
+        &base,
+        "/api/v1/vulnerabilities",
+        "the newer feed imported",
+        |v| v["total"] == 1,
+    );
+    let one = get(&base, "/api/v1/vulnerabilities/CVE-2024-5535");
+    assert_eq!(one["resolved"].as_array().unwrap().len(), 2, "{one}");
+    // The fleet copy follows: /federate counts what is open now.
+    let fed = reqwest::blocking::get(format!("{base}/federate"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        fed.contains("pakiti_vulnerabilities{host=\"deb-01\",site=\"\",severity=\"low\",fix=\"available\"} 0"),
+        "{fed}"
+    );
 }

@@ -4,15 +4,18 @@
 
 mod delta;
 mod diff;
+mod findings;
 mod installed_order;
 mod inventory;
 mod ownership;
 mod pg_statements;
 mod pgtls;
 mod postgres;
+mod postgres_findings;
 mod postgres_inventory;
 mod postgres_vulns;
 mod sqlite;
+mod sqlite_findings;
 mod sqlite_inventory;
 mod sqlite_vulns;
 pub mod testing;
@@ -22,6 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use pakiti_report::{HeldReason, Installed, Report, Severity};
 
+pub use findings::{ExposedHost, FleetVulnerability, MatchingInput, StoredFinding, VulnCounts};
 pub use installed_order::InstalledOnKey;
 pub use inventory::InstalledChange;
 pub use ownership::{Conflict, Writer};
@@ -247,6 +251,10 @@ pub struct HostSummary {
     pub os_codename: Option<String>,
     /// Whether the host sends its installed inventory.
     pub has_inventory: bool,
+    /// Its open vulnerabilities by severity and fix state, as the last
+    /// rematch left them; `None` when no loaded feed covers it (or it was
+    /// never matched): unknown, never clean.
+    pub vulnerabilities: Option<VulnCounts>,
 }
 
 /// A pending update with its patch age.
@@ -455,6 +463,46 @@ pub trait Store: Send + Sync {
         &self,
         names: &[String],
     ) -> Result<Vec<(String, String, String, String)>, StoreError>;
+    /// Every host id with what it was last stored as, for a fleet rematch:
+    /// (id, os id, codename, whether it sends an inventory, whether it has
+    /// counts).
+    fn matching_hosts(&self) -> Result<Vec<MatchingHost>, StoreError>;
+    /// The id of the stored host `report` names (by machine id, else by
+    /// site and host name), as [`Store::ingest`] finds it.
+    fn host_id(&self, report: &Report) -> Result<Option<i64>, StoreError>;
+    /// What matching host `id` needs; `None` when it is gone.
+    fn matching_input(&self, id: i64) -> Result<Option<MatchingInput>, StoreError>;
+    /// Replaces host `id`'s open findings with `findings` as of `at` (new
+    /// ones first seen then, gone ones resolved then, the others keeping
+    /// their first-seen time) and sets its counts; `None`: no loaded feed
+    /// covers it, its open findings and counts are removed (unknown). Only
+    /// while the host's stored report is still the one matched (`basis`,
+    /// [`MatchingInput::basis`]): `false`, nothing written, when a newer
+    /// report came in since (its own rematch writes).
+    fn put_findings(
+        &self,
+        id: i64,
+        basis: &[u8],
+        findings: Option<&[pakiti_vulns::Finding]>,
+        at: SystemTime,
+    ) -> Result<bool, StoreError>;
+    /// Host `id`'s findings, open and resolved, by vulnerability id.
+    fn host_findings(&self, id: i64) -> Result<Vec<StoredFinding>, StoreError>;
+    /// Every vulnerability some host is exposed to now, by id.
+    fn fleet_vulnerabilities(&self) -> Result<Vec<FleetVulnerability>, StoreError>;
+    /// The hosts with findings of vulnerability `id`, open and resolved, by
+    /// host name.
+    fn exposed_hosts(&self, id: &str) -> Result<Vec<ExposedHost>, StoreError>;
+}
+
+/// A host as a fleet rematch walks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchingHost {
+    pub id: i64,
+    pub os_id: String,
+    pub codename: Option<String>,
+    pub has_inventory: bool,
+    pub has_counts: bool,
 }
 
 /// Opens the store named by `--storage.url`: a path or `sqlite:PATH` for

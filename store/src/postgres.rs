@@ -41,6 +41,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0006_vulnerabilities.sql"),
     ),
     (7, include_str!("../migrations/postgres/0007_dpkg_keys.sql")),
+    (8, include_str!("../migrations/postgres/0008_findings.sql")),
 ];
 
 /// Pool and timeout settings.
@@ -67,7 +68,7 @@ pub struct PgStore {
     packages: std::sync::Mutex<crate::inventory::PackageCache>,
 }
 
-fn db(e: postgres::Error) -> StoreError {
+pub(crate) fn db(e: postgres::Error) -> StoreError {
     let mut why = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -81,6 +82,12 @@ fn db(e: postgres::Error) -> StoreError {
         StoreError::Unavailable(format!("PostgreSQL: {why}"))
     } else {
         StoreError::Database(why)
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> StoreError {
+        db(e)
     }
 }
 
@@ -443,10 +450,10 @@ fn ingest(
     Ok((outcome, host_id))
 }
 
-const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL";
+pub(crate) const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts";
 
 /// A host row; a NULL or a type the column should not hold is an error, never a panic.
-fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
+pub(crate) fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
     let t = |i: usize| r.try_get::<_, i64>(i).map(from_millis);
     let ot = |i: usize| -> Result<Option<SystemTime>, postgres::Error> {
         Ok(r.try_get::<_, Option<i64>>(i)?.map(from_millis))
@@ -484,6 +491,10 @@ fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
         owner: r.try_get(36)?,
         os_codename: r.try_get(37)?,
         has_inventory: r.try_get(38)?,
+        vulnerabilities: r
+            .try_get::<_, Option<String>>(39)?
+            .as_deref()
+            .map(crate::VulnCounts::from_column),
     })
 }
 
@@ -853,7 +864,7 @@ impl Store for PgStore {
             })
             .collect::<Result<_, postgres::Error>>()
             .map_err(db)?;
-        let inv = crate::postgres_inventory::read(&mut c.client, s.id).map_err(db)?;
+        let inv = crate::postgres_inventory::read(&mut c.client, s.id, true).map_err(db)?;
         Ok(Some(HostDetail {
             summary: s,
             updates,
@@ -919,7 +930,8 @@ impl Store for PgStore {
             )
             .map_err(db)?
             + crate::postgres_inventory::prune(&mut tx, millis(r.drop_history_before))
-                .map_err(db)?;
+                .map_err(db)?
+            + crate::postgres_findings::prune(&mut tx, millis(r.drop_history_before))?;
         tx.execute(
             "DELETE FROM site_stats WHERE received_at < $1",
             &[&millis(r.remove_hosts_before)],
@@ -990,5 +1002,46 @@ impl Store for PgStore {
     ) -> Result<Vec<(String, String, String, String)>, StoreError> {
         let mut c = self.conn()?;
         crate::postgres_vulns::package_sources(&mut c.client, names).map_err(db)
+    }
+
+    fn matching_hosts(&self) -> Result<Vec<crate::MatchingHost>, StoreError> {
+        crate::postgres_findings::matching_hosts(&mut self.conn()?.client)
+    }
+
+    fn host_id(&self, report: &Report) -> Result<Option<i64>, StoreError> {
+        crate::postgres_findings::host_id(&mut self.conn()?.client, report)
+    }
+
+    fn matching_input(&self, id: i64) -> Result<Option<crate::MatchingInput>, StoreError> {
+        crate::postgres_findings::matching_input(&mut self.conn()?.client, id)
+    }
+
+    fn put_findings(
+        &self,
+        id: i64,
+        basis: &[u8],
+        findings: Option<&[pakiti_vulns::Finding]>,
+        at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let written = crate::postgres_findings::put(&mut tx, id, basis, findings, millis(at))?;
+        tx.commit()?;
+        if written {
+            changed(&mut c);
+        }
+        Ok(written)
+    }
+
+    fn host_findings(&self, id: i64) -> Result<Vec<crate::StoredFinding>, StoreError> {
+        crate::postgres_findings::of_host(&mut self.conn()?.client, id)
+    }
+
+    fn fleet_vulnerabilities(&self) -> Result<Vec<crate::FleetVulnerability>, StoreError> {
+        crate::postgres_findings::fleet(&mut self.conn()?.client)
+    }
+
+    fn exposed_hosts(&self, id: &str) -> Result<Vec<crate::ExposedHost>, StoreError> {
+        crate::postgres_findings::exposed(&mut self.conn()?.client, id)
     }
 }

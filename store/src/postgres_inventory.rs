@@ -337,9 +337,11 @@ fn package_ids(
 }
 
 /// A host's inventory (`None`: it sends none), its latest changes and platform.
+/// Without `with_changes`, the changes are left out (matching needs none).
 pub(crate) fn read(
     c: &mut impl GenericClient,
     host_id: i64,
+    with_changes: bool,
 ) -> Result<HostInventory, postgres::Error> {
     let row = c.query_one(
         "SELECT inventory_hash IS NOT NULL, os_codename, os_cpe_name, os_platform_id, running_kernel_package, running_kernel_version, esm_enabled FROM hosts WHERE id = $1",
@@ -382,6 +384,13 @@ pub(crate) fn read(
     } else {
         None
     };
+    if !with_changes {
+        return Ok(HostInventory {
+            installed,
+            changes: Vec::new(),
+            platform,
+        });
+    }
     let changes = c
         .query(
             "SELECT at, name, arch, old_version, new_version FROM installed_history WHERE host_id = $1 ORDER BY at DESC, name, arch LIMIT $2",

@@ -42,6 +42,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/sqlite/0007_vulnerabilities.sql"),
     ),
     (8, include_str!("../migrations/sqlite/0008_dpkg_keys.sql")),
+    (9, include_str!("../migrations/sqlite/0009_findings.sql")),
 ];
 
 /// Most jobs committed in one transaction.
@@ -653,7 +654,8 @@ fn maintain(tx: &Transaction, r: Retention) -> Result<MaintenanceOutcome, rusqli
         "DELETE FROM history WHERE at < ?1",
         [millis(r.drop_history_before)],
     )? as u64
-        + crate::sqlite_inventory::prune(tx, millis(r.drop_history_before))? as u64;
+        + crate::sqlite_inventory::prune(tx, millis(r.drop_history_before))? as u64
+        + crate::sqlite_findings::prune(tx, millis(r.drop_history_before))? as u64;
     tx.execute(
         "DELETE FROM site_stats WHERE received_at < ?1",
         [millis(r.remove_hosts_before)],
@@ -681,9 +683,9 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL";
+pub(crate) const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts";
 
-fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
+pub(crate) fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     let reboot_packages: String = r.get(19)?;
     Ok(HostSummary {
         id: r.get(0)?,
@@ -723,6 +725,10 @@ fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
         owner: r.get(36)?,
         os_codename: r.get(37)?,
         has_inventory: r.get(38)?,
+        vulnerabilities: r
+            .get::<_, Option<String>>(39)?
+            .as_deref()
+            .map(crate::VulnCounts::from_column),
     })
 }
 
@@ -899,7 +905,7 @@ impl Store for SqliteStore {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
-            let inv = crate::sqlite_inventory::read(c, summary.id)?;
+            let inv = crate::sqlite_inventory::read(c, summary.id, true)?;
             Ok(Some(HostDetail {
                 summary,
                 updates,
@@ -1152,6 +1158,52 @@ impl Store for SqliteStore {
         names: &[String],
     ) -> Result<Vec<(String, String, String, String)>, StoreError> {
         self.read(|c| crate::sqlite_vulns::package_sources(c, names))
+    }
+
+    fn matching_hosts(&self) -> Result<Vec<crate::MatchingHost>, StoreError> {
+        self.read(crate::sqlite_findings::matching_hosts)
+    }
+
+    fn host_id(&self, report: &Report) -> Result<Option<i64>, StoreError> {
+        self.read(|c| crate::sqlite_findings::host_id(c, report))
+    }
+
+    fn matching_input(&self, id: i64) -> Result<Option<crate::MatchingInput>, StoreError> {
+        self.read(|c| crate::sqlite_findings::matching_input(c, id))
+    }
+
+    fn put_findings(
+        &self,
+        id: i64,
+        basis: &[u8],
+        findings: Option<&[pakiti_vulns::Finding]>,
+        at: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let written = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = written.clone();
+        let (basis, findings) = (basis.to_vec(), findings.map(<[_]>::to_vec));
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| {
+                let w =
+                    crate::sqlite_findings::put(tx, id, &basis, findings.as_deref(), millis(at))?;
+                flag.store(w, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }),
+            reply,
+        })?;
+        Ok(written.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn host_findings(&self, id: i64) -> Result<Vec<crate::StoredFinding>, StoreError> {
+        self.read(|c| crate::sqlite_findings::of_host(c, id))
+    }
+
+    fn fleet_vulnerabilities(&self) -> Result<Vec<crate::FleetVulnerability>, StoreError> {
+        self.read(crate::sqlite_findings::fleet)
+    }
+
+    fn exposed_hosts(&self, id: &str) -> Result<Vec<crate::ExposedHost>, StoreError> {
+        self.read(|c| crate::sqlite_findings::exposed(c, id))
     }
 }
 

@@ -289,7 +289,12 @@ fn package_id(tx: &Transaction, p: &PackageRow<'_>) -> rusqlite::Result<i64> {
 }
 
 /// A host's inventory (`None`: it sends none), its latest changes and platform.
-pub(crate) fn read(conn: &Connection, host_id: i64) -> rusqlite::Result<HostInventory> {
+/// Without `with_changes`, the changes are left out (matching needs none).
+pub(crate) fn read(
+    conn: &Connection,
+    host_id: i64,
+    with_changes: bool,
+) -> rusqlite::Result<HostInventory> {
     let (has, platform) = conn
         .prepare_cached(
             "SELECT inventory_hash IS NOT NULL, os_codename, os_cpe_name, os_platform_id, running_kernel_package, running_kernel_version, esm_enabled FROM hosts WHERE id = ?1",
@@ -324,6 +329,13 @@ pub(crate) fn read(conn: &Connection, host_id: i64) -> rusqlite::Result<HostInve
     } else {
         None
     };
+    if !with_changes {
+        return Ok(HostInventory {
+            installed,
+            changes: Vec::new(),
+            platform,
+        });
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT at, name, arch, old_version, new_version FROM installed_history WHERE host_id = ?1 ORDER BY at DESC, name, arch LIMIT ?2",
     )?;

@@ -31,6 +31,23 @@ pub(crate) fn status_columns(s: &Status) -> (&'static str, Option<&str>) {
     )
 }
 
+/// A status back from its columns; the columns back when no import could
+/// have written them.
+pub(crate) fn status_from(
+    status: &str,
+    fixed_version: Option<String>,
+) -> Result<Status, (String, Option<String>)> {
+    Ok(match (status, fixed_version) {
+        ("fixed", Some(v)) => Status::Fixed(v),
+        ("unfixed", None) => Status::Unfixed,
+        ("wont_fix", None) => Status::WontFix,
+        ("end_of_life", None) => Status::EndOfLife,
+        ("undetermined", None) => Status::Undetermined,
+        ("not_affected", None) => Status::NotAffected,
+        (s, v) => return Err((s.to_string(), v)),
+    })
+}
+
 /// A stored row back as a record; a row no import could have written is
 /// an error, never a guess.
 #[allow(clippy::too_many_arguments)]
@@ -44,19 +61,9 @@ pub(crate) fn record(
     vendor_severity: Option<String>,
     description: Option<String>,
 ) -> Result<Record, String> {
-    let status = match (status, fixed_version) {
-        ("fixed", Some(v)) => Status::Fixed(v),
-        ("unfixed", None) => Status::Unfixed,
-        ("wont_fix", None) => Status::WontFix,
-        ("end_of_life", None) => Status::EndOfLife,
-        ("undetermined", None) => Status::Undetermined,
-        ("not_affected", None) => Status::NotAffected,
-        (s, v) => {
-            return Err(format!(
-                "{id} {source_package}: stored status {s:?} with fixed version {v:?}"
-            ))
-        }
-    };
+    let status = status_from(status, fixed_version).map_err(|(s, v)| {
+        format!("{id} {source_package}: stored status {s:?} with fixed version {v:?}")
+    })?;
     let severity: Severity = severity
         .parse()
         .map_err(|_| format!("{id} {source_package}: stored severity {severity:?}"))?;

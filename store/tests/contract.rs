@@ -530,7 +530,7 @@ mod cases {
 mod inventory_cases {
     use super::*;
 
-    fn with_inventory(hostname: &str, mid: &str, installed: &[(&str, &str)]) -> Report {
+    pub(crate) fn with_inventory(hostname: &str, mid: &str, installed: &[(&str, &str)]) -> Report {
         let mut r = report(hostname, Some(mid), vec![]);
         let list: Vec<Installed> = installed
             .iter()
@@ -1033,7 +1033,11 @@ macro_rules! contract {
     };
 }
 
+#[path = "contract/findings_cases.rs"]
+mod findings_cases;
+
 use cases::*;
+use findings_cases::*;
 use inventory_cases::*;
 
 contract!(
@@ -1041,6 +1045,8 @@ contract!(
     an_inventory_named_by_digest_is_taken_only_when_stored,
     an_inventory_sent_as_a_delta_applies_only_to_its_base,
     a_feed_import_replaces_its_records_whole,
+    findings_keep_their_exposure_times,
+    findings_of_an_older_match_are_not_written,
     inventory_order_is_the_hosts_own,
     outcomes_new_unchanged_changed,
     first_seen_times_give_patch_age,

@@ -13,7 +13,7 @@ pub mod matcher;
 pub mod testing;
 
 pub use matcher::{
-    fixed_by, match_host, tracked_as, worst, Finding, HostPackages, Index, KernelRole,
+    fixed_by, match_host, tracked_as, worst, Finding, HostPackages, Index, KernelRole, Matcher,
 };
 
 use pakiti_report::Severity;

@@ -60,7 +60,9 @@ pub struct Finding {
     pub kernel: KernelRole,
 }
 
-/// Records by release and source package, for matching many hosts.
+/// Records by release and source package, for matching many hosts. Filled
+/// at once ([`Index::new`]) or a source package at a time as hosts need
+/// them ([`Index::add`], [`Index::missing`]).
 #[derive(Default)]
 pub struct Index {
     by_source: HashMap<(String, String), Vec<Record>>,
@@ -68,14 +70,42 @@ pub struct Index {
 
 impl Index {
     pub fn new(records: impl IntoIterator<Item = Record>) -> Index {
-        let mut by_source: HashMap<(String, String), Vec<Record>> = HashMap::new();
+        let mut index = Index::default();
+        index.extend(records);
+        index
+    }
+
+    fn extend(&mut self, records: impl IntoIterator<Item = Record>) {
         for r in records {
-            by_source
+            self.by_source
                 .entry((r.release.clone(), r.source_package.clone()))
                 .or_default()
                 .push(r);
         }
-        Index { by_source }
+    }
+
+    /// Adds the records of these source packages of `release` (all of
+    /// them: a source without records is remembered as having none).
+    pub fn add(&mut self, release: &str, sources: &[String], records: Vec<Record>) {
+        for s in sources {
+            self.by_source
+                .entry((release.to_string(), s.clone()))
+                .or_default();
+        }
+        self.extend(records);
+    }
+
+    /// Which of `sources` of `release` were never added.
+    pub fn missing(&self, release: &str, sources: &[String]) -> Vec<String> {
+        sources
+            .iter()
+            .filter(|s| {
+                !self
+                    .by_source
+                    .contains_key(&(release.to_string(), s.to_string()))
+            })
+            .cloned()
+            .collect()
     }
 
     pub fn of(&self, release: &str, source: &str) -> &[Record] {
@@ -101,51 +131,109 @@ pub fn tracked_as(p: &Installed) -> (&str, &str) {
 
 /// Every finding of the host, in the order of its packages, then of the
 /// records.
-pub fn match_host(host: &HostPackages<'_>, index: &Index) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for p in host.installed {
-        let (source, source_version) = tracked_as(p);
-        let kernel = if !is_kernel_image(&p.name) {
-            KernelRole::NotKernel
-        } else if host.running_kernel.is_some_and(|k| k.package == p.name) {
-            KernelRole::Running
-        } else {
-            KernelRole::NotRunning
-        };
-        for r in index.of(host.release, source) {
-            let (affected, fixed) = match &r.status {
-                Status::NotAffected => (false, None),
-                Status::Fixed(v) => (
-                    pakiti_versions::compare(host.scheme, source_version, v).is_lt(),
-                    Some(v.clone()),
-                ),
-                _ => (true, None),
-            };
-            if !affected {
-                continue;
-            }
-            let fix_available = fixed.as_deref().is_some_and(|v| {
-                host.candidates
-                    .get(&(p.name.clone(), p.arch.clone()))
-                    .is_some_and(|c| !pakiti_versions::compare(host.scheme, c, v).is_lt())
-            });
-            out.push(Finding {
-                id: r.id.clone(),
-                package: p.name.clone(),
-                arch: p.arch.clone(),
-                installed_version: p.version.clone(),
-                source_package: source.to_string(),
-                source_version: source_version.to_string(),
-                status: r.status.clone(),
-                fixed_version: fixed,
-                fix_available,
-                severity: r.severity,
-                vendor_severity: r.vendor_severity.clone(),
-                kernel,
-            });
+pub fn match_host(host: &HostPackages<'_>, index: Index) -> Vec<Finding> {
+    Matcher::new(index).match_host(host)
+}
+
+/// Matching of many hosts against one index: each distinct (release,
+/// source package, source version) is compared with its records once, and
+/// the hosts that have it share the answer (a fleet runs few distinct
+/// versions of each package; the kernel has thousands of records).
+pub struct Matcher {
+    index: Index,
+    /// (release, source, version) → the positions in `index.of(release,
+    /// source)` of the records that version is affected by.
+    memo: HashMap<(String, String, String), Vec<usize>>,
+}
+
+impl Matcher {
+    pub fn new(index: Index) -> Matcher {
+        Matcher {
+            index,
+            memo: HashMap::new(),
         }
     }
-    out
+
+    /// The records, to add those of source packages a host needs.
+    pub fn index_mut(&mut self) -> &mut Index {
+        &mut self.index
+    }
+
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// How many distinct (release, source, version) were compared.
+    pub fn distinct_versions(&self) -> usize {
+        self.memo.len()
+    }
+
+    fn affected(&mut self, scheme: Scheme, release: &str, source: &str, version: &str) -> &[usize] {
+        let index = &self.index;
+        self.memo
+            .entry((release.to_string(), source.to_string(), version.to_string()))
+            .or_insert_with(|| {
+                index
+                    .of(release, source)
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| match &r.status {
+                        Status::NotAffected => false,
+                        Status::Fixed(v) => pakiti_versions::compare(scheme, version, v).is_lt(),
+                        _ => true,
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+    }
+
+    /// Every finding of the host, in the order of its packages, then of the
+    /// records.
+    pub fn match_host(&mut self, host: &HostPackages<'_>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for p in host.installed {
+            let (source, source_version) = tracked_as(p);
+            let kernel = if !is_kernel_image(&p.name) {
+                KernelRole::NotKernel
+            } else if host.running_kernel.is_some_and(|k| k.package == p.name) {
+                KernelRole::Running
+            } else {
+                KernelRole::NotRunning
+            };
+            if self.index.of(host.release, source).is_empty() {
+                continue;
+            }
+            let candidate = host.candidates.get(&(p.name.clone(), p.arch.clone()));
+            let affected = self
+                .affected(host.scheme, host.release, source, source_version)
+                .to_vec();
+            for i in affected {
+                let r = &self.index.of(host.release, source)[i];
+                let fixed = match &r.status {
+                    Status::Fixed(v) => Some(v.clone()),
+                    _ => None,
+                };
+                let fix_available = fixed.as_deref().is_some_and(|v| {
+                    candidate.is_some_and(|c| !pakiti_versions::compare(host.scheme, c, v).is_lt())
+                });
+                out.push(Finding {
+                    id: r.id.clone(),
+                    package: p.name.clone(),
+                    arch: p.arch.clone(),
+                    installed_version: p.version.clone(),
+                    source_package: source.to_string(),
+                    source_version: source_version.to_string(),
+                    status: r.status.clone(),
+                    fixed_version: fixed,
+                    fix_available,
+                    severity: r.severity,
+                    vendor_severity: r.vendor_severity.clone(),
+                    kernel,
+                });
+            }
+        }
+        out
+    }
 }
 
 /// The records a pending update fixes: those fixed in a version its
@@ -205,7 +293,7 @@ mod tests {
             candidates: &candidates,
             running_kernel: Some(&kernel),
         };
-        let got: Vec<String> = match_host(&host, &index)
+        let got: Vec<String> = match_host(&host, index)
             .iter()
             .map(|f| {
                 format!(
@@ -282,5 +370,47 @@ mod tests {
             Severity::Important
         );
         assert_eq!(worst([]), Severity::Unknown);
+    }
+
+    #[test]
+    fn one_matcher_for_many_hosts_answers_as_a_fresh_one_for_each() {
+        let installed = bookworm_packages();
+        let candidates = HashMap::new();
+        let kernel = RunningKernel {
+            package: "linux-image-6.1.0-17-amd64".into(),
+            version: "6.1.69-1".into(),
+        };
+        let host = |kernel| HostPackages {
+            scheme: Scheme::Dpkg,
+            release: "bookworm",
+            installed: &installed,
+            candidates: &candidates,
+            running_kernel: kernel,
+        };
+        // Records added as hosts need them, a source package at a time.
+        let mut shared = Matcher::new(Index::default());
+        let sources: Vec<String> = installed
+            .iter()
+            .map(|p| tracked_as(p).0.to_string())
+            .collect();
+        let missing = shared.index().missing("bookworm", &sources);
+        assert!(!missing.is_empty());
+        let records: Vec<Record> = tracker_records()
+            .into_iter()
+            .filter(|r| r.release == "bookworm" && missing.contains(&r.source_package))
+            .collect();
+        shared.index_mut().add("bookworm", &missing, records);
+        assert!(shared.index().missing("bookworm", &sources).is_empty());
+        for k in [Some(&kernel), None, Some(&kernel)] {
+            assert_eq!(shared.match_host(&host(k)), match_host(&host(k), index()));
+        }
+        // Each distinct (release, source, version) compared once.
+        let distinct: std::collections::HashSet<(&str, &str)> =
+            installed.iter().map(tracked_as).collect();
+        let with_records = distinct
+            .iter()
+            .filter(|(s, _)| !shared.index().of("bookworm", s).is_empty())
+            .count();
+        assert_eq!(shared.distinct_versions(), with_records);
     }
 }

@@ -127,7 +127,7 @@ fn debsecan_and_pakiti_find_the_same_vulnerable_packages() {
         candidates: &candidates,
         running_kernel: Some(&kernel),
     };
-    let findings = match_host(&host, &Index::new(records));
+    let findings = match_host(&host, Index::new(records));
     let ours: BTreeSet<String> = findings
         .iter()
         .filter(|f| f.kernel == KernelRole::NotKernel)

@@ -1,0 +1,234 @@
+//! Vulnerability findings in SQLite (see `findings.rs`).
+
+use std::collections::HashMap;
+
+use pakiti_vulns::Finding;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::findings::{self, kernel_column, plan, Row, COLUMNS};
+use crate::{
+    ExposedHost, FleetVulnerability, MatchingHost, MatchingInput, StoredFinding, VulnCounts,
+};
+
+fn damaged(why: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, why.into())
+}
+
+/// A finding row read from column `at` on, in [`COLUMNS`] order.
+fn row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<StoredFinding> {
+    Row {
+        id: r.get(at)?,
+        package: r.get(at + 1)?,
+        arch: r.get(at + 2)?,
+        installed_version: r.get(at + 3)?,
+        source_package: r.get(at + 4)?,
+        source_version: r.get(at + 5)?,
+        status: r.get(at + 6)?,
+        fixed_version: r.get(at + 7)?,
+        fix_available: r.get(at + 8)?,
+        severity: r.get(at + 9)?,
+        vendor_severity: r.get(at + 10)?,
+        kernel: r.get(at + 11)?,
+        first_seen: r.get(at + 12)?,
+        resolved_at: r.get(at + 13)?,
+    }
+    .finding()
+    .map_err(damaged)
+}
+
+pub(crate) fn matching_hosts(c: &Connection) -> rusqlite::Result<Vec<MatchingHost>> {
+    c.prepare_cached(
+        "SELECT id, os_id, os_codename, inventory_hash IS NOT NULL, vuln_counts IS NOT NULL FROM hosts ORDER BY id",
+    )?
+    .query_map([], |r| {
+        Ok(MatchingHost {
+            id: r.get(0)?,
+            os_id: r.get(1)?,
+            codename: r.get(2)?,
+            has_inventory: r.get(3)?,
+            has_counts: r.get(4)?,
+        })
+    })?
+    .collect()
+}
+
+pub(crate) fn host_id(
+    c: &Connection,
+    report: &pakiti_report::Report,
+) -> rusqlite::Result<Option<i64>> {
+    match &report.host.machine_id {
+        Some(mid) => c
+            .prepare_cached("SELECT id FROM hosts WHERE machine_id = ?1")?
+            .query_row([mid], |r| r.get(0))
+            .optional(),
+        None => c
+            .prepare_cached(
+                "SELECT id FROM hosts WHERE machine_id IS NULL AND hostname = ?1 AND site IS ?2 ORDER BY last_report_at DESC LIMIT 1",
+            )?
+            .query_row(params![report.host.hostname.as_str(), report.host.site], |r| r.get(0))
+            .optional(),
+    }
+}
+
+pub(crate) fn matching_input(c: &Connection, id: i64) -> rusqlite::Result<Option<MatchingInput>> {
+    let Some((summary, basis)) = c
+        .prepare_cached(&format!(
+            "SELECT {}, content_hash FROM hosts WHERE id = ?1",
+            crate::sqlite::SUMMARY_COLUMNS
+        ))?
+        .query_row([id], |r| Ok((crate::sqlite::summary(r)?, r.get(40)?)))
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let candidates = c
+        .prepare_cached(
+            "SELECT name, arch, candidate_version FROM pending_updates WHERE host_id = ?1",
+        )?
+        .query_map([id], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?
+        .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+    let inv = crate::sqlite_inventory::read(c, id, false)?;
+    Ok(Some(MatchingInput {
+        summary,
+        basis,
+        installed: inv.installed,
+        candidates,
+        platform: inv.platform,
+    }))
+}
+
+fn open_findings(tx: &Transaction, id: i64) -> rusqlite::Result<Vec<Finding>> {
+    tx.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM vuln_findings WHERE host_id = ?1 AND resolved_at IS NULL"
+    ))?
+    .query_map([id], |r| row(r, 0).map(|f| f.finding))?
+    .collect()
+}
+
+pub(crate) fn put(
+    tx: &Transaction,
+    id: i64,
+    basis: &[u8],
+    new: Option<&[Finding]>,
+    at: i64,
+) -> rusqlite::Result<bool> {
+    let stored: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT content_hash FROM hosts WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    if stored.as_deref() != Some(basis) {
+        return Ok(false);
+    }
+    let Some(new) = new else {
+        tx.prepare_cached("DELETE FROM vuln_findings WHERE host_id = ?1 AND resolved_at IS NULL")?
+            .execute([id])?;
+        tx.prepare_cached("UPDATE hosts SET vuln_counts = NULL WHERE id = ?1")?
+            .execute([id])?;
+        return Ok(true);
+    };
+    let open = open_findings(tx, id)?;
+    let p = plan(&open, new);
+    let mut upsert = tx.prepare_cached(&format!(
+        "INSERT INTO vuln_findings (host_id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL) \
+         ON CONFLICT (host_id, id, package, arch) DO UPDATE SET installed_version = excluded.installed_version, \
+         source_package = excluded.source_package, source_version = excluded.source_version, status = excluded.status, \
+         fixed_version = excluded.fixed_version, fix_available = excluded.fix_available, severity = excluded.severity, \
+         vendor_severity = excluded.vendor_severity, kernel = excluded.kernel, \
+         first_seen = CASE WHEN vuln_findings.resolved_at IS NULL THEN vuln_findings.first_seen ELSE excluded.first_seen END, \
+         resolved_at = NULL"
+    ))?;
+    for f in &p.upsert {
+        let (status, fixed) = crate::vulns::status_columns(&f.status);
+        upsert.execute(params![
+            id,
+            f.id,
+            f.package,
+            f.arch,
+            f.installed_version,
+            f.source_package,
+            f.source_version,
+            status,
+            fixed,
+            f.fix_available,
+            f.severity.as_str(),
+            f.vendor_severity,
+            kernel_column(f.kernel),
+            at
+        ])?;
+    }
+    let mut resolve = tx.prepare_cached(
+        "UPDATE vuln_findings SET resolved_at = ?5 WHERE host_id = ?1 AND id = ?2 AND package = ?3 AND arch = ?4 AND resolved_at IS NULL",
+    )?;
+    for (vid, package, arch) in &p.resolve {
+        resolve.execute(params![id, vid, package, arch, at])?;
+    }
+    let counts = VulnCounts::of(open_or_new(new));
+    tx.prepare_cached("UPDATE hosts SET vuln_counts = ?2 WHERE id = ?1")?
+        .execute(params![id, counts.column()])?;
+    Ok(true)
+}
+
+/// The findings a rematch leaves open (a finding twice counted once).
+pub(crate) fn open_or_new(new: &[Finding]) -> impl Iterator<Item = &Finding> {
+    let mut seen = std::collections::HashSet::new();
+    new.iter().filter(move |f| seen.insert(findings::key(f)))
+}
+
+pub(crate) fn of_host(c: &Connection, id: i64) -> rusqlite::Result<Vec<StoredFinding>> {
+    c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM vuln_findings WHERE host_id = ?1 ORDER BY id, package, arch"
+    ))?
+    .query_map([id], |r| row(r, 0))?
+    .collect()
+}
+
+pub(crate) fn fleet(c: &Connection) -> rusqlite::Result<Vec<FleetVulnerability>> {
+    c.prepare_cached(
+        "SELECT id, GROUP_CONCAT(DISTINCT severity), COUNT(DISTINCT host_id), \
+         COUNT(DISTINCT CASE WHEN fix_available THEN host_id END), GROUP_CONCAT(DISTINCT source_package), MIN(first_seen) \
+         FROM vuln_findings WHERE resolved_at IS NULL AND (kernel IS NULL OR kernel <> 'not_running') GROUP BY id ORDER BY id",
+    )?
+    .query_map([], |r| {
+        let mut sources: Vec<String> = r
+            .get::<_, String>(4)?
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        sources.sort();
+        Ok(FleetVulnerability {
+            id: r.get(0)?,
+            severity: findings::worst_of(&r.get::<_, String>(1)?),
+            hosts: r.get::<_, i64>(2)? as u64,
+            fixable_hosts: r.get::<_, i64>(3)? as u64,
+            source_packages: sources,
+            first_seen: crate::from_millis(r.get(5)?),
+        })
+    })?
+    .collect()
+}
+
+pub(crate) fn exposed(c: &Connection, vid: &str) -> rusqlite::Result<Vec<ExposedHost>> {
+    c.prepare_cached(&format!(
+        "SELECT h.hostname, h.site, {} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
+         WHERE f.id = ?1 ORDER BY h.hostname, h.site, f.package, f.arch",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("f.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?
+    .query_map([vid], |r| {
+        Ok(ExposedHost {
+            hostname: r.get(0)?,
+            site: r.get(1)?,
+            finding: row(r, 2)?,
+        })
+    })?
+    .collect()
+}
+
+/// Drops findings resolved before `before` (history retention).
+pub(crate) fn prune(tx: &Transaction, before: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached("DELETE FROM vuln_findings WHERE resolved_at < ?1")?
+        .execute([before])
+}
