@@ -54,6 +54,7 @@ pub fn look(state: &AppState, dir: &Path, ttl: Duration) -> anyhow::Result<Looke
     };
     let r = crate::rematch::fleet(store, &mut progress)?;
     state.fleet.changed();
+    state.fleet_list.changed();
     lines.push(r.to_string());
     Ok(Looked::Imported(lines))
 }

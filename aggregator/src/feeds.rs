@@ -3,7 +3,9 @@
 //! whole and checked before anything is stored, then its feed's records are
 //! replaced in one transaction: a bad file changes nothing.
 //!
-//! Formats read today: the Debian security tracker's JSON (plain or `.gz`).
+//! Formats read today: the Debian security tracker's JSON (plain or `.gz`),
+//! and Ubuntu's OSV: one document (`.json`) or an archive of them
+//! (`osv-all.tar.xz`; `.tar`, `.tar.gz` too), read as a stream.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,13 @@ pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 /// Reads one feed file: decompressed by its name, its format recognised by
 /// its content, every record checked.
 pub fn read(path: &Path) -> anyhow::Result<Feed> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if [".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
+        return read_osv_archive(path);
+    }
     let raw = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
     let sha256: String = Sha256::digest(&raw)
         .iter()
@@ -66,11 +75,16 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         bail!(
-            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json)",
+            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; Ubuntu's OSV documents, or osv-all.tar.xz)",
             path.display()
         );
     }
     let mut records = Vec::new();
+    if is_osv_document(&text) {
+        pakiti_vulns::osv::read_one(&text, |r| records.push(r))
+            .with_context(|| format!("{}: not an OSV document", path.display()))?;
+        return osv_feed(path, sha256, records);
+    }
     pakiti_vulns::debian::read(text.as_slice(), |r| records.push(r))
         .with_context(|| format!("{}: not the Debian security tracker's JSON", path.display()))?;
     Ok(Feed {
@@ -83,6 +97,135 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
         },
         records,
     })
+}
+
+/// Whether a JSON object is an OSV document: its first key is one of the
+/// schema's (the tracker's first key is a source package's name).
+fn is_osv_document(text: &[u8]) -> bool {
+    let head = &text[..text.len().min(4096)];
+    let Some(start) = head.iter().position(|b| *b == b'"') else {
+        return false;
+    };
+    let Some(len) = head[start + 1..].iter().position(|b| *b == b'"') else {
+        return false;
+    };
+    matches!(
+        &head[start + 1..start + 1 + len],
+        b"schema_version"
+            | b"id"
+            | b"modified"
+            | b"published"
+            | b"withdrawn"
+            | b"aliases"
+            | b"related"
+            | b"summary"
+            | b"details"
+            | b"severity"
+            | b"affected"
+    )
+}
+
+/// The Ubuntu feed from OSV records (none: not an Ubuntu feed).
+fn osv_feed(path: &Path, sha256: String, records: Vec<Record>) -> anyhow::Result<Feed> {
+    if records.is_empty() {
+        bail!(
+            "{}: no record of an Ubuntu release (ecosystems Ubuntu:22.04:LTS, Ubuntu:Pro:…): only Ubuntu's OSV is read yet",
+            path.display()
+        );
+    }
+    Ok(Feed {
+        status: FeedStatus {
+            name: "ubuntu".into(),
+            source: path.display().to_string(),
+            sha256,
+            imported_at: SystemTime::now(),
+            records: records.len() as u64,
+        },
+        records,
+    })
+}
+
+/// Passes bytes through while hashing them.
+struct Hashing<R> {
+    inner: R,
+    sha: std::rc::Rc<std::cell::RefCell<Sha256>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.borrow_mut().update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The largest document an archive may hold (Ubuntu's largest is a few MB).
+const MAX_DOCUMENT: u64 = 64 << 20;
+
+/// An archive of OSV documents, streamed: one document in memory at a time.
+fn read_osv_archive(path: &Path) -> anyhow::Result<Feed> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let sha = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
+    let hashing = Hashing {
+        inner: std::io::BufReader::with_capacity(1 << 20, file),
+        sha: sha.clone(),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let decoded: Box<dyn std::io::Read> = if name.ends_with(".xz") || name.ends_with(".txz") {
+        Box::new(xz2::read::XzDecoder::new_multi_decoder(hashing))
+    } else if name.ends_with(".gz") || name.ends_with(".tgz") {
+        Box::new(flate2::read::MultiGzDecoder::new(hashing))
+    } else {
+        Box::new(hashing)
+    };
+    let mut archive = tar::Archive::new(decoded);
+    let mut records = Vec::new();
+    let mut documents = 0u64;
+    let mut buf = Vec::new();
+    for entry in archive
+        .entries()
+        .with_context(|| format!("{}: not a tar archive", path.display()))?
+    {
+        let mut entry =
+            entry.with_context(|| format!("{}: a damaged tar archive", path.display()))?;
+        let inner = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if !entry.header().entry_type().is_file() || !inner.ends_with(".json") {
+            continue;
+        }
+        if entry.size() > MAX_DOCUMENT {
+            bail!(
+                "{}: {inner} is larger than {MAX_DOCUMENT} bytes",
+                path.display()
+            );
+        }
+        buf.clear();
+        entry
+            .read_to_end(&mut buf)
+            .with_context(|| format!("{}: {inner}", path.display()))?;
+        pakiti_vulns::osv::read_one(&buf, |r| records.push(r))
+            .with_context(|| format!("{}: {inner} is not an OSV document", path.display()))?;
+        documents += 1;
+    }
+    // The rest of the file counts in its hash too.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+        .with_context(|| format!("{}", path.display()))?;
+    if documents == 0 {
+        bail!(
+            "{}: no OSV document (*.json) in the archive",
+            path.display()
+        );
+    }
+    let sha256: String = sha
+        .borrow()
+        .clone()
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    osv_feed(path, sha256, records)
 }
 
 /// Reads every file first (nothing is stored if one is bad), then stores

@@ -349,6 +349,7 @@ async fn maintain(state: AppState) {
         match tokio::task::spawn_blocking(move || store.maintain(retention)).await {
             Ok(Ok(out)) if out.hosts_removed > 0 || out.history_dropped > 0 => {
                 state.fleet.changed();
+                state.fleet_list.changed();
                 tracing::info!(
                     hosts_removed = out.hosts_removed,
                     history_dropped = out.history_dropped,

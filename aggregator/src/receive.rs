@@ -49,7 +49,7 @@ pub async fn store_report_from(
     let outgoing = crate::forward::report_outgoing(&state.settings.upstreams, || {
         pakiti_report::to_json(&report)
     });
-    let covered = state.covered.clone();
+    let (covered, matcher) = (state.covered.clone(), state.matcher.clone());
     let result = tokio::task::spawn_blocking(move || {
         let outcome = store.ingest_and_queue(
             &report,
@@ -65,7 +65,7 @@ pub async fn store_report_from(
         // there too. A failure is logged; the next report or feed import
         // rematches.
         if outcome != IngestOutcome::Unchanged {
-            rematch_after(&*store, &covered, &report);
+            rematch_after(&*store, &covered, &matcher, &report);
         }
         Ok::<_, StoreError>((outcome, ingested, started.elapsed() - ingested))
     })
@@ -84,6 +84,9 @@ pub async fn store_report_from(
         Ok(Ok(outcome)) => {
             // Even an unchanged report moves the host's last report time.
             state.fleet.changed();
+            if outcome != IngestOutcome::Unchanged {
+                state.fleet_list.changed();
+            }
             state.health.report(mode, outcome.as_str());
             Ok(outcome)
         }
@@ -130,10 +133,13 @@ pub async fn store_report_from(
 fn rematch_after(
     store: &dyn pakiti_store::Store,
     covered: &crate::covered::Covered,
+    matcher: &crate::rematch::SharedMatcher,
     report: &Report,
 ) {
     let outcome = store.host_id(report).and_then(|id| match id {
-        Some(id) => crate::rematch::host(store, id, &|r| covered.covers(store, r)).map(Some),
+        Some(id) => {
+            crate::rematch::host(store, id, &|r| covered.covers(store, r), matcher).map(Some)
+        }
         None => Ok(None),
     });
     match outcome {

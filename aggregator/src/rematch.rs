@@ -14,25 +14,57 @@ use std::time::{Instant, SystemTime};
 use pakiti_store::{MatchingHost, MatchingInput, Store, StoreError};
 use pakiti_vulns::{Finding, HostPackages, Index, Matcher};
 
-/// The release whose records a host is matched against, or why there is
-/// none. Feeds read today: Debian's (hosts whose os-release id is `debian`,
-/// matched by `VERSION_CODENAME`).
-pub(crate) fn release_of<'a>(
+/// The releases whose records a host is matched against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Releases {
+    /// The release a loaded feed must cover (Debian: the codename; Ubuntu:
+    /// `ubuntu:22.04`).
+    pub release: String,
+    /// Looked up first (Ubuntu Pro's records, `ubuntu-pro:22.04`).
+    pub first: Option<String>,
+}
+
+/// The releases whose records a host is matched against, or why there are
+/// none. Feeds read today: Debian's tracker (hosts whose os-release id is
+/// `debian`, by `VERSION_CODENAME`) and Ubuntu's OSV (`ubuntu`, by
+/// `VERSION_ID`; Ubuntu Pro's records first).
+pub(crate) fn release_of(
     os_id: &str,
-    codename: Option<&'a str>,
+    version: &str,
+    codename: Option<&str>,
     has_inventory: bool,
-) -> Result<&'a str, String> {
+) -> Result<Releases, String> {
     if !has_inventory {
         return Err(
             "the host sends no installed inventory (an exporter older than the inventory)".into(),
         );
     }
-    if os_id != "debian" {
-        return Err(format!(
-            "no feed read by this aggregator covers {os_id:?} hosts yet (Debian's is the one read today)"
-        ));
+    match os_id {
+        "debian" => codename
+            .map(|c| Releases {
+                release: c.to_string(),
+                first: None,
+            })
+            .ok_or_else(|| "the host's os-release has no VERSION_CODENAME".to_string()),
+        "ubuntu" if !version.is_empty() => Ok(Releases {
+            release: format!("ubuntu:{version}"),
+            first: Some(format!("ubuntu-pro:{version}")),
+        }),
+        "ubuntu" => Err("the host's os-release has no VERSION_ID".into()),
+        other => Err(format!(
+            "no feed read by this aggregator covers {other:?} hosts yet (Debian's tracker and Ubuntu's OSV are read today)"
+        )),
     }
-    codename.ok_or_else(|| "the host's os-release has no VERSION_CODENAME".to_string())
+}
+
+/// The host's releases, as stored.
+pub(crate) fn releases_of(s: &pakiti_store::HostSummary) -> Result<Releases, String> {
+    release_of(
+        &s.os_id,
+        &s.os_version,
+        s.os_codename.as_deref(),
+        s.has_inventory,
+    )
 }
 
 /// Why a covered-looking host is not covered after all.
@@ -48,7 +80,7 @@ pub(crate) fn not_loaded(release: &str) -> String {
 pub(crate) fn match_input(
     store: &dyn Store,
     matcher: &mut Matcher,
-    release: &str,
+    releases: &Releases,
     input: &MatchingInput,
 ) -> Result<Vec<Finding>, StoreError> {
     let installed = input.installed.as_deref().unwrap_or_default();
@@ -58,14 +90,17 @@ pub(crate) fn match_input(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let missing = matcher.index().missing(release, &sources);
-    if !missing.is_empty() {
-        let records = store.vulnerability_records(release, &missing)?;
-        matcher.index_mut().add(release, &missing, records);
+    for release in releases.first.iter().chain([&releases.release]) {
+        let missing = matcher.index().missing(release, &sources);
+        if !missing.is_empty() {
+            let records = store.vulnerability_records(release, &missing)?;
+            matcher.index_mut().add(release, &missing, records);
+        }
     }
     Ok(matcher.match_host(&HostPackages {
         scheme: pakiti_versions::Scheme::Dpkg,
-        release,
+        release: &releases.release,
+        first: releases.first.as_deref(),
         installed,
         candidates: &input.candidates,
         running_kernel: input.platform.running_kernel.as_ref(),
@@ -84,17 +119,70 @@ pub enum Outcome {
     Skipped,
 }
 
-/// Rematches one host, with a matcher of its own. Blocking.
+/// One matcher for the reports of a running aggregator: the records of
+/// the source packages hosts have, and each distinct version's answer, are
+/// kept between reports, and dropped whenever the loaded feeds change (their
+/// names and hashes are read per use: one small query).
+#[derive(Default)]
+pub struct SharedMatcher {
+    inner: std::sync::Mutex<Option<(Feeds, Matcher)>>,
+}
+
+/// The loaded feeds a matcher was filled from: (name, SHA-256).
+type Feeds = Vec<(String, String)>;
+
+impl SharedMatcher {
+    /// Runs `f` with the matcher for the feeds loaded now. Blocking.
+    fn with<R>(
+        &self,
+        store: &dyn Store,
+        f: impl FnOnce(&mut Matcher) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let feeds: Feeds = store
+            .feeds()?
+            .into_iter()
+            .map(|f| (f.name, f.sha256))
+            .collect();
+        let mut guard = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the shared matcher is poisoned".into()))?;
+        if guard.as_ref().is_none_or(|(loaded, _)| *loaded != feeds) {
+            *guard = Some((feeds, Matcher::new(Index::default())));
+        }
+        match guard.as_mut() {
+            Some((_, matcher)) => f(matcher),
+            None => Err(StoreError::Unavailable("no matcher".into())),
+        }
+    }
+}
+
+/// Rematches one host with the shared matcher. Blocking.
 pub fn host(
     store: &dyn Store,
     id: i64,
     covered: &dyn Fn(&str) -> Result<bool, StoreError>,
+    shared: &SharedMatcher,
 ) -> Result<Outcome, StoreError> {
     let Some(input) = store.matching_input(id)? else {
         return Ok(Outcome::Skipped);
     };
-    let mut matcher = Matcher::new(Index::default());
-    one(store, &mut matcher, &input, covered, SystemTime::now())
+    let findings = match covered_release(&input, covered)? {
+        Some(r) => Some(shared.with(store, |m| match_input(store, m, &r, &input))?),
+        None => None,
+    };
+    write(store, &input, findings, SystemTime::now())
+}
+
+/// The releases the host is matched in, when a loaded feed covers it.
+fn covered_release(
+    input: &MatchingInput,
+    covered: &dyn Fn(&str) -> Result<bool, StoreError>,
+) -> Result<Option<Releases>, StoreError> {
+    match releases_of(&input.summary) {
+        Ok(r) if input.installed.is_some() && covered(&r.release)? => Ok(Some(r)),
+        _ => Ok(None),
+    }
 }
 
 fn one(
@@ -104,14 +192,21 @@ fn one(
     covered: &dyn Fn(&str) -> Result<bool, StoreError>,
     at: SystemTime,
 ) -> Result<Outcome, StoreError> {
-    let s = &input.summary;
-    let release = release_of(&s.os_id, s.os_codename.as_deref(), s.has_inventory)
-        .ok()
-        .filter(|_| input.installed.is_some());
-    let findings = match release {
-        Some(r) if covered(r)? => Some(match_input(store, matcher, r, input)?),
-        _ => None,
+    let findings = match covered_release(input, covered)? {
+        Some(r) => Some(match_input(store, matcher, &r, input)?),
+        None => None,
     };
+    write(store, input, findings, at)
+}
+
+/// Writes a host's findings (`None`: not covered).
+fn write(
+    store: &dyn Store,
+    input: &MatchingInput,
+    findings: Option<Vec<Finding>>,
+    at: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let s = &input.summary;
     if findings.is_none() && s.vulnerabilities.is_none() {
         return Ok(Outcome::Unknown);
     }
@@ -146,7 +241,9 @@ impl std::fmt::Display for FleetRematch {
 }
 
 /// Rematches every host, calling `progress(done, total)` at most every
-/// few seconds. Blocking.
+/// few seconds. The hosts are shared among a few threads (the cores, at
+/// most 4), each with its own matcher; the store's writer takes their
+/// writes in turn. Blocking.
 pub fn fleet(
     store: &dyn Store,
     progress: &mut dyn FnMut(usize, usize),
@@ -154,9 +251,16 @@ pub fn fleet(
     let hosts: Vec<MatchingHost> = store.matching_hosts()?;
     let mut covered_releases: HashMap<String, bool> = HashMap::new();
     for h in &hosts {
-        if let Ok(r) = release_of(&h.os_id, h.codename.as_deref(), h.has_inventory) {
-            if !covered_releases.contains_key(r) {
-                covered_releases.insert(r.to_string(), store.covers_release(r)?);
+        if let Ok(r) = release_of(
+            &h.os_id,
+            &h.os_version,
+            h.codename.as_deref(),
+            h.has_inventory,
+        ) {
+            if let std::collections::hash_map::Entry::Vacant(e) = covered_releases.entry(r.release)
+            {
+                let c = store.covers_release(e.key())?;
+                e.insert(c);
             }
         }
     }
@@ -166,37 +270,100 @@ pub fn fleet(
             None => store.covers_release(r),
         }
     };
+    let at = SystemTime::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let results: Vec<Result<FleetRematch, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (hosts, covered, done, failed) = (&hosts, &covered, &done, &failed);
+                scope.spawn(move || {
+                    let mut out = FleetRematch::default();
+                    let mut matcher = Matcher::new(Index::default());
+                    for h in hosts.iter().skip(w).step_by(workers) {
+                        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let r = rematch_one(store, &mut matcher, h, covered, at, &mut out);
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if let Err(e) = r {
+                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    out.distinct_versions = matcher.distinct_versions();
+                    Ok(out)
+                })
+            })
+            .collect();
+        let mut said = Instant::now();
+        while handles.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if said.elapsed().as_secs() >= 5 {
+                progress(done.load(std::sync::atomic::Ordering::Relaxed), hosts.len());
+                said = Instant::now();
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable("a rematch thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    progress(hosts.len(), hosts.len());
     let mut out = FleetRematch {
         hosts: hosts.len(),
         ..FleetRematch::default()
     };
-    let mut matcher = Matcher::new(Index::default());
-    let at = SystemTime::now();
-    let mut said = Instant::now();
-    for (n, h) in hosts.iter().enumerate() {
-        if said.elapsed().as_secs() >= 5 {
-            progress(n, hosts.len());
-            said = Instant::now();
-        }
-        let candidate = release_of(&h.os_id, h.codename.as_deref(), h.has_inventory).is_ok();
-        if !candidate && !h.has_counts {
-            out.unknown += 1;
-            continue;
-        }
-        let Some(input) = store.matching_input(h.id)? else {
-            out.skipped += 1;
-            continue;
-        };
-        match one(store, &mut matcher, &input, &covered, at)? {
-            Outcome::Matched(n) => {
-                out.matched += 1;
-                out.findings += n;
-            }
-            Outcome::Unknown => out.unknown += 1,
-            Outcome::Skipped => out.skipped += 1,
-        }
+    for r in results {
+        let r = r?;
+        out.matched += r.matched;
+        out.unknown += r.unknown;
+        out.skipped += r.skipped;
+        out.findings += r.findings;
+        // Each worker compares the versions its hosts have; the most any
+        // one compared is a floor of the distinct versions in the fleet.
+        out.distinct_versions = out.distinct_versions.max(r.distinct_versions);
     }
-    progress(hosts.len(), hosts.len());
-    out.distinct_versions = matcher.distinct_versions();
     Ok(out)
+}
+
+fn rematch_one(
+    store: &dyn Store,
+    matcher: &mut Matcher,
+    h: &MatchingHost,
+    covered: &dyn Fn(&str) -> Result<bool, StoreError>,
+    at: SystemTime,
+    out: &mut FleetRematch,
+) -> Result<(), StoreError> {
+    let candidate = release_of(
+        &h.os_id,
+        &h.os_version,
+        h.codename.as_deref(),
+        h.has_inventory,
+    )
+    .is_ok();
+    if !candidate && !h.has_counts {
+        out.unknown += 1;
+        return Ok(());
+    }
+    let Some(input) = store.matching_input(h.id)? else {
+        out.skipped += 1;
+        return Ok(());
+    };
+    match one(store, matcher, &input, covered, at)? {
+        Outcome::Matched(n) => {
+            out.matched += 1;
+            out.findings += n;
+        }
+        Outcome::Unknown => out.unknown += 1,
+        Outcome::Skipped => out.skipped += 1,
+    }
+    Ok(())
 }

@@ -27,6 +27,10 @@ pub struct AppState {
     pub instance: Arc<str>,
     /// Which releases the loaded vulnerability feeds cover.
     pub covered: Arc<crate::covered::Covered>,
+    /// The matcher reports are rematched with (see `rematch.rs`).
+    pub matcher: Arc<crate::rematch::SharedMatcher>,
+    /// The fleet's vulnerabilities, as last computed (see `exposure.rs`).
+    pub fleet_list: Arc<crate::exposure::FleetList>,
 }
 
 impl AppState {
@@ -40,6 +44,8 @@ impl AppState {
             pages: Arc::new(crate::web::templates()),
             web_access: Arc::new(web_access),
             covered: Arc::default(),
+            matcher: Arc::default(),
+            fleet_list: Arc::default(),
             instance: format!(
                 "{}-{}-{}",
                 std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -5,7 +5,7 @@
 //!
 //! Feeds read today: Debian's (hosts whose os-release id is `debian`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
 use axum::extract::{Path, Query, State};
@@ -22,10 +22,11 @@ use crate::read::requested_host;
 use crate::state::{error, ApiError, AppState};
 use crate::web::iso;
 
-/// Why a host is not covered, or its release when it is.
-fn coverage(d: &HostDetail) -> Result<&str, String> {
+/// Why a host is not covered, or its releases when it is.
+fn coverage(d: &HostDetail) -> Result<crate::rematch::Releases, String> {
     crate::rematch::release_of(
         &d.summary.os_id,
+        &d.summary.os_version,
         d.platform.codename.as_deref(),
         d.installed.is_some(),
     )
@@ -79,6 +80,11 @@ pub(crate) struct HostVulnerabilities {
     /// When each open finding was first seen, as the stored rematches
     /// recorded it, by (id, package, arch).
     pub first_seen: HashMap<(String, String, String), SystemTime>,
+    /// (id, source package) fixed only in Ubuntu Pro, for a host without
+    /// its sources: "fix needs ESM".
+    pub needs_esm: HashSet<(String, String)>,
+    /// The vendor whose tracker the ids link to.
+    pub os_id: String,
 }
 
 impl HostVulnerabilities {
@@ -88,6 +94,11 @@ impl HostVulnerabilities {
             .iter()
             .map(|f| {
                 let mut v = finding_json(f);
+                v["url"] = vendor_url(&self.os_id, &f.id).into();
+                v["fix_needs_esm"] = self
+                    .needs_esm
+                    .contains(&(f.id.clone(), f.source_package.clone()))
+                    .into();
                 let seen = self
                     .first_seen
                     .get(&(f.id.clone(), f.package.clone(), f.arch.clone()));
@@ -103,13 +114,15 @@ pub(crate) async fn of(
     state: &AppState,
     detail: &HostDetail,
 ) -> Result<HostVulnerabilities, ApiError> {
-    let release = match coverage(detail) {
-        Ok(r) => r.to_string(),
+    let releases = match coverage(detail) {
+        Ok(r) => r,
         Err(reason) => {
             return Ok(HostVulnerabilities {
                 coverage: Err(reason),
                 findings: Vec::new(),
                 first_seen: HashMap::new(),
+                needs_esm: HashSet::new(),
+                os_id: detail.summary.os_id.clone(),
             })
         }
     };
@@ -121,12 +134,17 @@ pub(crate) async fn of(
         .into_iter()
         .collect();
     let store = state.store.clone();
-    let rel = release.clone();
+    let rel = releases.clone();
     let id = detail.summary.id;
     let (covered, records, stored) = tokio::task::spawn_blocking(move || {
+        let mut records = store.vulnerability_records(&rel.release, &sources)?;
+        if let Some(first) = &rel.first {
+            records.extend(store.vulnerability_records(first, &sources)?);
+        }
+
         Ok::<_, pakiti_store::StoreError>((
-            store.covers_release(&rel)?,
-            store.vulnerability_records(&rel, &sources)?,
+            store.covers_release(&rel.release)?,
+            records,
             store.host_findings(id)?,
         ))
     })
@@ -135,9 +153,11 @@ pub(crate) async fn of(
     .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     if !covered {
         return Ok(HostVulnerabilities {
-            coverage: Err(crate::rematch::not_loaded(&release)),
+            coverage: Err(crate::rematch::not_loaded(&releases.release)),
             findings: Vec::new(),
             first_seen: HashMap::new(),
+            needs_esm: HashSet::new(),
+            os_id: detail.summary.os_id.clone(),
         });
     }
     let candidates: HashMap<(String, String), String> = detail
@@ -150,9 +170,29 @@ pub(crate) async fn of(
             )
         })
         .collect();
+    // Fixed in Ubuntu Pro and not in the release's own archive: a host
+    // without ESM sources cannot install that fix.
+    let fixed_in = |release: &str| -> HashSet<(String, String)> {
+        records
+            .iter()
+            .filter(|r| r.release == release && matches!(r.status, pakiti_vulns::Status::Fixed(_)))
+            .map(|r| (r.id.clone(), r.source_package.clone()))
+            .collect()
+    };
+    let needs_esm = match (&releases.first, detail.platform.esm_enabled) {
+        (Some(pro), esm) if esm != Some(true) => {
+            let own = fixed_in(&releases.release);
+            fixed_in(pro)
+                .into_iter()
+                .filter(|k| !own.contains(k))
+                .collect()
+        }
+        _ => HashSet::new(),
+    };
     let host = HostPackages {
         scheme: pakiti_versions::Scheme::Dpkg,
-        release: &release,
+        release: &releases.release,
+        first: releases.first.as_deref(),
         installed: &installed,
         candidates: &candidates,
         running_kernel: detail.platform.running_kernel.as_ref(),
@@ -170,15 +210,25 @@ pub(crate) async fn of(
         })
         .collect();
     Ok(HostVulnerabilities {
-        coverage: Ok(release),
+        coverage: Ok(releases.release),
         findings,
         first_seen,
+        needs_esm,
+        os_id: detail.summary.os_id.clone(),
     })
 }
 
 /// The vendor's page for a vulnerability id.
 pub(crate) fn tracker_url(id: &str) -> String {
     format!("https://security-tracker.debian.org/tracker/{id}")
+}
+
+/// The page of the host's own vendor for a vulnerability id.
+pub(crate) fn vendor_url(os_id: &str, id: &str) -> String {
+    match os_id {
+        "ubuntu" => format!("https://ubuntu.com/security/{id}"),
+        _ => tracker_url(id),
+    }
 }
 
 pub(crate) async fn host(
@@ -201,23 +251,26 @@ pub(crate) async fn host(
     Ok(Json(out).into_response())
 }
 
-/// Debian hosts: the security updates apt could not rate (its archive says
-/// "security", no more) get the severity and CVE ids of what they fix, from
+/// Debian and Ubuntu hosts: the security updates apt could not rate (its
+/// archive says "security", no more) get the severity and CVE ids of what they fix, from
 /// the loaded feed: the records of the update's source package fixed in a
 /// version its candidate reaches and its installed version does not. What
 /// the exporter shows stays apt's. A store error leaves the report as it
 /// came (logged): rating never refuses a report.
 pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::Report) {
-    let Some(release) = report.os.codename.clone() else {
+    let Ok(releases) = crate::rematch::release_of(
+        &report.os.id,
+        &report.os.version,
+        report.os.codename.as_deref(),
+        true,
+    ) else {
         return;
     };
+    let release = releases.release.clone();
     let unrated: Vec<usize> = (0..report.inventory.updates.len())
         .filter(|i| report.inventory.updates[*i].security == Some(Severity::Unknown))
         .collect();
-    if report.os.id != "debian"
-        || unrated.is_empty()
-        || state.covered.cached(&release) == Some(false)
-    {
+    if unrated.is_empty() || state.covered.cached(&release) == Some(false) {
         return;
     }
     let updates: Vec<pakiti_report::Update> = unrated
@@ -265,18 +318,30 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let index = Index::new(store.vulnerability_records(&release, &sources)?);
+        let mut records = store.vulnerability_records(&release, &sources)?;
+        if let Some(first) = &releases.first {
+            records.extend(store.vulnerability_records(first, &sources)?);
+        }
+        let index = Index::new(records);
         Ok::<_, pakiti_store::StoreError>(
             updates
                 .iter()
                 .zip(&tracked)
                 .map(|(u, source)| {
-                    let fixed = pakiti_vulns::fixed_by(
+                    let mut fixed = pakiti_vulns::fixed_by(
                         pakiti_versions::Scheme::Dpkg,
                         index.of(&release, source),
                         &u.installed_version,
                         &u.candidate_version,
                     );
+                    if let Some(first) = &releases.first {
+                        fixed.extend(pakiti_vulns::fixed_by(
+                            pakiti_versions::Scheme::Dpkg,
+                            index.of(first, source),
+                            &u.installed_version,
+                            &u.candidate_version,
+                        ));
+                    }
                     let cves: Vec<String> = fixed
                         .iter()
                         .map(|r| r.id.clone())

@@ -825,6 +825,8 @@ pub async fn host(
         counted => v.findings.iter().filter(|f| f.kernel != pakiti_vulns::KernelRole::NotRunning).count(),
         fixable => v.findings.iter().filter(|f| f.fix_available).count(),
         rows => v.rows(),
+        // A constant of the program: the id is appended, URL-encoded.
+        tracker => crate::vulnerabilities::vendor_url(&d.summary.os_id, ""),
     };
     Ok(render(
         &state,

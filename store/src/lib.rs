@@ -464,8 +464,8 @@ pub trait Store: Send + Sync {
         names: &[String],
     ) -> Result<Vec<(String, String, String, String)>, StoreError>;
     /// Every host id with what it was last stored as, for a fleet rematch:
-    /// (id, os id, codename, whether it sends an inventory, whether it has
-    /// counts).
+    /// (id, os id and version, codename, whether it sends an inventory,
+    /// whether it has counts).
     fn matching_hosts(&self) -> Result<Vec<MatchingHost>, StoreError>;
     /// The id of the stored host `report` names (by machine id, else by
     /// site and host name), as [`Store::ingest`] finds it.
@@ -500,6 +500,8 @@ pub trait Store: Send + Sync {
 pub struct MatchingHost {
     pub id: i64,
     pub os_id: String,
+    /// os-release `VERSION_ID`.
+    pub os_version: String,
     pub codename: Option<String>,
     pub has_inventory: bool,
     pub has_counts: bool,

@@ -39,7 +39,7 @@ fn row(r: &postgres::Row, at: usize) -> R<StoredFinding> {
 
 pub(crate) fn matching_hosts(c: &mut impl GenericClient) -> R<Vec<MatchingHost>> {
     c.query(
-        "SELECT id, os_id, os_codename, inventory_hash IS NOT NULL, vuln_counts IS NOT NULL FROM hosts ORDER BY id",
+        "SELECT id, os_id, os_codename, inventory_hash IS NOT NULL, vuln_counts IS NOT NULL, os_version FROM hosts ORDER BY id",
         &[],
     )?
     .iter()
@@ -50,6 +50,7 @@ pub(crate) fn matching_hosts(c: &mut impl GenericClient) -> R<Vec<MatchingHost>>
             codename: r.try_get(2)?,
             has_inventory: r.try_get(3)?,
             has_counts: r.try_get(4)?,
+            os_version: r.try_get(5)?,
         })
     })
     .collect()

@@ -1181,11 +1181,16 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let written = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = written.clone();
-        let (basis, findings) = (basis.to_vec(), findings.map(<[_]>::to_vec));
+        // Read and planned by the caller's thread; the writer only writes.
+        let open = match findings {
+            Some(_) => self.read(|c| crate::sqlite_findings::open_findings(c, id))?,
+            None => Vec::new(),
+        };
+        let planned = crate::sqlite_findings::planned(&open, findings);
+        let basis = basis.to_vec();
         self.submit(|reply| Job::Exec {
             run: Box::new(move |tx| {
-                let w =
-                    crate::sqlite_findings::put(tx, id, &basis, findings.as_deref(), millis(at))?;
+                let w = crate::sqlite_findings::put(tx, id, &basis, &planned, millis(at))?;
                 flag.store(w, std::sync::atomic::Ordering::Relaxed);
                 Ok(())
             }),

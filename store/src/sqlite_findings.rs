@@ -38,7 +38,7 @@ fn row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<StoredFinding> {
 
 pub(crate) fn matching_hosts(c: &Connection) -> rusqlite::Result<Vec<MatchingHost>> {
     c.prepare_cached(
-        "SELECT id, os_id, os_codename, inventory_hash IS NOT NULL, vuln_counts IS NOT NULL FROM hosts ORDER BY id",
+        "SELECT id, os_id, os_codename, inventory_hash IS NOT NULL, vuln_counts IS NOT NULL, os_version FROM hosts ORDER BY id",
     )?
     .query_map([], |r| {
         Ok(MatchingHost {
@@ -47,6 +47,7 @@ pub(crate) fn matching_hosts(c: &Connection) -> rusqlite::Result<Vec<MatchingHos
             codename: r.get(2)?,
             has_inventory: r.get(3)?,
             has_counts: r.get(4)?,
+            os_version: r.get(5)?,
         })
     })?
     .collect()
@@ -97,19 +98,53 @@ pub(crate) fn matching_input(c: &Connection, id: i64) -> rusqlite::Result<Option
     }))
 }
 
-fn open_findings(tx: &Transaction, id: i64) -> rusqlite::Result<Vec<Finding>> {
-    tx.prepare_cached(&format!(
+/// A host's open findings (read before the writer's turn: see [`put`]).
+pub(crate) fn open_findings(c: &Connection, id: i64) -> rusqlite::Result<Vec<Finding>> {
+    c.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM vuln_findings WHERE host_id = ?1 AND resolved_at IS NULL"
     ))?
     .query_map([id], |r| row(r, 0).map(|f| f.finding))?
     .collect()
 }
 
+/// What a rematch writes, planned from the open findings read before the
+/// writer's turn (so the single writer only writes): two rematches of one
+/// host planned from the same report find the same findings, and upserts
+/// and resolutions of what is already so change nothing.
+pub(crate) struct Planned {
+    upsert: Vec<Finding>,
+    resolve: Vec<(String, String, String)>,
+    /// `None`: the host is not covered (open findings and counts removed).
+    counts: Option<String>,
+}
+
+pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
+    match new {
+        None => Planned {
+            upsert: Vec::new(),
+            resolve: Vec::new(),
+            counts: None,
+        },
+        Some(new) => {
+            let p = plan(open, new);
+            Planned {
+                upsert: p.upsert.into_iter().cloned().collect(),
+                resolve: p
+                    .resolve
+                    .into_iter()
+                    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+                    .collect(),
+                counts: Some(VulnCounts::of(open_or_new(new)).column()),
+            }
+        }
+    }
+}
+
 pub(crate) fn put(
     tx: &Transaction,
     id: i64,
     basis: &[u8],
-    new: Option<&[Finding]>,
+    p: &Planned,
     at: i64,
 ) -> rusqlite::Result<bool> {
     let stored: Option<Vec<u8>> = tx
@@ -119,15 +154,13 @@ pub(crate) fn put(
     if stored.as_deref() != Some(basis) {
         return Ok(false);
     }
-    let Some(new) = new else {
+    let Some(counts) = &p.counts else {
         tx.prepare_cached("DELETE FROM vuln_findings WHERE host_id = ?1 AND resolved_at IS NULL")?
             .execute([id])?;
         tx.prepare_cached("UPDATE hosts SET vuln_counts = NULL WHERE id = ?1")?
             .execute([id])?;
         return Ok(true);
     };
-    let open = open_findings(tx, id)?;
-    let p = plan(&open, new);
     let mut upsert = tx.prepare_cached(&format!(
         "INSERT INTO vuln_findings (host_id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL) \
          ON CONFLICT (host_id, id, package, arch) DO UPDATE SET installed_version = excluded.installed_version, \
@@ -162,9 +195,8 @@ pub(crate) fn put(
     for (vid, package, arch) in &p.resolve {
         resolve.execute(params![id, vid, package, arch, at])?;
     }
-    let counts = VulnCounts::of(open_or_new(new));
-    tx.prepare_cached("UPDATE hosts SET vuln_counts = ?2 WHERE id = ?1")?
-        .execute(params![id, counts.column()])?;
+    tx.prepare_cached("UPDATE hosts SET vuln_counts = ?2 WHERE id = ?1 AND vuln_counts IS NOT ?2")?
+        .execute(params![id, counts])?;
     Ok(true)
 }
 

@@ -8,8 +8,10 @@
 //! (yet, or ever), not affected. Matching compares the host's *source*
 //! package and version with it in the distribution's own version order.
 
+pub mod cvss;
 pub mod debian;
 pub mod matcher;
+pub mod osv;
 pub mod testing;
 
 pub use matcher::{

@@ -26,8 +26,13 @@ use crate::{Record, Status};
 /// What the host gives matching.
 pub struct HostPackages<'a> {
     pub scheme: Scheme,
-    /// The release its records are for (Debian: the codename).
+    /// The release its records are for (Debian: the codename; Ubuntu:
+    /// `ubuntu:22.04`).
     pub release: &'a str,
+    /// Records looked up first, before the release's own (Ubuntu Pro's,
+    /// `ubuntu-pro:22.04`, whose fixes reach hosts with ESM sources): a
+    /// vulnerability found there is not taken again from `release`.
+    pub first: Option<&'a str>,
     pub installed: &'a [Installed],
     /// Pending updates: (name, arch) → candidate version.
     pub candidates: &'a HashMap<(String, String), String>,
@@ -188,7 +193,7 @@ impl Matcher {
     }
 
     /// Every finding of the host, in the order of its packages, then of the
-    /// records.
+    /// records (those of `first`, then the release's own).
     pub fn match_host(&mut self, host: &HostPackages<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for p in host.installed {
@@ -200,36 +205,43 @@ impl Matcher {
             } else {
                 KernelRole::NotRunning
             };
-            if self.index.of(host.release, source).is_empty() {
-                continue;
-            }
             let candidate = host.candidates.get(&(p.name.clone(), p.arch.clone()));
-            let affected = self
-                .affected(host.scheme, host.release, source, source_version)
-                .to_vec();
-            for i in affected {
-                let r = &self.index.of(host.release, source)[i];
-                let fixed = match &r.status {
-                    Status::Fixed(v) => Some(v.clone()),
-                    _ => None,
-                };
-                let fix_available = fixed.as_deref().is_some_and(|v| {
-                    candidate.is_some_and(|c| !pakiti_versions::compare(host.scheme, c, v).is_lt())
-                });
-                out.push(Finding {
-                    id: r.id.clone(),
-                    package: p.name.clone(),
-                    arch: p.arch.clone(),
-                    installed_version: p.version.clone(),
-                    source_package: source.to_string(),
-                    source_version: source_version.to_string(),
-                    status: r.status.clone(),
-                    fixed_version: fixed,
-                    fix_available,
-                    severity: r.severity,
-                    vendor_severity: r.vendor_severity.clone(),
-                    kernel,
-                });
+            let from = out.len();
+            for release in host.first.into_iter().chain([host.release]) {
+                if self.index.of(release, source).is_empty() {
+                    continue;
+                }
+                let affected = self
+                    .affected(host.scheme, release, source, source_version)
+                    .to_vec();
+                for i in affected {
+                    let r = &self.index.of(release, source)[i];
+                    if out[from..].iter().any(|f: &Finding| f.id == r.id) {
+                        continue;
+                    }
+                    let fixed = match &r.status {
+                        Status::Fixed(v) => Some(v.clone()),
+                        _ => None,
+                    };
+                    let fix_available = fixed.as_deref().is_some_and(|v| {
+                        candidate
+                            .is_some_and(|c| !pakiti_versions::compare(host.scheme, c, v).is_lt())
+                    });
+                    out.push(Finding {
+                        id: r.id.clone(),
+                        package: p.name.clone(),
+                        arch: p.arch.clone(),
+                        installed_version: p.version.clone(),
+                        source_package: source.to_string(),
+                        source_version: source_version.to_string(),
+                        status: r.status.clone(),
+                        fixed_version: fixed,
+                        fix_available,
+                        severity: r.severity,
+                        vendor_severity: r.vendor_severity.clone(),
+                        kernel,
+                    });
+                }
             }
         }
         out
@@ -289,6 +301,7 @@ mod tests {
         let host = HostPackages {
             scheme: Scheme::Dpkg,
             release: "bookworm",
+            first: None,
             installed: &installed,
             candidates: &candidates,
             running_kernel: Some(&kernel),
@@ -383,6 +396,7 @@ mod tests {
         let host = |kernel| HostPackages {
             scheme: Scheme::Dpkg,
             release: "bookworm",
+            first: None,
             installed: &installed,
             candidates: &candidates,
             running_kernel: kernel,

@@ -123,6 +123,7 @@ fn debsecan_and_pakiti_find_the_same_vulnerable_packages() {
     let host = HostPackages {
         scheme: Scheme::Dpkg,
         release: "bookworm",
+        first: None,
         installed: &installed,
         candidates: &candidates,
         running_kernel: Some(&kernel),

@@ -218,7 +218,9 @@ pub fn findings_of_an_older_match_are_not_written(s: &dyn Store) {
     newer.collected_at = t(30);
     s.ingest(&newer, Source::Push, t(40)).unwrap();
     let f = finding("CVE-2024-0001", "openssl", Severity::Important, false);
-    assert!(!s.put_findings(id, &old, Some(std::slice::from_ref(&f)), t(50)).unwrap());
+    assert!(!s
+        .put_findings(id, &old, Some(std::slice::from_ref(&f)), t(50))
+        .unwrap());
     assert!(s.host_findings(id).unwrap().is_empty());
     assert_eq!(
         s.host("a", None).unwrap().unwrap().summary.vulnerabilities,
