@@ -18,7 +18,7 @@ use minijinja::context;
 use serde_json::{json, Value};
 
 use pakiti_report::Severity;
-use pakiti_store::{ExposedHost, FleetVulnerability};
+use pakiti_store::{ExposedHost, ExposedKey, ExposedPage, FleetVulnerability};
 
 use crate::state::{error, ApiError, AppState};
 use crate::vulnerabilities::{finding_json, tracker_url};
@@ -107,87 +107,14 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
 }
 
-/// The fleet's list, as last computed: the aggregation reads every open
-/// finding, so it is not redone per request. It is recomputed when findings
-/// may have changed (a report stored, a feed imported: [`FleetList::changed`])
-/// or every minute, and at most every ten times its last duration; while it
-/// is recomputed, requests get the previous one.
-#[derive(Default)]
-pub struct FleetList {
-    generation: std::sync::atomic::AtomicU64,
-    cached: std::sync::Mutex<Option<Cached>>,
-    loading: tokio::sync::Mutex<()>,
-}
-
-struct Cached {
-    generation: u64,
-    at: std::time::Instant,
-    took: std::time::Duration,
-    list: std::sync::Arc<Vec<FleetVulnerability>>,
-}
-
-impl FleetList {
-    pub fn changed(&self) {
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
-    }
-
-    fn fresh(&self) -> (Option<std::sync::Arc<Vec<FleetVulnerability>>>, bool) {
-        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
-        let Ok(c) = self.cached.lock() else {
-            return (None, false);
-        };
-        match c.as_ref() {
-            None => (None, false),
-            Some(c) => {
-                let fresh = (c.generation == generation
-                    && c.at.elapsed() < std::time::Duration::from_secs(60))
-                    || c.at.elapsed() < c.took * 10;
-                (Some(c.list.clone()), fresh)
-            }
-        }
-    }
-
-    async fn get(
-        &self,
-        state: &AppState,
-    ) -> Result<std::sync::Arc<Vec<FleetVulnerability>>, ApiError> {
-        let (old, fresh) = self.fresh();
-        if let (Some(list), true) = (&old, fresh) {
-            return Ok(list.clone());
-        }
-        // One request recomputes; the others take the previous list (or,
-        // the first time, wait for it).
-        let guard = match (&old, self.loading.try_lock()) {
-            (_, Ok(g)) => g,
-            (Some(list), Err(_)) => return Ok(list.clone()),
-            (None, Err(_)) => self.loading.lock().await,
-        };
-        if let (Some(list), true) = self.fresh() {
-            return Ok(list);
-        }
-        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
-        let started = std::time::Instant::now();
-        let list = std::sync::Arc::new(blocking(state, |s| s.fleet_vulnerabilities()).await?);
-        if let Ok(mut c) = self.cached.lock() {
-            *c = Some(Cached {
-                generation,
-                at: std::time::Instant::now(),
-                took: started.elapsed(),
-                list: list.clone(),
-            });
-        }
-        drop(guard);
-        Ok(list)
-    }
-}
-
 async fn list(state: &AppState, q: &ListQuery) -> Result<Vec<FleetVulnerability>, ApiError> {
     q.check()?;
+    let store = state.store.clone();
     let mut all: Vec<FleetVulnerability> = state
         .fleet_list
-        .get(state)
-        .await?
+        .get(store)
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
         .iter()
         .filter(|v| q.keeps(v))
         .cloned()
@@ -295,7 +222,18 @@ pub(crate) async fn page_list(
 #[serde(default, deny_unknown_fields)]
 pub struct OneQuery {
     format: String,
+    /// The rows after this one (a cursor as `next` gives it).
+    after: Option<String>,
+    /// Rows per answer (the API: default 1000, at most 10000).
+    limit: Option<usize>,
 }
+
+/// Rows of a page of one vulnerability's hosts.
+const PAGE_ROWS: usize = 200;
+/// The API's rows per answer: by default, and at most.
+const API_ROWS: (usize, usize) = (1000, 10_000);
+/// Resolved findings shown (the latest).
+const RESOLVED_SHOWN: usize = 200;
 
 fn exposed_json(e: &ExposedHost) -> Value {
     let mut v = finding_json(&e.finding.finding);
@@ -306,27 +244,78 @@ fn exposed_json(e: &ExposedHost) -> Value {
     v
 }
 
-/// The hosts with findings of `id`: exposed now, then no longer.
+/// A row's cursor: its key's fields, separated by spaces (none holds one;
+/// no site is an empty field).
+fn cursor(e: &ExposedHost) -> String {
+    let (h, s, p, a) = e.key();
+    format!("{h} {s} {p} {a}")
+}
+
+fn parse_cursor(c: &str) -> Result<ExposedKey, ApiError> {
+    match c.split(' ').collect::<Vec<_>>().as_slice() {
+        [h, s, p, a] if !h.is_empty() && !p.is_empty() && !a.is_empty() => {
+            Ok((h.to_string(), s.to_string(), p.to_string(), a.to_string()))
+        }
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("after={c:?} is not a cursor this page gave"),
+        )),
+    }
+}
+
+/// One page of the hosts exposed to `id`, and (on the first page) the
+/// latest resolved ones.
+struct One {
+    page: ExposedPage,
+    resolved: Vec<ExposedHost>,
+    /// The cursor of the next page, when there are more rows.
+    next: Option<String>,
+}
+
 async fn exposed(
     state: &AppState,
     id: &str,
-) -> Result<(Vec<ExposedHost>, Vec<ExposedHost>), ApiError> {
+    after: Option<&str>,
+    limit: usize,
+) -> Result<One, ApiError> {
     if pakiti_report::check_token("vulnerability", id).is_err() {
         return Err(error(
             StatusCode::BAD_REQUEST,
             "that id holds characters no CVE or advisory id has",
         ));
     }
+    let after = after.map(parse_cursor).transpose()?;
     let key = id.to_string();
-    let all = blocking(state, move |s| s.exposed_hosts(&key)).await?;
-    Ok(all
-        .into_iter()
-        .partition(|e| e.finding.resolved_at.is_none()))
+    let first = after.is_none();
+    let (page, resolved) = blocking(state, move |s| {
+        // One row more than asked: whether a next page exists.
+        let mut page = s.exposed_hosts(&key, after.as_ref(), limit + 1)?;
+        let resolved = if first {
+            s.resolved_hosts(&key, RESOLVED_SHOWN)?
+        } else {
+            Vec::new()
+        };
+        page.rows.truncate(limit + 1);
+        Ok((page, resolved))
+    })
+    .await?;
+    let mut page = page;
+    let next = (page.rows.len() > limit).then(|| {
+        page.rows.truncate(limit);
+        page.rows.last().map(cursor).unwrap_or_default()
+    });
+    Ok(One {
+        page,
+        resolved,
+        next,
+    })
 }
 
-fn one_json(id: &str, open: &[ExposedHost], resolved: &[ExposedHost]) -> Value {
+fn one_json(id: &str, one: &One, next_url: Option<String>) -> Value {
     let severity = pakiti_vulns::worst(
-        open.iter()
+        one.page
+            .rows
+            .iter()
             .filter(|e| e.finding.finding.kernel != pakiti_vulns::KernelRole::NotRunning)
             .map(|e| e.finding.finding.severity),
     );
@@ -334,23 +323,52 @@ fn one_json(id: &str, open: &[ExposedHost], resolved: &[ExposedHost]) -> Value {
         "id": id,
         "url": tracker_url(id),
         "severity": severity.as_str(),
-        "hosts": open.iter().map(exposed_json).collect::<Vec<_>>(),
-        "resolved": resolved.iter().map(exposed_json).collect::<Vec<_>>(),
+        "total_hosts": one.page.hosts,
+        "total_findings": one.page.findings,
+        "hosts": one.page.rows.iter().map(exposed_json).collect::<Vec<_>>(),
+        "next": next_url,
+        "resolved": one.resolved.iter().map(exposed_json).collect::<Vec<_>>(),
     })
+}
+
+fn next_url(path: &str, cursor: &str, extra: &str) -> String {
+    format!("{path}?{extra}after={}", crate::web::urlencode(cursor))
 }
 
 pub(crate) async fn api_one(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    q: QueryResult<OneQuery>,
 ) -> Result<Response, ApiError> {
-    let (open, resolved) = exposed(&state, &id).await?;
-    if open.is_empty() && resolved.is_empty() {
+    let q = query(q)?;
+    if !q.format.is_empty() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "format applies to the pages",
+        ));
+    }
+    let limit = q.limit.unwrap_or(API_ROWS.0);
+    if limit == 0 || limit > API_ROWS.1 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("limit={limit}: expected 1 to {}", API_ROWS.1),
+        ));
+    }
+    let one = exposed(&state, &id, q.after.as_deref(), limit).await?;
+    if q.after.is_none() && one.page.rows.is_empty() && one.resolved.is_empty() {
         return Err(error(
             StatusCode::NOT_FOUND,
             format!("no host has or had a finding of {id}"),
         ));
     }
-    Ok(Json(one_json(&id, &open, &resolved)).into_response())
+    let next = one.next.as_deref().map(|c| {
+        next_url(
+            &format!("/api/v1/vulnerabilities/{}", crate::web::urlencode(&id)),
+            c,
+            &format!("limit={limit}&"),
+        )
+    });
+    Ok(Json(one_json(&id, &one, next)).into_response())
 }
 
 pub(crate) async fn page_one(
@@ -359,6 +377,9 @@ pub(crate) async fn page_one(
     q: QueryResult<OneQuery>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
+    if q.limit.is_some() {
+        return Err(error(StatusCode::BAD_REQUEST, "limit applies to the API"));
+    }
     if pakiti_report::check_token("vulnerability", &id).is_err() {
         return Ok(message(
             &state,
@@ -367,47 +388,17 @@ pub(crate) async fn page_one(
             "That id holds characters no CVE or advisory id has.",
         ));
     }
-    let (open, resolved) = exposed(&state, &id).await?;
+    let path = format!("/vulnerabilities/{}", crate::web::urlencode(&id));
     match q.format.as_str() {
-        "json" => return Ok(Json(one_json(&id, &open, &resolved)).into_response()),
-        "csv" => {
-            return Ok(csv(
-                &[
-                    "host",
-                    "site",
-                    "package",
-                    "arch",
-                    "installed_version",
-                    "source_package",
-                    "status",
-                    "fixed_version",
-                    "fix_available",
-                    "severity",
-                    "counted",
-                    "first_seen",
-                    "resolved_at",
-                ],
-                open.iter().chain(&resolved).map(|e| {
-                    let f = &e.finding.finding;
-                    vec![
-                        e.hostname.clone(),
-                        e.site.clone().unwrap_or_default(),
-                        f.package.clone(),
-                        f.arch.clone(),
-                        f.installed_version.clone(),
-                        f.source_package.clone(),
-                        f.status.as_str().to_string(),
-                        f.fixed_version.clone().unwrap_or_default(),
-                        f.fix_available.to_string(),
-                        f.severity.as_str().to_string(),
-                        (f.kernel != pakiti_vulns::KernelRole::NotRunning).to_string(),
-                        iso(Some(e.finding.first_seen)),
-                        iso(e.finding.resolved_at),
-                    ]
-                }),
-                &format!("{id}.csv"),
-            ))
+        "json" => {
+            let one = exposed(&state, &id, q.after.as_deref(), API_ROWS.1).await?;
+            let next = one
+                .next
+                .as_deref()
+                .map(|c| next_url(&path, c, "format=json&"));
+            return Ok(Json(one_json(&id, &one, next)).into_response());
         }
+        "csv" => return whole_csv(&state, &id).await,
         "" | "html" => {}
         other => {
             return Err(error(
@@ -416,6 +407,8 @@ pub(crate) async fn page_one(
             ))
         }
     }
+    let one = exposed(&state, &id, q.after.as_deref(), PAGE_ROWS).await?;
+    let (open, resolved) = (&one.page.rows, &one.resolved);
     let now = SystemTime::now();
     let row = |e: &ExposedHost| {
         let mut v = exposed_json(e);
@@ -427,16 +420,74 @@ pub(crate) async fn page_one(
             .into();
         v
     };
-    let j = one_json(&id, &open, &resolved);
+    let j = one_json(&id, &one, None);
     Ok(render(
         &state,
         "vulnerability.html",
         context! {
-            id,
             url => tracker_url(&id),
             severity => j["severity"].clone(),
+            total_hosts => one.page.hosts,
+            total_findings => one.page.findings,
             hosts => open.iter().map(row).collect::<Vec<_>>(),
             resolved => resolved.iter().map(row).collect::<Vec<_>>(),
+            first => q.after.is_some().then(|| path.clone()),
+            next => one.next.as_deref().map(|c| next_url(&path, c, "")),
+            id,
         },
+    ))
+}
+
+/// Every open and the latest resolved findings of `id`, as CSV.
+async fn whole_csv(state: &AppState, id: &str) -> Result<Response, ApiError> {
+    let mut rows: Vec<ExposedHost> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut resolved = Vec::new();
+    loop {
+        let one = exposed(state, id, after.as_deref(), API_ROWS.1).await?;
+        if after.is_none() {
+            resolved = one.resolved;
+        }
+        rows.extend(one.page.rows);
+        match one.next {
+            Some(c) => after = Some(c),
+            None => break,
+        }
+    }
+    Ok(csv(
+        &[
+            "host",
+            "site",
+            "package",
+            "arch",
+            "installed_version",
+            "source_package",
+            "status",
+            "fixed_version",
+            "fix_available",
+            "severity",
+            "counted",
+            "first_seen",
+            "resolved_at",
+        ],
+        rows.iter().chain(&resolved).map(|e| {
+            let f = &e.finding.finding;
+            vec![
+                e.hostname.clone(),
+                e.site.clone().unwrap_or_default(),
+                f.package.clone(),
+                f.arch.clone(),
+                f.installed_version.clone(),
+                f.source_package.clone(),
+                f.status.as_str().to_string(),
+                f.fixed_version.clone().unwrap_or_default(),
+                f.fix_available.to_string(),
+                f.severity.as_str().to_string(),
+                (f.kernel != pakiti_vulns::KernelRole::NotRunning).to_string(),
+                iso(Some(e.finding.first_seen)),
+                iso(e.finding.resolved_at),
+            ]
+        }),
+        &format!("{id}.csv"),
     ))
 }

@@ -10,6 +10,7 @@ pub mod federate;
 pub mod feed_dir;
 pub mod feeds;
 pub mod fleet;
+pub mod fleet_list;
 pub mod forward;
 pub mod metrics;
 pub mod packages;

@@ -429,8 +429,8 @@ pub fn federate_sites(m: &mut Exposition, stats: &[StoredSiteStats]) {
 }
 
 /// Upper bounds of the store-latency histogram, in seconds.
-const BUCKETS: [f64; 10] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
 #[derive(Default)]

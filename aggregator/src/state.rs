@@ -30,7 +30,7 @@ pub struct AppState {
     /// The matcher reports are rematched with (see `rematch.rs`).
     pub matcher: Arc<crate::rematch::SharedMatcher>,
     /// The fleet's vulnerabilities, as last computed (see `exposure.rs`).
-    pub fleet_list: Arc<crate::exposure::FleetList>,
+    pub fleet_list: Arc<crate::fleet_list::FleetList>,
 }
 
 impl AppState {

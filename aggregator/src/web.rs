@@ -412,7 +412,7 @@ fn next_order(sort: &str, order: &str, key: &str) -> &'static str {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {

@@ -333,6 +333,24 @@ fn fleet_views(base: &str, fed: &str) {
         "{one}"
     );
     assert_eq!(one["severity"], "low");
+    assert_eq!(
+        (one["total_hosts"].as_u64(), one["total_findings"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert!(one["next"].is_null());
+    // A page at a time: the next link gives the rest.
+    let first = get(base, "/api/v1/vulnerabilities/CVE-2024-5535?limit=1");
+    assert_eq!(first["hosts"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(first["hosts"][0]["package"], "libssl3");
+    let next = first["next"].as_str().expect("a next page");
+    let second = get(base, next);
+    assert_eq!(second["hosts"][0]["package"], "openssl", "{second}");
+    assert!(second["next"].is_null(), "{second}");
+    for bad in ["?limit=0", "?limit=10001", "?after=nonsense"] {
+        let r = reqwest::blocking::get(format!("{base}/api/v1/vulnerabilities/CVE-2024-5535{bad}"))
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{bad}");
+    }
     let none =
         reqwest::blocking::get(format!("{base}/api/v1/vulnerabilities/CVE-1999-0001")).unwrap();
     assert_eq!(none.status().as_u16(), 404);
@@ -371,7 +389,7 @@ fn fleet_views(base: &str, fed: &str) {
         .unwrap()
         .text()
         .unwrap();
-    assert!(page.contains("2 findings on exposed hosts"), "{page}");
+    assert!(page.contains("2 findings on 1 exposed hosts"), "{page}");
     assert!(
         page.contains("href=\"/hosts/deb-01#vulnerabilities\""),
         "{page}"

@@ -96,6 +96,31 @@ pub struct ExposedHost {
     pub finding: StoredFinding,
 }
 
+/// Where a page of exposed hosts resumes: host name, site ("" for none),
+/// package, arch.
+pub type ExposedKey = (String, String, String, String);
+
+impl ExposedHost {
+    pub fn key(&self) -> ExposedKey {
+        (
+            self.hostname.clone(),
+            self.site.clone().unwrap_or_default(),
+            self.finding.finding.package.clone(),
+            self.finding.finding.arch.clone(),
+        )
+    }
+}
+
+/// A page of one vulnerability's open findings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExposedPage {
+    pub rows: Vec<ExposedHost>,
+    /// Open findings of it, on every page.
+    pub findings: u64,
+    /// Hosts with an open finding of it.
+    pub hosts: u64,
+}
+
 /// What matching one host needs, read in one go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MatchingInput {
@@ -164,6 +189,15 @@ pub(crate) fn kernel_from(s: Option<&str>) -> Result<KernelRole, String> {
 /// The worst of severities stored as text, joined by commas.
 pub(crate) fn worst_of(joined: &str) -> Severity {
     pakiti_vulns::worst(joined.split(',').filter_map(|s| s.parse().ok()))
+}
+
+/// [`COLUMNS`] prefixed with a table alias.
+pub(crate) fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The columns of a finding row, in this order, after `host_id`.

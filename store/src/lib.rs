@@ -25,7 +25,10 @@ use std::time::{Duration, SystemTime};
 
 use pakiti_report::{HeldReason, Installed, Report, Severity};
 
-pub use findings::{ExposedHost, FleetVulnerability, MatchingInput, StoredFinding, VulnCounts};
+pub use findings::{
+    ExposedHost, ExposedKey, ExposedPage, FleetVulnerability, MatchingInput, StoredFinding,
+    VulnCounts,
+};
 pub use installed_order::InstalledOnKey;
 pub use inventory::InstalledChange;
 pub use ownership::{Conflict, Writer};
@@ -490,9 +493,18 @@ pub trait Store: Send + Sync {
     fn host_findings(&self, id: i64) -> Result<Vec<StoredFinding>, StoreError>;
     /// Every vulnerability some host is exposed to now, by id.
     fn fleet_vulnerabilities(&self) -> Result<Vec<FleetVulnerability>, StoreError>;
-    /// The hosts with findings of vulnerability `id`, open and resolved, by
-    /// host name.
-    fn exposed_hosts(&self, id: &str) -> Result<Vec<ExposedHost>, StoreError>;
+    /// The open findings of vulnerability `id` by host name, site, package
+    /// and arch, at most `limit` after `after` (that order's key: host name,
+    /// site or "", package, arch), with the counts over all of them.
+    fn exposed_hosts(
+        &self,
+        id: &str,
+        after: Option<&ExposedKey>,
+        limit: usize,
+    ) -> Result<ExposedPage, StoreError>;
+    /// The findings of vulnerability `id` resolved most recently, at most
+    /// `limit`, newest first.
+    fn resolved_hosts(&self, id: &str, limit: usize) -> Result<Vec<ExposedHost>, StoreError>;
 }
 
 /// A host as a fleet rematch walks it.

@@ -1041,7 +1041,20 @@ impl Store for PgStore {
         crate::postgres_findings::fleet(&mut self.conn()?.client)
     }
 
-    fn exposed_hosts(&self, id: &str) -> Result<Vec<crate::ExposedHost>, StoreError> {
-        crate::postgres_findings::exposed(&mut self.conn()?.client, id)
+    fn exposed_hosts(
+        &self,
+        id: &str,
+        after: Option<&crate::ExposedKey>,
+        limit: usize,
+    ) -> Result<crate::ExposedPage, StoreError> {
+        crate::postgres_findings::exposed(&mut self.conn()?.client, id, after, limit)
+    }
+
+    fn resolved_hosts(
+        &self,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::ExposedHost>, StoreError> {
+        crate::postgres_findings::resolved(&mut self.conn()?.client, id, limit)
     }
 }

@@ -11,6 +11,7 @@ use crate::{
     ExposedHost, FleetVulnerability, MatchingHost, MatchingInput, StoreError, StoredFinding,
     VulnCounts,
 };
+use crate::{ExposedKey, ExposedPage};
 
 /// Every function answers the store's error: a row no rematch could have
 /// written is [`StoreError::Database`], like one the driver cannot read.
@@ -227,27 +228,57 @@ pub(crate) fn fleet(c: &mut impl GenericClient) -> R<Vec<FleetVulnerability>> {
     .collect()
 }
 
-pub(crate) fn exposed(c: &mut impl GenericClient, vid: &str) -> R<Vec<ExposedHost>> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("f.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+fn exposed_row(r: &postgres::Row) -> R<ExposedHost> {
+    Ok(ExposedHost {
+        hostname: r.try_get(0)?,
+        site: r.try_get(1)?,
+        finding: row(r, 2)?,
+    })
+}
+
+pub(crate) fn exposed(
+    c: &mut impl GenericClient,
+    vid: &str,
+    after: Option<&ExposedKey>,
+    limit: usize,
+) -> R<ExposedPage> {
+    let (h, s, p, a) = after.cloned().unwrap_or_default();
+    let rows = c
+        .query(
+            &format!(
+                "SELECT h.hostname, h.site, {} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
+                 WHERE f.id = $1 AND f.resolved_at IS NULL \
+                 AND (NOT $2 OR (h.hostname COLLATE \"C\", COALESCE(h.site, '') COLLATE \"C\", f.package COLLATE \"C\", f.arch COLLATE \"C\") > ($3, $4, $5, $6)) \
+                 ORDER BY h.hostname COLLATE \"C\", COALESCE(h.site, '') COLLATE \"C\", f.package COLLATE \"C\", f.arch COLLATE \"C\" LIMIT $7",
+                findings::columns_of("f")
+            ),
+            &[&vid, &after.is_some(), &h, &s, &p, &a, &(limit as i64)],
+        )?
+        .iter()
+        .map(exposed_row)
+        .collect::<R<Vec<_>>>()?;
+    let r = c.query_one(
+        "SELECT COUNT(*), COUNT(DISTINCT host_id) FROM vuln_findings WHERE id = $1 AND resolved_at IS NULL",
+        &[&vid],
+    )?;
+    Ok(ExposedPage {
+        rows,
+        findings: r.try_get::<_, i64>(0)? as u64,
+        hosts: r.try_get::<_, i64>(1)? as u64,
+    })
+}
+
+pub(crate) fn resolved(c: &mut impl GenericClient, vid: &str, limit: usize) -> R<Vec<ExposedHost>> {
     c.query(
         &format!(
-            "SELECT h.hostname, h.site, {columns} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
-             WHERE f.id = $1 ORDER BY h.hostname, h.site, f.package, f.arch"
+            "SELECT h.hostname, h.site, {} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
+             WHERE f.id = $1 AND f.resolved_at IS NOT NULL ORDER BY f.resolved_at DESC, h.hostname LIMIT $2",
+            findings::columns_of("f")
         ),
-        &[&vid],
+        &[&vid, &(limit as i64)],
     )?
     .iter()
-    .map(|r| {
-        Ok(ExposedHost {
-            hostname: r.try_get(0)?,
-            site: r.try_get(1)?,
-            finding: row(r, 2)?,
-        })
-    })
+    .map(exposed_row)
     .collect()
 }
 

@@ -1207,8 +1207,21 @@ impl Store for SqliteStore {
         self.read(crate::sqlite_findings::fleet)
     }
 
-    fn exposed_hosts(&self, id: &str) -> Result<Vec<crate::ExposedHost>, StoreError> {
-        self.read(|c| crate::sqlite_findings::exposed(c, id))
+    fn exposed_hosts(
+        &self,
+        id: &str,
+        after: Option<&crate::ExposedKey>,
+        limit: usize,
+    ) -> Result<crate::ExposedPage, StoreError> {
+        self.read(|c| crate::sqlite_findings::exposed(c, id, after, limit))
+    }
+
+    fn resolved_hosts(
+        &self,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::ExposedHost>, StoreError> {
+        self.read(|c| crate::sqlite_findings::resolved(c, id, limit))
     }
 }
 

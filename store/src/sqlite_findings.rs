@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::findings::{self, kernel_column, plan, Row, COLUMNS};
 use crate::{
-    ExposedHost, FleetVulnerability, MatchingHost, MatchingInput, StoredFinding, VulnCounts,
+    ExposedHost, ExposedKey, ExposedPage, FleetVulnerability, MatchingHost, MatchingInput,
+    StoredFinding, VulnCounts,
 };
 
 fn damaged(why: String) -> rusqlite::Error {
@@ -239,23 +240,57 @@ pub(crate) fn fleet(c: &Connection) -> rusqlite::Result<Vec<FleetVulnerability>>
     .collect()
 }
 
-pub(crate) fn exposed(c: &Connection, vid: &str) -> rusqlite::Result<Vec<ExposedHost>> {
+fn exposed_row(r: &rusqlite::Row) -> rusqlite::Result<ExposedHost> {
+    Ok(ExposedHost {
+        hostname: r.get(0)?,
+        site: r.get(1)?,
+        finding: row(r, 2)?,
+    })
+}
+
+pub(crate) fn exposed(
+    c: &Connection,
+    vid: &str,
+    after: Option<&ExposedKey>,
+    limit: usize,
+) -> rusqlite::Result<ExposedPage> {
+    let (h, s, p, a) = after.cloned().unwrap_or_default();
+    let rows = c
+        .prepare_cached(&format!(
+            "SELECT h.hostname, h.site, {} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
+             WHERE f.id = ?1 AND f.resolved_at IS NULL \
+             AND (?2 = 0 OR (h.hostname, COALESCE(h.site, ''), f.package, f.arch) > (?3, ?4, ?5, ?6)) \
+             ORDER BY h.hostname, COALESCE(h.site, ''), f.package, f.arch LIMIT ?7",
+            findings::columns_of("f")
+        ))?
+        .query_map(
+            params![vid, after.is_some(), h, s, p, a, limit as i64],
+            exposed_row,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let (findings, hosts) = c
+        .prepare_cached(
+            "SELECT COUNT(*), COUNT(DISTINCT host_id) FROM vuln_findings WHERE id = ?1 AND resolved_at IS NULL",
+        )?
+        .query_row([vid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+    Ok(ExposedPage {
+        rows,
+        findings: findings as u64,
+        hosts: hosts as u64,
+    })
+}
+
+pub(crate) fn resolved(
+    c: &Connection,
+    vid: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<ExposedHost>> {
     c.prepare_cached(&format!(
         "SELECT h.hostname, h.site, {} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
-         WHERE f.id = ?1 ORDER BY h.hostname, h.site, f.package, f.arch",
-        COLUMNS
-            .split(", ")
-            .map(|c| format!("f.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+         WHERE f.id = ?1 AND f.resolved_at IS NOT NULL ORDER BY f.resolved_at DESC, h.hostname LIMIT ?2",
+        findings::columns_of("f")
     ))?
-    .query_map([vid], |r| {
-        Ok(ExposedHost {
-            hostname: r.get(0)?,
-            site: r.get(1)?,
-            finding: row(r, 2)?,
-        })
-    })?
+    .query_map(params![vid, limit as i64], exposed_row)?
     .collect()
 }
 

@@ -466,3 +466,122 @@ fn a_central_administrator_reads_the_sites_in_a_real_browser() {
     );
     assert!(shot.exists(), "a screenshot of the Sites page");
 }
+
+/// The vulnerability pages over a feed that carries markup in its package
+/// names, ids and descriptions (a feed is data from the internet): the fleet
+/// list, one vulnerability, the host's section, all as text; a screenshot
+/// of the fleet list is kept.
+#[test]
+fn an_administrator_reads_the_vulnerabilities_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("chromium");
+    let db = dir.path().join("p.db");
+    let feed = dir.path().join("tracker.json");
+    std::fs::write(
+        &feed,
+        json!({
+            "openssl": {"CVE-2026-1111": {"description": XSS_TEXT, "releases": {"bookworm": {
+                "status": "resolved", "fixed_version": "3.0.15-1~deb12u1", "urgency": "high"}}}},
+            XSS_TOKEN: {XSS_TEXT: {"description": XSS_TEXT, "releases": {"bookworm": {
+                "status": "open", "urgency": "medium"}}}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let imported = Command::new(bin("pakiti-aggregator"))
+        .args(["--config.file", "/dev/null", "--storage.url"])
+        .arg(&db)
+        .arg("feeds")
+        .arg("import")
+        .arg(&feed)
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let port = free_port();
+    let _agg = Proc(
+        Command::new(bin("pakiti-aggregator"))
+            .args(["--config.file", "/dev/null", "--storage.url"])
+            .arg(&db)
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let mut r = report("deb-01", 1, "SiteA", "Debian GNU/Linux 12", false, vec![]);
+    r["os"]["version_codename"] = "bookworm".into();
+    r["installed"] = json!([
+        {"name": "libssl3", "version": "3.0.11-1~deb12u2", "arch": "amd64", "source_name": "openssl"},
+        {"name": "evil-bin", "version": "1.0-1", "arch": "amd64", "source_name": XSS_TOKEN}
+    ]);
+    r["installed_packages"] = 2.into();
+    r["updates"] = json!([{"name": "libssl3", "arch": "amd64", "installed_version": "3.0.11-1~deb12u2",
+        "candidate_version": "3.0.15-1~deb12u1", "security": true, "severity": "unknown", "held": false}]);
+    let client = reqwest::blocking::Client::new();
+    wait_for("the aggregator", 30, || {
+        client
+            .post(format!("{base}/api/v1/reports"))
+            .header("content-type", "application/json")
+            .body(r.to_string())
+            .send()
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+    let list = dom(&format!("{base}/vulnerabilities"), &profile);
+    assert!(list.contains("2 vulnerabilities on 1 hosts"), "{list}");
+    // What to fix first: the important one, fixable now, on top.
+    let first = list.find("CVE-2026-1111").expect("listed");
+    let second = list
+        .find("&lt;script&gt;")
+        .expect("the hostile id, as text");
+    assert!(first < second, "{list}");
+    let one = dom(&format!("{base}/vulnerabilities/CVE-2026-1111"), &profile);
+    assert!(
+        one.contains("deb-01") && one.contains("3.0.15-1~deb12u1"),
+        "{one}"
+    );
+    for page in [
+        "/vulnerabilities".to_string(),
+        "/hosts/deb-01".to_string(),
+        format!("/vulnerabilities/{}", urlencode(XSS_TEXT)),
+    ] {
+        let d = dom(&format!("{base}{page}"), &profile);
+        assert!(!d.contains("data-pwned"), "a script ran on {page}:\n{d}");
+        let raw = client
+            .get(format!("{base}{page}"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        assert!(
+            !raw.contains("<script") && !raw.contains("<img"),
+            "{page} carries markup from the feed:\n{raw}"
+        );
+    }
+    let artefacts = PathBuf::from(format!("{ROOT}/tests/artefacts"));
+    std::fs::create_dir_all(&artefacts).unwrap();
+    let shot = artefacts.join("vulnerabilities.png");
+    let _ = std::fs::remove_file(&shot);
+    chromium(
+        &[
+            "--window-size=1280,700",
+            &format!("--screenshot={}", shot.display()),
+            &format!("{base}/vulnerabilities"),
+        ],
+        &profile,
+    );
+    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 5_000);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -70,7 +70,9 @@ pub struct Finding {
 /// them ([`Index::add`], [`Index::missing`]).
 #[derive(Default)]
 pub struct Index {
-    by_source: HashMap<(String, String), Vec<Record>>,
+    /// release → source package → its records (looked up by `&str`, no
+    /// allocation per package matched).
+    by_source: HashMap<String, HashMap<String, Vec<Record>>>,
 }
 
 impl Index {
@@ -83,7 +85,9 @@ impl Index {
     fn extend(&mut self, records: impl IntoIterator<Item = Record>) {
         for r in records {
             self.by_source
-                .entry((r.release.clone(), r.source_package.clone()))
+                .entry(r.release.clone())
+                .or_default()
+                .entry(r.source_package.clone())
                 .or_default()
                 .push(r);
         }
@@ -92,30 +96,27 @@ impl Index {
     /// Adds the records of these source packages of `release` (all of
     /// them: a source without records is remembered as having none).
     pub fn add(&mut self, release: &str, sources: &[String], records: Vec<Record>) {
+        let of = self.by_source.entry(release.to_string()).or_default();
         for s in sources {
-            self.by_source
-                .entry((release.to_string(), s.clone()))
-                .or_default();
+            of.entry(s.clone()).or_default();
         }
         self.extend(records);
     }
 
     /// Which of `sources` of `release` were never added.
     pub fn missing(&self, release: &str, sources: &[String]) -> Vec<String> {
+        let of = self.by_source.get(release);
         sources
             .iter()
-            .filter(|s| {
-                !self
-                    .by_source
-                    .contains_key(&(release.to_string(), s.to_string()))
-            })
+            .filter(|s| !of.is_some_and(|m| m.contains_key(s.as_str())))
             .cloned()
             .collect()
     }
 
     pub fn of(&self, release: &str, source: &str) -> &[Record] {
         self.by_source
-            .get(&(release.to_string(), source.to_string()))
+            .get(release)
+            .and_then(|m| m.get(source))
             .map_or(&[], Vec::as_slice)
     }
 }
@@ -146,9 +147,11 @@ pub fn match_host(host: &HostPackages<'_>, index: Index) -> Vec<Finding> {
 /// versions of each package; the kernel has thousands of records).
 pub struct Matcher {
     index: Index,
-    /// (release, source, version) → the positions in `index.of(release,
+    /// release → source → version → the positions in `index.of(release,
     /// source)` of the records that version is affected by.
-    memo: HashMap<(String, String, String), Vec<usize>>,
+    memo: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
+    /// How many distinct (release, source, version) the memo holds.
+    distinct: usize,
 }
 
 impl Matcher {
@@ -156,6 +159,7 @@ impl Matcher {
         Matcher {
             index,
             memo: HashMap::new(),
+            distinct: 0,
         }
     }
 
@@ -170,26 +174,41 @@ impl Matcher {
 
     /// How many distinct (release, source, version) were compared.
     pub fn distinct_versions(&self) -> usize {
-        self.memo.len()
+        self.distinct
     }
 
     fn affected(&mut self, scheme: Scheme, release: &str, source: &str, version: &str) -> &[usize] {
-        let index = &self.index;
+        let known = self
+            .memo
+            .get(release)
+            .and_then(|m| m.get(source))
+            .is_some_and(|m| m.contains_key(version));
+        if !known {
+            let hits: Vec<usize> = self
+                .index
+                .of(release, source)
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| match &r.status {
+                    Status::NotAffected => false,
+                    Status::Fixed(v) => pakiti_versions::compare(scheme, version, v).is_lt(),
+                    _ => true,
+                })
+                .map(|(i, _)| i)
+                .collect();
+            self.memo
+                .entry(release.to_string())
+                .or_default()
+                .entry(source.to_string())
+                .or_default()
+                .insert(version.to_string(), hits);
+            self.distinct += 1;
+        }
         self.memo
-            .entry((release.to_string(), source.to_string(), version.to_string()))
-            .or_insert_with(|| {
-                index
-                    .of(release, source)
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| match &r.status {
-                        Status::NotAffected => false,
-                        Status::Fixed(v) => pakiti_versions::compare(scheme, version, v).is_lt(),
-                        _ => true,
-                    })
-                    .map(|(i, _)| i)
-                    .collect()
-            })
+            .get(release)
+            .and_then(|m| m.get(source))
+            .and_then(|m| m.get(version))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Every finding of the host, in the order of its packages, then of the

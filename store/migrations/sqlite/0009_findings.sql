@@ -2,7 +2,8 @@
 -- package; open while resolved_at is NULL, kept once resolved (exposure
 -- time) until history retention drops it. vuln_counts: the host's open
 -- counted findings, "fixable;unfixable" by severity; NULL when no loaded
--- feed covers the host (unknown, never clean).
+-- feed covers the host (unknown, never clean). Without rowid: the rows are
+-- the primary key's tree, one tree written per finding instead of two.
 CREATE TABLE vuln_findings (
     host_id INTEGER NOT NULL REFERENCES hosts (id) ON DELETE CASCADE,
     id TEXT NOT NULL,
@@ -20,7 +21,7 @@ CREATE TABLE vuln_findings (
     first_seen INTEGER NOT NULL,
     resolved_at INTEGER,
     PRIMARY KEY (host_id, id, package, arch)
-);
+) WITHOUT ROWID;
 CREATE INDEX vuln_findings_open_by_id ON vuln_findings (id) WHERE resolved_at IS NULL;
 CREATE INDEX vuln_findings_resolved ON vuln_findings (resolved_at) WHERE resolved_at IS NOT NULL;
 ALTER TABLE hosts ADD COLUMN vuln_counts TEXT;

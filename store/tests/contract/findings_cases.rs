@@ -159,9 +159,9 @@ pub fn findings_keep_their_exposure_times(s: &dyn Store) {
             "CVE-2024-0004 curl first=200 resolved=None fix=true",
         ]
     );
-    let exposed: Vec<String> = s
-        .exposed_hosts("CVE-2024-0001")
-        .unwrap()
+    let page = s.exposed_hosts("CVE-2024-0001", None, 10).unwrap();
+    let exposed: Vec<String> = page
+        .rows
         .iter()
         .map(|e| {
             format!(
@@ -174,6 +174,31 @@ pub fn findings_keep_their_exposure_times(s: &dyn Store) {
         exposed,
         ["a Some(\"SiteA\") fix=true", "b Some(\"SiteA\") fix=false"]
     );
+    assert_eq!((page.findings, page.hosts), (2, 2));
+    // A page at a time, resuming after the last row's key.
+    let first = s.exposed_hosts("CVE-2024-0001", None, 1).unwrap();
+    assert_eq!(first.rows.len(), 1);
+    assert_eq!(first.hosts, 2, "counts cover every page");
+    let next = s
+        .exposed_hosts("CVE-2024-0001", Some(&first.rows[0].key()), 1)
+        .unwrap();
+    assert_eq!(next.rows[0].hostname, "b");
+    let last = s
+        .exposed_hosts("CVE-2024-0001", Some(&next.rows[0].key()), 1)
+        .unwrap();
+    assert!(last.rows.is_empty());
+    let resolved: Vec<String> = s
+        .resolved_hosts("CVE-2024-0003", 10)
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e.hostname, e.finding.finding.package))
+        .collect();
+    assert_eq!(resolved, ["a linux-image-6.1.0-17-amd64"]);
+    assert!(s
+        .exposed_hosts("CVE-2024-0003", None, 10)
+        .unwrap()
+        .rows
+        .is_empty());
     let fleet = s.fleet_vulnerabilities().unwrap();
     assert_eq!((fleet[0].hosts, fleet[0].fixable_hosts), (2, 1));
 
