@@ -39,6 +39,10 @@ pub struct FeedsSection {
     pub dir: Option<PathBuf>,
     /// How often the folder is looked at (default 1m).
     pub check_every: Option<String>,
+    /// What `feeds fetch` downloads: feed name → URL (default: Debian's
+    /// tracker and Ubuntu's OSV at their vendors).
+    #[serde(default)]
+    pub urls: BTreeMap<String, String>,
 }
 
 /// A central aggregator this one forwards to.
@@ -229,6 +233,8 @@ pub struct Settings {
     pub upstreams: Vec<Upstream>,
     /// `[feeds] dir` and how often it is looked at.
     pub feeds_dir: Option<(PathBuf, Duration)>,
+    /// What `feeds fetch` downloads: (name, URL, file name).
+    pub feed_urls: Vec<(String, String, String)>,
 }
 
 /// What a downstream aggregator sends upstream.
@@ -564,6 +570,7 @@ impl Settings {
             upstreams,
             postgres,
             feeds_dir,
+            feed_urls: crate::feed_fetch::configured(&f.feeds.urls)?,
             web_access: web_access(f)?,
             federate_behind_access: match f.web.federate.as_deref() {
                 None | Some("open") => false,

@@ -18,7 +18,7 @@ fn signature(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64, Option<SystemTime
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let meta = e.metadata()?;
-        if meta.is_file() {
+        if meta.is_file() && !e.file_name().to_string_lossy().starts_with('.') {
             out.push((e.path(), meta.len(), meta.modified().ok()));
         }
     }

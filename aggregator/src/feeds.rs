@@ -22,7 +22,14 @@ pub struct Feed {
     pub records: Vec<Record>,
 }
 
-/// The files `paths` name: each file, and the files of each folder (sorted).
+fn is_hidden(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// The files `paths` name: each file, and the files of each folder (sorted;
+/// not its dot files).
 pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -31,7 +38,8 @@ pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
             let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("{}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.is_file())
+                // Dot files are downloads in progress (`feeds fetch`).
+                .filter(|f| f.is_file() && !is_hidden(f))
                 .collect();
             inside.sort();
             out.extend(inside);

@@ -8,6 +8,7 @@ pub mod covered;
 pub mod exposure;
 pub mod federate;
 pub mod feed_dir;
+pub mod feed_fetch;
 pub mod feeds;
 pub mod fleet;
 pub mod fleet_list;

@@ -81,6 +81,10 @@ enum FeedsAction {
         #[arg(required = true)]
         paths: Vec<std::path::PathBuf>,
     },
+    /// Downloads the configured feeds ([feeds] urls; by default Debian's
+    /// tracker and Ubuntu's OSV) into a folder, each checked before it
+    /// replaces the previous file.
+    Fetch { dir: std::path::PathBuf },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -112,6 +116,12 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         };
+    }
+    if let Some(Command::Feeds {
+        action: FeedsAction::Fetch { dir },
+    }) = &args.command
+    {
+        return fetch_command(&args, dir);
     }
     if let Some(Command::Hosts { action }) = &args.command {
         return match hosts_command(&args, action) {
@@ -289,6 +299,36 @@ fn feeds_command(args: &Args, paths: &[std::path::PathBuf]) -> anyhow::Result<()
                 "pakiti-aggregator: the feeds were imported, but rematching the hosts failed: {e}; the next import or each host's next changed report rematches"
             );
             std::process::exit(1)
+        }
+    }
+}
+
+/// `pakiti-aggregator feeds fetch DIR`: one line per feed; exit 1 when one
+/// failed (its previous file stays), 2 on bad usage.
+fn fetch_command(args: &Args, dir: &std::path::Path) -> ExitCode {
+    let settings = config::load(args.config_file.as_deref())
+        .and_then(|file| Settings::from_file(&file).context("invalid configuration"));
+    let settings = match settings {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("pakiti-aggregator: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match pakiti_aggregator::feed_fetch::fetch(dir, &settings.feed_urls) {
+        Ok((lines, all)) => {
+            for line in lines {
+                println!("{line}");
+            }
+            if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("pakiti-aggregator: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -697,3 +697,110 @@ fn ubuntu_hosts_are_matched_against_ubuntus_osv_with_pro_fixes_apart() {
         "{vim}"
     );
 }
+
+/// A small HTTP server for `feeds fetch`: `/tracker.json` is the fixture,
+/// `/broken.json` is not a feed, `/cut.json` stops halfway.
+fn feed_server() -> String {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) <= 2 {
+                    break;
+                }
+            }
+            let path = line.split(' ').nth(1).unwrap_or("").to_string();
+            let fixture = std::fs::read(FIXTURE).unwrap();
+            let (status, body, declared): (&str, Vec<u8>, usize) = match path.as_str() {
+                "/tracker.json" => ("200 OK", fixture.clone(), fixture.len()),
+                "/broken.json" => ("200 OK", b"{\"openssl\": 1}".to_vec(), 14),
+                "/cut.json" => ("200 OK", fixture[..100].to_vec(), fixture.len()),
+                _ => ("404 Not Found", Vec::new(), 0),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn fetch(config: &Path, dir: &Path) -> Output {
+    Command::new(AGGREGATOR)
+        .arg("--config.file")
+        .arg(config)
+        .args(["feeds", "fetch"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn feeds_fetch_downloads_checked_feeds_and_keeps_the_last_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    let base = feed_server();
+    let config = |path: &str| {
+        let c = dir.path().join("aggregator.toml");
+        std::fs::write(&c, format!("[feeds.urls]\ndebian = \"{base}{path}\"\n")).unwrap();
+        c
+    };
+    let out = fetch(&config("/tracker.json"), &feeds);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("14 records"), "{stdout}");
+    let kept = feeds.join("debian-tracker.json");
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(FIXTURE).unwrap()
+    );
+    // Not a feed, cut short, missing: exit 1, the good file stays, no debris.
+    for path in ["/broken.json", "/cut.json", "/missing.json"] {
+        let out = fetch(&config(path), &feeds);
+        assert_eq!(out.status.code(), Some(1), "{path}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("the previous file stays"));
+        assert_eq!(
+            std::fs::read(&kept).unwrap(),
+            std::fs::read(FIXTURE).unwrap(),
+            "{path}"
+        );
+        let names: Vec<String> = std::fs::read_dir(&feeds)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["debian-tracker.json"], "{path}");
+    }
+    // No such folder, a bad URL: bad usage.
+    assert_eq!(
+        fetch(&config("/tracker.json"), &dir.path().join("nope"))
+            .status
+            .code(),
+        Some(2)
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[feeds.urls]\ndebian = \"ftp://x/y.json\"\n").unwrap();
+    assert_eq!(fetch(&bad, &feeds).status.code(), Some(2));
+    // The fetched folder imports.
+    let out = import(&dir.path().join("p.db"), &[&feeds]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
