@@ -48,6 +48,7 @@ pub fn look(state: &AppState, dir: &Path, ttl: Duration) -> anyhow::Result<Looke
     if changed.is_empty() {
         return Ok(Looked::AlreadyLoaded);
     }
+    crate::feeds::refuse_older(store, &changed)?;
     let mut lines = crate::feeds::store_all(store, changed)?;
     let mut progress = |done: usize, total: usize| {
         tracing::info!(done, total, "rematching the fleet after a feed import");

@@ -89,9 +89,9 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
     }
     let mut records = Vec::new();
     if is_osv_document(&text) {
-        pakiti_vulns::osv::read_one(&text, |r| records.push(r))
+        let one = pakiti_vulns::osv::read_one(&text, |r| records.push(r))
             .with_context(|| format!("{}: not an OSV document", path.display()))?;
-        return osv_feed(path, sha256, records);
+        return osv_feed(path, sha256, records, one.modified);
     }
     pakiti_vulns::debian::read(text.as_slice(), |r| records.push(r))
         .with_context(|| format!("{}: not the Debian security tracker's JSON", path.display()))?;
@@ -102,6 +102,8 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
             sha256,
             imported_at: SystemTime::now(),
             records: records.len() as u64,
+            // The tracker has no time of its own: its file's.
+            feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
         },
         records,
     })
@@ -134,7 +136,12 @@ fn is_osv_document(text: &[u8]) -> bool {
 }
 
 /// The Ubuntu feed from OSV records (none: not an Ubuntu feed).
-fn osv_feed(path: &Path, sha256: String, records: Vec<Record>) -> anyhow::Result<Feed> {
+fn osv_feed(
+    path: &Path,
+    sha256: String,
+    records: Vec<Record>,
+    feed_time: Option<SystemTime>,
+) -> anyhow::Result<Feed> {
     if records.is_empty() {
         bail!(
             "{}: no record of an Ubuntu release (ecosystems Ubuntu:22.04:LTS, Ubuntu:Pro:…): only Ubuntu's OSV is read yet",
@@ -148,6 +155,7 @@ fn osv_feed(path: &Path, sha256: String, records: Vec<Record>) -> anyhow::Result
             sha256,
             imported_at: SystemTime::now(),
             records: records.len() as u64,
+            feed_time,
         },
         records,
     })
@@ -189,6 +197,7 @@ fn read_osv_archive(path: &Path) -> anyhow::Result<Feed> {
     let mut archive = tar::Archive::new(decoded);
     let mut records = Vec::new();
     let mut documents = 0u64;
+    let mut newest: Option<SystemTime> = None;
     let mut buf = Vec::new();
     for entry in archive
         .entries()
@@ -213,8 +222,9 @@ fn read_osv_archive(path: &Path) -> anyhow::Result<Feed> {
         entry
             .read_to_end(&mut buf)
             .with_context(|| format!("{}: {inner}", path.display()))?;
-        pakiti_vulns::osv::read_one(&buf, |r| records.push(r))
+        let one = pakiti_vulns::osv::read_one(&buf, |r| records.push(r))
             .with_context(|| format!("{}: {inner} is not an OSV document", path.display()))?;
+        newest = newest.max(one.modified);
         documents += 1;
     }
     // The rest of the file counts in its hash too.
@@ -233,13 +243,46 @@ fn read_osv_archive(path: &Path) -> anyhow::Result<Feed> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    osv_feed(path, sha256, records)
+    osv_feed(path, sha256, records, newest)
 }
 
-/// Reads every file first (nothing is stored if one is bad), then stores
-/// each feed; returns one line per feed for the operator.
-pub fn import(store: &dyn Store, paths: &[PathBuf]) -> anyhow::Result<Vec<String>> {
-    store_all(store, read_all(paths)?)
+/// Reads every file first (nothing is stored if one is bad, or older than
+/// the loaded feed of its name unless `allow_older`), then stores each
+/// feed; returns one line per feed for the operator.
+pub fn import(
+    store: &dyn Store,
+    paths: &[PathBuf],
+    allow_older: bool,
+) -> anyhow::Result<Vec<String>> {
+    let feeds = read_all(paths)?;
+    if !allow_older {
+        refuse_older(store, &feeds)?;
+    }
+    store_all(store, feeds)
+}
+
+/// Fails when a feed is older than the loaded one of its name (by their own
+/// times: an older download must not replace a newer feed).
+pub fn refuse_older(store: &dyn Store, feeds: &[Feed]) -> anyhow::Result<()> {
+    let loaded = store.feeds().context("reading the loaded feeds")?;
+    for f in feeds {
+        let Some(l) = loaded.iter().find(|l| l.name == f.status.name) else {
+            continue;
+        };
+        if let (Some(new), Some(old)) = (f.status.feed_time, l.feed_time) {
+            if new < old {
+                bail!(
+                    "{} ({}) is older than the loaded {} feed ({}, from {}); pass --allow-older to import it anyway",
+                    f.status.source,
+                    humantime::format_rfc3339_seconds(new),
+                    f.status.name,
+                    humantime::format_rfc3339_seconds(old),
+                    l.source
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads and checks the feed files `paths` name, one file per feed.

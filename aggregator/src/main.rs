@@ -80,6 +80,9 @@ enum FeedsAction {
     Import {
         #[arg(required = true)]
         paths: Vec<std::path::PathBuf>,
+        /// Import a feed older than the loaded one of its name (to go back).
+        #[arg(long)]
+        allow_older: bool,
     },
     /// Downloads the configured feeds ([feeds] urls; by default Debian's
     /// tracker and Ubuntu's OSV) into a folder, each checked before it
@@ -106,10 +109,10 @@ enum HostsAction {
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Command::Feeds {
-        action: FeedsAction::Import { paths },
+        action: FeedsAction::Import { paths, allow_older },
     }) = &args.command
     {
-        return match feeds_command(&args, paths) {
+        return match feeds_command(&args, paths, *allow_older) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pakiti-aggregator: {e:#}; nothing was imported");
@@ -275,12 +278,16 @@ async fn serve(
 }
 
 /// `pakiti-aggregator feeds import PATH...`: prints what it loaded.
-fn feeds_command(args: &Args, paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+fn feeds_command(
+    args: &Args,
+    paths: &[std::path::PathBuf],
+    allow_older: bool,
+) -> anyhow::Result<()> {
     let file = config::load(args.config_file.as_deref())?;
     let settings = Settings::from_file(&file).context("invalid configuration")?;
     let store =
         pakiti_store::open(&args.storage_url, settings.postgres).context("--storage.url")?;
-    for line in pakiti_aggregator::feeds::import(store.as_ref(), paths)? {
+    for line in pakiti_aggregator::feeds::import(store.as_ref(), paths, allow_older)? {
         println!("{line}");
     }
     let mut progress = |done: usize, total: usize| {

@@ -709,6 +709,7 @@ mod tests {
             sha256: String::new(),
             imported_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000),
             records: 97_321,
+            feed_time: None,
         };
         let known = h.render(Some((3, 1)), true, Some(&[]), Some(&[feed]));
         assert!(

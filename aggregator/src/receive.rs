@@ -49,7 +49,7 @@ pub async fn store_report_from(
     let outgoing = crate::forward::report_outgoing(&state.settings.upstreams, || {
         pakiti_report::to_json(&report)
     });
-    let (covered, matcher) = (state.covered.clone(), state.matcher.clone());
+    let matcher = state.matcher.clone();
     let result = tokio::task::spawn_blocking(move || {
         let outcome = store.ingest_and_queue(
             &report,
@@ -65,7 +65,7 @@ pub async fn store_report_from(
         // there too. A failure is logged; the next report or feed import
         // rematches.
         if outcome != IngestOutcome::Unchanged {
-            rematch_after(&*store, &covered, &matcher, &report);
+            rematch_after(&*store, &matcher, &report);
         }
         Ok::<_, StoreError>((outcome, ingested, started.elapsed() - ingested))
     })
@@ -132,13 +132,14 @@ pub async fn store_report_from(
 /// Rematches the host `report` was stored as (see `rematch.rs`).
 fn rematch_after(
     store: &dyn pakiti_store::Store,
-    covered: &crate::covered::Covered,
     matcher: &crate::rematch::SharedMatcher,
     report: &Report,
 ) {
+    // Coverage asked of the store, not the 30-second cache: a release a
+    // feed import just covered must not be written back as unknown.
     let outcome = store.host_id(report).and_then(|id| match id {
         Some(id) => {
-            crate::rematch::host(store, id, &|r| covered.covers(store, r), matcher).map(Some)
+            crate::rematch::host(store, id, &|r| store.covers_release(r), matcher).map(Some)
         }
         None => Ok(None),
     });

@@ -138,6 +138,43 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
     );
     let out = import(&db, &[dir.path().join("missing.json").as_path()]);
     assert_eq!(out.status.code(), Some(1));
+    // An older download of the feed (its file's time) is refused; asked
+    // for, it goes in.
+    let older = dir.path().join("older-tracker.json");
+    std::fs::copy(FIXTURE, &older).unwrap();
+    let day_ago =
+        std::fs::metadata(FIXTURE).unwrap().modified().unwrap() - Duration::from_secs(86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&older)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let out = import(&db, &[&older]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is older than the loaded debian feed"),
+        "{stderr}"
+    );
+    let out = Command::new(AGGREGATOR)
+        .args(["--config.file", "/dev/null", "--storage.url"])
+        .arg(&db)
+        .args(["feeds", "import", "--allow-older"])
+        .arg(&older)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = import(&db, &[Path::new(FIXTURE)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let (server, base) = start(&db);
     let client = reqwest::blocking::Client::new();

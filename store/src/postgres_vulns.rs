@@ -17,9 +17,9 @@ pub(crate) fn import(
 ) -> Result<(), postgres::Error> {
     tx.execute("DELETE FROM vuln_records WHERE feed = $1", &[&feed.name])?;
     tx.execute(
-        "INSERT INTO feeds (name, source, sha256, imported_at, records) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (name) DO UPDATE SET source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = EXCLUDED.imported_at, records = EXCLUDED.records",
-        &[&feed.name, &feed.source, &feed.sha256, &millis(feed.imported_at), &(records.len() as i64)],
+        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (name) DO UPDATE SET source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = EXCLUDED.imported_at, records = EXCLUDED.records, feed_time = EXCLUDED.feed_time",
+        &[&feed.name, &feed.source, &feed.sha256, &millis(feed.imported_at), &(records.len() as i64), &feed.feed_time.map(millis)],
     )?;
     for chunk in records.chunks(CHUNK) {
         let col =
@@ -45,7 +45,7 @@ pub(crate) fn import(
 
 pub(crate) fn feeds(c: &mut impl GenericClient) -> Result<Vec<FeedStatus>, postgres::Error> {
     c.query(
-        "SELECT name, source, sha256, imported_at, records FROM feeds ORDER BY name",
+        "SELECT name, source, sha256, imported_at, records, feed_time FROM feeds ORDER BY name",
         &[],
     )?
     .iter()
@@ -56,6 +56,7 @@ pub(crate) fn feeds(c: &mut impl GenericClient) -> Result<Vec<FeedStatus>, postg
             sha256: r.try_get(2)?,
             imported_at: from_millis(r.try_get(3)?),
             records: r.try_get::<_, i64>(4)? as u64,
+            feed_time: r.try_get::<_, Option<i64>>(5)?.map(from_millis),
         })
     })
     .collect()

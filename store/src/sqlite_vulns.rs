@@ -18,9 +18,9 @@ pub(crate) fn import(
 ) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM vuln_records WHERE feed = ?1", [&feed.name])?;
     tx.execute(
-        "INSERT INTO feeds (name, source, sha256, imported_at, records) VALUES (?1, ?2, ?3, ?4, ?5) \
-         ON CONFLICT (name) DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, imported_at = excluded.imported_at, records = excluded.records",
-        params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), records.len() as i64],
+        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (name) DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, imported_at = excluded.imported_at, records = excluded.records, feed_time = excluded.feed_time",
+        params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), records.len() as i64, feed.feed_time.map(millis)],
     )?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description) \
@@ -45,7 +45,7 @@ pub(crate) fn import(
 
 pub(crate) fn feeds(c: &Connection) -> rusqlite::Result<Vec<FeedStatus>> {
     let mut stmt = c.prepare_cached(
-        "SELECT name, source, sha256, imported_at, records FROM feeds ORDER BY name",
+        "SELECT name, source, sha256, imported_at, records, feed_time FROM feeds ORDER BY name",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(FeedStatus {
@@ -54,6 +54,7 @@ pub(crate) fn feeds(c: &Connection) -> rusqlite::Result<Vec<FeedStatus>> {
             sha256: r.get(2)?,
             imported_at: from_millis(r.get(3)?),
             records: r.get::<_, i64>(4)? as u64,
+            feed_time: r.get::<_, Option<i64>>(5)?.map(from_millis),
         })
     })?;
     rows.collect()

@@ -18,6 +18,9 @@ pub struct FeedStatus {
     pub sha256: String,
     pub imported_at: SystemTime,
     pub records: u64,
+    /// The feed's own time, where it has one (OSV: its newest document's
+    /// `modified`; the tracker: its file's modification time).
+    pub feed_time: Option<SystemTime>,
 }
 
 /// A record's status as the `status` and `fixed_version` columns hold it.

@@ -926,6 +926,7 @@ mod inventory_cases {
             sha256: "ab".repeat(32),
             imported_at: t(100),
             records: n,
+            feed_time: Some(t(90)),
         };
         assert!(!s.covers_release("bookworm").unwrap());
         s.import_feed(&feed(total), records.clone()).unwrap();

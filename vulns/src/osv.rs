@@ -29,6 +29,8 @@ use crate::{FeedError, Record, Status};
 struct Doc {
     id: String,
     #[serde(default)]
+    modified: Option<String>,
+    #[serde(default)]
     withdrawn: Option<String>,
     #[serde(default)]
     details: Option<String>,
@@ -126,11 +128,31 @@ fn cvss_severity(list: &[WireSeverity]) -> Option<Severity> {
         .map(from_cvss)
 }
 
+/// What one document gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOne {
+    pub records: usize,
+    /// Its `modified` time (a feed's time is its newest document's).
+    pub modified: Option<std::time::SystemTime>,
+}
+
 /// Reads one OSV document, calling `each` for every record it gives.
-pub fn read_one(json: &[u8], mut each: impl FnMut(Record)) -> Result<usize, FeedError> {
+pub fn read_one(json: &[u8], mut each: impl FnMut(Record)) -> Result<ReadOne, FeedError> {
     let doc: Doc = serde_json::from_slice(json)?;
+    let modified = match &doc.modified {
+        Some(m) => Some(humantime::parse_rfc3339_weak(m).map_err(|e| {
+            FeedError::Invalid(format!(
+                "{}: modified {m:?} is not an RFC 3339 time: {e}",
+                doc.id
+            ))
+        })?),
+        None => None,
+    };
     if doc.withdrawn.is_some() {
-        return Ok(0);
+        return Ok(ReadOne {
+            records: 0,
+            modified,
+        });
     }
     let id = doc
         .id
@@ -196,7 +218,10 @@ pub fn read_one(json: &[u8], mut each: impl FnMut(Record)) -> Result<usize, Feed
         });
         n += 1;
     }
-    Ok(n)
+    Ok(ReadOne {
+        records: n,
+        modified,
+    })
 }
 
 #[cfg(test)]
@@ -267,6 +292,18 @@ mod tests {
             ]
         );
         assert!(read_one(b"{\"id\": \"CVE-1\", \"affected\": 3}", |_| {}).is_err());
+        // A document's time: its modified field, which must be a time.
+        let one = read_one(
+            &std::fs::read(format!("{dir}/CVE-2024-9002.json")).unwrap(),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(one.records, 1);
+        assert_eq!(
+            one.modified,
+            Some(humantime::parse_rfc3339("2024-09-01T10:00:00Z").unwrap())
+        );
+        assert!(read_one(br#"{"id": "CVE-1", "modified": "yesterday"}"#, |_| {}).is_err());
         assert!(read_one(
             br#"{"id": "CVE-1", "affected": [{"package": {"ecosystem": "Ubuntu:22.04:LTS", "name": "a"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"fixed": ""}]}]}]}"#,
             |_| {}
