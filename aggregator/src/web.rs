@@ -183,6 +183,9 @@ struct Row {
     reboot: bool,
     last_report: Option<When>,
     stale: bool,
+    /// Open vulnerabilities whose fix the host can install now: critical
+    /// and important, and all; `None`: no loaded feed covers it (unknown).
+    vulns: Option<(u32, u32)>,
 }
 
 fn row(state: &AppState, h: &HostSummary, now: SystemTime) -> Row {
@@ -199,6 +202,7 @@ fn row(state: &AppState, h: &HostSummary, now: SystemTime) -> Row {
         reboot: h.counts.reboot_required,
         last_report: Some(when(h.last_report_at, now)),
         stale: is_stale(state, h, now),
+        vulns: fixable(h),
     }
 }
 
@@ -382,12 +386,13 @@ impl HostQuery {
     }
 }
 
-const SORTS: [(&str, &str, bool); 8] = [
+const SORTS: [(&str, &str, bool); 9] = [
     ("host", "Host", false),
     ("site", "Site", false),
     ("os", "OS", false),
     ("pending", "Pending", true),
     ("security", "Security", true),
+    ("vulns", "Fixable now", true),
     ("since", "Security pending since", false),
     ("reboot", "Reboot", false),
     ("last", "Last report", false),
@@ -446,6 +451,13 @@ fn matches(state: &AppState, f: &HostQuery, h: &HostSummary, now: SystemTime) ->
         })
 }
 
+/// A host's open vulnerabilities with an installable fix: (critical and
+/// important, all); `None` when no feed covers it.
+fn fixable(h: &HostSummary) -> Option<(u32, u32)> {
+    h.vulnerabilities
+        .map(|v| (v.fixable[0] + v.fixable[1], v.fixable.iter().sum()))
+}
+
 fn sort_hosts(list: &mut [&HostSummary], f: &HostQuery) {
     list.sort_by(|a, b| {
         let o = match f.sort.as_str() {
@@ -466,6 +478,9 @@ fn sort_hosts(list: &mut [&HostSummary], f: &HostQuery) {
                 (None, Some(_)) => std::cmp::Ordering::Less,
                 (None, None) => std::cmp::Ordering::Equal,
             },
+            // What to fix first: fixable critical and important, then all
+            // fixable; unknown hosts below every covered one.
+            "vulns" => fixable(a).cmp(&fixable(b)),
             "reboot" => a.counts.reboot_required.cmp(&b.counts.reboot_required),
             "last" => a.last_report_at.cmp(&b.last_report_at),
             _ => std::cmp::Ordering::Equal,

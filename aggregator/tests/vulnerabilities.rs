@@ -406,6 +406,21 @@ fn fleet_views(base: &str, fed: &str) {
         !fed.contains("pakiti_vulnerabilities{host=\"ubu-01\""),
         "{fed}"
     );
+    // The hosts list by fixable vulnerabilities, least first: the unknown
+    // host below every covered one, so first here (its name sorts after).
+    let hosts = reqwest::blocking::get(format!("{base}/hosts?sort=vulns&order=asc"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let (deb, ubu) = (
+        hosts.find(">deb-01<").unwrap(),
+        hosts.find(">ubu-01<").unwrap(),
+    );
+    assert!(ubu < deb, "{hosts}");
+    assert!(
+        hosts.contains("title=\"no loaded vulnerability feed covers this host\">unknown"),
+        "{hosts}"
+    );
     let page = reqwest::blocking::get(format!("{base}/vulnerabilities"))
         .unwrap()
         .text()
