@@ -210,6 +210,14 @@ fn write(
     if findings.is_none() && s.vulnerabilities.is_none() {
         return Ok(Outcome::Unknown);
     }
+    // The same findings as the last rematch wrote: nothing to read or write.
+    if let Some(f) = &findings {
+        if s.vulnerabilities.is_some()
+            && input.findings_digest.as_deref() == Some(pakiti_store::findings_digest(f).as_slice())
+        {
+            return Ok(Outcome::Matched(f.len()));
+        }
+    }
     let written = store.put_findings(s.id, &input.basis, findings.as_deref(), at)?;
     Ok(match (written, findings) {
         (false, _) => Outcome::Skipped,

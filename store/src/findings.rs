@@ -130,9 +130,44 @@ pub struct MatchingInput {
     pub basis: Vec<u8>,
     /// `None`: the host sends no inventory.
     pub installed: Option<Vec<Installed>>,
+    /// [`digest`] of the open findings the last rematch wrote (`None`: no
+    /// rematch wrote any).
+    pub findings_digest: Option<Vec<u8>>,
     /// Pending updates: (name, arch) → candidate version.
     pub candidates: HashMap<(String, String), String>,
     pub platform: Platform,
+}
+
+/// SHA-256 of a rematch's findings (each once, in key order, every field):
+/// equal digests, equal open findings, so an unchanged rematch is skipped.
+pub fn digest(findings: &[Finding]) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    let mut keyed: Vec<&Finding> = findings.iter().collect();
+    keyed.sort_by(|a, b| key(a).cmp(&key(b)));
+    keyed.dedup_by(|a, b| key(a) == key(b));
+    let mut sha = Sha256::new();
+    for f in keyed {
+        let (status, fixed) = crate::vulns::status_columns(&f.status);
+        for field in [
+            f.id.as_str(),
+            &f.package,
+            &f.arch,
+            &f.installed_version,
+            &f.source_package,
+            &f.source_version,
+            status,
+            fixed.unwrap_or(""),
+            if f.fix_available { "1" } else { "0" },
+            f.severity.as_str(),
+            f.vendor_severity.as_deref().unwrap_or(""),
+            kernel_column(f.kernel).unwrap_or(""),
+        ] {
+            sha.update(field.as_bytes());
+            sha.update([0]);
+        }
+        sha.update([b'\n']);
+    }
+    sha.finalize().to_vec()
 }
 
 /// The identity of a finding within its host.
@@ -292,6 +327,21 @@ mod tests {
         let p = plan(&open, &new[1..3]);
         assert_eq!(p.resolve, [("CVE-1", "a", "amd64")], "gone: resolved");
         assert_eq!(p.upsert.len(), 2);
+    }
+
+    #[test]
+    fn the_digest_follows_the_findings_not_their_order() {
+        let a = [f("CVE-1", "a", false), f("CVE-2", "b", true)];
+        let b = [
+            f("CVE-2", "b", true),
+            f("CVE-1", "a", false),
+            f("CVE-1", "a", false),
+        ];
+        assert_eq!(digest(&a), digest(&b));
+        let mut c = a.clone();
+        c[1].fix_available = false;
+        assert_ne!(digest(&a), digest(&c), "every field counts");
+        assert_ne!(digest(&a), digest(&a[..1]));
     }
 
     #[test]

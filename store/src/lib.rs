@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime};
 use pakiti_report::{HeldReason, Installed, Report, Severity};
 
 pub use findings::{
-    ExposedHost, ExposedKey, ExposedPage, FleetVulnerability, MatchingInput, StoredFinding,
-    VulnCounts,
+    digest as findings_digest, ExposedHost, ExposedKey, ExposedPage, FleetVulnerability,
+    MatchingInput, StoredFinding, VulnCounts,
 };
 pub use installed_order::InstalledOnKey;
 pub use inventory::InstalledChange;

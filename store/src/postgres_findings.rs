@@ -74,7 +74,7 @@ pub(crate) fn host_id(
 pub(crate) fn matching_input(c: &mut impl GenericClient, id: i64) -> R<Option<MatchingInput>> {
     let Some(r) = c.query_opt(
         &format!(
-            "SELECT {}, content_hash FROM hosts WHERE id = $1",
+            "SELECT {}, content_hash, vuln_digest FROM hosts WHERE id = $1",
             crate::postgres::SUMMARY
         ),
         &[&id],
@@ -82,7 +82,11 @@ pub(crate) fn matching_input(c: &mut impl GenericClient, id: i64) -> R<Option<Ma
     else {
         return Ok(None);
     };
-    let (summary, basis) = (crate::postgres::summary(&r)?, r.try_get(40)?);
+    let (summary, basis, findings_digest) = (
+        crate::postgres::summary(&r)?,
+        r.try_get(40)?,
+        r.try_get(41)?,
+    );
     let candidates = c
         .query(
             "SELECT name, arch, candidate_version FROM pending_updates WHERE host_id = $1",
@@ -95,6 +99,7 @@ pub(crate) fn matching_input(c: &mut impl GenericClient, id: i64) -> R<Option<Ma
     Ok(Some(MatchingInput {
         summary,
         basis,
+        findings_digest,
         installed: inv.installed,
         candidates,
         platform: inv.platform,
@@ -125,7 +130,10 @@ pub(crate) fn put(
             "DELETE FROM vuln_findings WHERE host_id = $1 AND resolved_at IS NULL",
             &[&id],
         )?;
-        tx.execute("UPDATE hosts SET vuln_counts = NULL WHERE id = $1", &[&id])?;
+        tx.execute(
+            "UPDATE hosts SET vuln_counts = NULL, vuln_digest = NULL WHERE id = $1",
+            &[&id],
+        )?;
         return Ok(true);
     };
     let open: Vec<Finding> = tx
@@ -184,9 +192,10 @@ pub(crate) fn put(
         )?;
     }
     let counts = VulnCounts::of(crate::sqlite_findings::open_or_new(new));
+    let digest = findings::digest(new);
     tx.execute(
-        "UPDATE hosts SET vuln_counts = $2 WHERE id = $1 AND vuln_counts IS DISTINCT FROM $2",
-        &[&id, &counts.column()],
+        "UPDATE hosts SET vuln_counts = $2, vuln_digest = $3 WHERE id = $1 AND (vuln_counts IS DISTINCT FROM $2 OR vuln_digest IS DISTINCT FROM $3)",
+        &[&id, &counts.column(), &digest],
     )?;
     Ok(true)
 }

@@ -73,12 +73,14 @@ pub(crate) fn host_id(
 }
 
 pub(crate) fn matching_input(c: &Connection, id: i64) -> rusqlite::Result<Option<MatchingInput>> {
-    let Some((summary, basis)) = c
+    let Some((summary, basis, findings_digest)) = c
         .prepare_cached(&format!(
-            "SELECT {}, content_hash FROM hosts WHERE id = ?1",
+            "SELECT {}, content_hash, vuln_digest FROM hosts WHERE id = ?1",
             crate::sqlite::SUMMARY_COLUMNS
         ))?
-        .query_row([id], |r| Ok((crate::sqlite::summary(r)?, r.get(40)?)))
+        .query_row([id], |r| {
+            Ok((crate::sqlite::summary(r)?, r.get(40)?, r.get(41)?))
+        })
         .optional()?
     else {
         return Ok(None);
@@ -93,6 +95,7 @@ pub(crate) fn matching_input(c: &Connection, id: i64) -> rusqlite::Result<Option
     Ok(Some(MatchingInput {
         summary,
         basis,
+        findings_digest,
         installed: inv.installed,
         candidates,
         platform: inv.platform,
@@ -117,6 +120,7 @@ pub(crate) struct Planned {
     resolve: Vec<(String, String, String)>,
     /// `None`: the host is not covered (open findings and counts removed).
     counts: Option<String>,
+    digest: Option<Vec<u8>>,
 }
 
 pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
@@ -125,6 +129,7 @@ pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
             upsert: Vec::new(),
             resolve: Vec::new(),
             counts: None,
+            digest: None,
         },
         Some(new) => {
             let p = plan(open, new);
@@ -136,6 +141,7 @@ pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
                     .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
                     .collect(),
                 counts: Some(VulnCounts::of(open_or_new(new)).column()),
+                digest: Some(findings::digest(new)),
             }
         }
     }
@@ -158,7 +164,7 @@ pub(crate) fn put(
     let Some(counts) = &p.counts else {
         tx.prepare_cached("DELETE FROM vuln_findings WHERE host_id = ?1 AND resolved_at IS NULL")?
             .execute([id])?;
-        tx.prepare_cached("UPDATE hosts SET vuln_counts = NULL WHERE id = ?1")?
+        tx.prepare_cached("UPDATE hosts SET vuln_counts = NULL, vuln_digest = NULL WHERE id = ?1")?
             .execute([id])?;
         return Ok(true);
     };
@@ -196,8 +202,10 @@ pub(crate) fn put(
     for (vid, package, arch) in &p.resolve {
         resolve.execute(params![id, vid, package, arch, at])?;
     }
-    tx.prepare_cached("UPDATE hosts SET vuln_counts = ?2 WHERE id = ?1 AND vuln_counts IS NOT ?2")?
-        .execute(params![id, counts])?;
+    tx.prepare_cached(
+        "UPDATE hosts SET vuln_counts = ?2, vuln_digest = ?3 WHERE id = ?1 AND (vuln_counts IS NOT ?2 OR vuln_digest IS NOT ?3)",
+    )?
+    .execute(params![id, counts, p.digest])?;
     Ok(true)
 }
 

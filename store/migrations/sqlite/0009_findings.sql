@@ -25,6 +25,9 @@ CREATE TABLE vuln_findings (
 CREATE INDEX vuln_findings_open_by_id ON vuln_findings (id) WHERE resolved_at IS NULL;
 CREATE INDEX vuln_findings_resolved ON vuln_findings (resolved_at) WHERE resolved_at IS NOT NULL;
 ALTER TABLE hosts ADD COLUMN vuln_counts TEXT;
+-- SHA-256 of the host's open findings as the last rematch wrote them: a rematch
+-- that finds the same writes (and reads) nothing.
+ALTER TABLE hosts ADD COLUMN vuln_digest BLOB;
 -- The feed's own time (OSV: its newest document; the tracker: its file's time), so
 -- that an older feed is not imported over a newer one.
 ALTER TABLE feeds ADD COLUMN feed_time INTEGER;

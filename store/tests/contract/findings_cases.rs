@@ -84,6 +84,11 @@ pub fn findings_keep_their_exposure_times(s: &dyn Store) {
             "CVE-2024-0003 linux-image-6.1.0-17-amd64 first=100 resolved=None fix=false",
         ]
     );
+    // The digest of what was written, for the next rematch to compare.
+    assert_eq!(
+        s.matching_input(ia).unwrap().unwrap().findings_digest,
+        Some(pakiti_store::findings_digest(&first))
+    );
     let stored = s.host_findings(ia).unwrap();
     assert_eq!(stored[2].finding, kernel, "every field survives");
     // The kernel that does not run is not counted.
@@ -212,6 +217,7 @@ pub fn findings_keep_their_exposure_times(s: &dyn Store) {
         s.host("a", None).unwrap().unwrap().summary.vulnerabilities,
         None
     );
+    assert_eq!(s.matching_input(ia).unwrap().unwrap().findings_digest, None);
     let hosts = s.matching_hosts().unwrap();
     let a_row = hosts.iter().find(|h| h.id == ia).unwrap();
     assert!(a_row.has_inventory && !a_row.has_counts);
