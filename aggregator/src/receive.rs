@@ -64,8 +64,14 @@ pub async fn store_report_from(
         // now, so that an answer to this report means its findings are
         // there too. A failure is logged; the next report or feed import
         // rematches.
-        if outcome != IngestOutcome::Unchanged {
-            rematch_after(&*store, &matcher, &report);
+        // A panic there must not answer "not stored" for a stored report.
+        if outcome != IngestOutcome::Unchanged
+            && std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rematch_after(&*store, &matcher, &report)
+            }))
+            .is_err()
+        {
+            tracing::error!(host = %report.host.hostname.as_str(), "rematching the host panicked; the report is stored");
         }
         Ok::<_, StoreError>((outcome, ingested, started.elapsed() - ingested))
     })
