@@ -218,8 +218,15 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         reboot: usize,
         stale: usize,
         pending: u64,
+        /// Exposed to a critical or important vulnerability whose fix the
+        /// host's own repositories offer.
+        fixable_ci: usize,
+        /// No loaded feed covers them: unknown, not clean.
+        vulns_unknown: usize,
     }
     let add = |t: &mut Tally, h: &HostSummary, stale: bool| {
+        t.fixable_ci += usize::from(fixable(h).is_some_and(|(ci, _)| ci > 0));
+        t.vulns_unknown += usize::from(h.vulnerabilities.is_none());
         t.hosts += 1;
         t.security += usize::from(h.counts.security_total() > 0);
         t.critical_important += usize::from(

@@ -406,6 +406,21 @@ fn fleet_views(base: &str, fed: &str) {
         !fed.contains("pakiti_vulnerabilities{host=\"ubu-01\""),
         "{fed}"
     );
+    // The overview says how many hosts can patch a critical or important
+    // vulnerability now (none here: CVE-2024-5535 is low), and how many
+    // are unknown.
+    let overview = reqwest::blocking::get(format!("{base}/"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        overview.contains("<span class=\"n\">0</span> exposed to a critical or important vulnerability they can patch now"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains("<span class=\"n\">1</span> with vulnerabilities unknown"),
+        "{overview}"
+    );
     // The hosts list by fixable vulnerabilities, least first: the unknown
     // host below every covered one, so first here (its name sorts after).
     let hosts = reqwest::blocking::get(format!("{base}/hosts?sort=vulns&order=asc"))
@@ -733,6 +748,15 @@ fn ubuntu_hosts_are_matched_against_ubuntus_osv_with_pro_fixes_apart() {
             "libssl3 moderate [\"CVE-2024-9001\"]",
             "vim important [\"CVE-2024-9003\"]"
         ]
+    );
+    // Only ubu-pro can patch an important one now (vim, from ESM).
+    let overview = reqwest::blocking::get(format!("{base}/"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        overview.contains("<span class=\"n\">1</span> exposed to a critical or important vulnerability they can patch now"),
+        "{overview}"
     );
     let list = get(&base, "/api/v1/vulnerabilities");
     assert_eq!(list["hosts_covered"], 2, "{list}");
