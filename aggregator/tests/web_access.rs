@@ -93,6 +93,23 @@ async fn basic_auth_with_bcrypt_users() {
         };
         assert!(body.contains(shown), "{page}: {body}");
     }
+    // The fleet's vulnerabilities are behind the same door.
+    for page in [
+        "/vulnerabilities",
+        "/vulnerabilities/CVE-2024-3094",
+        "/api/v1/vulnerabilities",
+        "/api/v1/vulnerabilities/CVE-2024-3094",
+    ] {
+        assert_eq!(
+            get(&s, page, |_| {}).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{page}"
+        );
+        let (status, _) = get(&s, page, |r| b::set(r, "admin:wrong")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+        let (status, _) = get(&s, page, |r| b::set(r, "admin:right")).await;
+        assert_ne!(status, StatusCode::UNAUTHORIZED, "{page}");
+    }
     // Machines are not asked for page credentials.
     assert_eq!(get(&s, "/federate", |_| {}).await.0, StatusCode::OK);
     assert_eq!(get(&s, "/-/ready", |_| {}).await.0, StatusCode::OK);
