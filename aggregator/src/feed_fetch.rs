@@ -14,7 +14,7 @@ use anyhow::{bail, Context as _};
 
 /// The feeds `feeds fetch` downloads unless `[feeds] urls` says otherwise:
 /// (name, URL, the file it is kept as).
-pub const DEFAULT_FEEDS: [(&str, &str, &str); 2] = [
+pub const DEFAULT_FEEDS: [(&str, &str, &str); 3] = [
     (
         "debian",
         "https://security-tracker.debian.org/tracker/data/json",
@@ -24,6 +24,11 @@ pub const DEFAULT_FEEDS: [(&str, &str, &str); 2] = [
         "ubuntu",
         "https://security-metadata.canonical.com/osv/osv-all.tar.xz",
         "ubuntu-osv-all.tar.xz",
+    ),
+    (
+        "ubuntu-vex",
+        "https://security-metadata.canonical.com/vex/vex-all.tar.xz",
+        "ubuntu-vex-all.tar.xz",
     ),
 ];
 

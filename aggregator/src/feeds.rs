@@ -1,13 +1,22 @@
 //! `pakiti-aggregator feeds import PATH...`: vulnerability feeds from files
 //! the operator downloaded (machines need no internet). Each file is read
-//! whole and checked before anything is stored, then its feed's records are
+//! and checked before anything is stored, then its feed's records are
 //! replaced in one transaction: a bad file changes nothing.
 //!
-//! Formats read today: the Debian security tracker's JSON (plain or `.gz`),
-//! and Ubuntu's OSV: one document (`.json`) or an archive of them
-//! (`osv-all.tar.xz`; `.tar`, `.tar.gz` too), read as a stream.
+//! Formats, recognised by content: the Debian security tracker's JSON; OSV
+//! documents (Ubuntu's `osv-all.tar.xz`, OSV's `<Ecosystem>/all.zip` of
+//! Debian, Alpine, AlmaLinux or Rocky Linux advisories, or one `.json`);
+//! Ubuntu's OpenVEX documents (its VEX tarball, or one `.json`). Files are
+//! decompressed by their name (`.gz`, `.bz2`, `.xz`, `.zst`), archives
+//! (`.tar` so compressed, `.zip`) read one document at a time, and the
+//! tracker as a stream: no feed is ever whole in memory.
+//!
+//! A feed's name says what it holds, so files of different vendors are
+//! different feeds: `debian` (the tracker), `ubuntu` (Ubuntu's OSV),
+//! `ubuntu-vex`, and `osv-<distributions>` for OSV of others (`osv-debian`,
+//! `osv-alpine`, `osv-almalinux`, `osv-rocky`, or joined by `+`).
 
-use std::io::Read as _;
+use std::io::{BufRead as _, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -50,114 +59,45 @@ pub fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Reads one feed file: decompressed by its name, its format recognised by
-/// its content, every record checked.
-pub fn read(path: &Path) -> anyhow::Result<Feed> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if [".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz"]
-        .iter()
-        .any(|e| name.ends_with(e))
-    {
-        return read_osv_archive(path);
-    }
-    let raw = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    let sha256: String = Sha256::digest(&raw)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let text = if name.ends_with(".gz") {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .with_context(|| format!("{}: not gzip", path.display()))?;
-        out
-    } else if let Some(ext) = [".bz2", ".xz", ".zst"].iter().find(|e| name.ends_with(*e)) {
-        bail!(
-            "{}: {ext} files are not read yet: decompress it first, or use the plain or .gz file",
-            path.display()
-        )
-    } else {
-        raw
-    };
-    let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
-        bail!(
-            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; Ubuntu's OSV documents, or osv-all.tar.xz)",
-            path.display()
-        );
-    }
-    let mut records = Vec::new();
-    if is_osv_document(&text) {
-        let one = pakiti_vulns::osv::read_one(&text, |r| records.push(r))
-            .with_context(|| format!("{}: not an OSV document", path.display()))?;
-        return osv_feed(path, sha256, records, one.modified);
-    }
-    pakiti_vulns::debian::read(text.as_slice(), |r| records.push(r))
-        .with_context(|| format!("{}: not the Debian security tracker's JSON", path.display()))?;
-    Ok(Feed {
-        status: FeedStatus {
-            name: "debian".into(),
-            source: path.display().to_string(),
-            sha256,
-            imported_at: SystemTime::now(),
-            records: records.len() as u64,
-            // The tracker has no time of its own: its file's.
-            feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-        },
-        records,
-    })
+/// How a file is compressed, by its name; and its name without that.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
 }
 
-/// Whether a JSON object is an OSV document: its first key is one of the
-/// schema's (the tracker's first key is a source package's name).
-fn is_osv_document(text: &[u8]) -> bool {
-    let head = &text[..text.len().min(4096)];
-    let Some(start) = head.iter().position(|b| *b == b'"') else {
-        return false;
-    };
-    let Some(len) = head[start + 1..].iter().position(|b| *b == b'"') else {
-        return false;
-    };
-    matches!(
-        &head[start + 1..start + 1 + len],
-        b"schema_version"
-            | b"id"
-            | b"modified"
-            | b"published"
-            | b"withdrawn"
-            | b"aliases"
-            | b"related"
-            | b"summary"
-            | b"details"
-            | b"severity"
-            | b"affected"
-    )
+fn compression(name: &str) -> (Compression, String) {
+    for (ext, c, inner) in [
+        (".gz", Compression::Gzip, ""),
+        (".tgz", Compression::Gzip, ".tar"),
+        (".bz2", Compression::Bzip2, ""),
+        (".tbz2", Compression::Bzip2, ".tar"),
+        (".xz", Compression::Xz, ""),
+        (".txz", Compression::Xz, ".tar"),
+        (".zst", Compression::Zstd, ""),
+        (".tzst", Compression::Zstd, ".tar"),
+    ] {
+        if let Some(stem) = name.strip_suffix(ext) {
+            return (c, format!("{stem}{inner}"));
+        }
+    }
+    (Compression::None, name.to_string())
 }
 
-/// The Ubuntu feed from OSV records (none: not an Ubuntu feed).
-fn osv_feed(
-    path: &Path,
-    sha256: String,
-    records: Vec<Record>,
-    feed_time: Option<SystemTime>,
-) -> anyhow::Result<Feed> {
-    if records.is_empty() {
-        bail!(
-            "{}: no record of an Ubuntu release (ecosystems Ubuntu:22.04:LTS, Ubuntu:Pro:…): only Ubuntu's OSV is read yet",
-            path.display()
-        );
-    }
-    Ok(Feed {
-        status: FeedStatus {
-            name: "ubuntu".into(),
-            source: path.display().to_string(),
-            sha256,
-            imported_at: SystemTime::now(),
-            records: records.len() as u64,
-            feed_time,
-        },
-        records,
+/// The decompressed bytes of `inner`.
+fn decompressed<'a>(c: Compression, inner: impl Read + 'a) -> anyhow::Result<Box<dyn Read + 'a>> {
+    Ok(match c {
+        Compression::None => Box::new(inner),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(inner)),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(inner)),
+        Compression::Xz => Box::new(xz2::read::XzDecoder::new_multi_decoder(inner)),
+        Compression::Zstd => Box::new(
+            ruzstd::decoding::StreamingDecoder::new(inner)
+                .map_err(|e| anyhow::anyhow!("not zstd: {e}"))?,
+        ),
     })
 }
 
@@ -167,7 +107,7 @@ struct Hashing<R> {
     sha: std::rc::Rc<std::cell::RefCell<Sha256>>,
 }
 
-impl<R: std::io::Read> std::io::Read for Hashing<R> {
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.sha.borrow_mut().update(&buf[..n]);
@@ -175,29 +115,218 @@ impl<R: std::io::Read> std::io::Read for Hashing<R> {
     }
 }
 
+type Sha = std::rc::Rc<std::cell::RefCell<Sha256>>;
+
+fn hex(sha: &Sha) -> String {
+    sha.borrow()
+        .clone()
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The file, read through a hash of its bytes as they are.
+fn open_hashing(path: &Path) -> anyhow::Result<(Hashing<std::io::BufReader<std::fs::File>>, Sha)> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let sha: Sha = Default::default();
+    Ok((
+        Hashing {
+            inner: std::io::BufReader::with_capacity(1 << 20, file),
+            sha: sha.clone(),
+        },
+        sha,
+    ))
+}
+
+/// What a JSON document is, by its first key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Osv,
+    Vex,
+    /// The Debian tracker: its first key is a source package's name.
+    Tracker,
+}
+
+fn kind(head: &[u8]) -> Option<Kind> {
+    let head = &head[..head.len().min(4096)];
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return None;
+    }
+    let Some(start) = head.iter().position(|b| *b == b'"') else {
+        return Some(Kind::Tracker);
+    };
+    let Some(len) = head[start + 1..].iter().position(|b| *b == b'"') else {
+        return Some(Kind::Tracker);
+    };
+    Some(match &head[start + 1..start + 1 + len] {
+        b"schema_version" | b"id" | b"modified" | b"published" | b"withdrawn" | b"aliases"
+        | b"upstream" | b"related" | b"summary" | b"details" | b"severity" | b"affected" => {
+            Kind::Osv
+        }
+        b"@context" | b"@id" | b"metadata" | b"statements" | b"author" | b"timestamp"
+        | b"version" => Kind::Vex,
+        _ => Kind::Tracker,
+    })
+}
+
+/// The documents of a feed file as they are read.
+#[derive(Default)]
+struct Documents {
+    records: Vec<Record>,
+    osv: u64,
+    vex: u64,
+    newest: Option<SystemTime>,
+}
+
+impl Documents {
+    /// Reads one OSV or OpenVEX document (`what` names it in errors).
+    fn add(&mut self, json: &[u8], what: &str) -> anyhow::Result<()> {
+        let records = &mut self.records;
+        let one = match kind(json) {
+            Some(Kind::Osv) => {
+                self.osv += 1;
+                pakiti_vulns::osv::read_one(json, |r| records.push(r))
+                    .with_context(|| format!("{what} is not an OSV document"))?
+            }
+            Some(Kind::Vex) => {
+                self.vex += 1;
+                pakiti_vulns::vex::read_one(json, |r| records.push(r))
+                    .with_context(|| format!("{what} is not an OpenVEX document"))?
+            }
+            _ => bail!("{what} is neither an OSV nor an OpenVEX document"),
+        };
+        self.newest = self.newest.max(one.modified);
+        Ok(())
+    }
+
+    fn feed(self, path: &Path, sha256: String) -> anyhow::Result<Feed> {
+        if self.osv > 0 && self.vex > 0 {
+            bail!(
+                "{}: OSV and OpenVEX documents in one file: import them as two",
+                path.display()
+            );
+        }
+        if self.records.is_empty() {
+            bail!(
+                "{}: no record of a release this aggregator reads (OSV ecosystems Ubuntu:…, Debian:N, Alpine:vX.Y, AlmaLinux:N, Rocky Linux:N; Ubuntu's OpenVEX \"will not fix\" and \"no longer supported\" statements)",
+                path.display()
+            );
+        }
+        let name = if self.vex > 0 {
+            "ubuntu-vex".to_string()
+        } else {
+            feed_name(&self.records)
+        };
+        Ok(Feed {
+            status: FeedStatus {
+                name,
+                source: path.display().to_string(),
+                sha256,
+                imported_at: SystemTime::now(),
+                records: self.records.len() as u64,
+                feed_time: self.newest,
+            },
+            records: self.records,
+        })
+    }
+}
+
+/// An OSV feed's name from the distributions of its records: `ubuntu` for
+/// Ubuntu's (with its Pro records), `osv-debian`, `osv-alpine+rocky`.
+pub fn feed_name(records: &[Record]) -> String {
+    let families: std::collections::BTreeSet<&str> = records
+        .iter()
+        .map(|r| r.release.split(':').next().unwrap_or(""))
+        .map(|f| if f == "ubuntu-pro" { "ubuntu" } else { f })
+        .collect();
+    if families.len() == 1 && families.contains("ubuntu") {
+        return "ubuntu".into();
+    }
+    format!("osv-{}", families.into_iter().collect::<Vec<_>>().join("+"))
+}
+
 /// The largest document an archive may hold (Ubuntu's largest is a few MB).
 const MAX_DOCUMENT: u64 = 64 << 20;
 
-/// An archive of OSV documents, streamed: one document in memory at a time.
-fn read_osv_archive(path: &Path) -> anyhow::Result<Feed> {
-    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let sha = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
-    let hashing = Hashing {
-        inner: std::io::BufReader::with_capacity(1 << 20, file),
-        sha: sha.clone(),
-    };
+/// Reads one feed file: decompressed by its name, its format recognised by
+/// its content, every record checked.
+pub fn read(path: &Path) -> anyhow::Result<Feed> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let decoded: Box<dyn std::io::Read> = if name.ends_with(".xz") || name.ends_with(".txz") {
-        Box::new(xz2::read::XzDecoder::new_multi_decoder(hashing))
-    } else if name.ends_with(".gz") || name.ends_with(".tgz") {
-        Box::new(flate2::read::MultiGzDecoder::new(hashing))
-    } else {
-        Box::new(hashing)
-    };
+    let (c, inner) = compression(name);
+    if inner.ends_with(".zip") {
+        if c != Compression::None {
+            bail!(
+                "{}: a compressed zip archive: decompress it first",
+                path.display()
+            );
+        }
+        return read_zip(path);
+    }
+    let (hashing, sha) = open_hashing(path)?;
+    let mut decoded = std::io::BufReader::with_capacity(
+        1 << 20,
+        decompressed(c, hashing).with_context(|| format!("{}", path.display()))?,
+    );
+    if inner.ends_with(".tar") {
+        return read_tar(path, decoded, &sha);
+    }
+    let head = decoded
+        .fill_buf()
+        .with_context(|| {
+            format!(
+                "{}: not readable as named (compression by its name)",
+                path.display()
+            )
+        })?
+        .to_vec();
+    match kind(&head) {
+        None => bail!(
+            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; OSV or OpenVEX documents, or their archives: osv-all.tar.xz, all.zip, vex-all.tar.xz)",
+            path.display()
+        ),
+        Some(Kind::Tracker) => {
+            let mut records = Vec::new();
+            pakiti_vulns::debian::read(&mut decoded, |r| records.push(r)).with_context(|| {
+                format!("{}: not the Debian security tracker's JSON", path.display())
+            })?;
+            // The rest of the file counts in its hash too.
+            std::io::copy(&mut decoded, &mut std::io::sink())
+                .with_context(|| format!("{}", path.display()))?;
+            Ok(Feed {
+                status: FeedStatus {
+                    name: "debian".into(),
+                    source: path.display().to_string(),
+                    sha256: hex(&sha),
+                    imported_at: SystemTime::now(),
+                    records: records.len() as u64,
+                    // The tracker has no time of its own: its file's.
+                    feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+                },
+                records,
+            })
+        }
+        Some(_) => {
+            let mut text = Vec::new();
+            (&mut decoded)
+                .take(MAX_DOCUMENT + 1)
+                .read_to_end(&mut text)
+                .with_context(|| format!("{}", path.display()))?;
+            if text.len() as u64 > MAX_DOCUMENT {
+                bail!("{}: a document larger than {MAX_DOCUMENT} bytes", path.display());
+            }
+            let mut docs = Documents::default();
+            docs.add(&text, &path.display().to_string())?;
+            docs.feed(path, hex(&sha))
+        }
+    }
+}
+
+/// A tar archive of documents, streamed: one document in memory at a time.
+fn read_tar(path: &Path, decoded: impl Read, sha: &Sha) -> anyhow::Result<Feed> {
     let mut archive = tar::Archive::new(decoded);
-    let mut records = Vec::new();
-    let mut documents = 0u64;
-    let mut newest: Option<SystemTime> = None;
+    let mut docs = Documents::default();
     let mut buf = Vec::new();
     for entry in archive
         .entries()
@@ -222,28 +351,57 @@ fn read_osv_archive(path: &Path) -> anyhow::Result<Feed> {
         entry
             .read_to_end(&mut buf)
             .with_context(|| format!("{}: {inner}", path.display()))?;
-        let one = pakiti_vulns::osv::read_one(&buf, |r| records.push(r))
-            .with_context(|| format!("{}: {inner} is not an OSV document", path.display()))?;
-        newest = newest.max(one.modified);
-        documents += 1;
+        docs.add(&buf, &format!("{}: {inner}", path.display()))?;
     }
     // The rest of the file counts in its hash too.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
         .with_context(|| format!("{}", path.display()))?;
-    if documents == 0 {
-        bail!(
-            "{}: no OSV document (*.json) in the archive",
-            path.display()
-        );
+    if docs.osv + docs.vex == 0 {
+        bail!("{}: no document (*.json) in the archive", path.display());
     }
-    let sha256: String = sha
-        .borrow()
-        .clone()
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    osv_feed(path, sha256, records, newest)
+    docs.feed(path, hex(sha))
+}
+
+/// A zip archive of documents (OSV's `all.zip`), one in memory at a time.
+fn read_zip(path: &Path) -> anyhow::Result<Feed> {
+    let (hashing, sha) = open_hashing(path)?;
+    // The file is hashed whole first: a zip is read from its end.
+    let mut hashing = hashing;
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .with_context(|| format!("{}", path.display()))?;
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: not a zip archive", path.display()))?;
+    let mut docs = Documents::default();
+    let mut buf = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .with_context(|| format!("{}: a damaged zip archive", path.display()))?;
+        let inner = entry
+            .name()
+            .map(|n| n.to_string())
+            .with_context(|| format!("{}: an entry without a readable name", path.display()))?;
+        if !entry.is_file() || !inner.ends_with(".json") {
+            continue;
+        }
+        if entry.size() > MAX_DOCUMENT {
+            bail!(
+                "{}: {inner} is larger than {MAX_DOCUMENT} bytes",
+                path.display()
+            );
+        }
+        buf.clear();
+        (&mut entry)
+            .take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("{}: {inner}", path.display()))?;
+        docs.add(&buf, &format!("{}: {inner}", path.display()))?;
+    }
+    if docs.osv + docs.vex == 0 {
+        bail!("{}: no document (*.json) in the archive", path.display());
+    }
+    docs.feed(path, hex(&sha))
 }
 
 /// Reads every file first (nothing is stored if one is bad, or older than

@@ -17,42 +17,115 @@ use pakiti_vulns::{Finding, HostPackages, Index, Matcher};
 /// The releases whose records a host is matched against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Releases {
-    /// The release a loaded feed must cover (Debian: the codename; Ubuntu:
-    /// `ubuntu:22.04`).
+    /// The host's own release, as the API shows it (Debian: the codename;
+    /// Ubuntu: `ubuntu:22.04`; `alpine:3.20`, `almalinux:9`, `rocky:9`).
     pub release: String,
-    /// Looked up first (Ubuntu Pro's records, `ubuntu-pro:22.04`).
-    pub first: Option<String>,
+    /// Every release whose records apply, in lookup order (see
+    /// [`pakiti_vulns::HostPackages::releases`]); the host is covered when
+    /// a loaded feed has records of one of them.
+    pub chain: Vec<String>,
+    /// Ubuntu Pro's release, whose fixes need ESM sources.
+    pub pro: Option<String>,
+    /// The distribution's version order.
+    pub scheme: pakiti_versions::Scheme,
+}
+
+impl Releases {
+    fn new(release: String, scheme: pakiti_versions::Scheme) -> Releases {
+        Releases {
+            chain: vec![release.clone()],
+            release,
+            pro: None,
+            scheme,
+        }
+    }
+
+    /// Whether a loaded feed has records of one of the releases.
+    pub fn covered(
+        &self,
+        covers: &dyn Fn(&str) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        for r in &self.chain {
+            if covers(r)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// `major` of a VERSION_ID `major[.minor…]`, when it is a number.
+fn major(version: &str) -> Option<&str> {
+    let m = version.split('.').next()?;
+    (!m.is_empty() && m.bytes().all(|b| b.is_ascii_digit())).then_some(m)
+}
+
+/// `major.minor` of a VERSION_ID `major.minor[.patch…]`.
+fn major_minor(version: &str) -> Option<String> {
+    let mut parts = version.split('.');
+    let (a, b) = (parts.next()?, parts.next()?);
+    let b: String = b.chars().take_while(|c| c.is_ascii_digit()).collect();
+    (major(a).is_some() && !b.is_empty()).then(|| format!("{a}.{b}"))
 }
 
 /// The releases whose records a host is matched against, or why there are
-/// none. Feeds read today: Debian's tracker (hosts whose os-release id is
-/// `debian`, by `VERSION_CODENAME`) and Ubuntu's OSV (`ubuntu`, by
-/// `VERSION_ID`; Ubuntu Pro's records first).
+/// none, by its os-release `ID`, `VERSION_ID` and `VERSION_CODENAME`:
+///
+/// | `ID` | releases, in lookup order | version order |
+/// | --- | --- | --- |
+/// | `debian` | the codename (Debian's tracker), `debian:12` (OSV's DSA/DLA) | dpkg |
+/// | `ubuntu` | `ubuntu-pro:22.04` (Ubuntu Pro's fixes), `ubuntu:22.04` | dpkg |
+/// | `alpine` | `alpine:3.20` | apk |
+/// | `almalinux` | `almalinux:9` | rpm |
+/// | `rocky` | `rocky:9` | rpm |
 pub(crate) fn release_of(
     os_id: &str,
     version: &str,
     codename: Option<&str>,
     has_inventory: bool,
 ) -> Result<Releases, String> {
+    use pakiti_versions::Scheme;
     if !has_inventory {
         return Err(
             "the host sends no installed inventory (an exporter older than the inventory)".into(),
         );
     }
+    let numbered = |what: &str| {
+        format!("the host's os-release has no numbered VERSION_ID ({version:?}) to name its {what} release")
+    };
     match os_id {
-        "debian" => codename
-            .map(|c| Releases {
-                release: c.to_string(),
-                first: None,
+        "debian" => {
+            let osv = major(version).map(|m| format!("debian:{m}"));
+            let chain: Vec<String> = codename.map(str::to_string).into_iter().chain(osv).collect();
+            match chain.first() {
+                Some(first) => Ok(Releases {
+                    release: first.clone(),
+                    chain,
+                    pro: None,
+                    scheme: Scheme::Dpkg,
+                }),
+                None => Err("the host's os-release has neither VERSION_CODENAME nor VERSION_ID".into()),
+            }
+        }
+        "ubuntu" if !version.is_empty() => {
+            let pro = format!("ubuntu-pro:{version}");
+            let own = format!("ubuntu:{version}");
+            Ok(Releases {
+                release: own.clone(),
+                chain: vec![pro.clone(), own],
+                pro: Some(pro),
+                scheme: Scheme::Dpkg,
             })
-            .ok_or_else(|| "the host's os-release has no VERSION_CODENAME".to_string()),
-        "ubuntu" if !version.is_empty() => Ok(Releases {
-            release: format!("ubuntu:{version}"),
-            first: Some(format!("ubuntu-pro:{version}")),
-        }),
+        }
         "ubuntu" => Err("the host's os-release has no VERSION_ID".into()),
+        "alpine" => major_minor(version)
+            .map(|v| Releases::new(format!("alpine:{v}"), Scheme::Apk))
+            .ok_or_else(|| numbered("Alpine")),
+        "almalinux" | "rocky" => major(version)
+            .map(|m| Releases::new(format!("{os_id}:{m}"), Scheme::Rpm))
+            .ok_or_else(|| numbered(os_id)),
         other => Err(format!(
-            "no feed read by this aggregator covers {other:?} hosts yet (Debian's tracker and Ubuntu's OSV are read today)"
+            "no feed read by this aggregator covers {other:?} hosts yet (Debian, Ubuntu, Alpine, AlmaLinux and Rocky Linux are read today)"
         )),
     }
 }
@@ -68,10 +141,30 @@ pub(crate) fn releases_of(s: &pakiti_store::HostSummary) -> Result<Releases, Str
 }
 
 /// Why a covered-looking host is not covered after all.
-pub(crate) fn not_loaded(release: &str) -> String {
+pub(crate) fn not_loaded(releases: &Releases) -> String {
     format!(
-        "no loaded feed has records for release {release:?}: import one with pakiti-aggregator feeds import"
+        "no loaded feed has records for release {}: import one with pakiti-aggregator feeds import",
+        releases
+            .chain
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
     )
+}
+
+/// The source packages (or, in the RPM family, binary packages) a host's
+/// packages are tracked under, each once.
+pub(crate) fn tracked(
+    scheme: pakiti_versions::Scheme,
+    installed: &[pakiti_report::Installed],
+) -> Vec<String> {
+    installed
+        .iter()
+        .map(|p| pakiti_vulns::tracked_as(scheme, p).0.to_string())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Matches one host with `matcher`, first adding the records of the
@@ -84,13 +177,8 @@ pub(crate) fn match_input(
     input: &MatchingInput,
 ) -> Result<Vec<Finding>, StoreError> {
     let installed = input.installed.as_deref().unwrap_or_default();
-    let sources: Vec<String> = installed
-        .iter()
-        .map(|p| pakiti_vulns::tracked_as(p).0.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for release in releases.first.iter().chain([&releases.release]) {
+    let sources = tracked(releases.scheme, installed);
+    for release in &releases.chain {
         let missing = matcher.index().missing(release, &sources);
         if !missing.is_empty() {
             let records = store.vulnerability_records(release, &missing)?;
@@ -98,9 +186,8 @@ pub(crate) fn match_input(
         }
     }
     Ok(matcher.match_host(&HostPackages {
-        scheme: pakiti_versions::Scheme::Dpkg,
-        release: &releases.release,
-        first: releases.first.as_deref(),
+        scheme: releases.scheme,
+        releases: &releases.chain,
         installed,
         candidates: &input.candidates,
         running_kernel: input.platform.running_kernel.as_ref(),
@@ -180,7 +267,7 @@ fn covered_release(
     covered: &dyn Fn(&str) -> Result<bool, StoreError>,
 ) -> Result<Option<Releases>, StoreError> {
     match releases_of(&input.summary) {
-        Ok(r) if input.installed.is_some() && covered(&r.release)? => Ok(Some(r)),
+        Ok(r) if input.installed.is_some() && r.covered(covered)? => Ok(Some(r)),
         _ => Ok(None),
     }
 }
@@ -265,10 +352,13 @@ pub fn fleet(
             h.codename.as_deref(),
             h.has_inventory,
         ) {
-            if let std::collections::hash_map::Entry::Vacant(e) = covered_releases.entry(r.release)
-            {
-                let c = store.covers_release(e.key())?;
-                e.insert(c);
+            for release in r.chain {
+                if let std::collections::hash_map::Entry::Vacant(e) =
+                    covered_releases.entry(release)
+                {
+                    let c = store.covers_release(e.key())?;
+                    e.insert(c);
+                }
             }
         }
     }

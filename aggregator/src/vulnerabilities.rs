@@ -3,7 +3,7 @@
 //! read time. A host no loaded feed covers (its release, or no inventory)
 //! answers `"coverage": false` with the reason: unknown, never clean.
 //!
-//! Feeds read today: Debian's (hosts whose os-release id is `debian`).
+//! Which releases a host is matched in: [`crate::rematch::release_of`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
@@ -36,7 +36,8 @@ pub(crate) fn finding_json(f: &Finding) -> Value {
     json!({
         "id": f.id,
         "url": tracker_url(&f.id),
-        "aliases": [],
+        // The advisory that fixed it, where the feed is one of advisories.
+        "aliases": f.advisory.iter().collect::<Vec<_>>(),
         "package": f.package,
         "arch": f.arch,
         "installed_version": f.installed_version,
@@ -127,23 +128,17 @@ pub(crate) async fn of(
         }
     };
     let installed = detail.installed.clone().unwrap_or_default();
-    let sources: Vec<String> = installed
-        .iter()
-        .map(|p| pakiti_vulns::tracked_as(p).0.to_string())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let sources = crate::rematch::tracked(releases.scheme, &installed);
     let store = state.store.clone();
     let rel = releases.clone();
     let id = detail.summary.id;
     let (covered, records, stored) = tokio::task::spawn_blocking(move || {
-        let mut records = store.vulnerability_records(&rel.release, &sources)?;
-        if let Some(first) = &rel.first {
-            records.extend(store.vulnerability_records(first, &sources)?);
+        let mut records = Vec::new();
+        for release in &rel.chain {
+            records.extend(store.vulnerability_records(release, &sources)?);
         }
-
         Ok::<_, pakiti_store::StoreError>((
-            store.covers_release(&rel.release)?,
+            rel.covered(&|r| store.covers_release(r))?,
             records,
             store.host_findings(id)?,
         ))
@@ -153,7 +148,7 @@ pub(crate) async fn of(
     .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     if !covered {
         return Ok(HostVulnerabilities {
-            coverage: Err(crate::rematch::not_loaded(&releases.release)),
+            coverage: Err(crate::rematch::not_loaded(&releases)),
             findings: Vec::new(),
             first_seen: HashMap::new(),
             needs_esm: HashSet::new(),
@@ -179,7 +174,7 @@ pub(crate) async fn of(
             .map(|r| (r.id.clone(), r.source_package.clone()))
             .collect()
     };
-    let needs_esm = match (&releases.first, detail.platform.esm_enabled) {
+    let needs_esm = match (&releases.pro, detail.platform.esm_enabled) {
         (Some(pro), esm) if esm != Some(true) => {
             let own = fixed_in(&releases.release);
             fixed_in(pro)
@@ -190,9 +185,8 @@ pub(crate) async fn of(
         _ => HashSet::new(),
     };
     let host = HostPackages {
-        scheme: pakiti_versions::Scheme::Dpkg,
-        release: &releases.release,
-        first: releases.first.as_deref(),
+        scheme: releases.scheme,
+        releases: &releases.chain,
         installed: &installed,
         candidates: &candidates,
         running_kernel: detail.platform.running_kernel.as_ref(),
@@ -227,6 +221,9 @@ pub(crate) fn tracker_url(id: &str) -> String {
 pub(crate) fn vendor_url(os_id: &str, id: &str) -> String {
     match os_id {
         "ubuntu" => format!("https://ubuntu.com/security/{id}"),
+        "alpine" => format!("https://security.alpinelinux.org/vuln/{id}"),
+        // The rebuilds publish their advisories to OSV, which has the CVE's.
+        "almalinux" | "rocky" => format!("https://osv.dev/vulnerability/{id}"),
         _ => tracker_url(id),
     }
 }
@@ -266,11 +263,15 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
     ) else {
         return;
     };
-    let release = releases.release.clone();
     let unrated: Vec<usize> = (0..report.inventory.updates.len())
         .filter(|i| report.inventory.updates[*i].security == Some(Severity::Unknown))
         .collect();
-    if unrated.is_empty() || state.covered.cached(&release) == Some(false) {
+    if unrated.is_empty()
+        || releases
+            .chain
+            .iter()
+            .all(|r| state.covered.cached(r) == Some(false))
+    {
         return;
     }
     let updates: Vec<pakiti_report::Update> = unrated
@@ -280,9 +281,10 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
     let sent: Option<Vec<pakiti_report::Installed>> = report.inventory.installed.clone();
     let (store, covered) = (state.store.clone(), state.covered.clone());
     let rated = tokio::task::spawn_blocking(move || {
-        if !covered.covers(&*store, &release)? {
+        if !releases.covered(&|r| covered.covers(&*store, r))? {
             return Ok(Vec::new());
         }
+        let scheme = releases.scheme;
         // Each update's package as installed: from the report, else from
         // the packages stored for earlier reports.
         let installed: Vec<pakiti_report::Installed> = match sent {
@@ -308,7 +310,7 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
                         p.name == u.name && p.arch == u.arch && p.version == u.installed_version
                     })
                     .map_or(u.name.clone(), |p| {
-                        pakiti_vulns::tracked_as(p).0.to_string()
+                        pakiti_vulns::tracked_as(scheme, p).0.to_string()
                     })
             })
             .collect();
@@ -318,9 +320,9 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut records = store.vulnerability_records(&release, &sources)?;
-        if let Some(first) = &releases.first {
-            records.extend(store.vulnerability_records(first, &sources)?);
+        let mut records = Vec::new();
+        for release in &releases.chain {
+            records.extend(store.vulnerability_records(release, &sources)?);
         }
         let index = Index::new(records);
         Ok::<_, pakiti_store::StoreError>(
@@ -328,19 +330,23 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
                 .iter()
                 .zip(&tracked)
                 .map(|(u, source)| {
-                    let mut fixed = pakiti_vulns::fixed_by(
-                        pakiti_versions::Scheme::Dpkg,
-                        index.of(&release, source),
-                        &u.installed_version,
-                        &u.candidate_version,
-                    );
-                    if let Some(first) = &releases.first {
-                        fixed.extend(pakiti_vulns::fixed_by(
-                            pakiti_versions::Scheme::Dpkg,
-                            index.of(first, source),
-                            &u.installed_version,
-                            &u.candidate_version,
-                        ));
+                    // A vulnerability is decided by the first release with
+                    // a record of it, as in matching.
+                    let mut decided: HashSet<&str> = HashSet::new();
+                    let mut fixed = Vec::new();
+                    for release in &releases.chain {
+                        let of = index.of(release, source);
+                        fixed.extend(
+                            pakiti_vulns::fixed_by(
+                                scheme,
+                                of,
+                                &u.installed_version,
+                                &u.candidate_version,
+                            )
+                            .into_iter()
+                            .filter(|r| !decided.contains(r.id.as_str())),
+                        );
+                        decided.extend(of.iter().map(|r| r.id.as_str()));
                     }
                     let cves: Vec<String> = fixed
                         .iter()

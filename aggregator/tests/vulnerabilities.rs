@@ -3,74 +3,21 @@
 //! Debian host's vulnerabilities are its inventory matched against it; a
 //! host no feed covers is unknown, never clean.
 
+mod process;
+
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use pakiti_report::*;
+use process::{get, import, push, start, start_with, wait_for, AGGREGATOR};
 use serde_json::Value;
 
-const AGGREGATOR: &str = env!("CARGO_BIN_EXE_pakiti-aggregator");
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../vulns/fixtures/debian-tracker.json"
 );
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn import(db: &Path, paths: &[&Path]) -> Output {
-    Command::new(AGGREGATOR)
-        .args(["--config.file", "/dev/null", "--storage.url"])
-        .arg(db)
-        .args(["feeds", "import"])
-        .args(paths)
-        .output()
-        .unwrap()
-}
-
-fn start(db: &Path) -> (Server, String) {
-    start_with(db, Path::new("/dev/null"))
-}
-
-fn start_with(db: &Path, config: &Path) -> (Server, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(AGGREGATOR)
-        .arg("--config.file")
-        .arg(config)
-        .arg("--storage.url")
-        .arg(db)
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/-/ready"))
-        .map(|r| r.status().as_u16())
-        .ok()
-        != Some(200)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the aggregator did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Server(child), base)
-}
 
 fn host(name: &str, machine: u32, os_id: &str, codename: &str) -> Report {
     let mut r = testing::report(
@@ -101,13 +48,6 @@ fn host(name: &str, machine: u32, os_id: &str, codename: &str) -> Report {
         version: "6.1.76-1".into(),
     });
     r
-}
-
-fn get(base: &str, path: &str) -> Value {
-    reqwest::blocking::get(format!("{base}{path}"))
-        .unwrap()
-        .json()
-        .unwrap()
 }
 
 #[test]
@@ -287,7 +227,9 @@ fn a_debian_host_is_matched_against_the_imported_tracker() {
         .unwrap();
     assert!(
         // Ubuntu's feed is read, but none is loaded here.
-        page.contains("Unknown, not clean: no loaded feed has records for release &quot;ubuntu:"),
+        page.contains(
+            "Unknown, not clean: no loaded feed has records for release &quot;ubuntu-pro:"
+        ) && page.contains("&quot; or &quot;ubuntu:"),
         "{page}"
     );
     let v = get(&base, "/api/v1/hosts/ubu-01/vulnerabilities");
@@ -496,29 +438,6 @@ fn a_feed_import_rematches_the_fleet(db: &Path, dir: &Path) {
     assert_eq!(list["total"], 1, "{list}");
 }
 
-fn push(base: &str, r: &Report) {
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{base}/api/v1/reports"))
-        .header("content-type", "application/json")
-        .body(to_json(r))
-        .send()
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
-}
-
-/// Polls `path` until `done` holds of it (the folder is looked at every second).
-fn wait_for(base: &str, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = get(base, path);
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: {v}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn the_running_aggregator_imports_the_feeds_folder_when_it_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -575,202 +494,6 @@ fn the_running_aggregator_imports_the_feeds_folder_when_it_changes() {
     assert!(
         fed.contains("pakiti_vulnerabilities{host=\"deb-01\",site=\"\",severity=\"low\",fix=\"available\"} 0"),
         "{fed}"
-    );
-}
-
-fn ubuntu_host(name: &str, machine: u32, esm: bool) -> Report {
-    let mut r = testing::report(
-        name,
-        Some(&format!("{machine:032x}")),
-        None,
-        vec![
-            testing::update(
-                "libssl3",
-                "3.0.2-0ubuntu1.15",
-                "3.0.2-0ubuntu1.18",
-                Some(Severity::Unknown),
-            ),
-            testing::update(
-                "vim",
-                "2:8.2.3995-1ubuntu2.15",
-                if esm {
-                    "2:8.2.3995-1ubuntu2.17+esm1"
-                } else {
-                    "2:8.2.3995-1ubuntu2.16"
-                },
-                Some(Severity::Unknown),
-            ),
-        ],
-    );
-    r.os.id = "ubuntu".into();
-    r.os.version = "22.04".into();
-    r.os.codename = Some("jammy".into());
-    let p = |name: &str, version: &str, source: &str| Installed {
-        source_name: source.into(),
-        ..Installed::new(name, version, "amd64")
-    };
-    let installed = vec![
-        p("libssl3", "3.0.2-0ubuntu1.15", "openssl"),
-        p("openssl", "3.0.2-0ubuntu1.15", "openssl"),
-        p("curl", "7.81.0-1ubuntu1.15", "curl"),
-        p("vim", "2:8.2.3995-1ubuntu2.15", "vim"),
-        p("bash", "5.1-6ubuntu1", "bash"),
-        p(
-            "linux-image-5.15.0-91-generic",
-            "5.15.0-91.101",
-            "linux-signed",
-        ),
-        p(
-            "linux-image-5.15.0-88-generic",
-            "5.15.0-88.98",
-            "linux-signed",
-        ),
-    ];
-    r.inventory.installed_packages = installed.len() as u64;
-    r.inventory.installed = Some(installed);
-    r.inventory.running_kernel = Some(RunningKernel {
-        package: "linux-image-5.15.0-91-generic".into(),
-        version: "5.15.0-91.101".into(),
-    });
-    r.inventory.esm_enabled = Some(esm);
-    r
-}
-
-#[test]
-fn ubuntu_hosts_are_matched_against_ubuntus_osv_with_pro_fixes_apart() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("pakiti.db");
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../vulns/fixtures/ubuntu-osv");
-    // The archive as Canonical publishes it: osv-all.tar.xz.
-    let archive = dir.path().join("osv-all.tar.xz");
-    let tar = Command::new("tar")
-        .arg("-cJf")
-        .arg(&archive)
-        .args(["-C", fixtures, "."])
-        .status()
-        .unwrap();
-    assert!(tar.success());
-    let out = import(&db, &[&archive]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.starts_with("ubuntu: 9 records from "), "{stdout}");
-    // Not an archive: exit 1, nothing changed.
-    let bad = dir.path().join("broken.tar.xz");
-    std::fs::write(&bad, b"not xz at all").unwrap();
-    let out = import(&db, &[&bad]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was imported"));
-
-    let (_server, base) = start(&db);
-    push(&base, &ubuntu_host("ubu-plain", 11, false));
-    push(&base, &ubuntu_host("ubu-pro", 12, true));
-    let rows = |host: &str| -> Vec<String> {
-        let v = get(&base, &format!("/api/v1/hosts/{host}/vulnerabilities"));
-        assert_eq!(v["coverage"], true, "{v}");
-        assert_eq!(v["release"], "ubuntu:22.04");
-        v["vulnerabilities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} {} {} {} fix_available={} esm={} {} counted={}",
-                    f["package"].as_str().unwrap(),
-                    f["id"].as_str().unwrap(),
-                    f["status"].as_str().unwrap(),
-                    f["fixed_version"].as_str().unwrap_or("-"),
-                    f["fix_available"],
-                    f["fix_needs_esm"],
-                    f["severity"].as_str().unwrap(),
-                    f["counted"],
-                )
-            })
-            .collect()
-    };
-    assert_eq!(
-        rows("ubu-plain"),
-        [
-            "libssl3 CVE-2024-9001 fixed 3.0.2-0ubuntu1.18 fix_available=true esm=false moderate counted=true",
-            // Fixed only in Ubuntu Pro; this host has no ESM sources.
-            "vim CVE-2024-9003 fixed 2:8.2.3995-1ubuntu2.17+esm1 fix_available=false esm=true important counted=true",
-            "linux-image-5.15.0-91-generic CVE-2024-9005 fixed 5.15.0-95.105 fix_available=false esm=false important counted=true",
-            "openssl CVE-2024-9001 fixed 3.0.2-0ubuntu1.18 fix_available=false esm=false moderate counted=true",
-            "curl CVE-2024-9002 unfixed - fix_available=false esm=false low counted=true",
-            "linux-image-5.15.0-88-generic CVE-2024-9005 fixed 5.15.0-95.105 fix_available=false esm=false important counted=false",
-        ]
-    );
-    // With ESM sources, the Pro fix is its candidate: installable now.
-    assert!(rows("ubu-pro").contains(
-        &"vim CVE-2024-9003 fixed 2:8.2.3995-1ubuntu2.17+esm1 fix_available=true esm=false important counted=true"
-            .to_string()
-    ));
-    let v = get(&base, "/api/v1/hosts/ubu-plain/vulnerabilities");
-    assert_eq!(
-        v["vulnerabilities"][0]["url"],
-        "https://ubuntu.com/security/CVE-2024-9001"
-    );
-    let page = reqwest::blocking::get(format!("{base}/hosts/ubu-plain"))
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(
-        page.contains("href=\"https://ubuntu.com/security/CVE-2024-9003\""),
-        "{page}"
-    );
-    assert!(page.contains("no: needs Ubuntu Pro (ESM)"), "{page}");
-    // apt's unrated security updates get the severity and CVEs of what they fix.
-    let updates = |host: &str| -> Vec<String> {
-        get(&base, &format!("/api/v1/hosts/{host}"))["updates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| {
-                format!(
-                    "{} {} {}",
-                    u["name"].as_str().unwrap(),
-                    u["severity"].as_str().unwrap(),
-                    u["cves"]
-                )
-            })
-            .collect()
-    };
-    assert_eq!(
-        updates("ubu-plain"),
-        ["libssl3 moderate [\"CVE-2024-9001\"]", "vim unknown []"]
-    );
-    assert_eq!(
-        updates("ubu-pro"),
-        [
-            "libssl3 moderate [\"CVE-2024-9001\"]",
-            "vim important [\"CVE-2024-9003\"]"
-        ]
-    );
-    // Only ubu-pro can patch an important one now (vim, from ESM).
-    let overview = reqwest::blocking::get(format!("{base}/"))
-        .unwrap()
-        .text()
-        .unwrap();
-    assert!(
-        overview.contains("<span class=\"n\">1</span> exposed to a critical or important vulnerability they can patch now"),
-        "{overview}"
-    );
-    let list = get(&base, "/api/v1/vulnerabilities");
-    assert_eq!(list["hosts_covered"], 2, "{list}");
-    let vim = list["vulnerabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["id"] == "CVE-2024-9003")
-        .unwrap()
-        .clone();
-    assert_eq!(
-        (vim["hosts"].as_u64(), vim["fixable_hosts"].as_u64()),
-        (Some(2), Some(1)),
-        "{vim}"
     );
 }
 

@@ -142,9 +142,8 @@ pub struct MatchingInput {
 /// equal digests, equal open findings, so an unchanged rematch is skipped.
 pub fn digest(findings: &[Finding]) -> Vec<u8> {
     use sha2::{Digest as _, Sha256};
-    let mut keyed: Vec<&Finding> = findings.iter().collect();
+    let mut keyed = one_per_key(findings);
     keyed.sort_by(|a, b| key(a).cmp(&key(b)));
-    keyed.dedup_by(|a, b| key(a) == key(b));
     let mut sha = Sha256::new();
     for f in keyed {
         let (status, fixed) = crate::vulns::status_columns(&f.status);
@@ -185,16 +184,37 @@ pub(crate) struct Plan<'a> {
     pub resolve: Vec<Key<'a>>,
 }
 
+/// The findings once per key (vulnerability, package, arch), in their
+/// order: the first of each, but a counted one over an installed kernel
+/// that does not run (the RPM family installs several versions of one
+/// kernel package; the running one is what counts).
+pub(crate) fn one_per_key(findings: &[Finding]) -> Vec<&Finding> {
+    let mut at: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut out: Vec<&Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        match at.get(&key(f)) {
+            None => {
+                at.insert(key(f), out.len());
+                out.push(f);
+            }
+            Some(&i) => {
+                if out[i].kernel == KernelRole::NotRunning && f.kernel != KernelRole::NotRunning {
+                    out[i] = f;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Compares the host's open findings with the rematch's. A finding twice
-/// in `new` is taken once.
+/// in `new` is taken once ([`one_per_key`]).
 pub(crate) fn plan<'a>(open: &'a [Finding], new: &'a [Finding]) -> Plan<'a> {
     let stored: HashMap<Key<'_>, &Finding> = open.iter().map(|f| (key(f), f)).collect();
     let mut seen = HashSet::new();
     let mut upsert = Vec::new();
-    for f in new {
-        if !seen.insert(key(f)) {
-            continue;
-        }
+    for f in one_per_key(new) {
+        seen.insert(key(f));
         if stored.get(&key(f)) != Some(&f) {
             upsert.push(f);
         }
@@ -281,6 +301,8 @@ impl Row {
                 fix_available: self.fix_available,
                 severity,
                 vendor_severity: self.vendor_severity,
+                // Not stored: the host's own list matches live and names it.
+                advisory: None,
                 kernel,
             },
             first_seen: crate::from_millis(self.first_seen),
@@ -307,6 +329,7 @@ mod tests {
             fix_available: fix,
             severity: Severity::Important,
             vendor_severity: Some("high".into()),
+            advisory: None,
             kernel: KernelRole::NotKernel,
         }
     }
@@ -356,5 +379,21 @@ mod tests {
         assert_eq!(c.total(), 2);
         assert_eq!(VulnCounts::from_column(&c.column()), c);
         assert_eq!(worst_of("low,important,unknown"), Severity::Important);
+    }
+
+    #[test]
+    fn of_one_kernel_package_in_several_versions_the_running_one_is_kept() {
+        let mut old = f("CVE-9", "kernel-core", false);
+        old.kernel = KernelRole::NotRunning;
+        old.installed_version = "5.14.0-427.13.1.el9_4".into();
+        let mut running = old.clone();
+        running.kernel = KernelRole::Running;
+        running.installed_version = "5.14.0-427.31.1.el9_4".into();
+        let new = [old.clone(), running.clone()];
+        let p = plan(&[], &new);
+        assert_eq!(p.upsert, [&running]);
+        assert_eq!(digest(&new), digest(&[running.clone()]));
+        // Stored as running, matched again: nothing to write.
+        assert!(plan(&[running.clone()], &new).upsert.is_empty());
     }
 }

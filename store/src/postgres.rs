@@ -42,6 +42,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     (7, include_str!("../migrations/postgres/0007_dpkg_keys.sql")),
     (8, include_str!("../migrations/postgres/0008_findings.sql")),
+    (9, include_str!("../migrations/postgres/0009_advisory.sql")),
 ];
 
 /// Pool and timeout settings.

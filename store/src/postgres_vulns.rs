@@ -25,8 +25,8 @@ pub(crate) fn import(
         let col =
             |f: fn(&Record) -> Option<&str>| -> Vec<Option<&str>> { chunk.iter().map(f).collect() };
         tx.execute(
-            "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description) \
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])",
+            "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description, advisory) \
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])",
             &[
                 &feed.name,
                 &col(|r| Some(&r.release)),
@@ -37,6 +37,7 @@ pub(crate) fn import(
                 &col(|r| Some(r.severity.as_str())),
                 &col(|r| r.vendor_severity.as_deref()),
                 &col(|r| r.description.as_deref()),
+                &col(|r| r.advisory.as_deref()),
             ],
         )?;
     }
@@ -69,8 +70,8 @@ pub(crate) fn records(
 ) -> Result<Vec<Record>, StoreError> {
     let rows = c
         .query(
-            "SELECT id, source_package, release, status, fixed_version, severity, vendor_severity, description \
-             FROM vuln_records WHERE release = $1 AND source_package = ANY($2) ORDER BY source_package, id",
+            "SELECT id, source_package, release, status, fixed_version, severity, vendor_severity, description, advisory \
+             FROM vuln_records WHERE release = $1 AND source_package = ANY($2) ORDER BY source_package, id, feed",
             &[&release, &sources],
         )
         .map_err(|e| StoreError::Database(e.to_string()))?;
@@ -88,6 +89,7 @@ pub(crate) fn records(
                 &severity,
                 r.try_get(6).map_err(get)?,
                 r.try_get(7).map_err(get)?,
+                r.try_get(8).map_err(get)?,
             )
             .map_err(StoreError::Database)
         })

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (8, include_str!("../migrations/sqlite/0008_dpkg_keys.sql")),
     (9, include_str!("../migrations/sqlite/0009_findings.sql")),
+    (10, include_str!("../migrations/sqlite/0010_advisory.sql")),
 ];
 
 /// Most jobs committed in one transaction.

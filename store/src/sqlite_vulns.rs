@@ -23,8 +23,8 @@ pub(crate) fn import(
         params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), records.len() as i64, feed.feed_time.map(millis)],
     )?;
     let mut insert = tx.prepare_cached(
-        "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description, advisory) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for r in records {
         let (status, fixed) = status_columns(&r.status);
@@ -37,7 +37,8 @@ pub(crate) fn import(
             fixed,
             r.severity.as_str(),
             r.vendor_severity,
-            r.description
+            r.description,
+            r.advisory
         ])?;
     }
     Ok(())
@@ -66,8 +67,8 @@ pub(crate) fn records(
     sources: &[String],
 ) -> rusqlite::Result<Vec<Record>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, source_package, release, status, fixed_version, severity, vendor_severity, description \
-         FROM vuln_records WHERE release = ?1 AND source_package = ?2 ORDER BY id",
+        "SELECT id, source_package, release, status, fixed_version, severity, vendor_severity, description, advisory \
+         FROM vuln_records WHERE release = ?1 AND source_package = ?2 ORDER BY id, feed",
     )?;
     let mut out = Vec::new();
     for source in sources {
@@ -83,6 +84,7 @@ pub(crate) fn records(
                 &severity,
                 r.get(6)?,
                 r.get(7)?,
+                r.get(8)?,
             )
             .map_err(damaged)
         })?;

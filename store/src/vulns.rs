@@ -63,6 +63,7 @@ pub(crate) fn record(
     severity: &str,
     vendor_severity: Option<String>,
     description: Option<String>,
+    advisory: Option<String>,
 ) -> Result<Record, String> {
     let status = status_from(status, fixed_version).map_err(|(s, v)| {
         format!("{id} {source_package}: stored status {s:?} with fixed version {v:?}")
@@ -78,6 +79,7 @@ pub(crate) fn record(
         vendor_severity,
         severity,
         description,
+        advisory,
     })
 }
 
@@ -105,6 +107,7 @@ mod tests {
                 "low",
                 None,
                 None,
+                None,
             )
             .unwrap();
             assert_eq!(r.status, status);
@@ -117,6 +120,7 @@ mod tests {
             None,
             "low",
             None,
+            None,
             None
         )
         .is_err());
@@ -128,6 +132,7 @@ mod tests {
             None,
             "low",
             None,
+            None,
             None
         )
         .is_err());
@@ -138,6 +143,7 @@ mod tests {
             "unfixed",
             None,
             "grave",
+            None,
             None,
             None
         )

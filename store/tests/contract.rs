@@ -965,6 +965,33 @@ mod inventory_cases {
             ["xz-utils"]
         );
         assert_eq!(s.feeds().unwrap()[0].records, total - 3);
+        // An OSV feed of advisories: each record keeps the advisory that
+        // fixed it, and another feed's records stay.
+        let osv: Vec<pakiti_vulns::Record> = pakiti_vulns::testing::osv_records("osv");
+        let osv_feed = FeedStatus {
+            name: "osv-debian".into(),
+            records: osv.len() as u64,
+            ..feed(0)
+        };
+        s.import_feed(&osv_feed, osv.clone()).unwrap();
+        let by_advisory = |r: &pakiti_vulns::Record| (r.id.clone(), r.advisory.clone());
+        let mut got = s
+            .vulnerability_records("debian:12", &["openssl".to_string()])
+            .unwrap();
+        got.sort_by_key(by_advisory);
+        let mut want: Vec<pakiti_vulns::Record> = osv
+            .iter()
+            .filter(|r| r.release == "debian:12" && r.source_package == "openssl")
+            .cloned()
+            .collect();
+        want.sort_by_key(by_advisory);
+        assert_eq!(got, want, "the advisory survives");
+        assert_eq!(got[0].advisory.as_deref(), Some("DSA-9001-1"));
+        assert_eq!(s.feeds().unwrap().len(), 2);
+        assert_eq!(
+            s.vulnerability_records("bookworm", &sources).unwrap().len(),
+            1
+        );
     }
 
     pub fn inventory_order_is_the_hosts_own(s: &dyn Store) {

@@ -104,6 +104,7 @@ fn record(
         status,
         vendor_severity: r.urgency,
         description,
+        advisory: None,
     })
 }
 

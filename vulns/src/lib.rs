@@ -13,9 +13,11 @@ pub mod debian;
 pub mod matcher;
 pub mod osv;
 pub mod testing;
+pub mod vex;
 
 pub use matcher::{
-    fixed_by, match_host, tracked_as, worst, Finding, HostPackages, Index, KernelRole, Matcher,
+    decide, fixed_by, match_host, tracked_as, worst, Finding, HostPackages, Index, KernelRole,
+    Matcher,
 };
 
 use pakiti_report::Severity;
@@ -65,6 +67,10 @@ pub struct Record {
     /// That rating as one of the five severities.
     pub severity: Severity,
     pub description: Option<String>,
+    /// The vendor's advisory that fixed it, where the feed is one of
+    /// advisories (`DSA-5678-1`, `ALSA-2024:1234`); the record's `id` is
+    /// then the CVE it names.
+    pub advisory: Option<String>,
 }
 
 /// Why a feed could not be read. Nothing of a feed that fails is used.

@@ -26,13 +26,12 @@ use crate::{Record, Status};
 /// What the host gives matching.
 pub struct HostPackages<'a> {
     pub scheme: Scheme,
-    /// The release its records are for (Debian: the codename; Ubuntu:
-    /// `ubuntu:22.04`).
-    pub release: &'a str,
-    /// Records looked up first, before the release's own (Ubuntu Pro's,
-    /// `ubuntu-pro:22.04`, whose fixes reach hosts with ESM sources): a
-    /// vulnerability found there is not taken again from `release`.
-    pub first: Option<&'a str>,
+    /// The releases whose records apply, in order (Debian: the codename,
+    /// then `debian:12` of the OSV advisories; Ubuntu: `ubuntu-pro:22.04`,
+    /// whose fixes reach hosts with ESM sources, then `ubuntu:22.04`): a
+    /// vulnerability of a source package is decided by the first release
+    /// that has a record of it, and not taken again from a later one.
+    pub releases: &'a [String],
     pub installed: &'a [Installed],
     /// Pending updates: (name, arch) → candidate version.
     pub candidates: &'a HashMap<(String, String), String>,
@@ -62,6 +61,8 @@ pub struct Finding {
     pub fix_available: bool,
     pub severity: Severity,
     pub vendor_severity: Option<String>,
+    /// The advisory that fixed it (`DSA-5678-1`), where the feed says.
+    pub advisory: Option<String>,
     pub kernel: KernelRole,
 }
 
@@ -126,13 +127,94 @@ fn is_kernel_image(name: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
-/// The source package and version a package is tracked under.
-pub fn tracked_as(p: &Installed) -> (&str, &str) {
-    if is_kernel_image(&p.name) || p.source_name.starts_with("linux-signed-") {
-        ("linux", &p.version)
-    } else {
-        (&p.source_name, &p.source_version)
+/// Whether a package is a kernel: Debian's and Ubuntu's images
+/// (`linux-image-<version>…`), the RPM family's packages built from the
+/// source `kernel` (`kernel-core`, `kernel-modules`, … of each installed
+/// version).
+fn is_kernel(scheme: Scheme, p: &Installed) -> bool {
+    match scheme {
+        Scheme::Rpm => p.source_name == "kernel",
+        _ => is_kernel_image(&p.name),
     }
+}
+
+/// Whether `p`, a kernel, is the running one: the image of that name
+/// (Debian), every package of the running version (RPM).
+fn is_running(scheme: Scheme, p: &Installed, k: &RunningKernel) -> bool {
+    match scheme {
+        Scheme::Rpm => p.version == k.version,
+        _ => p.name == k.package,
+    }
+}
+
+/// The package name and version a package is tracked under: the source
+/// package and its version, where the vendor tracks sources (Debian,
+/// Ubuntu, Alpine's origins); the binary package and its `epoch:version-release`
+/// in the RPM family, whose advisories list binary packages. Debian's
+/// kernel images are the source `linux` at their own version (signed
+/// images come from `linux-signed-*`, whose versions differ).
+pub fn tracked_as(scheme: Scheme, p: &Installed) -> (&str, &str) {
+    match scheme {
+        Scheme::Rpm => (&p.name, &p.version),
+        _ if is_kernel_image(&p.name) || p.source_name.starts_with("linux-signed-") => {
+            ("linux", &p.version)
+        }
+        _ => (&p.source_name, &p.source_version),
+    }
+}
+
+/// The order of statuses when several records of one release name the same
+/// vulnerability and none is fixed: the vendor's most specific word wins.
+fn rank(s: &Status) -> u8 {
+    match s {
+        Status::NotAffected => 0,
+        Status::Fixed(_) => 1,
+        Status::EndOfLife => 2,
+        Status::WontFix => 3,
+        Status::Unfixed => 4,
+        Status::Undetermined => 5,
+    }
+}
+
+/// One record per vulnerability, from the records of one source package in
+/// one release, where several name the same one (advisories that share a
+/// CVE, a VEX feed that says "won't fix" where OSV says "unfixed"): not
+/// affected wins, then the lowest fixed version (a later advisory of the
+/// same CVE is a regression update), then end of life, won't fix, unfixed,
+/// undetermined. Its severity is the worst the records give (a VEX record
+/// has none of its own). In the order the ids first appear.
+pub fn decide(scheme: Scheme, records: &[Record]) -> Vec<Record> {
+    let mut out: Vec<Record> = Vec::with_capacity(records.len());
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for r in records {
+        let Some(&i) = at.get(r.id.as_str()) else {
+            at.insert(&r.id, out.len());
+            out.push(r.clone());
+            continue;
+        };
+        let old = &mut out[i];
+        let wins = match (&r.status, &old.status) {
+            (Status::Fixed(a), Status::Fixed(b)) => pakiti_versions::compare(scheme, a, b).is_lt(),
+            (a, b) => rank(a) < rank(b),
+        };
+        let (severity, vendor) = if old.severity == Severity::Unknown {
+            (r.severity, r.vendor_severity.clone())
+        } else if r.severity == Severity::Unknown {
+            (old.severity, old.vendor_severity.clone())
+        } else if worst([r.severity, old.severity]) == r.severity {
+            (r.severity, r.vendor_severity.clone())
+        } else {
+            (old.severity, old.vendor_severity.clone())
+        };
+        if wins {
+            let description = old.description.take();
+            *old = r.clone();
+            old.description = old.description.take().or(description);
+        }
+        old.severity = severity;
+        old.vendor_severity = vendor;
+    }
+    out
 }
 
 /// Every finding of the host, in the order of its packages, then of the
@@ -147,8 +229,11 @@ pub fn match_host(host: &HostPackages<'_>, index: Index) -> Vec<Finding> {
 /// versions of each package; the kernel has thousands of records).
 pub struct Matcher {
     index: Index,
-    /// release → source → version → the positions in `index.of(release,
-    /// source)` of the records that version is affected by.
+    /// release → source → its records decided one per vulnerability
+    /// ([`decide`]), made when a host first needs them.
+    decided: HashMap<String, HashMap<String, Vec<Record>>>,
+    /// release → source → version → the positions in `decided` of the
+    /// records that version is affected by.
     memo: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
     /// How many distinct (release, source, version) the memo holds.
     distinct: usize,
@@ -158,6 +243,7 @@ impl Matcher {
     pub fn new(index: Index) -> Matcher {
         Matcher {
             index,
+            decided: HashMap::new(),
             memo: HashMap::new(),
             distinct: 0,
         }
@@ -177,65 +263,90 @@ impl Matcher {
         self.distinct
     }
 
-    fn affected(&mut self, scheme: Scheme, release: &str, source: &str, version: &str) -> &[usize] {
+    fn decided(&mut self, scheme: Scheme, release: &str, source: &str) -> &[Record] {
         let known = self
-            .memo
+            .decided
             .get(release)
-            .and_then(|m| m.get(source))
-            .is_some_and(|m| m.contains_key(version));
+            .is_some_and(|m| m.contains_key(source));
         if !known {
-            let hits: Vec<usize> = self
-                .index
-                .of(release, source)
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| match &r.status {
-                    Status::NotAffected => false,
-                    Status::Fixed(v) => pakiti_versions::compare(scheme, version, v).is_lt(),
-                    _ => true,
-                })
-                .map(|(i, _)| i)
-                .collect();
-            self.memo
+            let one = decide(scheme, self.index.of(release, source));
+            self.decided
                 .entry(release.to_string())
                 .or_default()
-                .entry(source.to_string())
-                .or_default()
-                .insert(version.to_string(), hits);
-            self.distinct += 1;
+                .insert(source.to_string(), one);
         }
-        self.memo
+        self.decided
             .get(release)
             .and_then(|m| m.get(source))
-            .and_then(|m| m.get(version))
             .map_or(&[], Vec::as_slice)
     }
 
-    /// Every finding of the host, in the order of its packages, then of the
-    /// records (those of `first`, then the release's own).
+    fn affected(
+        &mut self,
+        scheme: Scheme,
+        release: &str,
+        source: &str,
+        version: &str,
+    ) -> Vec<usize> {
+        if let Some(hits) = self
+            .memo
+            .get(release)
+            .and_then(|m| m.get(source))
+            .and_then(|m| m.get(version))
+        {
+            return hits.clone();
+        }
+        let hits: Vec<usize> = self
+            .decided(scheme, release, source)
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| match &r.status {
+                Status::NotAffected => false,
+                Status::Fixed(v) => pakiti_versions::compare(scheme, version, v).is_lt(),
+                _ => true,
+            })
+            .map(|(i, _)| i)
+            .collect();
+        self.memo
+            .entry(release.to_string())
+            .or_default()
+            .entry(source.to_string())
+            .or_default()
+            .insert(version.to_string(), hits.clone());
+        self.distinct += 1;
+        hits
+    }
+
+    /// Every finding of the host, in the order of its packages, then of its
+    /// releases and their records.
     pub fn match_host(&mut self, host: &HostPackages<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for p in host.installed {
-            let (source, source_version) = tracked_as(p);
-            let kernel = if !is_kernel_image(&p.name) {
+            let (source, source_version) = tracked_as(host.scheme, p);
+            let kernel = if !is_kernel(host.scheme, p) {
                 KernelRole::NotKernel
-            } else if host.running_kernel.is_some_and(|k| k.package == p.name) {
+            } else if host
+                .running_kernel
+                .is_some_and(|k| is_running(host.scheme, p, k))
+            {
                 KernelRole::Running
             } else {
                 KernelRole::NotRunning
             };
             let candidate = host.candidates.get(&(p.name.clone(), p.arch.clone()));
-            let from = out.len();
-            for release in host.first.into_iter().chain([host.release]) {
-                if self.index.of(release, source).is_empty() {
-                    continue;
-                }
-                let affected = self
-                    .affected(host.scheme, release, source, source_version)
-                    .to_vec();
-                for i in affected {
-                    let r = &self.index.of(release, source)[i];
-                    if out[from..].iter().any(|f: &Finding| f.id == r.id) {
+            // The vulnerabilities an earlier release decided.
+            let mut decided_before: std::collections::HashSet<String> = Default::default();
+            let with_records: Vec<&String> = host
+                .releases
+                .iter()
+                .filter(|r| !self.index.of(r, source).is_empty())
+                .collect();
+            for (n, release) in with_records.iter().enumerate() {
+                let hits = self.affected(host.scheme, release, source, source_version);
+                let records = self.decided(host.scheme, release, source);
+                for i in hits {
+                    let r = &records[i];
+                    if decided_before.contains(&r.id) {
                         continue;
                     }
                     let fixed = match &r.status {
@@ -258,8 +369,12 @@ impl Matcher {
                         fix_available,
                         severity: r.severity,
                         vendor_severity: r.vendor_severity.clone(),
+                        advisory: r.advisory.clone(),
                         kernel,
                     });
+                }
+                if n + 1 < with_records.len() {
+                    decided_before.extend(records.iter().map(|r| r.id.clone()));
                 }
             }
         }
@@ -269,14 +384,14 @@ impl Matcher {
 
 /// The records a pending update fixes: those fixed in a version its
 /// candidate reaches and its installed version does not.
-pub fn fixed_by<'r>(
+pub fn fixed_by(
     scheme: Scheme,
-    records: &'r [Record],
+    records: &[Record],
     installed: &str,
     candidate: &str,
-) -> Vec<&'r Record> {
-    records
-        .iter()
+) -> Vec<Record> {
+    decide(scheme, records)
+        .into_iter()
         .filter(|r| match &r.status {
             Status::Fixed(v) => {
                 pakiti_versions::compare(scheme, installed, v).is_lt()
@@ -317,10 +432,10 @@ mod tests {
             package: "linux-image-6.1.0-18-amd64".into(),
             version: "6.1.76-1".into(),
         };
+        let releases = ["bookworm".to_string()];
         let host = HostPackages {
             scheme: Scheme::Dpkg,
-            release: "bookworm",
-            first: None,
+            releases: &releases,
             installed: &installed,
             candidates: &candidates,
             running_kernel: Some(&kernel),
@@ -366,7 +481,7 @@ mod tests {
     fn an_update_fixes_what_its_candidate_reaches() {
         let index = index();
         let openssl = index.of("bookworm", "openssl");
-        let ids = |v: Vec<&Record>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let ids = |v: Vec<Record>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
         assert_eq!(
             ids(fixed_by(
                 Scheme::Dpkg,
@@ -412,10 +527,10 @@ mod tests {
             package: "linux-image-6.1.0-17-amd64".into(),
             version: "6.1.69-1".into(),
         };
+        let releases = ["bookworm".to_string()];
         let host = |kernel| HostPackages {
             scheme: Scheme::Dpkg,
-            release: "bookworm",
-            first: None,
+            releases: &releases,
             installed: &installed,
             candidates: &candidates,
             running_kernel: kernel,
@@ -424,7 +539,7 @@ mod tests {
         let mut shared = Matcher::new(Index::default());
         let sources: Vec<String> = installed
             .iter()
-            .map(|p| tracked_as(p).0.to_string())
+            .map(|p| tracked_as(Scheme::Dpkg, p).0.to_string())
             .collect();
         let missing = shared.index().missing("bookworm", &sources);
         assert!(!missing.is_empty());
@@ -438,12 +553,205 @@ mod tests {
             assert_eq!(shared.match_host(&host(k)), match_host(&host(k), index()));
         }
         // Each distinct (release, source, version) compared once.
-        let distinct: std::collections::HashSet<(&str, &str)> =
-            installed.iter().map(tracked_as).collect();
+        let distinct: std::collections::HashSet<(&str, &str)> = installed
+            .iter()
+            .map(|p| tracked_as(Scheme::Dpkg, p))
+            .collect();
         let with_records = distinct
             .iter()
             .filter(|(s, _)| !shared.index().of("bookworm", s).is_empty())
             .count();
         assert_eq!(shared.distinct_versions(), with_records);
+    }
+
+    fn lines(findings: &[Finding]) -> Vec<String> {
+        findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {:?} {} {:?} {:?}",
+                    f.package,
+                    f.id,
+                    f.status.as_str(),
+                    f.fixed_version,
+                    f.severity.as_str(),
+                    f.advisory,
+                    f.kernel
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_first_release_with_a_record_of_a_vulnerability_decides_it() {
+        use crate::testing::osv_records;
+        // Debian: the tracker first, then the OSV advisories of Debian 12.
+        let mut records = tracker_records();
+        records.extend(osv_records("osv"));
+        let installed = vec![
+            crate::testing::pkg("libssl3", "3.0.11-1~deb12u2", "openssl", "3.0.11-1~deb12u2"),
+            crate::testing::pkg("libc6", "2.36-9+deb12u4", "glibc", "2.36-9+deb12u4"),
+        ];
+        let candidates = HashMap::new();
+        let releases = ["bookworm".to_string(), "debian:12".to_string()];
+        let host = HostPackages {
+            scheme: Scheme::Dpkg,
+            releases: &releases,
+            installed: &installed,
+            candidates: &candidates,
+            running_kernel: None,
+        };
+        assert_eq!(
+            lines(&match_host(&host, Index::new(records))),
+            [
+                // The tracker's record of CVE-2024-5535; DSA-9001-1's is not taken again.
+                "libssl3 CVE-2024-5535 fixed Some(\"3.0.15-1~deb12u1\") low None NotKernel",
+                // Named again by the regression advisory DSA-9001-2: the first fix counts.
+                "libssl3 CVE-2024-9011 fixed Some(\"3.0.15-1~deb12u1\") unknown Some(\"DSA-9001-1\") NotKernel",
+                "libc6 TEMP-0000000-4F1B2C unfixed None low None NotKernel",
+                "libc6 CVE-2024-9013 unfixed None moderate None NotKernel",
+            ]
+        );
+        // At the first fix, the regression advisory finds nothing more.
+        let fixed = vec![crate::testing::pkg(
+            "libssl3",
+            "3.0.15-1~deb12u1",
+            "openssl",
+            "3.0.15-1~deb12u1",
+        )];
+        let host = HostPackages {
+            installed: &fixed,
+            ..host
+        };
+        assert!(match_host(&host, Index::new(osv_records("osv"))).is_empty());
+    }
+
+    #[test]
+    fn a_fix_of_ubuntu_pro_that_is_installed_is_not_reopened_by_the_standard_archive() {
+        let records = crate::testing::osv_records("ubuntu-osv");
+        let releases = ["ubuntu-pro:22.04".to_string(), "ubuntu:22.04".to_string()];
+        let candidates = HashMap::new();
+        let vim = |v: &str| vec![crate::testing::pkg("vim", v, "vim", v)];
+        let at = |installed: &[Installed]| {
+            let host = HostPackages {
+                scheme: Scheme::Dpkg,
+                releases: &releases,
+                installed,
+                candidates: &candidates,
+                running_kernel: None,
+            };
+            lines(&match_host(&host, Index::new(records.clone())))
+        };
+        // Unfixed in the archive, fixed in Pro: Pro's record decides.
+        assert_eq!(
+            at(&vim("2:8.2.3995-1ubuntu2.16")),
+            ["vim CVE-2024-9003 fixed Some(\"2:8.2.3995-1ubuntu2.17+esm1\") important None NotKernel"]
+        );
+        assert!(at(&vim("2:8.2.3995-1ubuntu2.17+esm1")).is_empty());
+    }
+
+    #[test]
+    fn rpm_hosts_match_binary_packages_and_count_the_running_kernel_only() {
+        let installed = vec![
+            pakiti_report::Installed {
+                source_name: "openssl".into(),
+                source_version: "3.0.7-27.el9".into(),
+                ..Installed::new("openssl-libs", "1:3.0.7-27.el9", "x86_64")
+            },
+            pakiti_report::Installed {
+                source_name: "kernel".into(),
+                source_version: "5.14.0-427.13.1.el9_4".into(),
+                ..Installed::new("kernel-core", "5.14.0-427.13.1.el9_4", "x86_64")
+            },
+            pakiti_report::Installed {
+                source_name: "kernel".into(),
+                source_version: "5.14.0-427.31.1.el9_4".into(),
+                ..Installed::new("kernel-core", "5.14.0-427.31.1.el9_4", "x86_64")
+            },
+        ];
+        let kernel = RunningKernel {
+            package: "kernel-core".into(),
+            version: "5.14.0-427.31.1.el9_4".into(),
+        };
+        let candidates = HashMap::from([(
+            ("openssl-libs".to_string(), "x86_64".to_string()),
+            "1:3.0.7-28.el9_4".to_string(),
+        )]);
+        let releases = ["almalinux:9".to_string()];
+        let host = HostPackages {
+            scheme: Scheme::Rpm,
+            releases: &releases,
+            installed: &installed,
+            candidates: &candidates,
+            running_kernel: Some(&kernel),
+        };
+        let got = match_host(&host, Index::new(crate::testing::osv_records("osv")));
+        assert_eq!(
+            lines(&got),
+            [
+                "openssl-libs CVE-2024-9031 fixed Some(\"1:3.0.7-28.el9_4\") important Some(\"ALSA-2024:9031\") NotKernel",
+                "openssl-libs CVE-2024-9032 fixed Some(\"1:3.0.7-28.el9_4\") important Some(\"ALSA-2024:9031\") NotKernel",
+                "kernel-core CVE-2024-9033 fixed Some(\"5.14.0-427.35.1.el9_4\") important Some(\"ALSA-2024:9033\") NotRunning",
+                "kernel-core CVE-2024-9033 fixed Some(\"5.14.0-427.35.1.el9_4\") important Some(\"ALSA-2024:9033\") Running",
+            ]
+        );
+        assert!(got[0].fix_available, "the candidate reaches the fix");
+    }
+
+    #[test]
+    fn records_of_one_vulnerability_are_decided_as_one() {
+        let r = |status: Status, severity: Severity| Record {
+            id: "CVE-1".into(),
+            source_package: "p".into(),
+            release: "ubuntu:22.04".into(),
+            status,
+            vendor_severity: None,
+            severity,
+            description: None,
+            advisory: None,
+        };
+        let one = |records: Vec<Record>| {
+            let d = decide(Scheme::Dpkg, &records);
+            assert_eq!(d.len(), 1);
+            (d[0].status.clone(), d[0].severity)
+        };
+        // A VEX "won't fix" over OSV's "unfixed", keeping OSV's rating.
+        assert_eq!(
+            one(vec![
+                r(Status::Unfixed, Severity::Moderate),
+                r(Status::WontFix, Severity::Unknown)
+            ]),
+            (Status::WontFix, Severity::Moderate)
+        );
+        assert_eq!(
+            one(vec![
+                r(Status::EndOfLife, Severity::Unknown),
+                r(Status::Unfixed, Severity::Low)
+            ]),
+            (Status::EndOfLife, Severity::Low)
+        );
+        // A fix wins over "won't fix"; the lowest fix over a later one.
+        assert_eq!(
+            one(vec![
+                r(Status::WontFix, Severity::Unknown),
+                r(Status::Fixed("1.10".into()), Severity::Low)
+            ]),
+            (Status::Fixed("1.10".into()), Severity::Low)
+        );
+        assert_eq!(
+            one(vec![
+                r(Status::Fixed("1.10".into()), Severity::Low),
+                r(Status::Fixed("1.9".into()), Severity::Important)
+            ]),
+            (Status::Fixed("1.9".into()), Severity::Important)
+        );
+        assert_eq!(
+            one(vec![
+                r(Status::Fixed("1.9".into()), Severity::Low),
+                r(Status::NotAffected, Severity::Unknown)
+            ])
+            .0,
+            Status::NotAffected
+        );
     }
 }

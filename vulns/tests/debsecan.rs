@@ -120,10 +120,10 @@ fn debsecan_and_pakiti_find_the_same_vulnerable_packages() {
         version: "6.1.76-1".into(),
     };
     let candidates = HashMap::new();
+    let releases = ["bookworm".to_string()];
     let host = HostPackages {
         scheme: Scheme::Dpkg,
-        release: "bookworm",
-        first: None,
+        releases: &releases,
         installed: &installed,
         candidates: &candidates,
         running_kernel: Some(&kernel),

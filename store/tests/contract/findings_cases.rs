@@ -22,6 +22,7 @@ fn finding(id: &str, package: &str, severity: Severity, fix: bool) -> Finding {
         fix_available: fix,
         severity,
         vendor_severity: Some("high".into()),
+        advisory: None,
         kernel: KernelRole::NotKernel,
     }
 }

@@ -1,0 +1,100 @@
+//! What the aggregator's process-level tests share: the real binary run
+//! on a SQLite file (`feeds import`, serving), and JSON requests to it.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pakiti_report::{to_json, Report};
+use serde_json::Value;
+
+pub const AGGREGATOR: &str = env!("CARGO_BIN_EXE_pakiti-aggregator");
+
+/// The aggregator's process, killed when dropped.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start(db: &Path) -> (Server, String) {
+    start_with(db, Path::new("/dev/null"))
+}
+
+pub fn start_with(db: &Path, config: &Path) -> (Server, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(AGGREGATOR)
+        .arg("--config.file")
+        .arg(config)
+        .arg("--storage.url")
+        .arg(db)
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::blocking::get(format!("{base}/-/ready"))
+        .map(|r| r.status().as_u16())
+        .ok()
+        != Some(200)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the aggregator did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Server(child), base)
+}
+
+pub fn get(base: &str, path: &str) -> Value {
+    reqwest::blocking::get(format!("{base}{path}"))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+pub fn push(base: &str, r: &Report) {
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{base}/api/v1/reports"))
+        .header("content-type", "application/json")
+        .body(to_json(r))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+}
+
+/// Polls `path` until `done` holds of it (the folder is looked at every second).
+pub fn wait_for(base: &str, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = get(base, path);
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `feeds import` of these files into the store at `db`.
+pub fn import(db: &Path, paths: &[&Path]) -> Output {
+    Command::new(AGGREGATOR)
+        .args(["--config.file", "/dev/null", "--storage.url"])
+        .arg(db)
+        .args(["feeds", "import"])
+        .args(paths)
+        .output()
+        .unwrap()
+}
