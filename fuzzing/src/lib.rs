@@ -29,6 +29,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("versions", versions),
     ("file_sd", file_sd),
     ("debian_tracker", debian_tracker),
+    ("osv", osv),
+    ("openvex", openvex),
     ("selector", selector),
 ];
 
@@ -157,6 +159,21 @@ pub fn file_sd(data: &[u8]) {
 
 pub fn debian_tracker(data: &[u8]) {
     let _ = pakiti_vulns::debian::read(data, |_| {});
+}
+
+/// An OSV document; what it gives is decided in each version order (a
+/// fixed version is whatever the document says).
+pub fn osv(data: &[u8]) {
+    let mut records = Vec::new();
+    if pakiti_vulns::osv::read_one(data, |r| records.push(r)).is_ok() {
+        for scheme in [Scheme::Dpkg, Scheme::Rpm, Scheme::Apk, Scheme::Alpm] {
+            let _ = pakiti_vulns::decide(scheme, &records);
+        }
+    }
+}
+
+pub fn openvex(data: &[u8]) {
+    let _ = pakiti_vulns::vex::read_one(data, |_| {});
 }
 
 pub fn selector(data: &[u8]) {
