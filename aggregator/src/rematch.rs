@@ -272,20 +272,6 @@ fn covered_release(
     }
 }
 
-fn one(
-    store: &dyn Store,
-    matcher: &mut Matcher,
-    input: &MatchingInput,
-    covered: &dyn Fn(&str) -> Result<bool, StoreError>,
-    at: SystemTime,
-) -> Result<Outcome, StoreError> {
-    let findings = match covered_release(input, covered)? {
-        Some(r) => Some(match_input(store, matcher, &r, input)?),
-        None => None,
-    };
-    write(store, input, findings, at)
-}
-
 /// Writes a host's findings (`None`: not covered).
 fn write(
     store: &dyn Store,
@@ -293,24 +279,37 @@ fn write(
     findings: Option<Vec<Finding>>,
     at: SystemTime,
 ) -> Result<Outcome, StoreError> {
+    if let Some(done) = needless(input, findings.as_deref()) {
+        return Ok(done);
+    }
+    let written = store.put_findings(input.summary.id, &input.basis, findings.as_deref(), at)?;
+    Ok(outcome(written, findings.as_deref()))
+}
+
+/// What a rematch did without writing, when it need not write: a host
+/// unknown before and after, or the same findings as the last rematch
+/// wrote (nothing to read or write).
+fn needless(input: &MatchingInput, findings: Option<&[Finding]>) -> Option<Outcome> {
     let s = &input.summary;
-    if findings.is_none() && s.vulnerabilities.is_none() {
-        return Ok(Outcome::Unknown);
-    }
-    // The same findings as the last rematch wrote: nothing to read or write.
-    if let Some(f) = &findings {
-        if s.vulnerabilities.is_some()
-            && input.findings_digest.as_deref() == Some(pakiti_store::findings_digest(f).as_slice())
+    match findings {
+        None if s.vulnerabilities.is_none() => Some(Outcome::Unknown),
+        Some(f)
+            if s.vulnerabilities.is_some()
+                && input.findings_digest.as_deref()
+                    == Some(pakiti_store::findings_digest(f).as_slice()) =>
         {
-            return Ok(Outcome::Matched(f.len()));
+            Some(Outcome::Matched(f.len()))
         }
+        _ => None,
     }
-    let written = store.put_findings(s.id, &input.basis, findings.as_deref(), at)?;
-    Ok(match (written, findings) {
+}
+
+fn outcome(written: bool, findings: Option<&[Finding]>) -> Outcome {
+    match (written, findings) {
         (false, _) => Outcome::Skipped,
         (true, Some(f)) => Outcome::Matched(f.len()),
         (true, None) => Outcome::Unknown,
-    })
+    }
 }
 
 /// What a fleet rematch did.
@@ -381,16 +380,25 @@ pub fn fleet(
                 scope.spawn(move || {
                     let mut out = FleetRematch::default();
                     let mut matcher = Matcher::new(Index::default());
+                    let mut pending = Vec::new();
                     for h in hosts.iter().skip(w).step_by(workers) {
                         if failed.load(std::sync::atomic::Ordering::Relaxed) {
                             break;
                         }
-                        let r = rematch_one(store, &mut matcher, h, covered, at, &mut out);
+                        let mut r = rematch_one(store, &mut matcher, h, covered, &mut out)
+                            .map(|p| pending.extend(p));
+                        if r.is_ok() && pending.len() >= WRITE_BATCH {
+                            r = flush(store, &mut pending, at, &mut out);
+                        }
                         done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if let Err(e) = r {
                             failed.store(true, std::sync::atomic::Ordering::Relaxed);
                             return Err(e);
                         }
+                    }
+                    if let Err(e) = flush(store, &mut pending, at, &mut out) {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        return Err(e);
                     }
                     out.distinct_versions = matcher.distinct_versions();
                     Ok(out)
@@ -432,14 +440,34 @@ pub fn fleet(
     Ok(out)
 }
 
+/// Hosts whose findings a fleet rematch writes together, in one
+/// transaction: the pages every host touches (the index by vulnerability)
+/// are written once per batch, not once per host.
+const WRITE_BATCH: usize = 128;
+
+/// A host matched whose findings are to be written.
+type Pending = (MatchingInput, Option<Vec<Finding>>);
+
+fn count(out: &mut FleetRematch, o: Outcome) {
+    match o {
+        Outcome::Matched(n) => {
+            out.matched += 1;
+            out.findings += n;
+        }
+        Outcome::Unknown => out.unknown += 1,
+        Outcome::Skipped => out.skipped += 1,
+    }
+}
+
+/// Matches one host of the fleet: counted when nothing needs writing, else
+/// what to write.
 fn rematch_one(
     store: &dyn Store,
     matcher: &mut Matcher,
     h: &MatchingHost,
     covered: &dyn Fn(&str) -> Result<bool, StoreError>,
-    at: SystemTime,
     out: &mut FleetRematch,
-) -> Result<(), StoreError> {
+) -> Result<Option<Pending>, StoreError> {
     let candidate = release_of(
         &h.os_id,
         &h.os_version,
@@ -449,19 +477,45 @@ fn rematch_one(
     .is_ok();
     if !candidate && !h.has_counts {
         out.unknown += 1;
-        return Ok(());
+        return Ok(None);
     }
     let Some(input) = store.matching_input(h.id)? else {
         out.skipped += 1;
-        return Ok(());
+        return Ok(None);
     };
-    match one(store, matcher, &input, covered, at)? {
-        Outcome::Matched(n) => {
-            out.matched += 1;
-            out.findings += n;
-        }
-        Outcome::Unknown => out.unknown += 1,
-        Outcome::Skipped => out.skipped += 1,
+    let findings = match covered_release(&input, covered)? {
+        Some(r) => Some(match_input(store, matcher, &r, &input)?),
+        None => None,
+    };
+    if let Some(done) = needless(&input, findings.as_deref()) {
+        count(out, done);
+        return Ok(None);
     }
+    Ok(Some((input, findings)))
+}
+
+/// Writes the pending hosts' findings in one go.
+fn flush(
+    store: &dyn Store,
+    pending: &mut Vec<Pending>,
+    at: SystemTime,
+    out: &mut FleetRematch,
+) -> Result<(), StoreError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let writes: Vec<pakiti_store::FindingsWrite<'_>> = pending
+        .iter()
+        .map(|(input, findings)| pakiti_store::FindingsWrite {
+            id: input.summary.id,
+            basis: &input.basis,
+            findings: findings.as_deref(),
+        })
+        .collect();
+    let written = store.put_findings_many(&writes, at)?;
+    for ((_, findings), w) in pending.iter().zip(written) {
+        count(out, outcome(w, findings.as_deref()));
+    }
+    pending.clear();
     Ok(())
 }

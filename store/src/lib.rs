@@ -25,6 +25,16 @@ use std::time::{Duration, SystemTime};
 
 use pakiti_report::{HeldReason, Installed, Report, Severity};
 
+/// One host's rematch for [`Store::put_findings_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct FindingsWrite<'a> {
+    pub id: i64,
+    /// [`MatchingInput::basis`] of the report matched.
+    pub basis: &'a [u8],
+    /// `None`: no loaded feed covers the host.
+    pub findings: Option<&'a [pakiti_vulns::Finding]>,
+}
+
 pub use findings::{
     digest as findings_digest, ExposedHost, ExposedKey, ExposedPage, FleetVulnerability,
     MatchingInput, StoredFinding, VulnCounts,
@@ -489,6 +499,19 @@ pub trait Store: Send + Sync {
         findings: Option<&[pakiti_vulns::Finding]>,
         at: SystemTime,
     ) -> Result<bool, StoreError>;
+    /// [`Store::put_findings`] for several hosts, in one transaction where
+    /// the store can (a fleet rematch: one commit for many hosts instead
+    /// of one each); each host's answer in order.
+    fn put_findings_many(
+        &self,
+        writes: &[FindingsWrite<'_>],
+        at: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        writes
+            .iter()
+            .map(|w| self.put_findings(w.id, w.basis, w.findings, at))
+            .collect()
+    }
     /// Host `id`'s findings, open and resolved, by vulnerability id.
     fn host_findings(&self, id: i64) -> Result<Vec<StoredFinding>, StoreError>;
     /// Every vulnerability some host is exposed to now, by id.

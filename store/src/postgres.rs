@@ -1034,6 +1034,30 @@ impl Store for PgStore {
         Ok(written)
     }
 
+    fn put_findings_many(
+        &self,
+        writes: &[crate::FindingsWrite<'_>],
+        at: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let mut flags = Vec::with_capacity(writes.len());
+        for w in writes {
+            flags.push(crate::postgres_findings::put(
+                &mut tx,
+                w.id,
+                w.basis,
+                w.findings,
+                millis(at),
+            )?);
+        }
+        tx.commit()?;
+        if flags.iter().any(|w| *w) {
+            changed(&mut c);
+        }
+        Ok(flags)
+    }
+
     fn host_findings(&self, id: i64) -> Result<Vec<crate::StoredFinding>, StoreError> {
         crate::postgres_findings::of_host(&mut self.conn()?.client, id)
     }

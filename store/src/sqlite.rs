@@ -88,7 +88,23 @@ pub(crate) fn db(e: rusqlite::Error) -> StoreError {
 /// The writer's page cache (SQLite allocates it as pages are read).
 const WRITER_CACHE_KIB: u32 = 64 * 1024;
 
+/// SQLite's own allocation statistics off, before its first use: they take
+/// a global mutex on every allocation and free, which the writer pays for
+/// each row, and nothing here reads them.
+fn memstatus_off() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called with one int argument, as
+        // SQLITE_CONFIG_MEMSTATUS takes; once SQLite is initialised it only
+        // answers SQLITE_MISUSE and changes nothing.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0);
+        }
+    });
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
+    memstatus_off();
     let conn = Connection::open(path).map_err(|e| {
         StoreError::Unavailable(format!(
             "cannot open SQLite database {}: {e}",
@@ -1198,6 +1214,49 @@ impl Store for SqliteStore {
             reply,
         })?;
         Ok(written.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn put_findings_many(
+        &self,
+        writes: &[crate::FindingsWrite<'_>],
+        at: SystemTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        // Read and planned by the caller's thread; the writer only writes,
+        // every host in one transaction (the pages of the index by
+        // vulnerability that all hosts touch are written once, not once
+        // per host).
+        let mut planned = Vec::with_capacity(writes.len());
+        for w in writes {
+            let open = match w.findings {
+                Some(_) => self.read(|c| crate::sqlite_findings::open_findings(c, w.id))?,
+                None => Vec::new(),
+            };
+            planned.push((
+                w.id,
+                w.basis.to_vec(),
+                crate::sqlite_findings::planned(&open, w.findings),
+            ));
+        }
+        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = written.clone();
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| {
+                let mut flags = Vec::with_capacity(planned.len());
+                for (id, basis, p) in &planned {
+                    flags.push(crate::sqlite_findings::put(tx, *id, basis, p, millis(at))?);
+                }
+                if let Ok(mut o) = out.lock() {
+                    *o = flags;
+                }
+                Ok(())
+            }),
+            reply,
+        })?;
+        let flags = written
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the writer's answer was lost".into()))?
+            .clone();
+        Ok(flags)
     }
 
     fn host_findings(&self, id: i64) -> Result<Vec<crate::StoredFinding>, StoreError> {

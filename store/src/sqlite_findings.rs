@@ -132,7 +132,10 @@ pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
             digest: None,
         },
         Some(new) => {
-            let p = plan(open, new);
+            let mut p = plan(open, new);
+            // In the table's key order: each row goes next to the last.
+            p.upsert
+                .sort_unstable_by(|a, b| findings::key(a).cmp(&findings::key(b)));
             Planned {
                 upsert: p.upsert.into_iter().cloned().collect(),
                 resolve: p

@@ -1075,6 +1075,7 @@ contract!(
     a_feed_import_replaces_its_records_whole,
     findings_keep_their_exposure_times,
     findings_of_an_older_match_are_not_written,
+    findings_of_many_hosts_are_written_together_each_by_its_own_rule,
     inventory_order_is_the_hosts_own,
     outcomes_new_unchanged_changed,
     first_seen_times_give_patch_age,

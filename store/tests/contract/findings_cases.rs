@@ -3,7 +3,7 @@
 
 use super::inventory_cases::with_inventory;
 use super::*;
-use pakiti_store::VulnCounts;
+use pakiti_store::{FindingsWrite, VulnCounts};
 use pakiti_vulns::{Finding, KernelRole, Status};
 
 const A: &str = "000000000000000000000000000000f1";
@@ -261,4 +261,76 @@ pub fn findings_of_an_older_match_are_not_written(s: &dyn Store) {
     // A host that is gone: nothing written either.
     assert!(!s.put_findings(id + 1000, &old, Some(&[f]), t(50)).unwrap());
     assert_eq!(s.host_id(&with_inventory("zz", B, &[])).unwrap(), None);
+}
+
+pub fn findings_of_many_hosts_are_written_together_each_by_its_own_rule(s: &dyn Store) {
+    let a = with_inventory("a", A, &[("openssl", "1.0-1")]);
+    let b = with_inventory("b", B, &[("openssl", "1.0-1")]);
+    s.ingest(&a, Source::Push, t(10)).unwrap();
+    s.ingest(&b, Source::Push, t(10)).unwrap();
+    let (ia, ib) = (
+        s.host_id(&a).unwrap().unwrap(),
+        s.host_id(&b).unwrap().unwrap(),
+    );
+    let (basis_a, stale_b) = (
+        s.matching_input(ia).unwrap().unwrap().basis,
+        s.matching_input(ib).unwrap().unwrap().basis,
+    );
+    // b reports again, changed: the rematch of its older report writes nothing.
+    let mut newer = with_inventory("b", B, &[("openssl", "1.0-2")]);
+    newer.collected_at = t(30);
+    s.ingest(&newer, Source::Push, t(40)).unwrap();
+    let f = finding("CVE-2024-0001", "openssl", Severity::Important, false);
+    let g = finding("CVE-2024-0002", "openssl", Severity::Low, false);
+    let both = [f.clone(), g];
+    let written = s
+        .put_findings_many(
+            &[
+                FindingsWrite {
+                    id: ia,
+                    basis: &basis_a,
+                    findings: Some(&both),
+                },
+                FindingsWrite {
+                    id: ib,
+                    basis: &stale_b,
+                    findings: Some(std::slice::from_ref(&f)),
+                },
+                FindingsWrite {
+                    id: ia + ib + 1000,
+                    basis: &basis_a,
+                    findings: Some(std::slice::from_ref(&f)),
+                },
+            ],
+            t(50),
+        )
+        .unwrap();
+    assert_eq!(written, [true, false, false]);
+    assert_eq!(open(s, ia).len(), 2);
+    assert!(s.host_findings(ib).unwrap().is_empty());
+    // The same again for a: one finding gone is resolved, the other keeps
+    // its first-seen time.
+    let written = s
+        .put_findings_many(
+            &[FindingsWrite {
+                id: ia,
+                basis: &basis_a,
+                findings: Some(std::slice::from_ref(&f)),
+            }],
+            t(60),
+        )
+        .unwrap();
+    assert_eq!(written, [true]);
+    let stored = s.host_findings(ia).unwrap();
+    assert_eq!(stored.len(), 2);
+    let first = stored
+        .iter()
+        .find(|x| x.finding.id == "CVE-2024-0001")
+        .unwrap();
+    assert_eq!((first.first_seen, first.resolved_at), (t(50), None));
+    let gone = stored
+        .iter()
+        .find(|x| x.finding.id == "CVE-2024-0002")
+        .unwrap();
+    assert_eq!(gone.resolved_at, Some(t(60)));
 }
