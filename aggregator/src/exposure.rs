@@ -21,7 +21,7 @@ use pakiti_report::Severity;
 use pakiti_store::{ExposedHost, ExposedKey, ExposedPage, FleetVulnerability};
 
 use crate::state::{error, ApiError, AppState};
-use crate::vulnerabilities::{finding_json, tracker_url};
+use crate::vulnerabilities::{finding_json, fleet_url};
 use crate::web::{csv, iso, message, query, render, when, QueryResult};
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -87,7 +87,7 @@ fn order(v: &FleetVulnerability) -> (usize, bool, std::cmp::Reverse<u64>, System
 fn vulnerability_json(v: &FleetVulnerability) -> Value {
     json!({
         "id": v.id,
-        "url": tracker_url(&v.id),
+        "url": fleet_url(&v.id),
         "severity": v.severity.as_str(),
         "hosts": v.hosts,
         "fixable_hosts": v.fixable_hosts,
@@ -321,7 +321,7 @@ fn one_json(id: &str, one: &One, next_url: Option<String>) -> Value {
     );
     json!({
         "id": id,
-        "url": tracker_url(id),
+        "url": fleet_url(id),
         "severity": severity.as_str(),
         "total_hosts": one.page.hosts,
         "total_findings": one.page.findings,
@@ -425,7 +425,7 @@ pub(crate) async fn page_one(
         &state,
         "vulnerability.html",
         context! {
-            url => tracker_url(&id),
+            url => fleet_url(&id),
             severity => j["severity"].clone(),
             total_hosts => one.page.hosts,
             total_findings => one.page.findings,

@@ -35,7 +35,7 @@ fn coverage(d: &HostDetail) -> Result<crate::rematch::Releases, String> {
 pub(crate) fn finding_json(f: &Finding) -> Value {
     json!({
         "id": f.id,
-        "url": tracker_url(&f.id),
+        "url": fleet_url(&f.id),
         // The advisory that fixed it, where the feed is one of advisories.
         "aliases": f.advisory.iter().collect::<Vec<_>>(),
         "package": f.package,
@@ -212,9 +212,22 @@ pub(crate) async fn of(
     })
 }
 
-/// The vendor's page for a vulnerability id.
+/// Debian's tracker page for a vulnerability id.
 pub(crate) fn tracker_url(id: &str) -> String {
     format!("https://security-tracker.debian.org/tracker/{id}")
+}
+
+/// The page of a vulnerability of the fleet, whose hosts may run several
+/// distributions: the CVE record for a CVE, Debian's tracker for its
+/// `TEMP-` ids, OSV's page for an advisory's own id.
+pub(crate) fn fleet_url(id: &str) -> String {
+    if id.starts_with("CVE-") {
+        format!("https://www.cve.org/CVERecord?id={id}")
+    } else if id.starts_with("TEMP-") {
+        tracker_url(id)
+    } else {
+        format!("https://osv.dev/vulnerability/{id}")
+    }
 }
 
 /// The page of the host's own vendor for a vulnerability id.

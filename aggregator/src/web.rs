@@ -247,11 +247,21 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         });
         add(t, h, stale);
     }
+    // What to fix first: hosts that can patch the most critical and
+    // important vulnerabilities now, then the oldest pending security update.
+    let top = |h: &HostSummary| fixable(h).map_or(0, |(top, _)| top);
     let mut attention: Vec<&HostSummary> = hosts
         .iter()
-        .filter(|h| h.security_pending_since.is_some())
+        .filter(|h| h.security_pending_since.is_some() || top(h) > 0)
         .collect();
-    attention.sort_by_key(|h| (h.security_pending_since, h.hostname.clone()));
+    attention.sort_by_key(|h| {
+        (
+            std::cmp::Reverse(top(h)),
+            h.security_pending_since.is_none(),
+            h.security_pending_since,
+            h.hostname.clone(),
+        )
+    });
     let attention: Vec<Row> = attention
         .iter()
         .take(20)

@@ -208,6 +208,13 @@ fn ubuntu_hosts_are_matched_against_ubuntus_osv_with_pro_fixes_apart() {
         overview.contains("<span class=\"n\">1</span> exposed to a critical or important vulnerability they can patch now"),
         "{overview}"
     );
+    // What to fix first: ubu-pro can patch an important one now; ubu-plain,
+    // whose security updates wait longer, comes after it.
+    let attention = &overview[overview.find("id=\"attention\"").unwrap()..];
+    assert!(
+        attention.find(">ubu-pro<").unwrap() < attention.find(">ubu-plain<").unwrap(),
+        "{attention}"
+    );
     let list = get(&base, "/api/v1/vulnerabilities");
     assert_eq!(list["hosts_covered"], 2, "{list}");
     let vim = list["vulnerabilities"]
