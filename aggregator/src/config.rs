@@ -43,6 +43,11 @@ pub struct FeedsSection {
     /// tracker and Ubuntu's OSV at their vendors).
     #[serde(default)]
     pub urls: BTreeMap<String, String>,
+    /// Hosts matched as another release: a host's os-release
+    /// `ID:VERSION_ID` (or `ID:VERSION_CODENAME`) → the `ID:VERSION_ID` of a
+    /// distribution the feeds cover (`"linuxmint:21.3" = "ubuntu:22.04"`).
+    #[serde(default)]
+    pub releases: BTreeMap<String, String>,
 }
 
 /// A central aggregator this one forwards to.
@@ -235,6 +240,8 @@ pub struct Settings {
     pub feeds_dir: Option<(PathBuf, Duration)>,
     /// What `feeds fetch` downloads: (name, URL, file name).
     pub feed_urls: Vec<(String, String, String)>,
+    /// `[feeds.releases]`, checked.
+    pub release_map: crate::rematch::ReleaseMap,
 }
 
 /// What a downstream aggregator sends upstream.
@@ -571,6 +578,7 @@ impl Settings {
             postgres,
             feeds_dir,
             feed_urls: crate::feed_fetch::configured(&f.feeds.urls)?,
+            release_map: crate::rematch::ReleaseMap::parse(&f.feeds.releases)?,
             web_access: web_access(f)?,
             federate_behind_access: match f.web.federate.as_deref() {
                 None | Some("open") => false,

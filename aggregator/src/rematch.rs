@@ -8,7 +8,7 @@
 //! release without records) has its open findings and counts removed:
 //! unknown, never clean.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Instant, SystemTime};
 
 use pakiti_store::{MatchingHost, MatchingInput, Store, StoreError};
@@ -78,7 +78,7 @@ fn major_minor(version: &str) -> Option<String> {
 /// | `alpine` | `alpine:3.20` | apk |
 /// | `almalinux` | `almalinux:9` | rpm |
 /// | `rocky` | `rocky:9` | rpm |
-pub(crate) fn release_of(
+fn own_release(
     os_id: &str,
     version: &str,
     codename: Option<&str>,
@@ -127,6 +127,94 @@ pub(crate) fn release_of(
         other => Err(format!(
             "no feed read by this aggregator covers {other:?} hosts yet (Debian, Ubuntu, Alpine, AlmaLinux and Rocky Linux are read today)"
         )),
+    }
+}
+
+/// `[feeds.releases]`: hosts matched as another distribution's release (a
+/// derivative, a release whose os-release the feeds do not name), by their
+/// os-release `ID:VERSION_ID` or `ID:VERSION_CODENAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleaseMap(BTreeMap<String, (String, String)>);
+
+/// The distributions a host may be matched as.
+const READ: [&str; 5] = ["debian", "ubuntu", "alpine", "almalinux", "rocky"];
+
+/// Debian's codenames by major version, for a host matched as Debian by its
+/// version alone (the tracker names releases by codename).
+const DEBIAN: [(&str, &str); 6] = [
+    ("9", "stretch"),
+    ("10", "buster"),
+    ("11", "bullseye"),
+    ("12", "bookworm"),
+    ("13", "trixie"),
+    ("14", "forky"),
+];
+
+impl ReleaseMap {
+    /// Checks the configured entries; an error names the entry.
+    pub fn parse(entries: &BTreeMap<String, String>) -> anyhow::Result<ReleaseMap> {
+        let mut out = BTreeMap::new();
+        for (from, to) in entries {
+            let pair = |s: &str| {
+                s.split_once(':')
+                    .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            };
+            if pair(from).is_none() {
+                anyhow::bail!("feeds.releases {from:?}: the host's release must be ID:VERSION_ID (or ID:VERSION_CODENAME) as its os-release says, e.g. \"linuxmint:21.3\"");
+            }
+            let Some((id, version)) = pair(to) else {
+                anyhow::bail!("feeds.releases {from:?} = {to:?}: the release to match it as must be ID:VERSION_ID, e.g. \"ubuntu:22.04\"");
+            };
+            if !READ.contains(&id.as_str()) {
+                anyhow::bail!(
+                    "feeds.releases {from:?} = {to:?}: {id:?} is not a distribution the feeds cover ({})",
+                    READ.join(", ")
+                );
+            }
+            out.insert(from.clone(), (id, version));
+        }
+        Ok(ReleaseMap(out))
+    }
+}
+
+static RELEASE_MAP: std::sync::OnceLock<ReleaseMap> = std::sync::OnceLock::new();
+
+/// Sets `[feeds.releases]` for this process, once, at its start.
+pub fn set_release_map(map: ReleaseMap) {
+    let _ = RELEASE_MAP.set(map);
+}
+
+/// The releases whose records a host is matched against, or why there are
+/// none: its own ([`own_release`]), or what `[feeds.releases]` says.
+pub(crate) fn release_of(
+    os_id: &str,
+    version: &str,
+    codename: Option<&str>,
+    has_inventory: bool,
+) -> Result<Releases, String> {
+    release_with(RELEASE_MAP.get(), os_id, version, codename, has_inventory)
+}
+
+fn release_with(
+    map: Option<&ReleaseMap>,
+    os_id: &str,
+    version: &str,
+    codename: Option<&str>,
+    has_inventory: bool,
+) -> Result<Releases, String> {
+    let mapped = map.and_then(|m| {
+        m.0.get(&format!("{os_id}:{version}"))
+            .or_else(|| codename.and_then(|c| m.0.get(&format!("{os_id}:{c}"))))
+    });
+    match mapped {
+        Some((id, v)) => {
+            let codename = (id == "debian")
+                .then(|| DEBIAN.iter().find(|(n, _)| n == v).map(|(_, c)| *c))
+                .flatten();
+            own_release(id, v, codename, has_inventory)
+        }
+        None => own_release(os_id, version, codename, has_inventory),
     }
 }
 
@@ -518,4 +606,105 @@ fn flush(
     }
     pending.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pakiti_versions::Scheme;
+
+    fn chain(r: Result<Releases, String>) -> (Vec<String>, Scheme) {
+        let r = r.unwrap();
+        (r.chain, r.scheme)
+    }
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn each_distribution_is_matched_in_its_releases_in_order() {
+        assert_eq!(
+            chain(own_release("debian", "12", Some("bookworm"), true)),
+            (s(&["bookworm", "debian:12"]), Scheme::Dpkg)
+        );
+        assert_eq!(
+            chain(own_release("debian", "", Some("trixie"), true)),
+            (s(&["trixie"]), Scheme::Dpkg)
+        );
+        assert_eq!(
+            chain(own_release("ubuntu", "22.04", Some("jammy"), true)),
+            (s(&["ubuntu-pro:22.04", "ubuntu:22.04"]), Scheme::Dpkg)
+        );
+        assert_eq!(
+            chain(own_release("alpine", "3.20.3", None, true)),
+            (s(&["alpine:3.20"]), Scheme::Apk)
+        );
+        assert_eq!(
+            chain(own_release("alpine", "3.21.0_alpha20250108", None, true)),
+            (s(&["alpine:3.21"]), Scheme::Apk)
+        );
+        assert_eq!(
+            chain(own_release("almalinux", "9.4", None, true)),
+            (s(&["almalinux:9"]), Scheme::Rpm)
+        );
+        assert_eq!(
+            chain(own_release("rocky", "8.10", None, true)),
+            (s(&["rocky:8"]), Scheme::Rpm)
+        );
+        for (id, version) in [
+            ("alpine", "edge"),
+            ("rocky", ""),
+            ("ubuntu", ""),
+            ("fedora", "40"),
+        ] {
+            assert!(
+                own_release(id, version, None, true).is_err(),
+                "{id} {version}"
+            );
+        }
+        assert!(own_release("debian", "12", Some("bookworm"), false).is_err());
+    }
+
+    #[test]
+    fn configured_releases_match_a_host_as_another() {
+        let map = ReleaseMap::parse(&BTreeMap::from([
+            ("linuxmint:21.3".to_string(), "ubuntu:22.04".to_string()),
+            ("raspbian:12".to_string(), "debian:12".to_string()),
+            ("debian:sid".to_string(), "debian:14".to_string()),
+        ]))
+        .unwrap();
+        let with =
+            |id, version, codename| chain(release_with(Some(&map), id, version, codename, true));
+        assert_eq!(
+            with("linuxmint", "21.3", Some("virginia")),
+            (s(&["ubuntu-pro:22.04", "ubuntu:22.04"]), Scheme::Dpkg)
+        );
+        // Debian by version: its codename from Debian's table.
+        assert_eq!(
+            with("raspbian", "12", Some("bookworm")),
+            (s(&["bookworm", "debian:12"]), Scheme::Dpkg)
+        );
+        // By codename where the host has no version.
+        assert_eq!(
+            with("debian", "", Some("sid")),
+            (s(&["forky", "debian:14"]), Scheme::Dpkg)
+        );
+        // Not listed: its own.
+        assert_eq!(
+            with("debian", "12", Some("bookworm")),
+            (s(&["bookworm", "debian:12"]), Scheme::Dpkg)
+        );
+        for bad in [
+            ("linuxmint", "ubuntu:22.04"),
+            ("linuxmint:21.3", "ubuntu"),
+            (":21.3", "ubuntu:22.04"),
+            ("linuxmint:21.3", "fedora:40"),
+        ] {
+            let e = ReleaseMap::parse(&BTreeMap::from([(bad.0.to_string(), bad.1.to_string())]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("{:?}", bad.0)), "{e}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pakiti_report::*;
-use process::{get, import, push, start};
+use process::{get, import, push, start, start_with};
 
 const OSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vulns/fixtures/osv");
 
@@ -346,7 +346,14 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("no record of a release this aggregator reads"));
 
-    let (_server, base) = start(&db);
+    // A derivative matched as the release it follows.
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        "[feeds.releases]\n\"raspbian:12\" = \"debian:12\"\n",
+    )
+    .unwrap();
+    let (_server, base) = start_with(&db, &config);
     // Alpine: origin packages in apk's order; the candidate reaches the fix.
     let mut a = host(
         "alp-01",
@@ -462,9 +469,25 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
             "libssl3 CVE-2024-9011 fixed 3.0.15-1~deb12u1 fix_available=false unknown aliases=[\"DSA-9001-1\"] counted=true",
         ]
     );
+    push(
+        &base,
+        &host(
+            "pi-01",
+            26,
+            "raspbian",
+            "12",
+            vec![pkg(
+                "libssl3",
+                "3.0.11-1~deb12u2",
+                "openssl",
+                "3.0.11-1~deb12u2",
+            )],
+        ),
+    );
+    assert_eq!(rows(&base, "pi-01"), rows(&base, "deb-01"));
     // The fleet's list has them, by CVE.
     let list = get(&base, "/api/v1/vulnerabilities");
-    assert_eq!(list["hosts_covered"], 4, "{list}");
+    assert_eq!(list["hosts_covered"], 5, "{list}");
     let ids: Vec<&str> = list["vulnerabilities"]
         .as_array()
         .unwrap()
