@@ -418,6 +418,16 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
             "kernel-core CVE-2024-9033 fixed 5.14.0-427.35.1.el9_4 fix_available=false important aliases=[\"ALSA-2024:9033\"] counted=false",
         ]
     );
+    // The host page links the vulnerability and the advisory that fixed it.
+    let page = reqwest::blocking::get(format!("{base}/hosts/alma-01"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        page.contains("href=\"https://osv.dev/vulnerability/CVE-2024-9031\"")
+            && page.contains("<a href=\"https://osv.dev/vulnerability/ALSA-2024%3A9031\">ALSA-2024:9031</a>"),
+        "{page}"
+    );
     // Rocky: a release no record names stays unknown.
     push(
         &base,
