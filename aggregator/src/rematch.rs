@@ -466,30 +466,12 @@ pub fn fleet(
             .map(|w| {
                 let (hosts, covered, done, failed) = (&hosts, &covered, &done, &failed);
                 scope.spawn(move || {
-                    let mut out = FleetRematch::default();
-                    let mut matcher = Matcher::new(Index::default());
-                    let mut pending = Vec::new();
-                    for h in hosts.iter().skip(w).step_by(workers) {
-                        if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                            break;
-                        }
-                        let mut r = rematch_one(store, &mut matcher, h, covered, &mut out)
-                            .map(|p| pending.extend(p));
-                        if r.is_ok() && pending.len() >= WRITE_BATCH {
-                            r = flush(store, &mut pending, at, &mut out);
-                        }
-                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if let Err(e) = r {
-                            failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                            return Err(e);
-                        }
-                    }
-                    if let Err(e) = flush(store, &mut pending, at, &mut out) {
+                    let mine = hosts.iter().skip(w).step_by(workers);
+                    let r = worker(store, mine, covered, at, done, failed);
+                    if r.is_err() {
                         failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                        return Err(e);
                     }
-                    out.distinct_versions = matcher.distinct_versions();
-                    Ok(out)
+                    r
                 })
             })
             .collect();
@@ -525,6 +507,35 @@ pub fn fleet(
         // one compared is a floor of the distinct versions in the fleet.
         out.distinct_versions = out.distinct_versions.max(r.distinct_versions);
     }
+    Ok(out)
+}
+
+/// One thread of a fleet rematch: its hosts matched with its own matcher,
+/// their findings written [`WRITE_BATCH`] hosts at a time; it stops when
+/// another thread failed.
+fn worker<'a>(
+    store: &dyn Store,
+    hosts: impl Iterator<Item = &'a MatchingHost>,
+    covered: &dyn Fn(&str) -> Result<bool, StoreError>,
+    at: SystemTime,
+    done: &std::sync::atomic::AtomicUsize,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<FleetRematch, StoreError> {
+    let mut out = FleetRematch::default();
+    let mut matcher = Matcher::new(Index::default());
+    let mut pending = Vec::new();
+    for h in hosts {
+        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        pending.extend(rematch_one(store, &mut matcher, h, covered, &mut out)?);
+        if pending.len() >= WRITE_BATCH {
+            flush(store, &mut pending, at, &mut out)?;
+        }
+        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    flush(store, &mut pending, at, &mut out)?;
+    out.distinct_versions = matcher.distinct_versions();
     Ok(out)
 }
 

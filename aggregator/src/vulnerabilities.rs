@@ -165,25 +165,7 @@ pub(crate) async fn of(
             )
         })
         .collect();
-    // Fixed in Ubuntu Pro and not in the release's own archive: a host
-    // without ESM sources cannot install that fix.
-    let fixed_in = |release: &str| -> HashSet<(String, String)> {
-        records
-            .iter()
-            .filter(|r| r.release == release && matches!(r.status, pakiti_vulns::Status::Fixed(_)))
-            .map(|r| (r.id.clone(), r.source_package.clone()))
-            .collect()
-    };
-    let needs_esm = match (&releases.pro, detail.platform.esm_enabled) {
-        (Some(pro), esm) if esm != Some(true) => {
-            let own = fixed_in(&releases.release);
-            fixed_in(pro)
-                .into_iter()
-                .filter(|k| !own.contains(k))
-                .collect()
-        }
-        _ => HashSet::new(),
-    };
+    let needs_esm = needs_esm(&records, &releases, detail.platform.esm_enabled);
     let host = HostPackages {
         scheme: releases.scheme,
         releases: &releases.chain,
@@ -293,85 +275,9 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
         .collect();
     let sent: Option<Vec<pakiti_report::Installed>> = report.inventory.installed.clone();
     let (store, covered) = (state.store.clone(), state.covered.clone());
-    let rated = tokio::task::spawn_blocking(move || {
-        if !releases.covered(&|r| covered.covers(&*store, r))? {
-            return Ok(Vec::new());
-        }
-        let scheme = releases.scheme;
-        // Each update's package as installed: from the report, else from
-        // the packages stored for earlier reports.
-        let installed: Vec<pakiti_report::Installed> = match sent {
-            Some(list) => list,
-            None => {
-                let names: Vec<String> = updates.iter().map(|u| u.name.clone()).collect();
-                store
-                    .package_sources(&names)?
-                    .into_iter()
-                    .map(|(name, arch, version, source)| pakiti_report::Installed {
-                        source_name: source,
-                        ..pakiti_report::Installed::new(&name, &version, &arch)
-                    })
-                    .collect()
-            }
-        };
-        let tracked: Vec<String> = updates
-            .iter()
-            .map(|u| {
-                installed
-                    .iter()
-                    .find(|p| {
-                        p.name == u.name && p.arch == u.arch && p.version == u.installed_version
-                    })
-                    .map_or(u.name.clone(), |p| {
-                        pakiti_vulns::tracked_as(scheme, p).0.to_string()
-                    })
-            })
-            .collect();
-        let sources: Vec<String> = tracked
-            .iter()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut records = Vec::new();
-        for release in &releases.chain {
-            records.extend(store.vulnerability_records(release, &sources)?);
-        }
-        let index = Index::new(records);
-        Ok::<_, pakiti_store::StoreError>(
-            updates
-                .iter()
-                .zip(&tracked)
-                .map(|(u, source)| {
-                    // A vulnerability is decided by the first release with
-                    // a record of it, as in matching.
-                    let mut decided: HashSet<&str> = HashSet::new();
-                    let mut fixed = Vec::new();
-                    for release in &releases.chain {
-                        let of = index.of(release, source);
-                        fixed.extend(
-                            pakiti_vulns::fixed_by(
-                                scheme,
-                                of,
-                                &u.installed_version,
-                                &u.candidate_version,
-                            )
-                            .into_iter()
-                            .filter(|r| !decided.contains(r.id.as_str())),
-                        );
-                        decided.extend(of.iter().map(|r| r.id.as_str()));
-                    }
-                    let cves: Vec<String> = fixed
-                        .iter()
-                        .map(|r| r.id.clone())
-                        .filter(|id| id.starts_with("CVE-"))
-                        .collect();
-                    (pakiti_vulns::worst(fixed.iter().map(|r| r.severity)), cves)
-                })
-                .collect::<Vec<_>>(),
-        )
-    })
-    .await;
+    let rated =
+        tokio::task::spawn_blocking(move || rate(&*store, &covered, &releases, &updates, sent))
+            .await;
     let rated = match rated {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -389,5 +295,126 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
         let mut all: BTreeSet<String> = u.cves.drain(..).collect();
         all.extend(cves);
         u.cves = all.into_iter().collect();
+    }
+}
+
+/// The severity and CVE ids of what each of `updates` fixes (blocking):
+/// the records of its source package fixed in a version its candidate
+/// reaches and its installed version does not; none where no loaded feed
+/// covers the host's releases.
+fn rate(
+    store: &dyn pakiti_store::Store,
+    covered: &crate::covered::Covered,
+    releases: &crate::rematch::Releases,
+    updates: &[pakiti_report::Update],
+    sent: Option<Vec<pakiti_report::Installed>>,
+) -> Result<Vec<(Severity, Vec<String>)>, pakiti_store::StoreError> {
+    if !releases.covered(&|r| covered.covers(store, r))? {
+        return Ok(Vec::new());
+    }
+    let scheme = releases.scheme;
+    // Each update's package as installed: from the report, else from
+    // the packages stored for earlier reports.
+    let installed: Vec<pakiti_report::Installed> = match sent {
+        Some(list) => list,
+        None => {
+            let names: Vec<String> = updates.iter().map(|u| u.name.clone()).collect();
+            store
+                .package_sources(&names)?
+                .into_iter()
+                .map(|(name, arch, version, source)| pakiti_report::Installed {
+                    source_name: source,
+                    ..pakiti_report::Installed::new(&name, &version, &arch)
+                })
+                .collect()
+        }
+    };
+    let tracked: Vec<String> = updates
+        .iter()
+        .map(|u| {
+            installed
+                .iter()
+                .find(|p| p.name == u.name && p.arch == u.arch && p.version == u.installed_version)
+                .map_or(u.name.clone(), |p| {
+                    pakiti_vulns::tracked_as(scheme, p).0.to_string()
+                })
+        })
+        .collect();
+    let sources: Vec<String> = tracked
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut records = Vec::new();
+    for release in &releases.chain {
+        records.extend(store.vulnerability_records(release, &sources)?);
+    }
+    let index = Index::new(records);
+    Ok::<_, pakiti_store::StoreError>(
+        updates
+            .iter()
+            .zip(&tracked)
+            .map(|(u, source)| fixes(&index, releases, source, u))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// What one update fixes: its worst severity and its CVE ids. A
+/// vulnerability is decided by the first release with a record of it, as
+/// in matching.
+fn fixes(
+    index: &Index,
+    releases: &crate::rematch::Releases,
+    source: &str,
+    u: &pakiti_report::Update,
+) -> (Severity, Vec<String>) {
+    let mut decided: HashSet<&str> = HashSet::new();
+    let mut fixed = Vec::new();
+    for release in &releases.chain {
+        let of = index.of(release, source);
+        fixed.extend(
+            pakiti_vulns::fixed_by(
+                releases.scheme,
+                of,
+                &u.installed_version,
+                &u.candidate_version,
+            )
+            .into_iter()
+            .filter(|r| !decided.contains(r.id.as_str())),
+        );
+        decided.extend(of.iter().map(|r| r.id.as_str()));
+    }
+    let cves: Vec<String> = fixed
+        .iter()
+        .map(|r| r.id.clone())
+        .filter(|id| id.starts_with("CVE-"))
+        .collect();
+    (pakiti_vulns::worst(fixed.iter().map(|r| r.severity)), cves)
+}
+
+/// (id, source package) fixed in Ubuntu Pro and not in the release's own
+/// archive, for a host without ESM sources: it cannot install that fix.
+fn needs_esm(
+    records: &[pakiti_vulns::Record],
+    releases: &crate::rematch::Releases,
+    esm_enabled: Option<bool>,
+) -> HashSet<(String, String)> {
+    let fixed_in = |release: &str| -> HashSet<(String, String)> {
+        records
+            .iter()
+            .filter(|r| r.release == release && matches!(r.status, pakiti_vulns::Status::Fixed(_)))
+            .map(|r| (r.id.clone(), r.source_package.clone()))
+            .collect()
+    };
+    match (&releases.pro, esm_enabled) {
+        (Some(pro), esm) if esm != Some(true) => {
+            let own = fixed_in(&releases.release);
+            fixed_in(pro)
+                .into_iter()
+                .filter(|k| !own.contains(k))
+                .collect()
+        }
+        _ => HashSet::new(),
     }
 }

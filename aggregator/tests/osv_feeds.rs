@@ -425,7 +425,9 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
         .unwrap();
     assert!(
         page.contains("href=\"https://osv.dev/vulnerability/CVE-2024-9031\"")
-            && page.contains("<a href=\"https://osv.dev/vulnerability/ALSA-2024%3A9031\">ALSA-2024:9031</a>"),
+            && page.contains(
+                "<a href=\"https://osv.dev/vulnerability/ALSA-2024%3A9031\">ALSA-2024:9031</a>"
+            ),
         "{page}"
     );
     // Rocky: a release no record names stays unknown.

@@ -223,6 +223,43 @@ fn vendor_rating(a: &Affected, summary: Option<&str>) -> (Option<String>, Severi
     (None, Severity::Unknown)
 }
 
+/// The CVEs a document is about, sorted, each once: its own id when that
+/// is one, and those it names in `aliases`, `upstream` and `related`.
+fn cves_of(doc: &Doc) -> Vec<String> {
+    let mut cves: Vec<String> = as_cve(&doc.id)
+        .into_iter()
+        .chain(
+            doc.aliases
+                .iter()
+                .chain(&doc.upstream)
+                .chain(&doc.related)
+                .filter_map(|a| as_cve(a)),
+        )
+        .map(str::to_string)
+        .collect();
+    cves.sort();
+    cves.dedup();
+    cves
+}
+
+/// The fixed version of an affected entry: the last `fixed` event of its
+/// `ECOSYSTEM` ranges (ranges reopened and fixed again), or none.
+fn fixed_of(a: &Affected) -> Result<Option<String>, &'static str> {
+    let mut fixed = None;
+    for r in a.ranges.iter().filter(|r| r.kind == "ECOSYSTEM") {
+        for e in &r.events {
+            if let Some(v) = e.get("fixed") {
+                let v = v
+                    .as_str()
+                    .filter(|v| !v.is_empty())
+                    .ok_or("a fixed event without a version")?;
+                fixed = Some(v.to_string());
+            }
+        }
+    }
+    Ok(fixed)
+}
+
 /// What one document gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadOne {
@@ -255,19 +292,7 @@ pub fn read_one(json: &[u8], mut each: impl FnMut(Record)) -> Result<ReadOne, Fe
         ));
     }
     // The CVEs it is about, and the advisory it is, if it is one.
-    let mut cves: Vec<String> = as_cve(&doc.id)
-        .into_iter()
-        .chain(
-            doc.aliases
-                .iter()
-                .chain(&doc.upstream)
-                .chain(&doc.related)
-                .filter_map(|a| as_cve(a)),
-        )
-        .map(str::to_string)
-        .collect();
-    cves.sort();
-    cves.dedup();
+    let cves = cves_of(&doc);
     let advisory = (as_cve(&doc.id).is_none() && !cves.is_empty()).then(|| doc.id.clone());
     let ids: Vec<String> = if cves.is_empty() {
         vec![doc.id.clone()]
@@ -289,20 +314,8 @@ pub fn read_one(json: &[u8], mut each: impl FnMut(Record)) -> Result<ReadOne, Fe
                 doc.id, package.ecosystem
             )));
         }
-        let mut fixed = None;
-        for r in a.ranges.iter().filter(|r| r.kind == "ECOSYSTEM") {
-            for e in &r.events {
-                if let Some(v) = e.get("fixed") {
-                    let v = v.as_str().filter(|v| !v.is_empty()).ok_or_else(|| {
-                        FeedError::Invalid(format!(
-                            "{} {}: a fixed event without a version",
-                            doc.id, package.name
-                        ))
-                    })?;
-                    fixed = Some(v.to_string());
-                }
-            }
-        }
+        let fixed = fixed_of(a)
+            .map_err(|e| FeedError::Invalid(format!("{} {}: {e}", doc.id, package.name)))?;
         let (vendor, rated) = vendor_rating(a, summary);
         let severity = match rated {
             Severity::Unknown => cvss_severity(&a.severity)
