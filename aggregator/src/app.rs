@@ -61,7 +61,30 @@ pub fn app(state: AppState) -> Router {
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
         .merge(guarded);
-    with_defences(routes, state)
+    with_defences(test_panic(routes), state)
+}
+
+/// Debug builds only, and only with `PAKITI_AGGREGATOR_TEST_PANIC=1` in the
+/// environment: `GET /-/test-panic` panics, so that a test can show the
+/// running binary survives a panicking handler. Release builds have no such
+/// route.
+#[cfg(debug_assertions)]
+fn test_panic(routes: Router<AppState>) -> Router<AppState> {
+    if std::env::var("PAKITI_AGGREGATOR_TEST_PANIC").as_deref() != Ok("1") {
+        return routes;
+    }
+    routes.route(
+        "/-/test-panic",
+        get(|| async {
+            let nothing: Option<&str> = None;
+            nothing.expect("the test asked for a panic").to_string()
+        }),
+    )
+}
+
+#[cfg(not(debug_assertions))]
+fn test_panic(routes: Router<AppState>) -> Router<AppState> {
+    routes
 }
 
 /// The layers every route gets: a handler that panics (a bug: input nobody
