@@ -797,8 +797,33 @@ pub async fn host(
             ))
         }
     }
-    let s = &d.summary;
-    let h = context! {
+    let h = host_context(&state, &d.summary, now);
+    let updates: Vec<UpdateRow> = d.updates.iter().map(|u| update_row(u, now)).collect();
+    let search = q.q.clone().unwrap_or_default();
+    let installed = installed_rows(&d, &search.to_lowercase());
+    let changes = change_rows(&d, now);
+    let v = crate::vulnerabilities::of(&state, &d).await?;
+    let vulnerabilities = vulnerabilities_context(&v, &d);
+    Ok(render(
+        &state,
+        "host.html",
+        context! {
+            h,
+            updates,
+            vulnerabilities,
+            chart => chart(&d.history, now),
+            installed,
+            installed_total => d.installed.as_ref().map(Vec::len),
+            search,
+            changes,
+            kernel_package => d.platform.running_kernel.as_ref().map(|k| format!("{} {}", k.package, k.version)),
+        },
+    ))
+}
+
+/// The host's facts as the host page shows them.
+fn host_context(state: &AppState, s: &HostSummary, now: SystemTime) -> minijinja::Value {
+    context! {
         hostname => s.hostname,
         site => s.site.clone().unwrap_or_default(),
         os => os_of(s),
@@ -821,23 +846,28 @@ pub async fn host(
         security_metadata => s.security_metadata_available,
         exporter => format!("{} ({})", s.exporter_version, s.exporter_revision),
         first_seen => when(s.first_seen, now),
-        stale => is_stale(&state, s, now),
-    };
-    let updates: Vec<UpdateRow> = d.updates.iter().map(|u| update_row(u, now)).collect();
-    let search = q.q.clone().unwrap_or_default();
-    let needle = search.to_lowercase();
-    let installed: Option<Vec<Value>> = d.installed.as_ref().map(|list| {
+        stale => is_stale(state, s, now),
+    }
+}
+
+/// The installed packages whose name or source contains `needle`
+/// (lowercase); `None`: the host sends no inventory.
+fn installed_rows(d: &HostDetail, needle: &str) -> Option<Vec<Value>> {
+    d.installed.as_ref().map(|list| {
         list.iter()
             .filter(|p| {
                 needle.is_empty()
-                    || p.name.to_lowercase().contains(&needle)
-                    || p.source_name.to_lowercase().contains(&needle)
+                    || p.name.to_lowercase().contains(needle)
+                    || p.source_name.to_lowercase().contains(needle)
             })
             .map(crate::packages::installed_json)
             .collect()
-    });
-    let changes: Vec<Value> = d
-        .installed_changes
+    })
+}
+
+/// The host's installed-version changes, newest as stored.
+fn change_rows(d: &HostDetail, now: SystemTime) -> Vec<Value> {
+    d.installed_changes
         .iter()
         .map(|c| {
             json!({
@@ -848,9 +878,15 @@ pub async fn host(
                 "new": c.new_version,
             })
         })
-        .collect();
-    let v = crate::vulnerabilities::of(&state, &d).await?;
-    let vulnerabilities = context! {
+        .collect()
+}
+
+/// The host page's Vulnerabilities section.
+fn vulnerabilities_context(
+    v: &crate::vulnerabilities::HostVulnerabilities,
+    d: &HostDetail,
+) -> minijinja::Value {
+    context! {
         covered => v.coverage.is_ok(),
         release => v.coverage.as_ref().ok(),
         reason => v.coverage.as_ref().err(),
@@ -859,22 +895,7 @@ pub async fn host(
         rows => v.rows(),
         // A constant of the program: the id is appended, URL-encoded.
         tracker => crate::vulnerabilities::vendor_url(&d.summary.os_id, ""),
-    };
-    Ok(render(
-        &state,
-        "host.html",
-        context! {
-            h,
-            updates,
-            vulnerabilities,
-            chart => chart(&d.history, now),
-            installed,
-            installed_total => d.installed.as_ref().map(Vec::len),
-            search,
-            changes,
-            kernel_package => d.platform.running_kernel.as_ref().map(|k| format!("{} {}", k.package, k.version)),
-        },
-    ))
+    }
 }
 
 /// The page for a host name several sites share: one link per site.
