@@ -18,8 +18,19 @@ use pakiti_service::exposition::{bool_value, seconds, Exposition};
 /// Written into `m` (which may filter or stream).
 pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredSiteStats]) {
     let hosts = one_per_series(hosts);
-    let hosts = hosts.as_slice();
-    let site = |h: &HostSummary| h.site.clone().unwrap_or_default();
+    host_gauges(m, &hosts);
+    security_families(m, &hosts);
+    info_families(m, &hosts);
+    vulnerability_families(m, &hosts);
+    federate_sites(m, sites);
+}
+
+fn site_of(h: &HostSummary) -> String {
+    h.site.clone().unwrap_or_default()
+}
+
+/// One gauge per host: pending and held updates, reboot, last report.
+fn host_gauges(m: &mut Exposition, hosts: &[&HostSummary]) {
     type Value = fn(&HostSummary) -> f64;
     let simple: [(&str, &str, Value); 4] = [
         (
@@ -46,16 +57,24 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
     for (name, help, value) in simple {
         m.family(name, "gauge", help);
         for h in hosts {
-            m.sample(name, &[("host", &h.hostname), ("site", &site(h))], value(h));
+            m.sample(
+                name,
+                &[("host", &h.hostname), ("site", &site_of(h))],
+                value(h),
+            );
         }
     }
+}
+
+/// Pending security updates per host and severity, and how long they wait.
+fn security_families(m: &mut Exposition, hosts: &[&HostSummary]) {
     m.family(
         "pakiti_security_updates_pending",
         "gauge",
         "Pending updates that fix security issues, per host and severity (latest report).",
     );
     for h in hosts {
-        let s = site(h);
+        let s = site_of(h);
         for sev in Severity::ALL {
             m.sample(
                 "pakiti_security_updates_pending",
@@ -77,7 +96,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
         if let Some(t) = h.security_pending_since {
             m.sample(
                 "pakiti_security_update_pending_since_timestamp_seconds",
-                &[("host", &h.hostname), ("site", &site(h))],
+                &[("host", &h.hostname), ("site", &site_of(h))],
                 seconds(t),
             );
         }
@@ -88,7 +107,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
         "First time the oldest still pending security update of this severity was seen pending on the host; absent for severities with none pending. Patch deadlines count from here.",
     );
     for h in hosts {
-        let s = site(h);
+        let s = site_of(h);
         for (sev, since) in Severity::ALL.iter().zip(h.security_since_by_severity) {
             if let Some(t) = since {
                 m.sample(
@@ -103,6 +122,10 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
             }
         }
     }
+}
+
+/// The exporter's build and the host's system, as info series.
+fn info_families(m: &mut Exposition, hosts: &[&HostSummary]) {
     m.family(
         "pakiti_exporter_build_info",
         "gauge",
@@ -113,7 +136,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
             "pakiti_exporter_build_info",
             &[
                 ("host", &h.hostname),
-                ("site", &site(h)),
+                ("site", &site_of(h)),
                 ("version", &h.exporter_version),
                 ("revision", &h.exporter_revision),
             ],
@@ -130,7 +153,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
             "pakiti_host_info",
             &[
                 ("host", &h.hostname),
-                ("site", &site(h)),
+                ("site", &site_of(h)),
                 ("os_id", &h.os_id),
                 ("os_version", &h.os_version),
                 ("kernel", &h.kernel),
@@ -139,6 +162,10 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
             1.0,
         );
     }
+}
+
+/// Vulnerability coverage and counts per host.
+fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary]) {
     m.family(
         "pakiti_vulnerability_coverage",
         "gauge",
@@ -147,7 +174,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
     for h in hosts {
         m.sample(
             "pakiti_vulnerability_coverage",
-            &[("host", &h.hostname), ("site", &site(h))],
+            &[("host", &h.hostname), ("site", &site_of(h))],
             bool_value(h.vulnerabilities.is_some()),
         );
     }
@@ -166,7 +193,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
                     "pakiti_vulnerabilities",
                     &[
                         ("host", &h.hostname),
-                        ("site", &site(h)),
+                        ("site", &site_of(h)),
                         ("severity", s.as_str()),
                         ("fix", fix),
                     ],
@@ -175,7 +202,6 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
             }
         }
     }
-    federate_sites(m, sites);
 }
 
 impl Health {
