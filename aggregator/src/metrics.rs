@@ -205,6 +205,86 @@ fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary]) {
 }
 
 impl Health {
+    /// The store's latency histogram, by operation.
+    fn render_store(&self, m: &mut Exposition) {
+        m.family(
+            "pakiti_aggregator_store_duration_seconds",
+            "histogram",
+            "Time spent in the store, by operation.",
+        );
+        if let Ok(s) = self.store.lock() {
+            for (op, h) in s.iter() {
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let le = b.to_string();
+                    m.sample(
+                        "pakiti_aggregator_store_duration_seconds_bucket",
+                        &[("operation", op), ("le", &le)],
+                        h.buckets[i].load(Ordering::Relaxed) as f64,
+                    );
+                }
+                let count = h.count.load(Ordering::Relaxed) as f64;
+                m.sample(
+                    "pakiti_aggregator_store_duration_seconds_bucket",
+                    &[("operation", op), ("le", "+Inf")],
+                    count,
+                );
+                m.sample(
+                    "pakiti_aggregator_store_duration_seconds_sum",
+                    &[("operation", op)],
+                    h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
+                );
+                m.sample(
+                    "pakiti_aggregator_store_duration_seconds_count",
+                    &[("operation", op)],
+                    count,
+                );
+            }
+        }
+    }
+
+    /// The health of each scrape target.
+    fn render_scrapes(&self, m: &mut Exposition) {
+        let targets = self.targets();
+        m.family(
+            "pakiti_aggregator_scrape_up",
+            "gauge",
+            "1 when the latest scrape of the target succeeded.",
+        );
+        for (t, h) in &targets {
+            m.sample(
+                "pakiti_aggregator_scrape_up",
+                &[("target", t)],
+                bool_value(h.up),
+            );
+        }
+        m.family(
+            "pakiti_aggregator_scrape_duration_seconds",
+            "gauge",
+            "How long the latest scrape of the target took.",
+        );
+        for (t, h) in &targets {
+            m.sample(
+                "pakiti_aggregator_scrape_duration_seconds",
+                &[("target", t)],
+                h.duration.as_secs_f64(),
+            );
+        }
+        m.family(
+            "pakiti_aggregator_scrape_last_success_timestamp_seconds",
+            "gauge",
+            "When the target was last scraped successfully.",
+        );
+        for (t, h) in &targets {
+            if let Some(at) = h.last_success {
+                m.sample(
+                    "pakiti_aggregator_scrape_last_success_timestamp_seconds",
+                    &[("target", t)],
+                    seconds(at),
+                );
+            }
+        }
+    }
+
     fn render_forwarding(&self, m: &mut Exposition, outbox: Option<&[OutboxStatus]>) {
         m.family(
             "pakiti_aggregator_forward_items_total",
@@ -633,78 +713,8 @@ impl Health {
             "1 when the database answered the latest check.",
         );
         m.sample("pakiti_aggregator_store_up", &[], bool_value(store_up));
-        m.family(
-            "pakiti_aggregator_store_duration_seconds",
-            "histogram",
-            "Time spent in the store, by operation.",
-        );
-        if let Ok(s) = self.store.lock() {
-            for (op, h) in s.iter() {
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    let le = b.to_string();
-                    m.sample(
-                        "pakiti_aggregator_store_duration_seconds_bucket",
-                        &[("operation", op), ("le", &le)],
-                        h.buckets[i].load(Ordering::Relaxed) as f64,
-                    );
-                }
-                let count = h.count.load(Ordering::Relaxed) as f64;
-                m.sample(
-                    "pakiti_aggregator_store_duration_seconds_bucket",
-                    &[("operation", op), ("le", "+Inf")],
-                    count,
-                );
-                m.sample(
-                    "pakiti_aggregator_store_duration_seconds_sum",
-                    &[("operation", op)],
-                    h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
-                );
-                m.sample(
-                    "pakiti_aggregator_store_duration_seconds_count",
-                    &[("operation", op)],
-                    count,
-                );
-            }
-        }
-        let targets = self.targets();
-        m.family(
-            "pakiti_aggregator_scrape_up",
-            "gauge",
-            "1 when the latest scrape of the target succeeded.",
-        );
-        for (t, h) in &targets {
-            m.sample(
-                "pakiti_aggregator_scrape_up",
-                &[("target", t)],
-                bool_value(h.up),
-            );
-        }
-        m.family(
-            "pakiti_aggregator_scrape_duration_seconds",
-            "gauge",
-            "How long the latest scrape of the target took.",
-        );
-        for (t, h) in &targets {
-            m.sample(
-                "pakiti_aggregator_scrape_duration_seconds",
-                &[("target", t)],
-                h.duration.as_secs_f64(),
-            );
-        }
-        m.family(
-            "pakiti_aggregator_scrape_last_success_timestamp_seconds",
-            "gauge",
-            "When the target was last scraped successfully.",
-        );
-        for (t, h) in &targets {
-            if let Some(at) = h.last_success {
-                m.sample(
-                    "pakiti_aggregator_scrape_last_success_timestamp_seconds",
-                    &[("target", t)],
-                    seconds(at),
-                );
-            }
-        }
+        self.render_store(&mut m);
+        self.render_scrapes(&mut m);
         m.family(
             "pakiti_aggregator_build_info",
             "gauge",
