@@ -13,6 +13,91 @@ use pakiti_service::exposition::{bool_value, seconds, Exposition};
 const CACHED: &str =
     "(latest successful collection; collections run on a schedule, not per scrape)";
 
+/// What the latest report says of the host's packages.
+fn inventory_families(m: &mut Exposition, inv: &pakiti_report::Inventory, update_info: UpdateInfo) {
+    m.gauge(
+        "pakiti_updates_pending",
+        &format!("Installed packages with a newer candidate version {CACHED}."),
+        inv.updates.len() as f64,
+    );
+    m.family(
+        "pakiti_security_updates_pending",
+        "gauge",
+        &format!("Pending updates that fix security issues, by severity {CACHED}."),
+    );
+    for sev in Severity::ALL {
+        m.sample(
+            "pakiti_security_updates_pending",
+            &[("severity", sev.as_str())],
+            inv.security_count(sev) as f64,
+        );
+    }
+    m.gauge(
+        "pakiti_updates_held",
+        &format!("Pending updates that are held, pinned, kept back or phased {CACHED}."),
+        inv.held_count() as f64,
+    );
+    m.gauge(
+        "pakiti_reboot_required",
+        &format!("1 when the host must reboot to run what is installed {CACHED}."),
+        bool_value(inv.reboot.required),
+    );
+    update_series(m, inv, update_info);
+    m.gauge(
+        "pakiti_installed_packages",
+        &format!("Installed packages {CACHED}."),
+        inv.installed_packages as f64,
+    );
+    m.gauge(
+        "pakiti_security_metadata_available",
+        &format!("1 when the repositories carry security metadata; 0 explains a security count of 0 {CACHED}."),
+        bool_value(inv.security_metadata_available),
+    );
+    if let Some(t) = inv.metadata_updated_at {
+        m.gauge(
+            "pakiti_package_metadata_timestamp_seconds",
+            &format!(
+                "When the package lists were last refreshed, in seconds since the epoch {CACHED}."
+            ),
+            seconds(t),
+        );
+    }
+}
+
+/// One series per pending update (all, or security ones), as asked.
+fn update_series(m: &mut Exposition, inv: &pakiti_report::Inventory, update_info: UpdateInfo) {
+    if update_info != UpdateInfo::None {
+        m.family(
+            "pakiti_update_info",
+            "gauge",
+            &format!(
+                "One series per pending update ({} updates listed) {CACHED}.",
+                match update_info {
+                    UpdateInfo::All => "all",
+                    _ => "security",
+                }
+            ),
+        );
+        for u in &inv.updates {
+            if update_info == UpdateInfo::Security && !u.is_security() {
+                continue;
+            }
+            m.sample(
+                "pakiti_update_info",
+                &[
+                    ("package", &u.name),
+                    ("arch", &u.arch),
+                    ("installed_version", &u.installed_version),
+                    ("candidate_version", &u.candidate_version),
+                    ("security", if u.is_security() { "true" } else { "false" }),
+                    ("severity", u.security.map_or("none", Severity::as_str)),
+                ],
+                1.0,
+            );
+        }
+    }
+}
+
 /// Renders the snapshot. Built fresh each time from the snapshot alone: a
 /// package no longer pending has no series, and counts are absent (not 0)
 /// until a collection has succeeded.
@@ -25,81 +110,7 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
     );
 
     if let Some(report) = &snap.report {
-        let inv = &report.inventory;
-        m.gauge(
-            "pakiti_updates_pending",
-            &format!("Installed packages with a newer candidate version {CACHED}."),
-            inv.updates.len() as f64,
-        );
-        m.family(
-            "pakiti_security_updates_pending",
-            "gauge",
-            &format!("Pending updates that fix security issues, by severity {CACHED}."),
-        );
-        for sev in Severity::ALL {
-            m.sample(
-                "pakiti_security_updates_pending",
-                &[("severity", sev.as_str())],
-                inv.security_count(sev) as f64,
-            );
-        }
-        m.gauge(
-            "pakiti_updates_held",
-            &format!("Pending updates that are held, pinned, kept back or phased {CACHED}."),
-            inv.held_count() as f64,
-        );
-        m.gauge(
-            "pakiti_reboot_required",
-            &format!("1 when the host must reboot to run what is installed {CACHED}."),
-            bool_value(inv.reboot.required),
-        );
-        if update_info != UpdateInfo::None {
-            m.family(
-                "pakiti_update_info",
-                "gauge",
-                &format!(
-                    "One series per pending update ({} updates listed) {CACHED}.",
-                    match update_info {
-                        UpdateInfo::All => "all",
-                        _ => "security",
-                    }
-                ),
-            );
-            for u in &inv.updates {
-                if update_info == UpdateInfo::Security && !u.is_security() {
-                    continue;
-                }
-                m.sample(
-                    "pakiti_update_info",
-                    &[
-                        ("package", &u.name),
-                        ("arch", &u.arch),
-                        ("installed_version", &u.installed_version),
-                        ("candidate_version", &u.candidate_version),
-                        ("security", if u.is_security() { "true" } else { "false" }),
-                        ("severity", u.security.map_or("none", Severity::as_str)),
-                    ],
-                    1.0,
-                );
-            }
-        }
-        m.gauge(
-            "pakiti_installed_packages",
-            &format!("Installed packages {CACHED}."),
-            inv.installed_packages as f64,
-        );
-        m.gauge(
-            "pakiti_security_metadata_available",
-            &format!("1 when the repositories carry security metadata; 0 explains a security count of 0 {CACHED}."),
-            bool_value(inv.security_metadata_available),
-        );
-        if let Some(t) = inv.metadata_updated_at {
-            m.gauge(
-                "pakiti_package_metadata_timestamp_seconds",
-                &format!("When the package lists were last refreshed, in seconds since the epoch {CACHED}."),
-                seconds(t),
-            );
-        }
+        inventory_families(&mut m, &report.inventory, update_info);
     }
 
     if let Some(a) = &snap.last_attempt {
