@@ -174,6 +174,8 @@ fn kind(head: &[u8]) -> Option<Kind> {
 /// The documents of a feed file as they are read.
 #[derive(Default)]
 struct Documents {
+    /// The document being read (one in memory at a time).
+    buf: Vec<u8>,
     records: Vec<Record>,
     osv: u64,
     vex: u64,
@@ -181,6 +183,23 @@ struct Documents {
 }
 
 impl Documents {
+    /// Reads one document of an archive, of `size` bytes as the archive
+    /// says (at most [`MAX_DOCUMENT`]).
+    fn read(&mut self, entry: &mut impl Read, size: u64, what: &str) -> anyhow::Result<()> {
+        if size > MAX_DOCUMENT {
+            bail!("{what} is larger than {MAX_DOCUMENT} bytes");
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        entry
+            .take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut buf)
+            .with_context(|| what.to_string())?;
+        let added = self.add(&buf, what);
+        self.buf = buf;
+        added
+    }
+
     /// Reads one OSV or OpenVEX document (`what` names it in errors).
     fn add(&mut self, json: &[u8], what: &str) -> anyhow::Result<()> {
         let records = &mut self.records;
@@ -327,7 +346,6 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
 fn read_tar(path: &Path, decoded: impl Read, sha: &Sha) -> anyhow::Result<Feed> {
     let mut archive = tar::Archive::new(decoded);
     let mut docs = Documents::default();
-    let mut buf = Vec::new();
     for entry in archive
         .entries()
         .with_context(|| format!("{}: not a tar archive", path.display()))?
@@ -341,17 +359,8 @@ fn read_tar(path: &Path, decoded: impl Read, sha: &Sha) -> anyhow::Result<Feed> 
         if !entry.header().entry_type().is_file() || !inner.ends_with(".json") {
             continue;
         }
-        if entry.size() > MAX_DOCUMENT {
-            bail!(
-                "{}: {inner} is larger than {MAX_DOCUMENT} bytes",
-                path.display()
-            );
-        }
-        buf.clear();
-        entry
-            .read_to_end(&mut buf)
-            .with_context(|| format!("{}: {inner}", path.display()))?;
-        docs.add(&buf, &format!("{}: {inner}", path.display()))?;
+        let size = entry.size();
+        docs.read(&mut entry, size, &format!("{}: {inner}", path.display()))?;
     }
     // The rest of the file counts in its hash too.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
@@ -373,7 +382,6 @@ fn read_zip(path: &Path) -> anyhow::Result<Feed> {
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .with_context(|| format!("{}: not a zip archive", path.display()))?;
     let mut docs = Documents::default();
-    let mut buf = Vec::new();
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
@@ -385,18 +393,8 @@ fn read_zip(path: &Path) -> anyhow::Result<Feed> {
         if !entry.is_file() || !inner.ends_with(".json") {
             continue;
         }
-        if entry.size() > MAX_DOCUMENT {
-            bail!(
-                "{}: {inner} is larger than {MAX_DOCUMENT} bytes",
-                path.display()
-            );
-        }
-        buf.clear();
-        (&mut entry)
-            .take(MAX_DOCUMENT + 1)
-            .read_to_end(&mut buf)
-            .with_context(|| format!("{}: {inner}", path.display()))?;
-        docs.add(&buf, &format!("{}: {inner}", path.display()))?;
+        let size = entry.size();
+        docs.read(&mut entry, size, &format!("{}: {inner}", path.display()))?;
     }
     if docs.osv + docs.vex == 0 {
         bail!("{}: no document (*.json) in the archive", path.display());

@@ -2,6 +2,7 @@
 //! counted, and the aggregator serves on, for that route and every other.
 
 mod common;
+mod process;
 
 use axum::body::{to_bytes, Body};
 use axum::http::{Request, StatusCode};
@@ -52,49 +53,23 @@ async fn a_panicking_handler_answers_500_and_the_aggregator_serves_on() {
 }
 
 /// The real binary, served by its own HTTP stack: a panicking handler
-/// (debug builds' test route) answers 500 and the process serves on.
+/// (debug builds' test route) answers 500, is logged, and the process
+/// serves on.
 #[test]
 fn the_running_binary_survives_a_panicking_handler() {
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pakiti-aggregator"))
-        .args(["--config.file", "/dev/null", "--storage.url"])
-        .arg(dir.path().join("pakiti.db"))
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .env("PAKITI_AGGREGATOR_TEST_PANIC", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::blocking::get(format!("{base}/-/ready"))
-        .map(|r| r.status().as_u16())
-        .ok()
-        != Some(200)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the aggregator did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let log = dir.path().join("aggregator.log");
+    let (mut server, base) = process::start_logged(
+        &dir.path().join("pakiti.db"),
+        std::path::Path::new("/dev/null"),
+        &[("PAKITI_AGGREGATOR_TEST_PANIC", "1")],
+        std::fs::File::create(&log).unwrap().into(),
+    );
     for _ in 0..3 {
         let resp = reqwest::blocking::get(format!("{base}/-/test-panic")).unwrap();
         assert_eq!(resp.status().as_u16(), 500);
-        assert_eq!(
-            reqwest::blocking::get(format!("{base}/-/ready"))
-                .unwrap()
-                .status()
-                .as_u16(),
-            200
-        );
+        let ready = reqwest::blocking::get(format!("{base}/-/ready")).unwrap();
+        assert_eq!(ready.status().as_u16(), 200);
     }
     let metrics = reqwest::blocking::get(format!("{base}/metrics"))
         .unwrap()
@@ -105,15 +80,13 @@ fn the_running_binary_survives_a_panicking_handler() {
         "{metrics}"
     );
     assert!(
-        child.try_wait().unwrap().is_none(),
-        "the process is still running"
+        server.0.try_wait().unwrap().is_none(),
+        "the process still runs"
     );
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    let logged = std::fs::read_to_string(&log).unwrap();
     assert!(
-        log.contains("the test asked for a panic"),
-        "the panic is logged: {log}"
+        logged.contains("the test asked for a panic"),
+        "the panic is logged: {logged}"
     );
 }
 

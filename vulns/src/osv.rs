@@ -386,15 +386,9 @@ mod tests {
     #[test]
     fn the_fixture_documents_read_as_records() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ubuntu-osv");
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        names.sort();
         let mut got = Vec::new();
-        for p in names {
-            read_one(&std::fs::read(&p).unwrap(), |r| {
+        for (_, json) in crate::testing::fixture_documents("ubuntu-osv") {
+            read_one(&json, |r| {
                 got.push(format!(
                     "{} {} {} {:?} {} {:?}",
                     r.id,
@@ -444,16 +438,10 @@ mod tests {
     }
 
     /// Every record of the documents of a fixture folder, one line each.
-    fn read_folder(dir: &str) -> Vec<String> {
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        names.sort();
+    fn read_folder(folder: &str) -> Vec<String> {
         let mut got = Vec::new();
-        for p in names {
-            read_one(&std::fs::read(&p).unwrap(), |r| {
+        for (_, json) in crate::testing::fixture_documents(folder) {
+            read_one(&json, |r| {
                 got.push(format!(
                     "{} {} {} {:?} {} {:?} {:?}",
                     r.id,
@@ -472,7 +460,7 @@ mod tests {
 
     #[test]
     fn advisories_read_as_one_record_per_cve_they_name() {
-        let got = read_folder(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/osv"));
+        let got = read_folder("osv");
         assert_eq!(
             got,
             [

@@ -51,19 +51,29 @@ pub fn bookworm_packages() -> Vec<Installed> {
     ]
 }
 
-/// The records of every OSV document of a fixture folder of this crate
-/// (`osv`: the generic OSV advisories; `ubuntu-osv`: Ubuntu's).
-pub fn osv_records(folder: &str) -> Vec<Record> {
+/// The `.json` files of a fixture folder of this crate, by name.
+pub fn fixture_documents(folder: &str) -> Vec<(String, Vec<u8>)> {
     let dir = format!("{}/fixtures/{folder}", env!("CARGO_MANIFEST_DIR"));
-    let mut names: Vec<_> = std::fs::read_dir(&dir)
+    let mut names: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
         .expect("the fixture folder")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     names.sort();
+    names
+        .into_iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            (name, std::fs::read(&p).expect("a fixture"))
+        })
+        .collect()
+}
+
+/// The records of every OSV document of a fixture folder of this crate
+/// (`osv`: the generic OSV advisories; `ubuntu-osv`: Ubuntu's).
+pub fn osv_records(folder: &str) -> Vec<Record> {
     let mut out = Vec::new();
-    for p in names {
-        let json = std::fs::read(&p).expect("a fixture");
+    for (_, json) in fixture_documents(folder) {
         crate::osv::read_one(&json, |r| out.push(r)).expect("the fixture reads");
     }
     out

@@ -199,17 +199,10 @@ mod tests {
 
     #[test]
     fn the_fixture_documents_say_what_will_not_be_fixed() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ubuntu-vex");
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect();
-        names.sort();
         let mut got = Vec::new();
         let mut times = Vec::new();
-        for p in names {
-            let one = read_one(&std::fs::read(&p).unwrap(), |r| {
+        for (_, json) in crate::testing::fixture_documents("ubuntu-vex") {
+            let one = read_one(&json, |r| {
                 got.push(format!(
                     "{} {} {} {:?}",
                     r.id, r.release, r.source_package, r.status

@@ -27,6 +27,17 @@ pub fn start(db: &Path) -> (Server, String) {
 }
 
 pub fn start_with(db: &Path, config: &Path) -> (Server, String) {
+    start_logged(db, config, &[], Stdio::null())
+}
+
+/// The aggregator serving `db` with `config`, these variables in its
+/// environment and its log to `stderr`, once it is ready.
+pub fn start_logged(
+    db: &Path,
+    config: &Path,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> (Server, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -38,8 +49,9 @@ pub fn start_with(db: &Path, config: &Path) -> (Server, String) {
         .arg("--storage.url")
         .arg(db)
         .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
