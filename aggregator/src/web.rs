@@ -563,44 +563,7 @@ pub async fn hosts(
     let mut list: Vec<&HostSummary> = all.iter().filter(|h| matches(&state, &f, h, now)).collect();
     sort_hosts(&mut list, &f);
     match f.format.as_str() {
-        "csv" => {
-            return Ok(csv(
-                &[
-                    "host",
-                    "site",
-                    "os",
-                    "pending",
-                    "security",
-                    "critical",
-                    "important",
-                    "moderate",
-                    "low",
-                    "unknown",
-                    "security_pending_since",
-                    "reboot_required",
-                    "last_report",
-                    "stale",
-                ],
-                list.iter().map(|h| {
-                    let mut v = vec![
-                        h.hostname.clone(),
-                        h.site.clone().unwrap_or_default(),
-                        os_of(h),
-                        h.counts.pending.to_string(),
-                        h.counts.security_total().to_string(),
-                    ];
-                    v.extend(h.counts.security.iter().map(u32::to_string));
-                    v.extend([
-                        iso(h.security_pending_since),
-                        h.counts.reboot_required.to_string(),
-                        iso(Some(h.last_report_at)),
-                        is_stale(&state, h, now).to_string(),
-                    ]);
-                    v
-                }),
-                "hosts.csv",
-            ))
-        }
+        "csv" => return Ok(hosts_csv(&state, &list, now)),
         "json" => {
             let hosts: Vec<Value> = list.iter().map(|h| host_json(&state, h, now)).collect();
             return Ok(axum::Json(json!({ "hosts": hosts })).into_response());
@@ -619,26 +582,7 @@ pub async fn hosts(
         .collect();
     let site_options: BTreeSet<String> = all.iter().filter_map(|h| h.site.clone()).collect();
     let os_options: BTreeSet<String> = all.iter().map(os_of).collect();
-    #[derive(Serialize)]
-    struct Column {
-        label: &'static str,
-        href: String,
-        sorted: bool,
-        num: bool,
-    }
-    let columns: Vec<Column> = SORTS
-        .iter()
-        .map(|(key, label, num)| Column {
-            label,
-            sorted: f.sort == *key,
-            num: *num,
-            href: f.url(|q| {
-                q.order = next_order(&q.sort, &q.order, key).into();
-                q.sort = key.to_string();
-                q.page = None;
-            }),
-        })
-        .collect();
+    let columns = sort_columns(&f);
     let prev = (page > 1).then(|| f.url(|q| q.page = Some(page - 1)));
     let next = (page < pages).then(|| f.url(|q| q.page = Some(page + 1)));
     let export_csv = f.url(|q| {
@@ -654,6 +598,72 @@ pub async fn hosts(
         "hosts.html",
         context! { f, rows, total, page, pages, prev, next, columns, site_options, os_options, export_csv, export_json },
     ))
+}
+
+/// The hosts list as CSV, in the list's order.
+fn hosts_csv(state: &AppState, list: &[&HostSummary], now: SystemTime) -> Response {
+    csv(
+        &[
+            "host",
+            "site",
+            "os",
+            "pending",
+            "security",
+            "critical",
+            "important",
+            "moderate",
+            "low",
+            "unknown",
+            "security_pending_since",
+            "reboot_required",
+            "last_report",
+            "stale",
+        ],
+        list.iter().map(|h| {
+            let mut v = vec![
+                h.hostname.clone(),
+                h.site.clone().unwrap_or_default(),
+                os_of(h),
+                h.counts.pending.to_string(),
+                h.counts.security_total().to_string(),
+            ];
+            v.extend(h.counts.security.iter().map(u32::to_string));
+            v.extend([
+                iso(h.security_pending_since),
+                h.counts.reboot_required.to_string(),
+                iso(Some(h.last_report_at)),
+                is_stale(state, h, now).to_string(),
+            ]);
+            v
+        }),
+        "hosts.csv",
+    )
+}
+
+/// A column of the hosts list: its header links to the list sorted by it.
+#[derive(Serialize)]
+struct Column {
+    label: &'static str,
+    href: String,
+    sorted: bool,
+    num: bool,
+}
+
+/// The hosts list's columns, each linking to the list sorted by it.
+fn sort_columns(f: &HostQuery) -> Vec<Column> {
+    SORTS
+        .iter()
+        .map(|(key, label, num)| Column {
+            label,
+            sorted: f.sort == *key,
+            num: *num,
+            href: f.url(|q| {
+                q.order = next_order(&q.sort, &q.order, key).into();
+                q.sort = key.to_string();
+                q.page = None;
+            }),
+        })
+        .collect()
 }
 
 /// The host's history as an SVG chart of pending and security counts.
