@@ -67,7 +67,7 @@ async fn every_page_renders_its_data() {
     assert_eq!(resp.status(), StatusCode::OK);
 
     // (path, words the page must show)
-    let pages: [(&str, &[&str]); 12] = [
+    let pages: [(&str, &[&str]); 13] = [
         ("/", &["web-01", "SiteA", "SiteB"]),
         ("/hosts", &["web-01", "db-01", "rocky"]),
         ("/hosts?security=yes&sort=pending&order=desc", &["web-01"]),
@@ -88,6 +88,7 @@ async fn every_page_renders_its_data() {
         ("/cves/CVE-2026-0001", &["web-01"]),
         ("/sites", &["SiteC", "central"]),
         ("/hosts?format=json", &["db-01"]),
+        ("/hosts?format=csv", &["host,site,os,pending,security", "db-01"]),
     ];
     for (path, words) in pages {
         let (status, body) = page(&f.state, path).await;
