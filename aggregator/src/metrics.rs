@@ -315,46 +315,7 @@ impl Health {
             }
         }
         if let Some(outbox) = outbox {
-            m.family(
-                "pakiti_aggregator_forward_queue_items",
-                "gauge",
-                "Items waiting in the durable queue for the upstream.",
-            );
-            for o in outbox {
-                m.sample(
-                    "pakiti_aggregator_forward_queue_items",
-                    &[("upstream", &o.upstream)],
-                    o.queued as f64,
-                );
-            }
-            m.family(
-                "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
-                "gauge",
-                "When the oldest item waiting for the upstream was queued; absent when the queue is empty.",
-            );
-            for o in outbox {
-                if let Some(t) = o.oldest {
-                    m.sample(
-                        "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
-                        &[("upstream", &o.upstream)],
-                        seconds(t),
-                    );
-                }
-            }
-            m.family(
-                "pakiti_aggregator_forward_dropped_total",
-                "counter",
-                "Items the queue cap (max_queued) dropped, oldest statistics first, by upstream and kind.",
-            );
-            for o in outbox {
-                for (kind, n) in [("stats", o.dropped_stats), ("report", o.dropped_reports)] {
-                    m.sample(
-                        "pakiti_aggregator_forward_dropped_total",
-                        &[("upstream", &o.upstream), ("kind", kind)],
-                        n as f64,
-                    );
-                }
-            }
+            render_outbox(m, outbox);
         }
         m.family(
             "pakiti_aggregator_forward_refused_total",
@@ -726,6 +687,50 @@ impl Health {
             1.0,
         );
         m.finish()
+    }
+}
+
+/// The durable queue for each upstream: items waiting, the oldest, drops.
+fn render_outbox(m: &mut Exposition, outbox: &[OutboxStatus]) {
+    m.family(
+        "pakiti_aggregator_forward_queue_items",
+        "gauge",
+        "Items waiting in the durable queue for the upstream.",
+    );
+    for o in outbox {
+        m.sample(
+            "pakiti_aggregator_forward_queue_items",
+            &[("upstream", &o.upstream)],
+            o.queued as f64,
+        );
+    }
+    m.family(
+        "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
+        "gauge",
+        "When the oldest item waiting for the upstream was queued; absent when the queue is empty.",
+    );
+    for o in outbox {
+        if let Some(t) = o.oldest {
+            m.sample(
+                "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
+                &[("upstream", &o.upstream)],
+                seconds(t),
+            );
+        }
+    }
+    m.family(
+        "pakiti_aggregator_forward_dropped_total",
+        "counter",
+        "Items the queue cap (max_queued) dropped, oldest statistics first, by upstream and kind.",
+    );
+    for o in outbox {
+        for (kind, n) in [("stats", o.dropped_stats), ("report", o.dropped_reports)] {
+            m.sample(
+                "pakiti_aggregator_forward_dropped_total",
+                &[("upstream", &o.upstream), ("kind", kind)],
+                n as f64,
+            );
+        }
     }
 }
 

@@ -88,7 +88,10 @@ async fn every_page_renders_its_data() {
         ("/cves/CVE-2026-0001", &["web-01"]),
         ("/sites", &["SiteC", "central"]),
         ("/hosts?format=json", &["db-01"]),
-        ("/hosts?format=csv", &["host,site,os,pending,security", "db-01"]),
+        (
+            "/hosts?format=csv",
+            &["host,site,os,pending,security", "db-01"],
+        ),
     ];
     for (path, words) in pages {
         let (status, body) = page(&f.state, path).await;
