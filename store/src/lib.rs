@@ -5,6 +5,7 @@
 mod delta;
 mod diff;
 mod findings;
+mod host_write;
 mod installed_order;
 mod inventory;
 mod ownership;

@@ -300,22 +300,49 @@ fn ingest(
         ownership::check(&stored, report, writer).map_err(IngestError::Conflict)?;
     }
     ownership::inventory_known(Some(&stored), report).map_err(IngestError::Conflict)?;
-    let collected = millis(report.collected_at);
-    let duration_ms = report.collection_duration.as_millis() as i64;
-    if !created && old_hash.as_slice() == hash {
-        tx.execute(
+    let w = crate::host_write::HostWrite::new(report, hash, source, forwarded_by, received_at);
+    let mut rows = PgRows {
+        tx,
+        stored_counts,
+        inventory_hash: stored.inventory_hash,
+        cache,
+        learnt,
+    };
+    let outcome = crate::host_write::write(&mut rows, host_id, created, &old_hash, &w)?;
+    Ok((outcome, host_id))
+}
+
+/// PostgreSQL's statements for [`crate::host_write`]: each plan written
+/// with one statement of arrays, not a round trip per row.
+struct PgRows<'t, 'a, 'c> {
+    tx: &'t mut Tx<'a, 'c>,
+    /// The counts read with the host row (locked).
+    stored_counts: Option<Counts>,
+    inventory_hash: Option<Vec<u8>>,
+    cache: &'t std::sync::Mutex<crate::inventory::PackageCache>,
+    learnt: &'t mut crate::postgres_inventory::Learnt,
+}
+
+impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
+    type Error = IngestError;
+
+    fn touch(
+        &mut self,
+        host: i64,
+        w: &crate::host_write::HostWrite<'_>,
+    ) -> Result<(), IngestError> {
+        self.tx.execute(
             "UPDATE hosts SET last_report_at = $2, collected_at = $3, collection_duration_ms = $4, source = $5, forwarded_by = $6 WHERE id = $1",
-            &[&host_id, &now, &collected, &duration_ms, &source.as_str(), &forwarded_by],
+            &[&host, &w.at, &w.collected, &w.duration_ms, &w.source.as_str(), &w.forwarded_by],
         )?;
-        return Ok((IngestOutcome::Unchanged, host_id));
+        Ok(())
     }
-    let counts = Counts::of(report);
-    let inv = &report.inventory;
-    let mut existing: HashMap<(String, String), Stored> = HashMap::new();
-    if !created {
-        for r in tx.query(
+
+    fn pending(&mut self, host: i64) -> Result<HashMap<(String, String), Stored>, IngestError> {
+        let mut existing = HashMap::new();
+        for r in self.tx.query(
             "SELECT name, arch, candidate_version, first_seen, candidate_first_seen, security_first_seen, installed_version, severity, held_reason, repository, advisories, cves FROM pending_updates WHERE host_id = $1",
-            &[&host_id],
+            &[&host],
         )? {
             existing.insert(
                 (r.try_get(0)?, r.try_get(1)?),
@@ -333,122 +360,142 @@ fn ingest(
                 },
             );
         }
+        Ok(existing)
     }
-    let plan = diff::plan(report, existing, now);
-    // All the rows of the plan in one statement each (arrays), not one
-    // round trip per row.
-    if !plan.upserts.is_empty() {
-        let col = |f: fn(&diff::Row) -> Option<&str>| -> Vec<Option<&str>> {
-            plan.upserts.iter().map(f).collect()
-        };
-        let num = |f: fn(&diff::Row) -> Option<i64>| -> Vec<Option<i64>> {
-            plan.upserts.iter().map(f).collect()
-        };
-        tx.execute(
-            "INSERT INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[]) \
-             ON CONFLICT (host_id, name, arch) DO UPDATE SET installed_version = EXCLUDED.installed_version, candidate_version = EXCLUDED.candidate_version, severity = EXCLUDED.severity, held_reason = EXCLUDED.held_reason, repository = EXCLUDED.repository, advisories = EXCLUDED.advisories, cves = EXCLUDED.cves, first_seen = EXCLUDED.first_seen, candidate_first_seen = EXCLUDED.candidate_first_seen, security_first_seen = EXCLUDED.security_first_seen",
+
+    fn apply(&mut self, host: i64, plan: &diff::Plan) -> Result<(), IngestError> {
+        if !plan.upserts.is_empty() {
+            let col = |f: fn(&diff::Row) -> Option<&str>| -> Vec<Option<&str>> {
+                plan.upserts.iter().map(f).collect()
+            };
+            let num = |f: fn(&diff::Row) -> Option<i64>| -> Vec<Option<i64>> {
+                plan.upserts.iter().map(f).collect()
+            };
+            self.tx.execute(
+                "INSERT INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
+                 SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[]) \
+                 ON CONFLICT (host_id, name, arch) DO UPDATE SET installed_version = EXCLUDED.installed_version, candidate_version = EXCLUDED.candidate_version, severity = EXCLUDED.severity, held_reason = EXCLUDED.held_reason, repository = EXCLUDED.repository, advisories = EXCLUDED.advisories, cves = EXCLUDED.cves, first_seen = EXCLUDED.first_seen, candidate_first_seen = EXCLUDED.candidate_first_seen, security_first_seen = EXCLUDED.security_first_seen",
+                &[
+                    &host,
+                    &col(|r| Some(&r.name)),
+                    &col(|r| Some(&r.arch)),
+                    &col(|r| Some(&r.value.installed)),
+                    &col(|r| Some(&r.value.candidate)),
+                    &col(|r| r.value.severity.as_deref()),
+                    &col(|r| r.value.held.as_deref()),
+                    &col(|r| r.value.repository.as_deref()),
+                    &col(|r| Some(&r.value.advisories)),
+                    &col(|r| Some(&r.value.cves)),
+                    &num(|r| Some(r.value.first_seen)),
+                    &num(|r| Some(r.value.candidate_first_seen)),
+                    &num(|r| r.value.security_first_seen),
+                ],
+            )?;
+        }
+        if !plan.deletes.is_empty() {
+            let (names, arches): (Vec<&str>, Vec<&str>) = plan
+                .deletes
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.as_str()))
+                .unzip();
+            self.tx.execute(
+                "DELETE FROM pending_updates u USING unnest($2::text[], $3::text[]) AS d(name, arch) \
+                 WHERE u.host_id = $1 AND u.name = d.name AND u.arch = d.arch",
+                &[&host, &names, &arches],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn previous_counts(&mut self, _host: i64) -> Result<Option<Counts>, IngestError> {
+        Ok(self.stored_counts)
+    }
+
+    fn host(
+        &mut self,
+        host: i64,
+        w: &crate::host_write::HostWrite<'_>,
+        plan: &diff::Plan,
+    ) -> Result<(), IngestError> {
+        let (report, counts) = (w.report, &w.counts);
+        let inv = &report.inventory;
+        let c = |n: u32| n as i32;
+        self.tx.execute(
+            "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34, \
+             os_codename = $35, os_cpe_name = $36, os_platform_id = $37, running_kernel_package = $38, running_kernel_version = $39, esm_enabled = $40, forwarded_by = $41, inventory_hash = $42 WHERE id = $1",
             &[
-                &host_id,
-                &col(|r| Some(&r.name)),
-                &col(|r| Some(&r.arch)),
-                &col(|r| Some(&r.value.installed)),
-                &col(|r| Some(&r.value.candidate)),
-                &col(|r| r.value.severity.as_deref()),
-                &col(|r| r.value.held.as_deref()),
-                &col(|r| r.value.repository.as_deref()),
-                &col(|r| Some(&r.value.advisories)),
-                &col(|r| Some(&r.value.cves)),
-                &num(|r| Some(r.value.first_seen)),
-                &num(|r| Some(r.value.candidate_first_seen)),
-                &num(|r| r.value.security_first_seen),
+                &host,
+                &report.host.hostname.as_str(),
+                &report.host.site,
+                &report.os.id,
+                &report.os.version,
+                &report.os.pretty_name,
+                &report.kernel,
+                &report.arch,
+                &report.manager.as_str(),
+                &report.producer.version,
+                &report.producer.revision,
+                &w.source.as_str(),
+                &w.at,
+                &w.collected,
+                &w.duration_ms,
+                &w.hash,
+                &inv.reboot.required,
+                &inv.reboot.packages.join(" "),
+                &inv.metadata_updated_at.map(millis),
+                &inv.security_metadata_available,
+                &(inv.installed_packages as i64),
+                &c(counts.pending),
+                &c(counts.security[0]),
+                &c(counts.security[1]),
+                &c(counts.security[2]),
+                &c(counts.security[3]),
+                &c(counts.security[4]),
+                &c(counts.held),
+                &plan.security_since,
+                &plan.since_by_severity[0],
+                &plan.since_by_severity[1],
+                &plan.since_by_severity[2],
+                &plan.since_by_severity[3],
+                &plan.since_by_severity[4],
+                &report.os.codename,
+                &report.os.cpe_name,
+                &report.os.platform_id,
+                &inv.running_kernel.as_ref().map(|k| &k.package),
+                &inv.running_kernel.as_ref().map(|k| &k.version),
+                &inv.esm_enabled,
+                &w.forwarded_by,
+                &crate::inventory::hash(report),
             ],
         )?;
+        Ok(())
     }
-    if !plan.deletes.is_empty() {
-        let (names, arches): (Vec<&str>, Vec<&str>) = plan
-            .deletes
-            .iter()
-            .map(|(n, a)| (n.as_str(), a.as_str()))
-            .unzip();
-        tx.execute(
-            "DELETE FROM pending_updates u USING unnest($2::text[], $3::text[]) AS d(name, arch) \
-             WHERE u.host_id = $1 AND u.name = d.name AND u.arch = d.arch",
-            &[&host_id, &names, &arches],
-        )?;
-    }
-    let previous = if created { None } else { stored_counts };
-    let c = |n: u32| n as i32;
-    tx.execute(
-        "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34, \
-         os_codename = $35, os_cpe_name = $36, os_platform_id = $37, running_kernel_package = $38, running_kernel_version = $39, esm_enabled = $40, forwarded_by = $41, inventory_hash = $42 WHERE id = $1",
-        &[
-            &host_id,
-            &hostname,
-            &report.host.site,
-            &report.os.id,
-            &report.os.version,
-            &report.os.pretty_name,
-            &report.kernel,
-            &report.arch,
-            &report.manager.as_str(),
-            &report.producer.version,
-            &report.producer.revision,
-            &source.as_str(),
-            &now,
-            &collected,
-            &duration_ms,
-            &hash,
-            &inv.reboot.required,
-            &inv.reboot.packages.join(" "),
-            &inv.metadata_updated_at.map(millis),
-            &inv.security_metadata_available,
-            &(inv.installed_packages as i64),
-            &c(counts.pending),
-            &c(counts.security[0]),
-            &c(counts.security[1]),
-            &c(counts.security[2]),
-            &c(counts.security[3]),
-            &c(counts.security[4]),
-            &c(counts.held),
-            &plan.security_since,
-            &plan.since_by_severity[0],
-            &plan.since_by_severity[1],
-            &plan.since_by_severity[2],
-            &plan.since_by_severity[3],
-            &plan.since_by_severity[4],
-            &report.os.codename,
-            &report.os.cpe_name,
-            &report.os.platform_id,
-            &inv.running_kernel.as_ref().map(|k| &k.package),
-            &inv.running_kernel.as_ref().map(|k| &k.version),
-            &inv.esm_enabled,
-            &forwarded_by,
-            &crate::inventory::hash(report),
-        ],
-    )?;
-    if previous != Some(counts) {
-        tx.execute(
+
+    fn history(&mut self, host: i64, at: i64, counts: &Counts) -> Result<(), IngestError> {
+        let c = |n: u32| n as i32;
+        self.tx.execute(
             "INSERT INTO history (host_id, at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (host_id, at) DO UPDATE SET pending = EXCLUDED.pending, sec_critical = EXCLUDED.sec_critical, sec_important = EXCLUDED.sec_important, sec_moderate = EXCLUDED.sec_moderate, sec_low = EXCLUDED.sec_low, sec_unknown = EXCLUDED.sec_unknown, held = EXCLUDED.held, reboot_required = EXCLUDED.reboot_required",
-            &[&host_id, &now, &c(counts.pending), &c(counts.security[0]), &c(counts.security[1]), &c(counts.security[2]), &c(counts.security[3]), &c(counts.security[4]), &c(counts.held), &counts.reboot_required],
+            &[&host, &at, &c(counts.pending), &c(counts.security[0]), &c(counts.security[1]), &c(counts.security[2]), &c(counts.security[3]), &c(counts.security[4]), &c(counts.held), &counts.reboot_required],
         )?;
+        Ok(())
     }
-    crate::postgres_inventory::write(
-        tx,
-        host_id,
-        stored.inventory_hash,
-        report,
-        now,
-        cache,
-        learnt,
-    )?;
-    let outcome = if created {
-        IngestOutcome::NewHost
-    } else {
-        IngestOutcome::Changed
-    };
-    Ok((outcome, host_id))
+
+    fn inventory(
+        &mut self,
+        host: i64,
+        w: &crate::host_write::HostWrite<'_>,
+    ) -> Result<(), IngestError> {
+        crate::postgres_inventory::write(
+            self.tx,
+            host,
+            self.inventory_hash.take(),
+            w.report,
+            w.at,
+            self.cache,
+            self.learnt,
+        )
+    }
 }
 
 pub(crate) const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts";

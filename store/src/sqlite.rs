@@ -482,7 +482,8 @@ fn ingest(
 }
 
 /// Writes a report the ownership rules allowed over `found` (id, content
-/// hash), its inventory delta `applied` already.
+/// hash), its inventory delta `applied` already: the row of a new host
+/// first, then what every store does ([`crate::host_write`]).
 #[allow(clippy::too_many_arguments)]
 fn write_host(
     tx: &Transaction,
@@ -494,23 +495,9 @@ fn write_host(
     found: Option<(i64, Vec<u8>)>,
     applied: Option<crate::delta::Applied>,
 ) -> Result<(IngestOutcome, i64), rusqlite::Error> {
-    let now = millis(received_at);
-    let collected = millis(report.collected_at);
-    let duration_ms = report.collection_duration.as_millis() as i64;
-    if let Some((id, old_hash)) = &found {
-        if old_hash.as_slice() == hash.as_slice() {
-            tx.prepare_cached(
-                "UPDATE hosts SET last_report_at = ?2, collected_at = ?3, collection_duration_ms = ?4, source = ?5 WHERE id = ?1",
-            )?
-            .execute(params![id, now, collected, duration_ms, source.as_str()])?;
-            return Ok((IngestOutcome::Unchanged, *id));
-        }
-    }
-
-    let counts = Counts::of(report);
-    let inv = &report.inventory;
-    let host_id = match &found {
-        Some((id, _)) => *id,
+    let w = crate::host_write::HostWrite::new(report, hash, source, None, received_at);
+    let (host_id, stored_hash, created) = match found {
+        Some((id, stored)) => (id, stored, false),
         None => {
             tx.prepare_cached(
                 "INSERT INTO hosts (machine_id, hostname, site, owner, os_id, os_version, kernel, arch, manager, exporter_version, exporter_revision, source, first_seen, last_report_at, collected_at, collection_duration_ms, content_hash, reboot_required, reboot_packages, security_metadata_available, installed_packages, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held) \
@@ -521,19 +508,45 @@ fn write_host(
                 report.host.hostname.as_str(),
                 report.host.site,
                 writer.client,
-                now
+                w.at
             ])?;
-            tx.last_insert_rowid()
+            (tx.last_insert_rowid(), Vec::new(), true)
         }
     };
+    let outcome = crate::host_write::write(
+        &mut SqliteRows { tx, applied },
+        host_id,
+        created,
+        &stored_hash,
+        &w,
+    )?;
+    Ok((outcome, host_id))
+}
 
-    // Pending updates: keep first-seen times of what stays pending.
-    let mut existing: HashMap<(String, String), Stored> = HashMap::new();
-    if found.is_some() {
-        let mut stmt = tx.prepare_cached(
+/// SQLite's statements for [`crate::host_write`].
+struct SqliteRows<'a, 'c> {
+    tx: &'a Transaction<'c>,
+    /// The inventory delta applied, for the inventory's history.
+    applied: Option<crate::delta::Applied>,
+}
+
+impl crate::host_write::HostRows for SqliteRows<'_, '_> {
+    type Error = rusqlite::Error;
+
+    fn touch(&mut self, host: i64, w: &crate::host_write::HostWrite<'_>) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE hosts SET last_report_at = ?2, collected_at = ?3, collection_duration_ms = ?4, source = ?5 WHERE id = ?1",
+            )?
+            .execute(params![host, w.at, w.collected, w.duration_ms, w.source.as_str()])?;
+        Ok(())
+    }
+
+    fn pending(&mut self, host: i64) -> rusqlite::Result<HashMap<(String, String), Stored>> {
+        let mut stmt = self.tx.prepare_cached(
             "SELECT name, arch, candidate_version, first_seen, candidate_first_seen, security_first_seen, installed_version, severity, held_reason, repository, advisories, cves FROM pending_updates WHERE host_id = ?1",
         )?;
-        let rows = stmt.query_map([host_id], |r| {
+        let rows = stmt.query_map([host], |r| {
             Ok((
                 (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
                 Stored {
@@ -550,21 +563,18 @@ fn write_host(
                 },
             ))
         })?;
-        for row in rows {
-            let (k, v) = row?;
-            existing.insert(k, v);
-        }
+        rows.collect()
     }
-    let plan = diff::plan(report, existing, now);
-    {
-        let mut upsert = tx.prepare_cached(
+
+    fn apply(&mut self, host: i64, plan: &diff::Plan) -> rusqlite::Result<()> {
+        let mut upsert = self.tx.prepare_cached(
             "INSERT OR REPLACE INTO pending_updates (host_id, name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for r in &plan.upserts {
             let v = &r.value;
             upsert.execute(params![
-                host_id,
+                host,
                 r.name,
                 r.arch,
                 v.installed,
@@ -579,69 +589,57 @@ fn write_host(
                 v.security_first_seen
             ])?;
         }
-        let mut delete = tx.prepare_cached(
+        let mut delete = self.tx.prepare_cached(
             "DELETE FROM pending_updates WHERE host_id = ?1 AND name = ?2 AND arch = ?3",
         )?;
         for (name, arch) in &plan.deletes {
-            delete.execute(params![host_id, name, arch])?;
+            delete.execute(params![host, name, arch])?;
         }
+        Ok(())
     }
 
-    let previous: Option<Counts> = if found.is_some() {
-        tx.prepare_cached(
-            "SELECT pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM hosts WHERE id = ?1",
-        )?
-        .query_row([host_id], counts_from_row(0))
-        .optional()?
-    } else {
-        None
-    };
-    tx.prepare_cached(
-        "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29, since_critical = ?30, since_important = ?31, since_moderate = ?32, since_low = ?33, since_unknown = ?34 WHERE id = ?1",
-    )?
-    .execute(params![
-        host_id,
-        report.host.hostname.as_str(),
-        report.host.site,
-        report.os.id,
-        report.os.version,
-        report.os.pretty_name,
-        report.kernel,
-        report.arch,
-        report.manager.as_str(),
-        report.producer.version,
-        report.producer.revision,
-        source.as_str(),
-        now,
-        collected,
-        duration_ms,
-        hash.as_slice(),
-        inv.reboot.required,
-        inv.reboot.packages.join(" "),
-        inv.metadata_updated_at.map(millis),
-        inv.security_metadata_available,
-        inv.installed_packages as i64,
-        counts.pending,
-        counts.security[0],
-        counts.security[1],
-        counts.security[2],
-        counts.security[3],
-        counts.security[4],
-        counts.held,
-        plan.security_since,
-        plan.since_by_severity[0],
-        plan.since_by_severity[1],
-        plan.since_by_severity[2],
-        plan.since_by_severity[3],
-        plan.since_by_severity[4],
-    ])?;
-    if previous != Some(counts) {
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO history (host_id, at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    fn previous_counts(&mut self, host: i64) -> rusqlite::Result<Option<Counts>> {
+        self.tx
+            .prepare_cached(
+                "SELECT pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required FROM hosts WHERE id = ?1",
+            )?
+            .query_row([host], counts_from_row(0))
+            .optional()
+    }
+
+    fn host(
+        &mut self,
+        host: i64,
+        w: &crate::host_write::HostWrite<'_>,
+        plan: &diff::Plan,
+    ) -> rusqlite::Result<()> {
+        let (report, counts) = (w.report, &w.counts);
+        let inv = &report.inventory;
+        self.tx.prepare_cached(
+            "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29, since_critical = ?30, since_important = ?31, since_moderate = ?32, since_low = ?33, since_unknown = ?34 WHERE id = ?1",
         )?
         .execute(params![
-            host_id,
-            now,
+            host,
+            report.host.hostname.as_str(),
+            report.host.site,
+            report.os.id,
+            report.os.version,
+            report.os.pretty_name,
+            report.kernel,
+            report.arch,
+            report.manager.as_str(),
+            report.producer.version,
+            report.producer.revision,
+            w.source.as_str(),
+            w.at,
+            w.collected,
+            w.duration_ms,
+            w.hash,
+            inv.reboot.required,
+            inv.reboot.packages.join(" "),
+            inv.metadata_updated_at.map(millis),
+            inv.security_metadata_available,
+            inv.installed_packages as i64,
             counts.pending,
             counts.security[0],
             counts.security[1],
@@ -649,16 +647,43 @@ fn write_host(
             counts.security[3],
             counts.security[4],
             counts.held,
-            counts.reboot_required
+            plan.security_since,
+            plan.since_by_severity[0],
+            plan.since_by_severity[1],
+            plan.since_by_severity[2],
+            plan.since_by_severity[3],
+            plan.since_by_severity[4],
         ])?;
+        Ok(())
     }
-    crate::sqlite_inventory::write(tx, host_id, report, now, applied)?;
-    let outcome = if found.is_some() {
-        IngestOutcome::Changed
-    } else {
-        IngestOutcome::NewHost
-    };
-    Ok((outcome, host_id))
+
+    fn history(&mut self, host: i64, at: i64, counts: &Counts) -> rusqlite::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO history (host_id, at, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                host,
+                at,
+                counts.pending,
+                counts.security[0],
+                counts.security[1],
+                counts.security[2],
+                counts.security[3],
+                counts.security[4],
+                counts.held,
+                counts.reboot_required
+            ])?;
+        Ok(())
+    }
+
+    fn inventory(
+        &mut self,
+        host: i64,
+        w: &crate::host_write::HostWrite<'_>,
+    ) -> rusqlite::Result<()> {
+        crate::sqlite_inventory::write(self.tx, host, w.report, w.at, self.applied.take())
+    }
 }
 
 fn maintain(tx: &Transaction, r: Retention) -> Result<MaintenanceOutcome, rusqlite::Error> {
