@@ -308,8 +308,7 @@ pub async fn run(state: AppState, u: Upstream) {
     };
     let idle = Duration::from_secs(1).min(u.interval);
     let mut next_stats = tokio::time::Instant::now();
-    let mut backoff = Duration::ZERO;
-    let mut failing_since: Option<SystemTime> = None;
+    let mut link = Link::default();
     let mut dropped_seen: Option<(u64, u64)> = None;
     // The drop counters are looked at every ten seconds, not on every pass.
     let mut drops_due = tokio::time::Instant::now();
@@ -335,57 +334,77 @@ pub async fn run(state: AppState, u: Upstream) {
                 continue;
             }
         };
-        let mut failed = false;
-        for item in &batch {
-            // Renewed on time within a batch too: a batch of slow deliveries
-            // must not outlive the lease and let another replica send the same items.
-            if !lease.hold(&state).await {
-                tracing::info!(upstream = %u.url, "the forwarding lease went to another replica");
-                break;
-            }
-            match deliver(&client, &u, item).await {
-                Delivery::Delivered => {
-                    state
-                        .health
-                        .forwarded(&u.url, item.kind.as_str(), "delivered");
-                    if let Some(since) = failing_since.take() {
-                        tracing::info!(upstream = %u.url, down_for_s = SystemTime::now().duration_since(since).unwrap_or_default().as_secs(), "upstream reachable again; delivering the queue");
-                    }
-                    backoff = Duration::ZERO;
-                }
-                Delivery::Rejected(why) => {
-                    state
-                        .health
-                        .forwarded(&u.url, item.kind.as_str(), "rejected");
-                    tracing::error!(upstream = %u.url, kind = item.kind.as_str(), reason = %why, "the upstream refused this item for good (malformed, or a report it may not accept from us); it is set aside and the queue goes on");
-                }
-                Delivery::Retry(why) => {
-                    state.health.forwarded(&u.url, item.kind.as_str(), "failed");
-                    if failing_since.is_none() {
-                        failing_since = Some(SystemTime::now());
-                        tracing::warn!(upstream = %u.url, reason = %why, "cannot deliver to the upstream; items wait in the queue and are retried");
-                    } else {
-                        tracing::debug!(upstream = %u.url, reason = %why, "delivery failed again");
-                    }
-                    failed = true;
-                    break;
-                }
-            }
-            let id = item.id;
-            if let Err(e) = blocking(&state.store, move |s| s.outbox_remove(&[id])).await {
-                tracing::warn!(upstream = %u.url, error = %e, "could not remove a delivered item; it may be sent twice");
-            }
-        }
+        let failed = deliver_batch(&state, &client, &u, &batch, &mut lease, &mut link).await;
         if failed {
-            backoff = (backoff * 2).clamp(
+            link.backoff = (link.backoff * 2).clamp(
                 Duration::from_secs(1),
                 MAX_BACKOFF.min(u.interval.max(Duration::from_secs(1))),
             );
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(link.backoff).await;
         } else if batch.len() < 64 {
             tokio::time::sleep(idle).await;
         }
     }
+}
+
+/// How deliveries to one upstream go: since when they fail, and the wait
+/// before the next try.
+#[derive(Default)]
+struct Link {
+    failing_since: Option<SystemTime>,
+    backoff: Duration,
+}
+
+/// Delivers a batch of the outbox in order, removing each item delivered or
+/// refused for good; `true` when a delivery failed (the rest waits).
+async fn deliver_batch(
+    state: &AppState,
+    client: &reqwest::Client,
+    u: &Upstream,
+    batch: &[OutboxItem],
+    lease: &mut Lease,
+    link: &mut Link,
+) -> bool {
+    for item in batch {
+        // Renewed on time within a batch too: a batch of slow deliveries
+        // must not outlive the lease and let another replica send the same items.
+        if !lease.hold(state).await {
+            tracing::info!(upstream = %u.url, "the forwarding lease went to another replica");
+            break;
+        }
+        match deliver(client, u, item).await {
+            Delivery::Delivered => {
+                state
+                    .health
+                    .forwarded(&u.url, item.kind.as_str(), "delivered");
+                if let Some(since) = link.failing_since.take() {
+                    tracing::info!(upstream = %u.url, down_for_s = SystemTime::now().duration_since(since).unwrap_or_default().as_secs(), "upstream reachable again; delivering the queue");
+                }
+                link.backoff = Duration::ZERO;
+            }
+            Delivery::Rejected(why) => {
+                state
+                    .health
+                    .forwarded(&u.url, item.kind.as_str(), "rejected");
+                tracing::error!(upstream = %u.url, kind = item.kind.as_str(), reason = %why, "the upstream refused this item for good (malformed, or a report it may not accept from us); it is set aside and the queue goes on");
+            }
+            Delivery::Retry(why) => {
+                state.health.forwarded(&u.url, item.kind.as_str(), "failed");
+                if link.failing_since.is_none() {
+                    link.failing_since = Some(SystemTime::now());
+                    tracing::warn!(upstream = %u.url, reason = %why, "cannot deliver to the upstream; items wait in the queue and are retried");
+                } else {
+                    tracing::debug!(upstream = %u.url, reason = %why, "delivery failed again");
+                }
+                return true;
+            }
+        }
+        let id = item.id;
+        if let Err(e) = blocking(&state.store, move |s| s.outbox_remove(&[id])).await {
+            tracing::warn!(upstream = %u.url, error = %e, "could not remove a delivered item; it may be sent twice");
+        }
+    }
+    false
 }
 
 /// This replica's hold on delivering to one upstream (among replicas sharing
