@@ -52,7 +52,12 @@ mod tests {
             .send()
             .await
             .unwrap();
-        let (body, more) = read(resp, 100_000).await.unwrap();
+        // An unbounded read would never end: fail instead of hanging.
+        let (body, more) =
+            tokio::time::timeout(std::time::Duration::from_secs(20), read(resp, 100_000))
+                .await
+                .expect("the read stops at its bound")
+                .unwrap();
         assert_eq!((body.len(), more), (100_000, true));
         let port = server(
             "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n",
