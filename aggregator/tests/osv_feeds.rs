@@ -118,44 +118,26 @@ fn ubuntu_hosts_are_matched_against_ubuntus_osv_with_pro_fixes_apart() {
     push(&base, &ubuntu_host("ubu-pro", 12, true));
     let rows = |host: &str| -> Vec<String> {
         let v = get(&base, &format!("/api/v1/hosts/{host}/vulnerabilities"));
-        assert_eq!(v["coverage"], true, "{v}");
         assert_eq!(v["release"], "ubuntu:22.04");
-        v["vulnerabilities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                format!(
-                    "{} {} {} {} fix_available={} esm={} {} counted={}",
-                    f["package"].as_str().unwrap(),
-                    f["id"].as_str().unwrap(),
-                    f["status"].as_str().unwrap(),
-                    f["fixed_version"].as_str().unwrap_or("-"),
-                    f["fix_available"],
-                    f["fix_needs_esm"],
-                    f["severity"].as_str().unwrap(),
-                    f["counted"],
-                )
-            })
-            .collect()
+        rows(&base, host, "fix_needs_esm")
     };
     assert_eq!(
         rows("ubu-plain"),
         [
-            "libssl3 CVE-2024-9001 fixed 3.0.2-0ubuntu1.18 fix_available=true esm=false moderate counted=true",
+            "libssl3 CVE-2024-9001 fixed 3.0.2-0ubuntu1.18 fix_available=true moderate fix_needs_esm=false counted=true",
             // Fixed only in Ubuntu Pro; this host has no ESM sources.
-            "vim CVE-2024-9003 fixed 2:8.2.3995-1ubuntu2.17+esm1 fix_available=false esm=true important counted=true",
-            "linux-image-5.15.0-91-generic CVE-2024-9005 fixed 5.15.0-95.105 fix_available=false esm=false important counted=true",
-            "openssl CVE-2024-9001 fixed 3.0.2-0ubuntu1.18 fix_available=false esm=false moderate counted=true",
+            "vim CVE-2024-9003 fixed 2:8.2.3995-1ubuntu2.17+esm1 fix_available=false important fix_needs_esm=true counted=true",
+            "linux-image-5.15.0-91-generic CVE-2024-9005 fixed 5.15.0-95.105 fix_available=false important fix_needs_esm=false counted=true",
+            "openssl CVE-2024-9001 fixed 3.0.2-0ubuntu1.18 fix_available=false moderate fix_needs_esm=false counted=true",
             // Unfixed in OSV; Ubuntu's VEX says it will not be fixed. The
             // rating stays OSV's.
-            "curl CVE-2024-9002 wont_fix - fix_available=false esm=false low counted=true",
-            "linux-image-5.15.0-88-generic CVE-2024-9005 fixed 5.15.0-95.105 fix_available=false esm=false important counted=false",
+            "curl CVE-2024-9002 wont_fix - fix_available=false low fix_needs_esm=false counted=true",
+            "linux-image-5.15.0-88-generic CVE-2024-9005 fixed 5.15.0-95.105 fix_available=false important fix_needs_esm=false counted=false",
         ]
     );
     // With ESM sources, the Pro fix is its candidate: installable now.
     assert!(rows("ubu-pro").contains(
-        &"vim CVE-2024-9003 fixed 2:8.2.3995-1ubuntu2.17+esm1 fix_available=true esm=false important counted=true"
+        &"vim CVE-2024-9003 fixed 2:8.2.3995-1ubuntu2.17+esm1 fix_available=true important fix_needs_esm=false counted=true"
             .to_string()
     ));
     let v = get(&base, "/api/v1/hosts/ubu-plain/vulnerabilities");
@@ -272,7 +254,8 @@ fn pkg(name: &str, version: &str, source: &str, source_version: &str) -> Install
     }
 }
 
-fn rows(base: &str, host: &str) -> Vec<String> {
+/// A host's findings, one line each, with the field `extra` of each.
+fn rows(base: &str, host: &str, extra: &str) -> Vec<String> {
     let v = get(base, &format!("/api/v1/hosts/{host}/vulnerabilities"));
     assert_eq!(v["coverage"], true, "{v}");
     v["vulnerabilities"]
@@ -281,14 +264,14 @@ fn rows(base: &str, host: &str) -> Vec<String> {
         .iter()
         .map(|f| {
             format!(
-                "{} {} {} {} fix_available={} {} aliases={} counted={}",
+                "{} {} {} {} fix_available={} {} {extra}={} counted={}",
                 f["package"].as_str().unwrap(),
                 f["id"].as_str().unwrap(),
                 f["status"].as_str().unwrap(),
                 f["fixed_version"].as_str().unwrap_or("-"),
                 f["fix_available"],
                 f["severity"].as_str().unwrap(),
-                f["aliases"],
+                f[extra],
                 f["counted"],
             )
         })
@@ -374,7 +357,7 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
     a.inventory.updates[0].arch = "x86_64".into();
     push(&base, &a);
     assert_eq!(
-        rows(&base, "alp-01"),
+        rows(&base, "alp-01", "aliases"),
         ["libcrypto3 CVE-2024-9021 fixed 3.3.2-r0 fix_available=true critical aliases=[] counted=true"]
     );
     // AlmaLinux: binary packages in rpm's order, the advisory as an alias,
@@ -408,7 +391,7 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
     });
     push(&base, &alma);
     assert_eq!(
-        rows(&base, "alma-01"),
+        rows(&base, "alma-01", "aliases"),
         [
             "openssl CVE-2024-9031 fixed 1:3.0.7-28.el9_4 fix_available=false important aliases=[\"ALSA-2024:9031\"] counted=true",
             "openssl-libs CVE-2024-9031 fixed 1:3.0.7-28.el9_4 fix_available=false important aliases=[\"ALSA-2024:9031\"] counted=true",
@@ -442,7 +425,7 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
         ),
     );
     assert_eq!(
-        rows(&base, "rocky-01"),
+        rows(&base, "rocky-01", "aliases"),
         ["libcurl CVE-2024-9041 fixed 7.76.1-29.el9_4.1 fix_available=false moderate aliases=[\"RLSA-2024:9041\"] counted=true"]
     );
     push(
@@ -475,7 +458,7 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
         ),
     );
     assert_eq!(
-        rows(&base, "deb-01"),
+        rows(&base, "deb-01", "aliases"),
         [
             "libssl3 CVE-2024-5535 fixed 3.0.15-1~deb12u1 fix_available=false unknown aliases=[\"DSA-9001-1\"] counted=true",
             "libssl3 CVE-2024-9011 fixed 3.0.15-1~deb12u1 fix_available=false unknown aliases=[\"DSA-9001-1\"] counted=true",
@@ -496,7 +479,10 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
             )],
         ),
     );
-    assert_eq!(rows(&base, "pi-01"), rows(&base, "deb-01"));
+    assert_eq!(
+        rows(&base, "pi-01", "aliases"),
+        rows(&base, "deb-01", "aliases")
+    );
     // The fleet's list has them, by CVE.
     let list = get(&base, "/api/v1/vulnerabilities");
     assert_eq!(list["hosts_covered"], 5, "{list}");
