@@ -4,22 +4,22 @@
 //! (`after`, `installed_after`: cursors as the next-page links give them),
 //! with counts over every row, and whole as CSV or JSON.
 
-use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use minijinja::context;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use pakiti_report::Severity;
-use pakiti_store::{AffectedHost, InstalledOn, InstalledOnKey, Lookup};
+use pakiti_store::{AffectedHost, AffectedKey, InstalledOn, InstalledOnKey, Lookup};
 
+use crate::export::{self, Stop};
 use crate::read::update_json;
 use crate::state::{error, ApiError, AppState};
-use crate::web::{csv, iso, message, query, render, when, QueryResult, When};
+use crate::web::{iso, message, query, render, when, QueryResult, When};
 
 /// Rows of each table on one page.
 const PAGE_ROWS: usize = 200;
@@ -123,64 +123,50 @@ async fn affected(
         _ => None,
     };
     if q.table == "installed" {
-        return installed_export(&id, &q.format, &installed.unwrap_or_default());
+        return installed_export(&id, &q.format, installed.unwrap_or_default());
     }
-    let store = state.store.clone();
-    let key = id.clone();
-    let mut rows: Vec<AffectedHost> = tokio::task::spawn_blocking(move || {
-        let lookup = match kind {
-            Kind::Package => Lookup::Package(&key),
-            Kind::Advisory => Lookup::Advisory(&key),
-            Kind::Cve => Lookup::Cve(&key),
-        };
-        store.affected(lookup)
-    })
-    .await
-    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    // By host, site, package and arch, byte for byte: the order pages follow.
-    rows.sort_by(|a, b| pending_key(a).cmp(&pending_key(b)));
     match q.format.as_str() {
-        "csv" => Ok(pending_csv(kind, &rows)),
-        "json" => Ok(pending_json(kind, &id, &rows)),
-        _ => html(&state, kind, id, q, &rows, installed.as_deref()),
+        "csv" => Ok(pending_csv(&state, kind, id)),
+        "json" => Ok(pending_json(&state, kind, id)),
+        _ => html(&state, kind, id, q, installed.as_deref()).await,
     }
 }
 
-type PendingKey<'a> = (&'a str, &'a str, &'a str, &'a str);
-
-fn pending_key(r: &AffectedHost) -> PendingKey<'_> {
-    (
-        &r.hostname,
-        r.site.as_deref().unwrap_or(""),
-        &r.update.name,
-        &r.update.arch,
-    )
-}
-
-/// A pending row's cursor: its key's fields, separated by spaces (none
-/// holds one; no site is an empty field).
-fn pending_cursor(r: &AffectedHost) -> String {
-    let (h, s, n, a) = pending_key(r);
-    format!("{h} {s} {n} {a}")
-}
-
-fn parse_pending_cursor(c: &str) -> Result<(String, String, String, String), ApiError> {
-    let f: Vec<&str> = c.split(' ').collect();
-    match f.as_slice() {
-        [h, s, n, a] if !h.is_empty() && !n.is_empty() && !a.is_empty() => {
-            Ok((h.to_string(), s.to_string(), n.to_string(), a.to_string()))
-        }
-        _ => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("after={c:?} is not a cursor this page gave"),
-        )),
+fn lookup(kind: Kind, id: &str) -> Lookup<'_> {
+    match kind {
+        Kind::Package => Lookup::Package(id),
+        Kind::Advisory => Lookup::Advisory(id),
+        Kind::Cve => Lookup::Cve(id),
     }
 }
 
-fn installed_export(id: &str, format: &str, rows: &[InstalledOn]) -> Result<Response, ApiError> {
+/// Rows read from the store per page of an export.
+const EXPORT_PAGE: usize = 1000;
+
+/// The pages of an export: the rows after a cursor, and the next cursor.
+fn export_pages(
+    state: &AppState,
+    kind: Kind,
+    id: String,
+) -> impl FnMut(Option<AffectedKey>) -> Result<(Vec<AffectedHost>, Option<AffectedKey>), Stop>
+       + Send
+       + 'static {
+    let store = state.store.clone();
+    move |after| {
+        let rows = store.affected(lookup(kind, &id), after.as_ref(), EXPORT_PAGE)?;
+        let next = (rows.len() == EXPORT_PAGE)
+            .then(|| rows.last().map(AffectedKey::of))
+            .flatten();
+        Ok((rows, next))
+    }
+}
+
+fn installed_export(id: &str, format: &str, rows: Vec<InstalledOn>) -> Result<Response, ApiError> {
+    let mut rows = Some(rows);
+    let all = move |_: Option<()>| Ok((rows.take().unwrap_or_default(), None));
     match format {
-        "csv" => Ok(csv(
+        "csv" => Ok(export::csv_pages(
+            &format!("installed-{id}.csv"),
             &[
                 "host",
                 "site",
@@ -191,7 +177,8 @@ fn installed_export(id: &str, format: &str, rows: &[InstalledOn]) -> Result<Resp
                 "source_version",
                 "module",
             ],
-            rows.iter().map(|r| {
+            all,
+            |r: &InstalledOn| {
                 vec![
                     r.hostname.clone(),
                     r.site.clone().unwrap_or_default(),
@@ -202,13 +189,14 @@ fn installed_export(id: &str, format: &str, rows: &[InstalledOn]) -> Result<Resp
                     r.package.source_version.clone(),
                     r.package.module.clone().unwrap_or_default(),
                 ]
-            }),
-            &format!("installed-{id}.csv"),
+            },
         )),
-        "json" => Ok(axum::Json(json!({
-            "hosts": rows.iter().map(crate::packages::host_json).collect::<Vec<_>>()
-        }))
-        .into_response()),
+        "json" => Ok(export::json_pages(
+            json!({}),
+            "hosts",
+            all,
+            crate::packages::host_json,
+        )),
         other => Err(error(
             StatusCode::BAD_REQUEST,
             format!("format={other:?} with table=installed: expected csv or json"),
@@ -216,8 +204,9 @@ fn installed_export(id: &str, format: &str, rows: &[InstalledOn]) -> Result<Resp
     }
 }
 
-fn pending_csv(kind: Kind, rows: &[AffectedHost]) -> Response {
-    csv(
+fn pending_csv(state: &AppState, kind: Kind, id: String) -> Response {
+    export::csv_pages(
+        &format!("{}.csv", kind.label().to_ascii_lowercase()),
         &[
             "host",
             "site",
@@ -228,7 +217,8 @@ fn pending_csv(kind: Kind, rows: &[AffectedHost]) -> Response {
             "severity",
             "first_seen",
         ],
-        rows.iter().map(|r| {
+        export_pages(state, kind, id),
+        |r: &AffectedHost| {
             vec![
                 r.hostname.clone(),
                 r.site.clone().unwrap_or_default(),
@@ -242,23 +232,22 @@ fn pending_csv(kind: Kind, rows: &[AffectedHost]) -> Response {
                     .to_string(),
                 iso(Some(r.update.first_seen)),
             ]
-        }),
-        &format!("{}.csv", kind.label().to_ascii_lowercase()),
+        },
     )
 }
 
-fn pending_json(kind: Kind, id: &str, rows: &[AffectedHost]) -> Response {
-    let list: Vec<Value> = rows
-        .iter()
-        .map(|r| {
+fn pending_json(state: &AppState, kind: Kind, id: String) -> Response {
+    export::json_pages(
+        json!({ "id": id, "kind": kind.label().to_ascii_lowercase() }),
+        "updates",
+        export_pages(state, kind, id),
+        |r: &AffectedHost| {
             let mut v = update_json(&r.update);
             v["host"] = r.hostname.clone().into();
             v["site"] = r.site.clone().into();
             v
-        })
-        .collect();
-    axum::Json(json!({ "id": id, "kind": kind.label().to_ascii_lowercase(), "updates": list }))
-        .into_response()
+        },
+    )
 }
 
 #[derive(Serialize)]
@@ -307,32 +296,48 @@ fn link(q: &AffectedQuery, key: &str, value: Option<String>) -> String {
     )
 }
 
-fn html(
+async fn html(
     state: &AppState,
     kind: Kind,
     id: String,
     q: AffectedQuery,
-    rows: &[AffectedHost],
     installed: Option<&[InstalledOn]>,
 ) -> Result<Response, ApiError> {
     let now = SystemTime::now();
-    let hosts = rows
-        .iter()
-        .map(|r| (&r.hostname, &r.site))
-        .collect::<BTreeSet<_>>()
-        .len();
-    let after = q.after.as_deref().map(parse_pending_cursor).transpose()?;
-    let (shown, more) = crate::page::slice(
-        rows,
-        |r| {
-            let (h, s, n, a) = pending_key(r);
-            (h.to_string(), s.to_string(), n.to_string(), a.to_string())
-        },
-        after,
-        PAGE_ROWS,
-        |_| true,
-    );
-    let next = more.then(|| link(&q, "after", shown.last().map(|r| pending_cursor(r))));
+    let after = q
+        .after
+        .as_deref()
+        .map(|c| {
+            AffectedKey::from_cursor(c).ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    format!("after={c:?} is not a cursor this page gave"),
+                )
+            })
+        })
+        .transpose()?;
+    let store = state.store.clone();
+    let key = id.clone();
+    // One row more than shown: whether a next page exists.
+    let (count, mut shown) = tokio::task::spawn_blocking(move || {
+        let l = lookup(kind, &key);
+        Ok::<_, pakiti_store::StoreError>((
+            store.affected_count(l)?,
+            store.affected(l, after.as_ref(), PAGE_ROWS + 1)?,
+        ))
+    })
+    .await
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let more = shown.len() > PAGE_ROWS;
+    shown.truncate(PAGE_ROWS);
+    let next = more.then(|| {
+        link(
+            &q,
+            "after",
+            shown.last().map(|r| AffectedKey::of(r).to_cursor()),
+        )
+    });
     let first = q.after.is_some().then(|| link(&q, "after", None));
     let page: Vec<AffectedRow> = shown
         .iter()
@@ -392,8 +397,8 @@ fn html(
             kind => kind.label(),
             id,
             rows => page,
-            total => rows.len(),
-            hosts,
+            total => count.rows,
+            hosts => count.hosts,
             next,
             first,
             installed => installed_page,

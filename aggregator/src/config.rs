@@ -115,6 +115,8 @@ pub struct StorageSection {
     pub statement_timeout: Option<String>,
     /// PostgreSQL: limit for connecting (default 5s).
     pub connect_timeout: Option<String>,
+    /// SQLite: the writer's page cache in MiB (default 64).
+    pub sqlite_cache_mib: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +237,7 @@ pub struct Settings {
     /// `/federate` is behind `[web] access` (`[web] federate = "access"`).
     pub federate_behind_access: bool,
     pub postgres: pakiti_store::PgOptions,
+    pub sqlite: pakiti_store::SqliteOptions,
     pub upstreams: Vec<Upstream>,
     /// `[feeds] dir` and how often it is looked at.
     pub feeds_dir: Option<(PathBuf, Duration)>,
@@ -549,6 +552,11 @@ impl Settings {
                 "5s",
             )?,
         };
+        let sqlite = match st.sqlite_cache_mib {
+            None => pakiti_store::SqliteOptions::default(),
+            Some(mib @ 1..=65536) => pakiti_store::SqliteOptions { cache_mib: mib },
+            Some(other) => bail!("storage.sqlite_cache_mib = {other}: expected 1 to 65536 (MiB)"),
+        };
         let mut upstreams: Vec<Upstream> = Vec::new();
         for (i, u) in f.upstream.iter().enumerate() {
             let up = upstream(i, u)?;
@@ -576,6 +584,7 @@ impl Settings {
         Ok(Settings {
             upstreams,
             postgres,
+            sqlite,
             feeds_dir,
             feed_urls: crate::feed_fetch::configured(&f.feeds.urls)?,
             release_map: crate::rematch::ReleaseMap::parse(&f.feeds.releases)?,
@@ -690,5 +699,16 @@ mod tests {
         assert!(e("[[client]]\nname = \"a\"\ncert_subject = \"CN=a\"\n").contains("sites is empty"));
         assert!(e("[server]\nstale_after = \"soon\"\n").contains("stale_after"));
         assert!(e("[serverr]\n").contains("unknown field"));
+        for bad in ["0", "65537"] {
+            assert!(e(&format!("[storage]\nsqlite_cache_mib = {bad}\n"))
+                .contains("storage.sqlite_cache_mib"));
+        }
+    }
+
+    #[test]
+    fn the_sqlite_cache_is_chosen() {
+        let cache = |t: &str| parse(t).unwrap().sqlite.cache_mib;
+        assert_eq!(cache(""), 64);
+        assert_eq!(cache("[storage]\nsqlite_cache_mib = 8\n"), 8);
     }
 }

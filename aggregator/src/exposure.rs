@@ -20,9 +20,10 @@ use serde_json::{json, Value};
 use pakiti_report::Severity;
 use pakiti_store::{ExposedHost, ExposedKey, ExposedPage, FleetVulnerability};
 
+use crate::export::csv;
 use crate::state::{error, ApiError, AppState};
 use crate::vulnerabilities::{finding_json, fleet_url};
-use crate::web::{csv, iso, message, query, render, when, QueryResult};
+use crate::web::{iso, message, query, render, when, QueryResult};
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]

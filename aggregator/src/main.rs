@@ -211,7 +211,7 @@ fn open_store(url: &str, settings: &Settings) -> anyhow::Result<Arc<dyn pakiti_s
         }
     }
     Ok(Arc::from(
-        pakiti_store::open(url, settings.postgres).context("--storage.url")?,
+        pakiti_store::open(url, settings.postgres, settings.sqlite).context("--storage.url")?,
     ))
 }
 
@@ -287,8 +287,8 @@ fn feeds_command(
     let file = config::load(args.config_file.as_deref())?;
     let settings = Settings::from_file(&file).context("invalid configuration")?;
     pakiti_aggregator::rematch::set_release_map(settings.release_map.clone());
-    let store =
-        pakiti_store::open(&args.storage_url, settings.postgres).context("--storage.url")?;
+    let store = pakiti_store::open(&args.storage_url, settings.postgres, settings.sqlite)
+        .context("--storage.url")?;
     for line in pakiti_aggregator::feeds::import(store.as_ref(), paths, allow_older)? {
         println!("{line}");
     }
@@ -346,8 +346,8 @@ fn fetch_command(args: &Args, dir: &std::path::Path) -> ExitCode {
 fn hosts_command(args: &Args, action: &HostsAction) -> anyhow::Result<ExitCode> {
     let file = config::load(args.config_file.as_deref())?;
     let settings = Settings::from_file(&file).context("invalid configuration")?;
-    let store =
-        pakiti_store::open(&args.storage_url, settings.postgres).context("--storage.url")?;
+    let store = pakiti_store::open(&args.storage_url, settings.postgres, settings.sqlite)
+        .context("--storage.url")?;
     match action {
         HostsAction::Move { hostname, from, to } => {
             let name = pakiti_report::Hostname::parse(hostname)

@@ -26,7 +26,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
 }
 
 fn site_of(h: &HostSummary) -> String {
-    h.site.clone().unwrap_or_default()
+    h.site.as_deref().unwrap_or_default().to_string()
 }
 
 /// One gauge per host: pending and held updates, reboot, last report.

@@ -107,7 +107,7 @@ pub(crate) fn update_json(u: &StoredUpdate) -> Value {
 pub(crate) async fn all_hosts(state: &AppState) -> Result<Arc<Vec<HostSummary>>, ApiError> {
     let (store, fleet) = (state.store.clone(), state.fleet.clone());
     let started = Instant::now();
-    let r = tokio::task::spawn_blocking(move || fleet.hosts(&*store)).await;
+    let r = tokio::task::spawn_blocking(move || fleet.hosts(&store)).await;
     state.health.store_latency("hosts", started.elapsed());
     match r {
         Ok(Ok(h)) => Ok(h),

@@ -123,7 +123,7 @@ pub(crate) async fn of(
                 findings: Vec::new(),
                 first_seen: HashMap::new(),
                 needs_esm: HashSet::new(),
-                os_id: detail.summary.os_id.clone(),
+                os_id: detail.summary.os_id.to_string(),
             })
         }
     };
@@ -152,7 +152,7 @@ pub(crate) async fn of(
             findings: Vec::new(),
             first_seen: HashMap::new(),
             needs_esm: HashSet::new(),
-            os_id: detail.summary.os_id.clone(),
+            os_id: detail.summary.os_id.to_string(),
         });
     }
     let candidates: HashMap<(String, String), String> = detail
@@ -190,7 +190,7 @@ pub(crate) async fn of(
         findings,
         first_seen,
         needs_esm,
-        os_id: detail.summary.os_id.clone(),
+        os_id: detail.summary.os_id.to_string(),
     })
 }
 

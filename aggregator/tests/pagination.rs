@@ -251,3 +251,63 @@ impl OneshotGet for axum::Router {
             .status()
     }
 }
+
+#[tokio::test]
+async fn exports_read_every_row_across_the_stores_pages() {
+    let f = fixture("");
+    // More rows than an export reads from the store at once (1,000), on two
+    // hosts, each update naming the CVE.
+    for (n, name, count) in [(1, "web-01", 700), (2, "web-02", 650)] {
+        let (s, b) = post(
+            &f.state,
+            &[JSON],
+            with(|v| {
+                v["host"]["hostname"] = name.into();
+                v["host"]["machine_id"] = format!("{n:032x}").into();
+                v["updates"] = (0..count)
+                    .map(|i| json!({"name": format!("pkg{i:04}"), "arch": "amd64", "installed_version": "1.0-1",
+                        "candidate_version": "1.0-2", "security": true, "severity": "important", "held": false,
+                        "cves": ["CVE-2024-0001"]}))
+                    .collect();
+            }),
+        )
+        .await;
+        assert!(s.is_success(), "{b}");
+    }
+    let csv = html(&f, "/cves/CVE-2024-0001?format=csv").await;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 1350);
+    assert!(lines[0].starts_with("host,site,package,"), "{}", lines[0]);
+    assert!(lines[1].starts_with("web-01,"), "{}", lines[1]);
+    assert!(
+        lines[700].starts_with("web-01,SiteA,pkg0699,"),
+        "{}",
+        lines[700]
+    );
+    assert!(
+        lines[1350].starts_with("web-02,SiteA,pkg0649,"),
+        "{}",
+        lines[1350]
+    );
+    let json: Value =
+        serde_json::from_str(&html(&f, "/cves/CVE-2024-0001?format=json").await).unwrap();
+    assert_eq!(json["id"], "CVE-2024-0001");
+    let updates = json["updates"].as_array().unwrap();
+    assert_eq!(updates.len(), 1350);
+    let mut seen: Vec<(String, String)> = updates
+        .iter()
+        .map(|u| {
+            (
+                u["host"].as_str().unwrap().into(),
+                u["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    seen.dedup();
+    assert_eq!(seen.len(), 1350, "no row twice");
+    // The hosts list's exports too.
+    let hosts = html(&f, "/hosts?format=csv").await;
+    assert_eq!(hosts.lines().count(), 3);
+    let hosts: Value = serde_json::from_str(&html(&f, "/hosts?format=json").await).unwrap();
+    assert_eq!(hosts["hosts"].as_array().unwrap().len(), 2);
+}

@@ -2,6 +2,7 @@
 //! its signatures carry domain types only, never a driver's, so that SQLite
 //! (here) and PostgreSQL implement the same contract.
 
+mod affected;
 mod delta;
 mod diff;
 mod findings;
@@ -12,10 +13,13 @@ mod ownership;
 mod pg_statements;
 mod pgtls;
 mod postgres;
+mod postgres_affected;
 mod postgres_findings;
 mod postgres_inventory;
 mod postgres_vulns;
+mod shared;
 mod sqlite;
+mod sqlite_affected;
 mod sqlite_findings;
 mod sqlite_inventory;
 mod sqlite_vulns;
@@ -36,6 +40,7 @@ pub struct FindingsWrite<'a> {
     pub findings: Option<&'a [pakiti_vulns::Finding]>,
 }
 
+pub use affected::{AffectedCount, AffectedKey};
 pub use findings::{
     digest as findings_digest, ExposedHost, ExposedKey, ExposedPage, FleetVulnerability,
     MatchingInput, StoredFinding, VulnCounts,
@@ -44,7 +49,8 @@ pub use installed_order::InstalledOnKey;
 pub use inventory::InstalledChange;
 pub use ownership::{Conflict, Writer};
 pub use postgres::{PgOptions, PgStore};
-pub use sqlite::SqliteStore;
+pub use shared::Shared;
+pub use sqlite::{SqliteOptions, SqliteStore};
 pub use vulns::FeedStatus;
 
 /// Why a store call failed.
@@ -234,17 +240,17 @@ pub struct HostSummary {
     pub id: i64,
     pub hostname: String,
     pub machine_id: Option<String>,
-    pub site: Option<String>,
+    pub site: Option<Shared>,
     /// The client that wrote the host first (`None`: open aggregator or scrape).
-    pub owner: Option<String>,
-    pub os_id: String,
-    pub os_version: String,
-    pub os_name: Option<String>,
-    pub kernel: String,
-    pub arch: String,
-    pub manager: String,
-    pub exporter_version: String,
-    pub source: String,
+    pub owner: Option<Shared>,
+    pub os_id: Shared,
+    pub os_version: Shared,
+    pub os_name: Option<Shared>,
+    pub kernel: Shared,
+    pub arch: Shared,
+    pub manager: Shared,
+    pub exporter_version: Shared,
+    pub source: Shared,
     pub first_seen: SystemTime,
     pub last_report_at: SystemTime,
     pub collected_at: SystemTime,
@@ -258,11 +264,11 @@ pub struct HostSummary {
     pub security_pending_since: Option<SystemTime>,
     /// The same per severity, indexed like [`Severity::ALL`].
     pub security_since_by_severity: [Option<SystemTime>; 5],
-    pub exporter_revision: String,
+    pub exporter_revision: Shared,
     /// The downstream aggregator that forwarded the latest report, if any.
-    pub forwarded_by: Option<String>,
+    pub forwarded_by: Option<Shared>,
     /// os-release `VERSION_CODENAME`, where the host says it.
-    pub os_codename: Option<String>,
+    pub os_codename: Option<Shared>,
     /// Whether the host sends its installed inventory.
     pub has_inventory: bool,
     /// Its open vulnerabilities by severity and fix state, as the last
@@ -294,6 +300,7 @@ pub struct StoredUpdate {
 /// A host with a pending update of a given package (or advisory, or CVE).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AffectedHost {
+    pub host_id: i64,
     pub hostname: String,
     pub site: Option<String>,
     pub update: StoredUpdate,
@@ -425,8 +432,18 @@ pub trait Store: Send + Sync {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<u64, StoreError>;
-    /// Hosts with a pending update of this package, advisory or CVE, by hostname.
-    fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError>;
+    /// At most `limit` pending updates of this package, advisory or CVE (and
+    /// their hosts), after `after` in the order of [`AffectedKey`] (host id,
+    /// package name, arch). Costs what its rows cost, whatever the fleet.
+    fn affected(
+        &self,
+        lookup: Lookup<'_>,
+        after: Option<&AffectedKey>,
+        limit: usize,
+    ) -> Result<Vec<AffectedHost>, StoreError>;
+    /// How many pending updates of this package, advisory or CVE there
+    /// are, on how many hosts (read from an index, not the rows).
+    fn affected_count(&self, lookup: Lookup<'_>) -> Result<AffectedCount, StoreError>;
     /// The hosts with package `name` installed, each version it has there;
     /// with `version_lt`, only versions below it in the host's own order.
     /// Sorted by version, then site and host name.
@@ -545,7 +562,7 @@ pub struct MatchingHost {
 
 /// Opens the store named by `--storage.url`: a path or `sqlite:PATH` for
 /// SQLite, `postgres://…` for PostgreSQL (with `pg` pool and timeout settings).
-pub fn open(url: &str, pg: PgOptions) -> Result<Box<dyn Store>, StoreError> {
+pub fn open(url: &str, pg: PgOptions, sqlite: SqliteOptions) -> Result<Box<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Box::new(PgStore::connect(url, pg)?));
     }
@@ -556,7 +573,10 @@ pub fn open(url: &str, pg: PgOptions) -> Result<Box<dyn Store>, StoreError> {
     if path.is_empty() || path.contains("://") {
         return Err(StoreError::BadUrl(url.to_string()));
     }
-    Ok(Box::new(SqliteStore::open(std::path::Path::new(path))?))
+    Ok(Box::new(SqliteStore::open_with(
+        std::path::Path::new(path),
+        sqlite,
+    )?))
 }
 
 pub(crate) fn millis(t: SystemTime) -> i64 {

@@ -13,15 +13,17 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::pg_statements::{Manager, Tx};
+use crate::shared::Interner;
 
 use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::diff::{self, Stored};
 use crate::ownership::{self, Conflict, StoredHost, Writer};
 use crate::{
-    from_millis, join5, millis, split5, AffectedHost, Counts, HistoryPoint, HostDetail,
-    HostSummary, IngestOutcome, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind, OutboxStatus,
-    Outgoing, Retention, SiteStats, Source, Store, StoreError, StoredSiteStats, StoredUpdate,
+    from_millis, join5, millis, split5, AffectedCount, AffectedHost, AffectedKey, Counts,
+    HistoryPoint, HostDetail, HostSummary, IngestOutcome, Lookup, MaintenanceOutcome, OutboxItem,
+    OutboxKind, OutboxStatus, Outgoing, Retention, SiteStats, Source, Store, StoreError,
+    StoredSiteStats, StoredUpdate,
 };
 
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -43,6 +45,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("../migrations/postgres/0007_dpkg_keys.sql")),
     (8, include_str!("../migrations/postgres/0008_findings.sql")),
     (9, include_str!("../migrations/postgres/0009_advisory.sql")),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_pending_refs.sql"),
+    ),
 ];
 
 /// Pool and timeout settings.
@@ -404,6 +410,7 @@ impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
                 &[&host, &names, &arches],
             )?;
         }
+        crate::postgres_affected::write_refs(self.tx, host, plan)?;
         Ok(())
     }
 
@@ -502,6 +509,14 @@ pub(crate) const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_vers
 
 /// A host row; a NULL or a type the column should not hold is an error, never a panic.
 pub(crate) fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
+    summary_with(r, &mut Interner::default())
+}
+
+/// A host row, its shared texts taken from `names`.
+pub(crate) fn summary_with(
+    r: &postgres::Row,
+    names: &mut Interner,
+) -> Result<HostSummary, postgres::Error> {
     let t = |i: usize| r.try_get::<_, i64>(i).map(from_millis);
     let ot = |i: usize| -> Result<Option<SystemTime>, postgres::Error> {
         Ok(r.try_get::<_, Option<i64>>(i)?.map(from_millis))
@@ -511,15 +526,15 @@ pub(crate) fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error>
         id: r.try_get(0)?,
         hostname: r.try_get(1)?,
         machine_id: r.try_get(2)?,
-        site: r.try_get(3)?,
-        os_id: r.try_get(4)?,
-        os_version: r.try_get(5)?,
-        os_name: r.try_get(6)?,
-        kernel: r.try_get(7)?,
-        arch: r.try_get(8)?,
-        manager: r.try_get(9)?,
-        exporter_version: r.try_get(10)?,
-        source: r.try_get(11)?,
+        site: names.maybe(r.try_get(3)?),
+        os_id: names.text(r.try_get(4)?),
+        os_version: names.text(r.try_get(5)?),
+        os_name: names.maybe(r.try_get(6)?),
+        kernel: names.text(r.try_get(7)?),
+        arch: names.text(r.try_get(8)?),
+        manager: names.text(r.try_get(9)?),
+        exporter_version: names.text(r.try_get(10)?),
+        source: names.text(r.try_get(11)?),
         first_seen: t(12)?,
         last_report_at: t(13)?,
         collected_at: t(14)?,
@@ -534,10 +549,10 @@ pub(crate) fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error>
         security_pending_since: ot(20)?,
         counts: counts_at(r, 21)?,
         security_since_by_severity: [ot(29)?, ot(30)?, ot(31)?, ot(32)?, ot(33)?],
-        exporter_revision: r.try_get(34)?,
-        forwarded_by: r.try_get(35)?,
-        owner: r.try_get(36)?,
-        os_codename: r.try_get(37)?,
+        exporter_revision: names.text(r.try_get(34)?),
+        forwarded_by: names.maybe(r.try_get(35)?),
+        owner: names.maybe(r.try_get(36)?),
+        os_codename: names.maybe(r.try_get(37)?),
         has_inventory: r.try_get(38)?,
         vulnerabilities: r
             .try_get::<_, Option<String>>(39)?
@@ -607,9 +622,9 @@ fn enqueue(
     Ok(())
 }
 
-const UPDATE_COLUMNS: &str = "u.name, u.arch, u.installed_version, u.candidate_version, u.severity, u.held_reason, u.repository, u.advisories, u.cves, u.first_seen, u.candidate_first_seen, u.security_first_seen";
+pub(crate) const UPDATE_COLUMNS: &str = "u.name, u.arch, u.installed_version, u.candidate_version, u.severity, u.held_reason, u.repository, u.advisories, u.cves, u.first_seen, u.candidate_first_seen, u.security_first_seen";
 
-fn stored_update(r: &postgres::Row, at: usize) -> Result<StoredUpdate, postgres::Error> {
+pub(crate) fn stored_update(r: &postgres::Row, at: usize) -> Result<StoredUpdate, postgres::Error> {
     let words = |i: usize| -> Result<Vec<String>, postgres::Error> {
         Ok(r.try_get::<_, String>(at + i)?
             .split_whitespace()
@@ -841,17 +856,22 @@ impl Store for PgStore {
     }
 
     fn hosts(&self) -> Result<Vec<HostSummary>, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator as _;
         let mut c = self.conn()?;
-        let rows = c
-            .query(
+        // Row by row, the texts hosts share kept once: the whole result
+        // never sits in memory beside the summaries made of it.
+        let mut rows = c
+            .client
+            .query_raw(
                 &format!("SELECT {SUMMARY} FROM hosts ORDER BY hostname, id"),
-                &[],
+                std::iter::empty::<i64>(),
             )
             .map_err(db)?;
-        rows.iter()
-            .map(summary)
-            .collect::<Result<_, _>>()
-            .map_err(db)
+        let (mut out, mut names) = (Vec::new(), Interner::default());
+        while let Some(r) = rows.next().map_err(db)? {
+            out.push(summary_with(&r, &mut names).map_err(db)?);
+        }
+        Ok(out)
     }
 
     fn move_host(
@@ -932,33 +952,17 @@ impl Store for PgStore {
         crate::postgres_inventory::installed_on(&mut c.client, name, version_lt).map_err(db)
     }
 
-    fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError> {
-        let (condition, value) = match lookup {
-            Lookup::Package(name) => ("u.name = $1", name.to_string()),
-            // Whole ids of the space-separated lists.
-            Lookup::Advisory(id) => (
-                "$1 = ANY(string_to_array(u.advisories, ' '))",
-                id.to_string(),
-            ),
-            Lookup::Cve(id) => ("$1 = ANY(string_to_array(u.cves, ' '))", id.to_string()),
-        };
-        let mut c = self.conn()?;
-        let rows = c
-            .query(
-                &format!("SELECT h.hostname, h.site, {UPDATE_COLUMNS} FROM pending_updates u JOIN hosts h ON h.id = u.host_id WHERE {condition} ORDER BY h.hostname, u.name, u.arch"),
-                &[&value],
-            )
-            .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok(AffectedHost {
-                    hostname: r.try_get(0)?,
-                    site: r.try_get(1)?,
-                    update: stored_update(r, 2)?,
-                })
-            })
-            .collect::<Result<_, postgres::Error>>()
-            .map_err(db)
+    fn affected(
+        &self,
+        lookup: Lookup<'_>,
+        after: Option<&AffectedKey>,
+        limit: usize,
+    ) -> Result<Vec<AffectedHost>, StoreError> {
+        crate::postgres_affected::page(&mut self.conn()?.client, lookup, after, limit).map_err(db)
+    }
+
+    fn affected_count(&self, lookup: Lookup<'_>) -> Result<AffectedCount, StoreError> {
+        crate::postgres_affected::count(&mut self.conn()?.client, lookup).map_err(db)
     }
 
     /// One transaction, as on SQLite: a failure halfway removes nothing.

@@ -17,11 +17,12 @@ use pakiti_report::{HeldReason, Report, Severity};
 
 use crate::diff::{self, Stored};
 use crate::ownership::{self, StoredHost, Writer};
+use crate::shared::Interner;
 use crate::{
-    from_millis, join5, millis, split5, AffectedHost, Counts, HistoryPoint, HostDetail,
-    HostSummary, IngestOutcome, InstalledOn, Lookup, MaintenanceOutcome, OutboxItem, OutboxKind,
-    OutboxStatus, Outgoing, Retention, SiteStats, Source, Store, StoreError, StoredSiteStats,
-    StoredUpdate,
+    from_millis, join5, millis, split5, AffectedCount, AffectedHost, AffectedKey, Counts,
+    HistoryPoint, HostDetail, HostSummary, IngestOutcome, InstalledOn, Lookup, MaintenanceOutcome,
+    OutboxItem, OutboxKind, OutboxStatus, Outgoing, Retention, SiteStats, Source, Store,
+    StoreError, StoredSiteStats, StoredUpdate,
 };
 
 const MIGRATIONS: &[(u32, &str)] = &[
@@ -44,6 +45,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (8, include_str!("../migrations/sqlite/0008_dpkg_keys.sql")),
     (9, include_str!("../migrations/sqlite/0009_findings.sql")),
     (10, include_str!("../migrations/sqlite/0010_advisory.sql")),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_pending_refs.sql"),
+    ),
 ];
 
 /// Most jobs committed in one transaction.
@@ -86,7 +91,18 @@ pub(crate) fn db(e: rusqlite::Error) -> StoreError {
 }
 
 /// The writer's page cache (SQLite allocates it as pages are read).
-const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// SQLite settings the operator may choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The writer connection's page cache, MiB (`[storage] sqlite_cache_mib`).
+    pub cache_mib: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { cache_mib: 64 }
+    }
+}
 
 /// SQLite's own allocation statistics off, before its first use: they take
 /// a global mutex on every allocation and free, which the writer pays for
@@ -202,6 +218,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
                 return Err(StoreError::Unavailable(format!(
@@ -215,7 +235,10 @@ impl SqliteStore {
         // The writer looks up a host and its inventory per report: its pages
         // stay in memory instead of being read again through the kernel.
         writer
-            .execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))
+            .execute_batch(&format!(
+                "PRAGMA cache_size = -{}",
+                u64::from(options.cache_mib.max(1)) * 1024
+            ))
             .map_err(db)?;
         migrate(&mut writer)?;
         let (tx, rx) = mpsc::sync_channel(4 * BATCH);
@@ -595,7 +618,7 @@ impl crate::host_write::HostRows for SqliteRows<'_, '_> {
         for (name, arch) in &plan.deletes {
             delete.execute(params![host, name, arch])?;
         }
-        Ok(())
+        crate::sqlite_affected::write_refs(self.tx, host, plan)
     }
 
     fn previous_counts(&mut self, host: i64) -> rusqlite::Result<Option<Counts>> {
@@ -728,20 +751,28 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
 pub(crate) const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts";
 
 pub(crate) fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
+    summary_with(r, &mut Interner::default())
+}
+
+/// A host row, its shared texts taken from `names`.
+pub(crate) fn summary_with(
+    r: &rusqlite::Row,
+    names: &mut Interner,
+) -> rusqlite::Result<HostSummary> {
     let reboot_packages: String = r.get(19)?;
     Ok(HostSummary {
         id: r.get(0)?,
         hostname: r.get(1)?,
         machine_id: r.get(2)?,
-        site: r.get(3)?,
-        os_id: r.get(4)?,
-        os_version: r.get(5)?,
-        os_name: r.get(6)?,
-        kernel: r.get(7)?,
-        arch: r.get(8)?,
-        manager: r.get(9)?,
-        exporter_version: r.get(10)?,
-        source: r.get(11)?,
+        site: names.maybe(r.get(3)?),
+        os_id: names.text(r.get(4)?),
+        os_version: names.text(r.get(5)?),
+        os_name: names.maybe(r.get(6)?),
+        kernel: names.text(r.get(7)?),
+        arch: names.text(r.get(8)?),
+        manager: names.text(r.get(9)?),
+        exporter_version: names.text(r.get(10)?),
+        source: names.text(r.get(11)?),
         first_seen: from_millis(r.get(12)?),
         last_report_at: from_millis(r.get(13)?),
         collected_at: from_millis(r.get(14)?),
@@ -762,10 +793,10 @@ pub(crate) fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
             r.get::<_, Option<i64>>(32)?.map(from_millis),
             r.get::<_, Option<i64>>(33)?.map(from_millis),
         ],
-        exporter_revision: r.get(34)?,
-        forwarded_by: r.get(35)?,
-        owner: r.get(36)?,
-        os_codename: r.get(37)?,
+        exporter_revision: names.text(r.get(34)?),
+        forwarded_by: names.maybe(r.get(35)?),
+        owner: names.maybe(r.get(36)?),
+        os_codename: names.maybe(r.get(37)?),
         has_inventory: r.get(38)?,
         vulnerabilities: r
             .get::<_, Option<String>>(39)?
@@ -861,9 +892,9 @@ fn put_site_stats(
     Ok(())
 }
 
-const UPDATE_COLUMNS: &str = "name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen";
+pub(crate) const UPDATE_COLUMNS: &str = "name, arch, installed_version, candidate_version, severity, held_reason, repository, advisories, cves, first_seen, candidate_first_seen, security_first_seen";
 
-fn stored_update(r: &rusqlite::Row, at: usize) -> rusqlite::Result<StoredUpdate> {
+pub(crate) fn stored_update(r: &rusqlite::Row, at: usize) -> rusqlite::Result<StoredUpdate> {
     let severity: Option<String> = r.get(at + 4)?;
     let held: Option<String> = r.get(at + 5)?;
     Ok(StoredUpdate {
@@ -914,7 +945,8 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {SUMMARY_COLUMNS} FROM hosts ORDER BY hostname, id"
             ))?;
-            let rows = stmt.query_map([], summary)?;
+            let mut names = Interner::default();
+            let rows = stmt.query_map([], |r| summary_with(r, &mut names))?;
             rows.collect()
         })
     }
@@ -967,37 +999,17 @@ impl Store for SqliteStore {
         self.read(|c| crate::sqlite_inventory::installed_on(c, name, version_lt))
     }
 
-    fn affected(&self, lookup: Lookup<'_>) -> Result<Vec<AffectedHost>, StoreError> {
-        // Advisory and CVE ids are stored space-separated: match whole words.
-        let (condition, value) = match lookup {
-            Lookup::Package(name) => ("u.name = ?1", name.to_string()),
-            Lookup::Advisory(id) => (
-                "(' ' || u.advisories || ' ') LIKE ?1 ESCAPE '\\'",
-                word_pattern(id),
-            ),
-            Lookup::Cve(id) => (
-                "(' ' || u.cves || ' ') LIKE ?1 ESCAPE '\\'",
-                word_pattern(id),
-            ),
-        };
-        self.read(|c| {
-            let columns = UPDATE_COLUMNS
-                .split(", ")
-                .map(|col| format!("u.{col}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT h.hostname, h.site, {columns} FROM pending_updates u JOIN hosts h ON h.id = u.host_id WHERE {condition} ORDER BY h.hostname, u.name, u.arch"
-            ))?;
-            let rows = stmt.query_map([value], |r| {
-                Ok(AffectedHost {
-                    hostname: r.get(0)?,
-                    site: r.get(1)?,
-                    update: stored_update(r, 2)?,
-                })
-            })?;
-            rows.collect()
-        })
+    fn affected(
+        &self,
+        lookup: Lookup<'_>,
+        after: Option<&AffectedKey>,
+        limit: usize,
+    ) -> Result<Vec<AffectedHost>, StoreError> {
+        self.read(|c| crate::sqlite_affected::page(c, lookup, after, limit))
+    }
+
+    fn affected_count(&self, lookup: Lookup<'_>) -> Result<AffectedCount, StoreError> {
+        self.read(|c| crate::sqlite_affected::count(c, lookup))
     }
 
     fn maintain(&self, retention: Retention) -> Result<MaintenanceOutcome, StoreError> {
@@ -1308,15 +1320,6 @@ impl Store for SqliteStore {
     ) -> Result<Vec<crate::ExposedHost>, StoreError> {
         self.read(|c| crate::sqlite_findings::resolved(c, id, limit))
     }
-}
-
-/// `% id %` for LIKE, with LIKE's own wildcards escaped.
-fn word_pattern(id: &str) -> String {
-    let escaped = id
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("% {escaped} %")
 }
 
 #[cfg(test)]

@@ -197,15 +197,16 @@ mod cases {
         )
         .unwrap();
         let names = |l| {
-            s.affected(l)
+            s.affected(l, None, 100)
                 .unwrap()
                 .into_iter()
                 .map(|h| h.hostname)
                 .collect::<Vec<_>>()
         };
+        // In the order hosts were first stored (host id), not by name.
         assert_eq!(
             names(pakiti_store::Lookup::Package("openssl")),
-            ["db-01", "web-01"]
+            ["web-01", "db-01"]
         );
         assert_eq!(names(pakiti_store::Lookup::Package("bash")), ["web-01"]);
         assert_eq!(
@@ -219,17 +220,139 @@ mod cases {
         );
         assert_eq!(
             names(pakiti_store::Lookup::Cve("CVE-2026-00012")),
-            ["db-01", "web-01"]
+            ["web-01", "db-01"]
         );
         assert!(
             names(pakiti_store::Lookup::Cve("CVE-2026-%")).is_empty(),
             "LIKE wildcards are literal"
         );
-        let first = &s
-            .affected(pakiti_store::Lookup::Package("openssl"))
-            .unwrap()[0];
-        assert_eq!(first.update.candidate_version, "3.0-3");
-        assert_eq!(first.site.as_deref(), Some("SiteA"));
+        let last = &s
+            .affected(pakiti_store::Lookup::Package("openssl"), None, 100)
+            .unwrap()[1];
+        assert_eq!(last.update.candidate_version, "3.0-3");
+        assert_eq!(last.site.as_deref(), Some("SiteA"));
+        let count = |l| s.affected_count(l).unwrap();
+        assert_eq!(
+            count(pakiti_store::Lookup::Cve("CVE-2026-00012")),
+            pakiti_store::AffectedCount { rows: 2, hosts: 2 }
+        );
+        assert_eq!(
+            count(pakiti_store::Lookup::Package("bash")),
+            pakiti_store::AffectedCount { rows: 1, hosts: 1 }
+        );
+        assert_eq!(
+            count(pakiti_store::Lookup::Advisory("CVE-2026-00012")),
+            pakiti_store::AffectedCount::default(),
+            "a CVE id is not an advisory"
+        );
+        // An update that no longer names an id, or is no longer pending,
+        // leaves its lists.
+        let mut b = update("openssl", "3.0-4", Some(Severity::Important));
+        b.cves = vec!["CVE-2026-7".into()];
+        s.ingest(
+            &report("db-01", Some("22222222222222222222222222222222"), vec![b]),
+            Source::Push,
+            t(3),
+        )
+        .unwrap();
+        assert_eq!(
+            names(pakiti_store::Lookup::Cve("CVE-2026-00012")),
+            ["web-01"]
+        );
+        assert_eq!(names(pakiti_store::Lookup::Cve("CVE-2026-7")), ["db-01"]);
+        s.ingest(
+            &report("web-01", MID, vec![update("bash", "5-2", None)]),
+            Source::Push,
+            t(4),
+        )
+        .unwrap();
+        assert!(names(pakiti_store::Lookup::Advisory("DSA-5555-1")).is_empty());
+        assert!(names(pakiti_store::Lookup::Cve("CVE-2026-0001")).is_empty());
+        assert_eq!(
+            count(pakiti_store::Lookup::Cve("CVE-2026-0001")),
+            pakiti_store::AffectedCount::default()
+        );
+    }
+
+    /// Pages of affected rows: every row once, in order, however the pages
+    /// are cut, by package and by reference; counts over all of them.
+    pub fn affected_rows_come_a_page_at_a_time(s: &dyn Store) {
+        let mut names = Vec::new();
+        for i in 0..7 {
+            // Host 3 has the package on two arches; every host names the CVE
+            // on two packages.
+            let mut updates = vec![update("zlib", "2", Some(Severity::Low))];
+            if i == 3 {
+                updates.push(update("zlib", "2", Some(Severity::Low)));
+                updates[1].arch = "i386".into();
+            }
+            let mut other = update("curl", "8", Some(Severity::Low));
+            other.cves = vec!["CVE-2026-1".into()];
+            updates[0].cves = vec!["CVE-2026-1".into()];
+            updates.push(other);
+            let name = format!("h{}", 7 - i);
+            s.ingest(
+                &report(&name, Some(&format!("{i:032x}")), updates),
+                Source::Push,
+                t(1),
+            )
+            .unwrap();
+            names.push(name);
+        }
+        for (lookup, rows, hosts) in [
+            (pakiti_store::Lookup::Package("zlib"), 8, 7),
+            (pakiti_store::Lookup::Cve("CVE-2026-1"), 14, 7),
+        ] {
+            assert_eq!(
+                s.affected_count(lookup).unwrap(),
+                pakiti_store::AffectedCount { rows, hosts }
+            );
+            let all = s.affected(lookup, None, 100).unwrap();
+            assert_eq!(all.len() as u64, rows);
+            let keys: Vec<_> = all.iter().map(pakiti_store::AffectedKey::of).collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            assert_eq!(keys, sorted, "in key order");
+            let mut seen: Vec<String> = all.iter().map(|r| r.hostname.clone()).collect();
+            seen.dedup();
+            assert_eq!(seen, names, "hosts in the order they were stored");
+            for limit in 1..=4 {
+                let mut paged = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = s.affected(lookup, after.as_ref(), limit).unwrap();
+                    assert!(page.len() <= limit);
+                    paged.extend(page.iter().map(pakiti_store::AffectedKey::of));
+                    if page.len() < limit {
+                        break;
+                    }
+                    after = page.last().map(pakiti_store::AffectedKey::of);
+                }
+                assert_eq!(paged, keys, "pages of {limit}");
+            }
+        }
+        // A cursor of another package's row on the same host: that host's
+        // rows come after it when its name sorts first, else before it.
+        let zlib = s
+            .affected(pakiti_store::Lookup::Package("zlib"), None, 100)
+            .unwrap();
+        let host3 = zlib
+            .iter()
+            .find(|r| r.update.arch == "i386")
+            .unwrap()
+            .host_id;
+        let at = |name: &str| pakiti_store::AffectedKey {
+            host_id: host3,
+            name: name.into(),
+            arch: "amd64".into(),
+        };
+        let first_host = |k| {
+            s.affected(pakiti_store::Lookup::Package("zlib"), Some(&k), 1)
+                .unwrap()[0]
+                .host_id
+        };
+        assert_eq!(first_host(at("curl")), host3);
+        assert!(first_host(at("zz")) > host3);
     }
 
     /// `shared`: whether the store serves several processes (PostgreSQL), so
@@ -1083,6 +1206,7 @@ contract!(
     history_records_changes_of_counts_only,
     maintenance_removes_silent_hosts_and_old_history,
     hosts_affected_by_a_package_an_advisory_or_a_cve,
+    affected_rows_come_a_page_at_a_time,
     no_report_overwrites_what_its_writer_does_not_own,
     equal_host_names_in_two_sites_are_two_hosts,
     a_stored_report_is_queued_with_it_and_records_its_forwarder,

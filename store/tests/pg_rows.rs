@@ -32,7 +32,7 @@ fn a_damaged_row_is_an_error_not_a_panic() {
     assert!(e.to_string().contains("was `NULL`"), "{e}");
     assert!(store.host("web-01", None).is_err());
     assert!(store
-        .affected(pakiti_store::Lookup::Package("openssl"))
+        .affected(pakiti_store::Lookup::Package("openssl"), None, 10)
         .is_err());
     drop(admin);
 }

@@ -48,7 +48,12 @@ fn a_missing_directory_is_a_clear_error() {
         err.to_string().contains("/nonexistent/dir/pakiti.db"),
         "{err}"
     );
-    assert!(crate::open("mysql://x", crate::PgOptions::default()).is_err());
+    assert!(crate::open(
+        "mysql://x",
+        crate::PgOptions::default(),
+        crate::SqliteOptions::default()
+    )
+    .is_err());
 }
 
 #[test]
@@ -72,4 +77,48 @@ fn a_write_that_panics_is_rolled_back_and_the_writer_goes_on() {
     s.ingest(&report("b", None, vec![]), Source::Push, t(20))
         .unwrap();
     assert_eq!(s.hosts().unwrap().len(), 2);
+}
+
+#[test]
+fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pakiti.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        let mut u = update("openssl", "3", Some(Severity::Important));
+        u.advisories = vec!["DSA-1-1".into(), "DSA-2-1".into()];
+        u.cves = vec!["CVE-2026-1".into()];
+        s.ingest(
+            &report("web-01", MID, vec![u, update("bash", "5", None)]),
+            Source::Push,
+            t(1),
+        )
+        .unwrap();
+    }
+    // The database as migration 10 left it.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DROP TABLE pending_refs; DROP INDEX pending_by_name;
+         CREATE INDEX pending_by_name ON pending_updates (name);
+         DELETE FROM schema_migrations WHERE version = 11;",
+    )
+    .unwrap();
+    drop(c);
+    let s = SqliteStore::open(&path).unwrap();
+    let hosts = |l| {
+        s.affected(l, None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.hostname, r.update.name))
+            .collect::<Vec<_>>()
+    };
+    let web = vec![("web-01".to_string(), "openssl".to_string())];
+    assert_eq!(hosts(crate::Lookup::Advisory("DSA-1-1")), web);
+    assert_eq!(hosts(crate::Lookup::Advisory("DSA-2-1")), web);
+    assert_eq!(hosts(crate::Lookup::Cve("CVE-2026-1")), web);
+    assert!(hosts(crate::Lookup::Cve("DSA-1-1")).is_empty());
+    assert_eq!(
+        s.affected_count(crate::Lookup::Package("bash")).unwrap(),
+        crate::AffectedCount { rows: 1, hosts: 1 }
+    );
 }
