@@ -144,6 +144,8 @@ impl Fleet {
 fn read(store: &dyn Store) -> Result<Arc<Vec<HostSummary>>, StoreError> {
     let mut hosts = store.hosts()?;
     hosts.sort_unstable_by(|a, b| (&a.hostname, a.id).cmp(&(&b.hostname, b.id)));
+    // Grown by doubling while read: up to half of it would be empty room.
+    hosts.shrink_to_fit();
     Ok(Arc::new(hosts))
 }
 
