@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use pakiti_report::Severity;
 use pakiti_store::{ExposedHost, ExposedKey, ExposedPage, FleetVulnerability};
 
-use crate::export::csv;
+use crate::export::{self, csv, Stop};
 use crate::state::{error, ApiError, AppState};
 use crate::vulnerabilities::{finding_json, fleet_url};
 use crate::web::{iso, message, query, render, when, QueryResult};
@@ -399,7 +399,7 @@ pub(crate) async fn page_one(
                 .map(|c| next_url(&path, c, "format=json&"));
             return Ok(Json(one_json(&id, &one, next)).into_response());
         }
-        "csv" => return whole_csv(&state, &id).await,
+        "csv" => return Ok(whole_csv(&state, &id)),
         "" | "html" => {}
         other => {
             return Err(error(
@@ -439,23 +439,26 @@ pub(crate) async fn page_one(
     ))
 }
 
-/// Every open and the latest resolved findings of `id`, as CSV.
-async fn whole_csv(state: &AppState, id: &str) -> Result<Response, ApiError> {
-    let mut rows: Vec<ExposedHost> = Vec::new();
-    let mut after: Option<String> = None;
-    let mut resolved = Vec::new();
-    loop {
-        let one = exposed(state, id, after.as_deref(), API_ROWS.1).await?;
-        if after.is_none() {
-            resolved = one.resolved;
+/// Every open and the latest resolved findings of `id`, as CSV, written as
+/// they are read: the open ones a page at a time, then the resolved.
+fn whole_csv(state: &AppState, id: &str) -> Response {
+    let store = state.store.clone();
+    let key = id.to_string();
+    // The cursor: `None` for the first page of open findings, `Some(Some(k))`
+    // for the page after `k`, `Some(None)` for the resolved ones.
+    let pages = move |after: Option<Option<ExposedKey>>| -> Result<_, Stop> {
+        if let Some(None) = after {
+            return Ok((store.resolved_hosts(&key, RESOLVED_SHOWN)?, None));
         }
-        rows.extend(one.page.rows);
-        match one.next {
-            Some(c) => after = Some(c),
-            None => break,
-        }
-    }
-    Ok(csv(
+        let page = store.exposed_hosts(&key, after.flatten().as_ref(), API_ROWS.0)?;
+        let next = match page.rows.last() {
+            Some(last) if page.rows.len() == API_ROWS.0 => Some(Some(last.key())),
+            _ => Some(None),
+        };
+        Ok((page.rows, next))
+    };
+    export::csv_pages(
+        &format!("{id}.csv"),
         &[
             "host",
             "site",
@@ -471,7 +474,8 @@ async fn whole_csv(state: &AppState, id: &str) -> Result<Response, ApiError> {
             "first_seen",
             "resolved_at",
         ],
-        rows.iter().chain(&resolved).map(|e| {
+        pages,
+        |e: &ExposedHost| {
             let f = &e.finding.finding;
             vec![
                 e.hostname.clone(),
@@ -488,7 +492,6 @@ async fn whole_csv(state: &AppState, id: &str) -> Result<Response, ApiError> {
                 iso(Some(e.finding.first_seen)),
                 iso(e.finding.resolved_at),
             ]
-        }),
-        &format!("{id}.csv"),
-    ))
+        },
+    )
 }

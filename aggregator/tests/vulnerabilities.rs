@@ -403,6 +403,15 @@ fn fleet_views(base: &str, fed: &str) {
         page.contains("href=\"/hosts/deb-01#vulnerabilities\""),
         "{page}"
     );
+    // Its export: every open finding, as the page counts them.
+    let csv = reqwest::blocking::get(format!("{base}/vulnerabilities/CVE-2024-5535?format=csv"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("host,site,package,arch,"), "{csv}");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("deb-01,")), "{csv}");
 }
 
 /// A feed import rematches every host: what the new feed no longer has
@@ -434,6 +443,19 @@ fn a_feed_import_rematches_the_fleet(db: &Path, dir: &Path) {
     assert_eq!(resolved.len(), 2, "{one}");
     assert!(resolved.iter().all(|r| r["resolved_at"].as_str().is_some()
         && r["first_seen"].as_str() <= r["resolved_at"].as_str()));
+    // The export has the resolved ones after the (no) open ones.
+    let csv = reqwest::blocking::get(format!("{base}/vulnerabilities/CVE-2024-5535?format=csv"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.starts_with("deb-01,") && !l.ends_with(',')),
+        "a resolved time on each: {csv}"
+    );
     let list = get(base, "/api/v1/vulnerabilities");
     assert_eq!(list["total"], 1, "{list}");
 }
