@@ -95,6 +95,14 @@ echo "hosts API, page 400 ($per a page)               $(time_ms "/api/v1/hosts?l
 echo "package on every host, page (first 200 rows)   $(time_ms /packages/package-007-common)"
 echo "package on every host, JSON                    $(time_ms /packages/package-007-common?format=json)"
 echo "host page                                      $(time_ms /hosts/host-00042.example.org)"
+if [ "$store" = postgres ]; then
+  # A count reads the index alone only where the visibility map says the rows are
+  # visible: right after the bulk load it is not, until (auto)vacuum has run.
+  psql "$url" -qc "VACUUM ANALYZE"
+  echo "after VACUUM ANALYZE (what autovacuum does after a bulk load):"
+  echo "package on every host, page (first 200 rows)   $(time_ms /packages/package-007-common)"
+  echo "host page                                      $(time_ms /hosts/host-00042.example.org)"
+fi
 echo "== /federate, 10 requests"
 requests=10
 echo "/federate                                      $(time_ms /federate)"

@@ -109,6 +109,10 @@ impl Fleet {
                 hosts,
             });
         }
+        drop(cached);
+        // What the old copy, this read and the reports since freed goes back
+        // to the system.
+        crate::memory::trim();
         Ok(())
     }
 
@@ -135,6 +139,7 @@ impl Fleet {
             took: started.elapsed(),
             hosts: hosts.clone(),
         });
+        crate::memory::trim();
         Ok(hosts)
     }
 }

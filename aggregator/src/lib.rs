@@ -14,6 +14,7 @@ pub mod feeds;
 pub mod fleet;
 pub mod fleet_list;
 pub mod forward;
+pub mod memory;
 pub mod metrics;
 pub mod packages;
 pub mod page;

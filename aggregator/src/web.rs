@@ -490,6 +490,15 @@ fn fixable(h: &HostSummary) -> Option<(u32, u32)> {
         .map(|v| (v.fixable[0] + v.fixable[1], v.fixable.iter().sum()))
 }
 
+/// Ascending security urgency: by the count of the worst severity first
+/// (one critical outranks any number of important), then the total; so
+/// "descending" puts the most critical host first.
+fn by_security(a: &pakiti_store::Counts, b: &pakiti_store::Counts) -> std::cmp::Ordering {
+    a.security
+        .cmp(&b.security)
+        .then(a.security_total().cmp(&b.security_total()))
+}
+
 fn sort_hosts(list: &mut [&HostSummary], f: &HostQuery) {
     list.sort_by(|a, b| {
         let o = match f.sort.as_str() {
@@ -497,12 +506,7 @@ fn sort_hosts(list: &mut [&HostSummary], f: &HostQuery) {
             "site" => a.site.cmp(&b.site),
             "os" => os_of(a).cmp(&os_of(b)),
             "pending" => a.counts.pending.cmp(&b.counts.pending),
-            "security" => a
-                .counts
-                .security
-                .cmp(&b.counts.security)
-                .reverse()
-                .then(a.counts.security_total().cmp(&b.counts.security_total())),
+            "security" => by_security(&a.counts, &b.counts),
             // Oldest first is "descending" urgency; hosts with none sort last.
             "since" => match (a.security_pending_since, b.security_pending_since) {
                 (Some(x), Some(y)) => y.cmp(&x),
@@ -1001,6 +1005,34 @@ mod tests {
         assert_eq!(next_order("since", "desc", "pending"), "desc");
         assert_eq!(next_order("since", "desc", "host"), "asc");
         assert_eq!(next_order("host", "asc", "host"), "desc");
+    }
+
+    #[test]
+    fn the_most_critical_host_sorts_first_descending() {
+        let counts = |security: [u32; 5]| pakiti_store::Counts {
+            security,
+            ..Default::default()
+        };
+        let mut list = [
+            counts([0, 0, 0, 9, 9]),
+            counts([1, 0, 0, 0, 0]),
+            counts([0, 0, 0, 0, 0]),
+            counts([0, 5, 0, 0, 0]),
+            counts([1, 2, 0, 0, 0]),
+        ];
+        // "desc", as the hosts list applies it.
+        list.sort_by(|a, b| by_security(a, b).reverse());
+        let worst: Vec<[u32; 5]> = list.iter().map(|c| c.security).collect();
+        assert_eq!(
+            worst,
+            [
+                [1, 2, 0, 0, 0],
+                [1, 0, 0, 0, 0],
+                [0, 5, 0, 0, 0],
+                [0, 0, 0, 9, 9],
+                [0, 0, 0, 0, 0]
+            ]
+        );
     }
 
     #[test]

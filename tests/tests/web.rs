@@ -247,6 +247,14 @@ fn an_administrator_reads_the_fleet_in_a_real_browser() {
         Some("db-01"),
         "{by_pending:?}"
     );
+    // Most severe first when sorted by security, descending.
+    assert_eq!(
+        hosts_listed(&dom(
+            &format!("{base}/hosts?sort=security&order=desc"),
+            &profile
+        )),
+        ["web-01", "web-02", "evil-01", "db-01", "clean-01"]
+    );
     let paged = dom(
         &format!("{base}/hosts?per=2&sort=host&order=asc&page=2"),
         &profile,

@@ -21,3 +21,9 @@ SELECT DISTINCT host_id, name, arch, kind, ref FROM (
 -- A package's rows in the same order, counted from the index alone.
 DROP INDEX pending_by_name;
 CREATE INDEX pending_by_name ON pending_updates (name, host_id, arch COLLATE "C");
+
+-- A host by name, the latest heard from first (the host page): one index
+-- whatever the statistics say (stale ones made the planner walk every host
+-- by report time instead).
+DROP INDEX hosts_by_hostname;
+CREATE INDEX hosts_by_hostname ON hosts (hostname, last_report_at DESC, id DESC);
