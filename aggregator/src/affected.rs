@@ -329,6 +329,23 @@ async fn html(
     .await
     .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    // Nothing names it anywhere (a filter by version may leave a known
+    // package with no row: that is an empty page, not an unknown name).
+    let unknown = count.rows == 0
+        && q.version_lt.is_none()
+        && installed.is_none_or(<[InstalledOn]>::is_empty);
+    if unknown {
+        let what = match kind {
+            Kind::Package => "has it pending or installed",
+            _ => "has an update pending that names it",
+        };
+        return Ok(message(
+            state,
+            StatusCode::NOT_FOUND,
+            &format!("{} {id} not found", kind.label()),
+            &format!("No host of this fleet {what}."),
+        ));
+    }
     let more = shown.len() > PAGE_ROWS;
     shown.truncate(PAGE_ROWS);
     let next = more.then(|| {

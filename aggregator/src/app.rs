@@ -86,11 +86,17 @@ fn test_panic(routes: Router<AppState>) -> Router<AppState> {
     routes
 }
 
-/// The layers every route gets: a handler that panics (a bug: input nobody
+/// The layers every route gets: unknown routes are 404, a page's error is a
+/// page (`web::html_errors`), and a handler that panics (a bug: input nobody
 /// foresaw) answers 500, is logged and counted, and the aggregator serves
 /// on for everyone else.
 pub fn with_defences(routes: Router<AppState>, state: AppState) -> Router {
     routes
+        .fallback(web::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::html_errors,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             catch_panics,

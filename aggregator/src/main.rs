@@ -164,6 +164,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => webconfig::load(p)?,
         None => webconfig::WebConfig::none(),
     };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    // The port before the database: a start that cannot listen leaves no
+    // database file behind.
+    let listener = rt.block_on(pakiti_httpserver::bind(&args.listen_address))?;
     let store = open_store(&args.storage_url, &settings)?;
     let scrape_client = scrape::client(&settings.scrape)?;
     let has_targets =
@@ -180,12 +187,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     // PostgreSQL's blocking client may not be dropped inside the runtime.
     let keep_store = store.clone();
     let state = AppState::new(store, settings.clone(), web_access);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
     let code = rt.block_on(serve(
         args,
+        listener,
         settings,
         web,
         state,
@@ -215,17 +219,17 @@ fn open_store(url: &str, settings: &Settings) -> anyhow::Result<Arc<dyn pakiti_s
     ))
 }
 
-/// Listens, starts the background work (maintenance, scrapes, forwarding)
+/// Starts the background work (maintenance, scrapes, forwarding)
 /// and serves until SIGINT or SIGTERM.
 async fn serve(
     args: Args,
+    listener: tokio::net::TcpListener,
     settings: Arc<Settings>,
     web: webconfig::WebConfig,
     state: AppState,
     scrape_client: reqwest::Client,
     has_targets: bool,
 ) -> anyhow::Result<ExitCode> {
-    let listener = pakiti_httpserver::bind(&args.listen_address).await?;
     let local: Option<SocketAddr> = listener.local_addr().ok();
     if settings.clients.is_empty() && local.is_some_and(|a| !a.ip().is_loopback()) {
         tracing::warn!(

@@ -119,11 +119,12 @@ pub(crate) async fn all_hosts(state: &AppState) -> Result<Arc<Vec<HostSummary>>,
 fn flag(q: &BTreeMap<String, String>, key: &str) -> Result<Option<bool>, ApiError> {
     match q.get(key).map(String::as_str) {
         None | Some("") => Ok(None),
-        Some("true") | Some("1") => Ok(Some(true)),
-        Some("false") | Some("0") => Ok(Some(false)),
+        // The pages' spelling too: a filter takes the same values everywhere.
+        Some("true" | "1" | "yes") => Ok(Some(true)),
+        Some("false" | "0" | "no") => Ok(Some(false)),
         Some(other) => Err(error(
             StatusCode::BAD_REQUEST,
-            format!("{key}={other:?}: expected true or false"),
+            format!("{key}={other:?}: expected true or false (or yes or no)"),
         )),
     }
 }

@@ -162,6 +162,56 @@ pub(crate) fn message(state: &AppState, status: StatusCode, title: &str, msg: &s
     r
 }
 
+/// Whether `path` is one of the pages people read (not the JSON API, the
+/// machine routes or the probes).
+fn is_page(path: &str) -> bool {
+    !["/api/", "/federate", "/metrics", "/-/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+/// People get pages, programs JSON: an error that a page answered in JSON
+/// (a bad parameter, an unknown route, a store that does not answer)
+/// becomes an HTML page with the same status and message, unless the request
+/// asked for JSON (`format=json`). `/api/` and the machine routes keep JSON.
+pub async fn html_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let wants_json = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "format=json"));
+    let page = is_page(req.uri().path()) && !wants_json;
+    let resp = next.run(req).await;
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let status = resp.status();
+    if !page || !json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let body = axum::body::to_bytes(resp.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let title = status.canonical_reason().unwrap_or("Error");
+    message(&state, status, title, &text)
+}
+
+/// A route that does not exist: 404 (a page for people, by `html_errors`).
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    crate::state::error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "{} is not a page or an endpoint of this aggregator",
+            uri.path()
+        ),
+    )
+    .into_response()
+}
+
 async fn fleet(state: &AppState) -> Result<Arc<Vec<HostSummary>>, ApiError> {
     crate::read::all_hosts(state).await
 }
@@ -369,6 +419,14 @@ impl HostQuery {
                 ))
             }
         };
+        // The API's spelling too: a filter takes the same values everywhere.
+        for v in [&mut self.security, &mut self.reboot, &mut self.stale] {
+            match v.as_str() {
+                "true" | "1" => *v = "yes".into(),
+                "false" | "0" => *v = "no".into(),
+                _ => {}
+            }
+        }
         one_of("security", &self.security, &["yes", "no"])?;
         one_of("reboot", &self.reboot, &["yes", "no"])?;
         one_of("stale", &self.stale, &["yes", "no"])?;

@@ -166,6 +166,25 @@ fn acknowledged_reports_survive_kill_9_during_a_burst() {
 }
 
 #[test]
+fn a_start_that_cannot_listen_leaves_no_database_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let db = dir.path().join("p.db");
+    let out = Command::new(AGGREGATOR)
+        .args(["--config.file", "/dev/null"])
+        .args(["--storage.url", db.to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&port.to_string()), "{stderr}");
+    assert!(!db.exists(), "no database before the port is ours");
+    drop(taken);
+}
+
+#[test]
 fn an_open_aggregator_beyond_loopback_warns_loudly() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();

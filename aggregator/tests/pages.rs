@@ -105,3 +105,66 @@ async fn every_page_renders_its_data() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("Unknown host"), "{body}");
 }
+
+#[tokio::test]
+async fn errors_of_pages_are_pages_and_errors_of_the_api_are_json() {
+    let f = fixture("");
+    let kind = |path: &'static str| {
+        let state = f.state.clone();
+        async move {
+            let resp = app(state)
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
+            let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            (status, ct, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    for (path, status) in [
+        ("/hosts?sort=bogus", StatusCode::BAD_REQUEST),
+        ("/hosts?nonsense=1", StatusCode::BAD_REQUEST),
+        ("/no/such/page", StatusCode::NOT_FOUND),
+        ("/cves/CVE-2024-0001?after=x", StatusCode::BAD_REQUEST),
+    ] {
+        let (s, ct, body) = kind(path).await;
+        assert_eq!(s, status, "{path}: {body}");
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+        assert!(body.contains("<html"), "{path}: {body}");
+    }
+    let (_, _, body) = kind("/no/such/page").await;
+    assert!(body.contains("is not a page or an endpoint"), "{body}");
+    for (path, status) in [
+        ("/api/v1/hosts?limit=0", StatusCode::BAD_REQUEST),
+        ("/api/v1/no-such-endpoint", StatusCode::NOT_FOUND),
+        ("/hosts?sort=bogus&format=json", StatusCode::BAD_REQUEST),
+    ] {
+        let (s, ct, body) = kind(path).await;
+        assert_eq!(s, status, "{path}: {body}");
+        assert!(ct.starts_with("application/json"), "{path}: {ct}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(v["error"].is_string(), "{path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn filters_take_the_same_values_in_the_pages_and_the_api() {
+    let f = fixture("");
+    let (s, b) = post(&f.state, &[JSON], with(|_| {})).await;
+    assert!(s.is_success(), "{b}");
+    for v in ["yes", "true", "1"] {
+        let (s, html) = page(&f.state, &format!("/hosts?security={v}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}: {html}");
+        assert!(html.contains("web-01"), "{v}");
+        let (s, json) = get_json(&f.state, &format!("/api/v1/hosts?security={v}")).await;
+        assert_eq!(s, StatusCode::OK, "{v}: {json}");
+        assert_eq!(json["total"], 1, "{v}: {json}");
+    }
+    for v in ["no", "false", "0"] {
+        let (_, json) = get_json(&f.state, &format!("/api/v1/hosts?security={v}")).await;
+        assert_eq!(json["total"], 0, "{v}: {json}");
+        let (_, csv) = page(&f.state, &format!("/hosts?security={v}&format=csv")).await;
+        assert_eq!(csv.lines().count(), 1, "{v}: only the header: {csv}");
+    }
+}

@@ -229,6 +229,17 @@ async fn the_affected_pages_show_a_page_of_rows_with_counts_over_all() {
     let versions = |page: &str| page.matches("<h3>6.1.").count();
     assert_eq!(versions(&page) + versions(&rest), 250);
     assert!(next_link(&rest, 0).is_none());
+    // A name nothing in the fleet has is a 404 page, not "0 hosts".
+    for unknown in [
+        "/cves/CVE-1999-0001",
+        "/advisories/DSA-1-1",
+        "/packages/nothing-here",
+    ] {
+        let resp = pakiti_aggregator::app::app(f.state.clone())
+            .oneshot_get(unknown)
+            .await;
+        assert_eq!(resp, StatusCode::NOT_FOUND, "{unknown}");
+    }
     // A cursor no page gave is refused.
     let resp = pakiti_aggregator::app::app(f.state.clone())
         .oneshot_get("/cves/CVE-2024-0001?after=x")

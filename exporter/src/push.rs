@@ -225,12 +225,19 @@ impl Pusher {
                         ),
                     )
                 }
-                Err(e) => (true, anyhow::anyhow!("{e}")),
+                // With its causes ("connection refused", the TLS error).
+                Err(e) => (true, anyhow::Error::new(e)),
             };
             if !retry || attempt > self.settings.retries {
                 return Err(err.context(format!("after {attempt} attempt(s)")));
             }
-            tracing::debug!(url, attempt, error = %err, "push failed, retrying");
+            tracing::warn!(
+                url,
+                attempt,
+                retry_in = ?delay,
+                error = %format!("{err:#}"),
+                "push attempt failed, retrying"
+            );
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(600));
         }
@@ -382,5 +389,33 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// Nothing listens: every attempt fails with the cause, the retries
+    /// wait as configured, and the error names the cause and the attempts.
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_and_named() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let pusher = Pusher::new(PushSettings {
+            urls: vec![format!("http://127.0.0.1:{port}")],
+            ca_file: None,
+            identity: None,
+            token_file: None,
+            jitter: Duration::ZERO,
+            timeout: Duration::from_secs(5),
+            retries: 2,
+            backoff: Duration::from_millis(50),
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let report = pakiti_report::testing::report("web-01", None, None, vec![]);
+        let msg = format!("{:#}", pusher.push(&report).await.unwrap_err());
+        assert!(msg.contains("after 3 attempt(s)"), "{msg}");
+        assert!(msg.to_lowercase().contains("connection refused"), "{msg}");
+        // 50 ms, then 100 ms.
+        assert!(started.elapsed() >= Duration::from_millis(150));
     }
 }
