@@ -36,6 +36,15 @@ pub fn templates() -> Environment<'static> {
         env.set_undefined_behavior(minijinja::UndefinedBehavior::SemiStrict);
     }
     env.add_filter("urlencode", |s: String| urlencode(&s));
+    // `{{ n }} {{ n|pl("host") }}`: "1 host", "2 hosts" (an irregular plural
+    // as a second argument).
+    env.add_filter("pl", |n: i64, one: String, many: Option<String>| {
+        if n == 1 {
+            one
+        } else {
+            many.unwrap_or_else(|| format!("{one}s"))
+        }
+    });
     for (name, src) in [
         ("base.html", include_str!("../templates/base.html")),
         ("macros.html", include_str!("../templates/macros.html")),

@@ -208,7 +208,7 @@ async fn which_hosts_have_a_version_below() {
         html.contains("2 installations below <code>5.6.1</code>"),
         "{html}"
     );
-    assert!(html.contains("<h3>5.4.1-0.2 <span class=\"muted\">1 hosts</span></h3>"));
+    assert!(html.contains("<h3>5.4.1-0.2 <span class=\"muted\">1 host</span></h3>"));
     assert!(
         html.contains("xz-utils 5.6.0-0.1"),
         "the source package is shown"

@@ -203,7 +203,7 @@ async fn the_affected_pages_show_a_page_of_rows_with_counts_over_all() {
     assert!(s.is_success(), "{b}");
     let first = html(&f, "/cves/CVE-2024-0001").await;
     assert!(
-        first.contains("250 pending updates on 1 hosts, 200 shown"),
+        first.contains("250 pending updates on 1 host, 200 shown"),
         "{first}"
     );
     let next = next_link(&first, 0).expect("a next link");

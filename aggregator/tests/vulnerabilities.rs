@@ -382,8 +382,8 @@ fn fleet_views(base: &str, fed: &str) {
         .unwrap()
         .text()
         .unwrap();
-    assert!(page.contains("2 vulnerabilities on 1 hosts"), "{page}");
-    assert!(page.contains("1 hosts are not covered"), "{page}");
+    assert!(page.contains("2 vulnerabilities on 1 host the"), "{page}");
+    assert!(page.contains("1 host is not covered"), "{page}");
     assert!(
         page.contains("href=\"/vulnerabilities/CVE-2024-5535\""),
         "{page}"
@@ -398,7 +398,7 @@ fn fleet_views(base: &str, fed: &str) {
         .unwrap()
         .text()
         .unwrap();
-    assert!(page.contains("2 findings on 1 exposed hosts"), "{page}");
+    assert!(page.contains("2 findings on 1 exposed host,"), "{page}");
     assert!(
         page.contains("href=\"/hosts/deb-01#vulnerabilities\""),
         "{page}"

@@ -87,11 +87,24 @@ async fn basic_auth_with_bcrypt_users() {
         let (status, body) = get(&s, page, |r| b::set(r, "admin:right")).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         let shown = if page == "/" {
-            "<span class=\"n\">1</span> hosts"
+            "<span class=\"n\">1</span> host"
         } else {
             "secret-host"
         };
         assert!(body.contains(shown), "{page}: {body}");
+    }
+    // A 401 still asks the browser for credentials, on pages and the API.
+    for page in ["/", "/api/v1/hosts"] {
+        let resp = app(s.clone())
+            .oneshot(Request::get(page).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            resp.headers()["www-authenticate"],
+            "Basic realm=\"pakiti\"",
+            "{page}"
+        );
     }
     // The fleet's vulnerabilities are behind the same door.
     for page in [

@@ -191,7 +191,7 @@ fn an_administrator_reads_the_fleet_in_a_real_browser() {
         "<span class=\"n\">5</span> hosts",
         "<span class=\"n\">4</span> with security updates",
         "<span class=\"n\">2</span> with critical or important ones",
-        "<span class=\"n\">1</span> need a reboot",
+        "<span class=\"n\">1</span> needs a reboot",
         "<span class=\"n\">0</span> stale",
     ] {
         assert!(
@@ -540,7 +540,7 @@ fn an_administrator_reads_the_vulnerabilities_in_a_real_browser() {
             .filter(|r| r.status().is_success())
     });
     let list = dom(&format!("{base}/vulnerabilities"), &profile);
-    assert!(list.contains("2 vulnerabilities on 1 hosts"), "{list}");
+    assert!(list.contains("2 vulnerabilities on 1 host the"), "{list}");
     // What to fix first: the important one, fixable now, on top.
     let first = list.find("CVE-2026-1111").expect("listed");
     let second = list
