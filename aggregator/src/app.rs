@@ -22,8 +22,8 @@ pub fn app(state: AppState) -> Router {
     // What shows the fleet to people is behind [web] access; what machines use is not.
     let mut guarded = Router::new()
         .route("/", get(web::overview))
-        .route("/hosts", get(web::hosts))
-        .route("/hosts/{hostname}", get(web::host))
+        .route("/hosts", get(crate::hosts_page::hosts))
+        .route("/hosts/{hostname}", get(crate::host_page::host))
         .route("/packages/{name}", get(affected::package))
         .route("/advisories/{id}", get(affected::advisory))
         .route("/cves/{id}", get(affected::cve))

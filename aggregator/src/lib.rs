@@ -14,6 +14,8 @@ pub mod feeds;
 pub mod fleet;
 pub mod fleet_list;
 pub mod forward;
+pub mod host_page;
+pub mod hosts_page;
 pub mod memory;
 pub mod metrics;
 pub mod packages;
