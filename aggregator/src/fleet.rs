@@ -71,10 +71,17 @@ impl Fleet {
                 if !self.refreshing.swap(true, Ordering::AcqRel) {
                     let (fleet, store) = (self.clone(), store.clone());
                     std::thread::spawn(move || {
+                        // Cleared however the reload ends, a panic too.
+                        struct Done<'a>(&'a AtomicBool);
+                        impl Drop for Done<'_> {
+                            fn drop(&mut self) {
+                                self.0.store(false, Ordering::Release);
+                            }
+                        }
+                        let _done = Done(&fleet.refreshing);
                         if let Err(e) = fleet.refresh(&*store, generation) {
                             tracing::warn!(error = %e, "the fleet copy could not be reloaded");
                         }
-                        fleet.refreshing.store(false, Ordering::Release);
                     });
                 }
                 return Ok(c.hosts.clone());
