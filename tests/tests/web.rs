@@ -247,14 +247,21 @@ fn an_administrator_reads_the_fleet_in_a_real_browser() {
         Some("db-01"),
         "{by_pending:?}"
     );
-    // Most severe first when sorted by security, descending.
+    // Most severe first when sorted by security, descending; each count
+    // labelled with its severity.
+    let by_security = dom(&format!("{base}/hosts?sort=security&order=desc"), &profile);
     assert_eq!(
-        hosts_listed(&dom(
-            &format!("{base}/hosts?sort=security&order=desc"),
-            &profile
-        )),
+        hosts_listed(&by_security),
         ["web-01", "web-02", "evil-01", "db-01", "clean-01"]
     );
+    for chip in ["1 critical", "1 important", "1 moderate", "1 low"] {
+        assert!(
+            by_security.contains(&format!("{chip}</span>"))
+                && by_security.contains("class=\"chip sev-"),
+            "{chip}: {by_security}"
+        );
+    }
+    assert!(!by_security.contains("(0/"), "{by_security}");
     let paged = dom(
         &format!("{base}/hosts?per=2&sort=host&order=asc&page=2"),
         &profile,
