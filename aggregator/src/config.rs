@@ -626,6 +626,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_names_every_key_the_code_takes_and_no_other() {
+        let diff = pakiti_service::example_keys::differences::<File>(include_str!(
+            "../../config/aggregator.toml"
+        ));
+        assert!(diff.is_empty(), "config/aggregator.toml: {diff:#?}");
+    }
+
+    #[test]
     fn the_example_config_parses() {
         let f: File = toml::from_str(include_str!("../../config/aggregator.toml")).unwrap();
         // The example names a password file that only exists where it is deployed.

@@ -164,6 +164,14 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn the_example_names_every_key_the_code_takes_and_no_other() {
+        let diff = pakiti_service::example_keys::differences::<File>(include_str!(
+            "../../config/exporter.toml"
+        ));
+        assert!(diff.is_empty(), "config/exporter.toml: {diff:#?}");
+    }
+
+    #[test]
     fn the_example_config_parses() {
         let text = include_str!("../../config/exporter.toml");
         let f = parse(text).unwrap();

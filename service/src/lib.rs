@@ -4,6 +4,7 @@
 //! (`gzip`), and shutdown.
 
 pub mod config;
+pub mod example_keys;
 pub mod exposition;
 pub mod gzip;
 pub mod logging;
