@@ -341,6 +341,12 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         .map(|h| row(&state, h, now))
         .collect();
     let sites: Vec<Tally> = sites.into_values().collect();
+    // How fresh the picture is: the latest report any host sent.
+    let newest = hosts
+        .iter()
+        .map(|h| h.last_report_at)
+        .max()
+        .map(|t| when(t, now));
     // Sites that downstream aggregators report by statistics only.
     let forwarded_sites = crate::read::site_statistics(&state)
         .await
@@ -349,7 +355,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
     Ok(render(
         &state,
         "overview.html",
-        context! { totals, sites, attention, forwarded_sites },
+        context! { totals, sites, attention, forwarded_sites, newest },
     ))
 }
 

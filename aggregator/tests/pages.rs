@@ -168,3 +168,33 @@ async fn filters_take_the_same_values_in_the_pages_and_the_api() {
         assert_eq!(csv.lines().count(), 1, "{v}: only the header: {csv}");
     }
 }
+
+#[tokio::test]
+async fn the_overview_says_how_fresh_it_is_and_when_nothing_has_reported() {
+    let f = fixture("");
+    let (s, empty) = page(&f.state, "/").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        empty.matches("No host has reported yet.").count(),
+        3,
+        "{empty}"
+    );
+    assert!(
+        !empty.contains("No security update is pending anywhere"),
+        "{empty}"
+    );
+    let (s, b) = post(&f.state, &[JSON], with(|_| {})).await;
+    assert!(s.is_success(), "{b}");
+    // The fleet copy is reloaded at most every ten times its last load
+    // took: within that, a read may still get the empty copy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let one = loop {
+        let (_, one) = page(&f.state, "/").await;
+        if one.contains("Latest report") || std::time::Instant::now() > deadline {
+            break one;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(one.contains("Latest report received <time"), "{one}");
+    assert!(!one.contains("No host has reported yet."), "{one}");
+}
