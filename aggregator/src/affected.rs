@@ -116,6 +116,15 @@ async fn affected(
             "That name holds characters no package, advisory or CVE id has.",
         ));
     }
+    // The pending table's exports read only the pending rows; the package's
+    // installed table is read for its own export and for the page.
+    if q.table != "installed" {
+        match q.format.as_str() {
+            "csv" => return Ok(pending_csv(&state, kind, id)),
+            "json" => return Ok(pending_json(&state, kind, id)),
+            _ => {}
+        }
+    }
     let installed = match kind {
         Kind::Package => {
             Some(crate::packages::installed_on(&state, &id, q.version_lt.as_deref()).await?)
@@ -125,11 +134,7 @@ async fn affected(
     if q.table == "installed" {
         return installed_export(&id, &q.format, installed.unwrap_or_default());
     }
-    match q.format.as_str() {
-        "csv" => Ok(pending_csv(&state, kind, id)),
-        "json" => Ok(pending_json(&state, kind, id)),
-        _ => html(&state, kind, id, q, installed.as_deref()).await,
-    }
+    html(&state, kind, id, q, installed.as_deref()).await
 }
 
 fn lookup(kind: Kind, id: &str) -> Lookup<'_> {

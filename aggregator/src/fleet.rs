@@ -87,7 +87,12 @@ impl Fleet {
                 return Ok(c.hosts.clone());
             }
         }
-        self.load(&mut cached, store.as_ref(), generation, stamp)
+        let loaded = self.load(&mut cached, store.as_ref(), generation, stamp);
+        drop(cached);
+        // What the old copy and the reports since freed goes back to the
+        // system, without holding the other readers.
+        crate::memory::trim();
+        loaded
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<Cached>>, StoreError> {
@@ -146,7 +151,6 @@ impl Fleet {
             took: started.elapsed(),
             hosts: hosts.clone(),
         });
-        crate::memory::trim();
         Ok(hosts)
     }
 }
