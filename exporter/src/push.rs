@@ -352,6 +352,21 @@ mod tests {
         assert!(endpoint("a:10151").is_err());
     }
 
+    /// A pusher to 127.0.0.1:`port`, without TLS, token or jitter.
+    fn local_pusher(port: u16, timeout: Duration, retries: u32, backoff: Duration) -> Pusher {
+        Pusher::new(PushSettings {
+            urls: vec![format!("http://127.0.0.1:{port}")],
+            ca_file: None,
+            identity: None,
+            token_file: None,
+            jitter: Duration::ZERO,
+            timeout,
+            retries,
+            backoff,
+        })
+        .unwrap()
+    }
+
     /// An aggregator (or anything at its address) that answers without end
     /// costs the push 64 KiB and a clear error, not memory and time.
     #[tokio::test]
@@ -367,17 +382,7 @@ mod tests {
             let chunk = [b'x'; 65536];
             while conn.write_all(&chunk).is_ok() {}
         });
-        let pusher = Pusher::new(PushSettings {
-            urls: vec![format!("http://127.0.0.1:{port}")],
-            ca_file: None,
-            identity: None,
-            token_file: None,
-            jitter: Duration::ZERO,
-            timeout: Duration::from_secs(60),
-            retries: 0,
-            backoff: Duration::from_millis(10),
-        })
-        .unwrap();
+        let pusher = local_pusher(port, Duration::from_secs(60), 0, Duration::from_millis(10));
         let started = std::time::Instant::now();
         let report = pakiti_report::testing::report("web-01", None, None, vec![]);
         let err = pusher.push(&report).await.unwrap_err();
@@ -399,17 +404,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let pusher = Pusher::new(PushSettings {
-            urls: vec![format!("http://127.0.0.1:{port}")],
-            ca_file: None,
-            identity: None,
-            token_file: None,
-            jitter: Duration::ZERO,
-            timeout: Duration::from_secs(5),
-            retries: 2,
-            backoff: Duration::from_millis(50),
-        })
-        .unwrap();
+        let pusher = local_pusher(port, Duration::from_secs(5), 2, Duration::from_millis(50));
         let started = std::time::Instant::now();
         let report = pakiti_report::testing::report("web-01", None, None, vec![]);
         let msg = format!("{:#}", pusher.push(&report).await.unwrap_err());
