@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use pakiti_report::*;
-use process::{get, import, push, start, start_with};
+use process::{get, import, push, start, start_with, wait_for};
 
 const OSV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vulns/fixtures/osv");
 
@@ -197,7 +197,13 @@ fn ubuntu_hosts_are_matched_against_ubuntus_osv_with_pro_fixes_apart() {
         attention.find(">ubu-pro<").unwrap() < attention.find(">ubu-plain<").unwrap(),
         "{attention}"
     );
-    let list = get(&base, "/api/v1/vulnerabilities");
+    // The fleet copy follows a push within ten times its last load's time.
+    let list = wait_for(
+        &base,
+        "/api/v1/vulnerabilities",
+        "both hosts covered",
+        |v| v["hosts_covered"] == 2,
+    );
     assert_eq!(list["hosts_covered"], 2, "{list}");
     let vim = list["vulnerabilities"]
         .as_array()
@@ -484,7 +490,13 @@ fn osv_archives_of_other_distributions_cover_their_hosts() {
         rows(&base, "deb-01", "aliases")
     );
     // The fleet's list has them, by CVE.
-    let list = get(&base, "/api/v1/vulnerabilities");
+    // The fleet copy follows a push within ten times its last load's time.
+    let list = wait_for(
+        &base,
+        "/api/v1/vulnerabilities",
+        "every host covered",
+        |v| v["hosts_covered"] == 5,
+    );
     assert_eq!(list["hosts_covered"], 5, "{list}");
     let ids: Vec<&str> = list["vulnerabilities"]
         .as_array()

@@ -255,7 +255,10 @@ fn fleet_views(base: &str, fed: &str) {
             .all(|f| f["first_seen"].as_str().is_some_and(|t| t.ends_with('Z'))),
         "every open finding has its first-seen time: {v}"
     );
-    let list = get(base, "/api/v1/vulnerabilities");
+    // The fleet copy follows a push within ten times its last load's time.
+    let list = wait_for(base, "/api/v1/vulnerabilities", "one host covered", |v| {
+        v["hosts_covered"] == 1
+    });
     assert_eq!(
         (
             list["hosts_covered"].as_u64(),
