@@ -520,20 +520,13 @@ fn example_configurations_are_accepted_by_their_programs() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // aggregator.toml: the aggregator starts with it (its secret file made up here).
-    std::fs::write(d.join("scrape.password"), "secret\n").unwrap();
-    std::fs::write(d.join("upstream.token"), "token\n").unwrap();
-    let agg = std::fs::read_to_string(format!("{ROOT}/config/aggregator.toml"))
-        .unwrap()
-        .replace(
-            "/etc/pakiti/scrape.password",
-            d.join("scrape.password").to_str().unwrap(),
-        )
-        .replace(
-            "/etc/pakiti/upstream.token",
-            d.join("upstream.token").to_str().unwrap(),
-        );
-    std::fs::write(d.join("aggregator.toml"), agg).unwrap();
+    // aggregator.toml: the aggregator starts with it as it is (its placeholders are
+    // commented out), as the packages install it.
+    std::fs::copy(
+        format!("{ROOT}/config/aggregator.toml"),
+        d.join("aggregator.toml"),
+    )
+    .unwrap();
     let port = free_port();
     let _agg = Proc(
         Command::new(bin("pakiti-aggregator"))
@@ -560,11 +553,11 @@ fn example_configurations_are_accepted_by_their_programs() {
         let text = std::fs::read_to_string(format!("{ROOT}/config/systemd/{unit}"))
             .unwrap()
             .replace(
-                "/usr/local/bin/pakiti-exporter",
+                "/usr/bin/pakiti-exporter",
                 bin("pakiti-exporter").to_str().unwrap(),
             )
             .replace(
-                "/usr/local/bin/pakiti-aggregator",
+                "/usr/bin/pakiti-aggregator",
                 bin("pakiti-aggregator").to_str().unwrap(),
             )
             .replace("User=pakiti\nGroup=pakiti\n", "");
