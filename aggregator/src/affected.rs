@@ -264,6 +264,8 @@ struct AffectedRow {
     installed: String,
     candidate: String,
     severity: &'static str,
+    advisories: Vec<String>,
+    cves: Vec<String>,
     first_seen: When,
 }
 
@@ -371,6 +373,8 @@ async fn html(
             installed: r.update.installed_version.clone(),
             candidate: r.update.candidate_version.clone(),
             severity: r.update.security.map_or("none", Severity::as_str),
+            advisories: r.update.advisories.clone(),
+            cves: r.update.cves.clone(),
             first_seen: when(r.update.first_seen, now),
         })
         .collect();

@@ -42,7 +42,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/v1/sites", get(read::sites))
         .route("/api/v1/packages/{name}", get(crate::packages::api))
-        .route("/sites", get(web::sites));
+        .route("/sites", get(web::sites))
+        .route("/pages.js", get(web::script));
     let mut machines = Router::new()
         .route("/api/v1/reports", post(receive::push))
         .route("/api/v1/forward/reports", post(receive::forwarded_report))

@@ -10,16 +10,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use pakiti_report::{Hostname, Severity};
-use pakiti_store::{HistoryPoint, HostDetail, HostSummary, StoredUpdate};
+use pakiti_store::{HistoryPoint, HostDetail, HostSummary};
 
 use crate::export::csv;
 use crate::read::{host_json, is_stale, update_json};
 use crate::state::{ApiError, AppState};
-use crate::web::{fleet, iso, message, os_of, query, render, when, QueryResult, When};
+use crate::web::{fleet, iso, message, os_of, query, render, urlencode, when, QueryResult};
 
 /// The host's history as an SVG chart of pending and security counts.
 fn chart(points: &[HistoryPoint], now: SystemTime) -> String {
@@ -79,33 +78,6 @@ fn chart(points: &[HistoryPoint], now: SystemTime) -> String {
     )
 }
 
-#[derive(Serialize)]
-struct UpdateRow {
-    name: String,
-    arch: String,
-    installed: String,
-    candidate: String,
-    severity: &'static str,
-    advisories: Vec<String>,
-    cves: Vec<String>,
-    first_seen: When,
-    held: Option<&'static str>,
-}
-
-fn update_row(u: &StoredUpdate, now: SystemTime) -> UpdateRow {
-    UpdateRow {
-        name: u.name.clone(),
-        arch: u.arch.clone(),
-        installed: u.installed_version.clone(),
-        candidate: u.candidate_version.clone(),
-        severity: u.security.map_or("none", Severity::as_str),
-        advisories: u.advisories.clone(),
-        cves: u.cves.clone(),
-        first_seen: when(u.first_seen, now),
-        held: u.held.map(|h| h.as_str()),
-    }
-}
-
 /// A host page: its format, and its site where several sites have a host of that name.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -114,6 +86,10 @@ pub struct HostPageQuery {
     site: Option<String>,
     /// Installed packages whose name or source package holds this text.
     q: Option<String>,
+    /// The pending updates' sort (a column heading's key; default: worst severity first).
+    usort: String,
+    /// Pending updates whose name, repository, advisory or CVE id holds this text.
+    uq: String,
 }
 
 pub async fn host(
@@ -163,7 +139,12 @@ pub async fn host(
         }
     }
     let h = host_context(&state, &d.summary, now);
-    let updates: Vec<UpdateRow> = d.updates.iter().map(|u| update_row(u, now)).collect();
+    let page = match &d.summary.site {
+        Some(site) => format!("/hosts/{}?site={}", d.summary.hostname, urlencode(site)),
+        None => format!("/hosts/{}", d.summary.hostname),
+    };
+    let updates = crate::host_updates::updates(&d.updates, &q.usort, &q.uq, &page, now)
+        .map_err(|e| crate::state::error(StatusCode::BAD_REQUEST, e))?;
     let search = q.q.clone().unwrap_or_default();
     let installed = installed_rows(&d, &search.to_lowercase());
     let changes = change_rows(&d, now);

@@ -18,7 +18,9 @@ use pakiti_store::HostSummary;
 use crate::export;
 use crate::read::{host_json, is_stale};
 use crate::state::{ApiError, AppState};
-use crate::web::{fixable, fleet, iso, os_of, query, render, row, urlencode, QueryResult, Row};
+use crate::web::{
+    attention_order, fixable, fleet, iso, os_of, query, render, row, urlencode, QueryResult, Row,
+};
 
 /// The filters, sort and page of the hosts list, as the query string gives them.
 #[derive(Debug, Default, Clone, serde::Deserialize, Serialize)]
@@ -66,11 +68,13 @@ impl HostQuery {
             &self.severity,
             &["critical", "important", "moderate", "low", "unknown"],
         )?;
-        one_of("sort", &self.sort, &SORTS.map(|s| s.0))?;
+        if self.sort != "attention" {
+            one_of("sort", &self.sort, &SORTS.map(|s| s.0))?;
+        }
         one_of("order", &self.order, &["asc", "desc"])?;
         one_of("format", &self.format, &["html", "csv", "json"])?;
         if self.sort.is_empty() {
-            self.sort = "since".into();
+            self.sort = "attention".into();
         }
         if self.order.is_empty() {
             self.order = default_order(&self.sort).into();
@@ -119,7 +123,7 @@ const SORTS: [(&str, &str, bool); 9] = [
     ("last", "Last report", false),
 ];
 
-/// Names read A to Z first; counts and times most urgent first.
+/// Names read A to Z first; counts, times and attention most urgent first.
 fn default_order(key: &str) -> &'static str {
     if ["host", "site", "os"].contains(&key) {
         "asc"
@@ -186,6 +190,8 @@ fn sort_hosts(list: &mut [&HostSummary], f: &HostQuery) {
             "vulns" => fixable(a).cmp(&fixable(b)),
             "reboot" => a.counts.reboot_required.cmp(&b.counts.reboot_required),
             "last" => a.last_report_at.cmp(&b.last_report_at),
+            // Most urgent first is "descending".
+            "attention" => attention_order(a, b).reverse(),
             _ => std::cmp::Ordering::Equal,
         };
         let o = if f.order == "desc" { o.reverse() } else { o };
@@ -230,6 +236,11 @@ pub async fn hosts(
     let columns = sort_columns(&f);
     let prev = (page > 1).then(|| f.url(|q| q.page = Some(page - 1)));
     let next = (page < pages).then(|| f.url(|q| q.page = Some(page + 1)));
+    let attention_href = f.url(|q| {
+        q.sort = "attention".into();
+        q.order = "desc".into();
+        q.page = None;
+    });
     let export_csv = f.url(|q| {
         q.format = "csv".into();
         q.page = None;
@@ -241,7 +252,7 @@ pub async fn hosts(
     Ok(render(
         &state,
         "hosts.html",
-        context! { f, rows, total, page, pages, prev, next, columns, site_options, os_options, export_csv, export_json },
+        context! { f, rows, total, page, pages, prev, next, columns, site_options, os_options, export_csv, export_json, attention_href },
     ))
 }
 
@@ -316,6 +327,9 @@ struct Column {
     href: String,
     sorted: bool,
     num: bool,
+    /// Shown on a phone too: host, security and reboot (the rest drop out
+    /// rather than make the list scroll sideways).
+    phone: bool,
 }
 
 /// The hosts list's columns, each linking to the list sorted by it.
@@ -326,6 +340,7 @@ fn sort_columns(f: &HostQuery) -> Vec<Column> {
             label,
             sorted: f.sort == *key,
             num: *num,
+            phone: ["host", "security", "reboot"].contains(key),
             href: f.url(|q| {
                 q.order = next_order(&q.sort, &q.order, key).into();
                 q.sort = key.to_string();

@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod fleet_list;
 pub mod forward;
 pub mod host_page;
+mod host_updates;
 pub mod hosts_page;
 pub mod memory;
 pub mod metrics;

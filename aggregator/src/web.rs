@@ -128,14 +128,20 @@ pub async fn access(State(state): State<AppState>, req: Request, next: Next) -> 
 #[derive(Serialize)]
 pub(crate) struct When {
     iso: String,
+    /// "3 days ago", "just now".
     age: String,
+    /// "2026-12-02 14:05:09 UTC", for hovering (the script adds local time).
+    utc: String,
 }
 
 pub(crate) fn when(t: SystemTime, now: SystemTime) -> When {
-    When {
-        iso: humantime::format_rfc3339_seconds(t).to_string(),
-        age: age(now.duration_since(t).unwrap_or_default()),
-    }
+    let iso = humantime::format_rfc3339_seconds(t).to_string();
+    let age = match age(now.duration_since(t).unwrap_or_default()) {
+        a if a == "just now" => a,
+        a => format!("{a} ago"),
+    };
+    let utc = format!("{} UTC", iso.trim_end_matches('Z').replacen('T', " ", 1));
+    When { iso, age, utc }
 }
 
 /// "3 days", "5 hours", "12 minutes", "just now".
@@ -150,9 +156,22 @@ pub fn age(d: Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
+/// What a page may load: its own script (`/pages.js`) and nothing from
+/// elsewhere; inline styles only. A name that slipped past escaping could
+/// still not run.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+     img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 pub(crate) fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Response {
     match state.pages.get_template(name).and_then(|t| t.render(ctx)) {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => (
+            [
+                (header::CONTENT_SECURITY_POLICY, PAGE_POLICY),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            Html(html),
+        )
+            .into_response(),
         Err(e) => {
             tracing::error!(template = name, error = %e, "rendering a page failed");
             (
@@ -162,6 +181,19 @@ pub(crate) fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Res
                 .into_response()
         }
     }
+}
+
+/// `/pages.js`: the pages' script (local times on hover).
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("../templates/pages.js"),
+    )
+        .into_response()
 }
 
 pub(crate) fn message(state: &AppState, status: StatusCode, title: &str, msg: &str) -> Response {
@@ -310,26 +342,14 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         };
         add(t, h, stale);
     }
-    // What to fix first: hosts that can patch the most critical and
-    // important vulnerabilities now, then the oldest pending security update.
+    // What to fix first (attention_order), without sorting the whole fleet.
     let top = |h: &HostSummary| fixable(h).map_or(0, |(top, _)| top);
     let mut attention: Vec<&HostSummary> = hosts
         .iter()
         .filter(|h| h.security_pending_since.is_some() || top(h) > 0)
         .collect();
-    let first = |a: &&HostSummary, b: &&HostSummary| {
-        let key = |h: &HostSummary| {
-            (
-                std::cmp::Reverse(top(h)),
-                h.security_pending_since.is_none(),
-                h.security_pending_since,
-            )
-        };
-        key(a)
-            .cmp(&key(b))
-            .then_with(|| a.hostname.cmp(&b.hostname))
-    };
-    // The first 20 of the fleet, without sorting all of it.
+    let needing = attention.len();
+    let first = |a: &&HostSummary, b: &&HostSummary| attention_order(a, b);
     if attention.len() > 20 {
         attention.select_nth_unstable_by(19, first);
         attention.truncate(20);
@@ -355,7 +375,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
     Ok(render(
         &state,
         "overview.html",
-        context! { totals, sites, attention, forwarded_sites, newest },
+        context! { totals, sites, attention, needing, forwarded_sites, newest },
     ))
 }
 
@@ -425,6 +445,26 @@ pub(crate) fn fixable(h: &HostSummary) -> Option<(u32, u32)> {
         .map(|v| (v.fixable[0] + v.fixable[1], v.fixable.iter().sum()))
 }
 
+/// What needs attention first, most urgent first: the most critical and
+/// important vulnerabilities it can patch now, then its pending security
+/// updates by their worst severity (one critical outranks any number of
+/// important), then the longest-waiting security update; hosts with nothing
+/// pending last. The overview's "Needs attention first" and the hosts list's
+/// default order are this one order.
+pub(crate) fn attention_order(a: &HostSummary, b: &HostSummary) -> std::cmp::Ordering {
+    let key = |h: &HostSummary| {
+        (
+            std::cmp::Reverse(fixable(h).map_or(0, |(top, _)| top)),
+            std::cmp::Reverse(h.counts.security),
+            h.security_pending_since.is_none(),
+            h.security_pending_since,
+        )
+    };
+    key(a)
+        .cmp(&key(b))
+        .then_with(|| a.hostname.cmp(&b.hostname))
+}
+
 pub(crate) fn iso(t: Option<SystemTime>) -> String {
     t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
         .unwrap_or_default()
@@ -448,6 +488,18 @@ mod tests {
         assert_eq!(age(Duration::from_secs(60)), "1 minute");
         assert_eq!(age(Duration::from_secs(7200)), "2 hours");
         assert_eq!(age(Duration::from_secs(3 * 86400 + 5)), "3 days");
+        // On a page: "ago", and the UTC time for hovering.
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_684_309);
+        let w = when(t, t + Duration::from_secs(7200));
+        assert_eq!(
+            (w.age.as_str(), w.utc.as_str(), w.iso.as_str()),
+            (
+                "2 hours ago",
+                "2025-12-02 14:05:09 UTC",
+                "2025-12-02T14:05:09Z"
+            )
+        );
+        assert_eq!(when(t, t).age, "just now");
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod pages_fleet;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Child;
