@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::browser::Browser;
-use common::pages_fleet::{aggregator, push_all, report, update};
+use common::pages_fleet::{aggregator, push_all, report, small_fleet, update};
 use serde_json::Value;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -26,40 +26,16 @@ fn fleet() -> Vec<Value> {
         update("zlib1g", "low", &[], &["CVE-2026-0002"]),
     ];
     many.extend((0..157).map(|i| update(&format!("pkg-{i:03}"), "none", &[], &[])));
-    vec![
-        report(
-            "web-01",
-            1,
-            "SiteA",
-            "Debian GNU/Linux 12",
-            false,
-            vec![
-                update("openssl", "critical", &["DSA-5555-1"], &["CVE-2026-0001"]),
-                update("bash", "none", &[], &[]),
-            ],
-        ),
-        report(
-            "web-02",
-            2,
-            "SiteA",
-            "Debian GNU/Linux 12",
-            true,
-            vec![update("openssl", "important", &[], &["CVE-2026-0001"])],
-        ),
-        report(
-            "db-01",
-            3,
-            "SiteB",
-            "Debian GNU/Linux 12",
-            false,
-            vec![
-                update("curl", "none", &[], &[]),
-                update("zlib1g", "low", &[], &["CVE-2026-0002"]),
-            ],
-        ),
-        report("clean-01", 4, "SiteB", "Debian GNU/Linux 12", false, vec![]),
-        report("big-01", 5, "SiteB", "Debian GNU/Linux 12", true, many),
-    ]
+    let mut fleet = small_fleet();
+    fleet.push(report(
+        "big-01",
+        5,
+        "SiteB",
+        "Debian GNU/Linux 12",
+        true,
+        many,
+    ));
+    fleet
 }
 
 fn artefact(name: &str) -> PathBuf {
@@ -237,6 +213,15 @@ fn sideways(b: &Browser) -> Value {
     )
 }
 
+/// The texts of the elements `css` selects that are displayed.
+fn shown(b: &Browser, css: &str) -> Vec<String> {
+    b.find_all(css)
+        .iter()
+        .filter(|e| b.displayed(e))
+        .map(|e| b.text(e))
+        .collect()
+}
+
 #[test]
 fn a_phone_shows_host_security_severity_and_reboot_without_scrolling_sideways() {
     let dir = tempfile::tempdir().unwrap();
@@ -248,30 +233,15 @@ fn a_phone_shows_host_security_severity_and_reboot_without_scrolling_sideways() 
     assert_eq!(b.script("return window.innerWidth"), 390);
     assert_eq!(sideways(&b), Value::Array(vec![]), "the hosts list");
     // Host, security (with its severity) and reboot are what a row shows.
-    let headings: Vec<String> = b
-        .find_all("thead th")
-        .iter()
-        .filter(|e| b.displayed(e))
-        .map(|e| b.text(e))
-        .collect();
+    let headings: Vec<String> = shown(&b, "thead th");
     assert_eq!(headings, ["Host", "Security", "Reboot"]);
-    let row: Vec<String> = b
-        .find_all("tbody tr:first-child > *")
-        .iter()
-        .filter(|e| b.displayed(e))
-        .map(|e| b.text(e))
-        .collect();
+    let row: Vec<String> = shown(&b, "tbody tr:first-child > *");
     assert_eq!(row, ["big-01", "1 critical 1 moderate 1 low", "yes"]);
     screenshot(&b, "hosts-phone.png");
 
     b.goto(&format!("{base}/hosts/big-01?site=SiteB"));
     assert_eq!(sideways(&b), Value::Array(vec![]), "the host page");
-    let row: Vec<String> = b
-        .find_all("#security-updates + .scroll tbody tr:first-child > *")
-        .iter()
-        .filter(|e| b.displayed(e))
-        .map(|e| b.text(e))
-        .collect();
+    let row: Vec<String> = shown(&b, "#security-updates + .scroll tbody tr:first-child > *");
     assert_eq!(row, ["openssl", "critical", "1.0-2"]);
     let cards = b.text(&b.find(".cards"));
     assert!(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::pages_fleet::{aggregator, push_all, report, update};
+use common::pages_fleet::{aggregator, aggregator_with, push_all, report, small_fleet, update};
 use common::*;
 use serde_json::{json, Value};
 
@@ -88,48 +88,15 @@ fn an_administrator_reads_the_fleet_in_a_real_browser() {
     let profile = dir.path().join("chromium");
     let (_agg, base) = aggregator(dir.path());
     let client = reqwest::blocking::Client::new();
-    let fleet = [
-        report(
-            "web-01",
-            1,
-            "SiteA",
-            "Debian GNU/Linux 12",
-            false,
-            vec![
-                update("openssl", "critical", &["DSA-5555-1"], &["CVE-2026-0001"]),
-                update("bash", "none", &[], &[]),
-            ],
-        ),
-        report(
-            "web-02",
-            2,
-            "SiteA",
-            "Debian GNU/Linux 12",
-            true,
-            vec![update("openssl", "important", &[], &["CVE-2026-0001"])],
-        ),
-        report(
-            "db-01",
-            3,
-            "SiteB",
-            "Debian GNU/Linux 12",
-            false,
-            vec![
-                update("curl", "none", &[], &[]),
-                update("vim", "none", &[], &[]),
-                update("zlib1g", "low", &[], &["CVE-2026-0002"]),
-            ],
-        ),
-        report("clean-01", 4, "SiteB", "Debian GNU/Linux 12", false, vec![]),
-        report(
-            "evil-01",
-            5,
-            "SiteB",
-            XSS_TEXT,
-            false,
-            vec![update(XSS_TOKEN, "moderate", &[XSS_TOKEN], &[XSS_TOKEN])],
-        ),
-    ];
+    let mut fleet = small_fleet();
+    fleet.push(report(
+        "evil-01",
+        5,
+        "SiteB",
+        XSS_TEXT,
+        false,
+        vec![update(XSS_TOKEN, "moderate", &[XSS_TOKEN], &[XSS_TOKEN])],
+    ));
     push_all(&base, &fleet);
 
     // Overview: the totals and the sites.
@@ -302,7 +269,6 @@ fn a_central_administrator_reads_the_sites_in_a_real_browser() {
     use sha2::{Digest, Sha256};
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("chromium");
-    let port = free_port();
     let digest = |t: &str| -> String {
         Sha256::digest(t.as_bytes())
             .iter()
@@ -320,21 +286,7 @@ fn a_central_administrator_reads_the_sites_in_a_real_browser() {
         ),
     )
     .unwrap();
-    let _agg = Proc(
-        Command::new(bin("pakiti-aggregator"))
-            .args(["--config.file", cfg.to_str().unwrap()])
-            .args(["--storage.url", dir.path().join("p.db").to_str().unwrap()])
-            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for("the aggregator", 30, || {
-        reqwest::blocking::get(format!("{base}/-/ready"))
-            .ok()
-            .filter(|r| r.status().is_success())
-    });
+    let (_agg, base) = aggregator_with(dir.path(), &cfg);
     let site = |name: &str, hosts: u32, critical: u32| {
         json!({"site": name, "hosts": hosts, "hosts_with_pending_updates": hosts - 1,
                "hosts_with_security_updates": {"critical": critical, "important": 0, "moderate": 1, "low": 0, "unknown": 0},

@@ -39,13 +39,59 @@ pub fn report(
     })
 }
 
+/// Four Debian hosts of two sites: a critical and an important openssl
+/// update (one host needing a reboot), a low one among ordinary updates,
+/// and a host with nothing pending.
+pub fn small_fleet() -> Vec<Value> {
+    vec![
+        report(
+            "web-01",
+            1,
+            "SiteA",
+            "Debian GNU/Linux 12",
+            false,
+            vec![
+                update("openssl", "critical", &["DSA-5555-1"], &["CVE-2026-0001"]),
+                update("bash", "none", &[], &[]),
+            ],
+        ),
+        report(
+            "web-02",
+            2,
+            "SiteA",
+            "Debian GNU/Linux 12",
+            true,
+            vec![update("openssl", "important", &[], &["CVE-2026-0001"])],
+        ),
+        report(
+            "db-01",
+            3,
+            "SiteB",
+            "Debian GNU/Linux 12",
+            false,
+            vec![
+                update("curl", "none", &[], &[]),
+                update("vim", "none", &[], &[]),
+                update("zlib1g", "low", &[], &["CVE-2026-0002"]),
+            ],
+        ),
+        report("clean-01", 4, "SiteB", "Debian GNU/Linux 12", false, vec![]),
+    ]
+}
+
 /// An aggregator on loopback with its own database in `dir` and every
 /// default (its pages open, as on loopback they are); its base URL.
 pub fn aggregator(dir: &std::path::Path) -> (Proc, String) {
+    aggregator_with(dir, std::path::Path::new("/dev/null"))
+}
+
+/// The same with the configuration file `config`.
+pub fn aggregator_with(dir: &std::path::Path, config: &std::path::Path) -> (Proc, String) {
     let port = free_port();
     let proc = Proc(
         Command::new(bin("pakiti-aggregator"))
-            .args(["--config.file", "/dev/null"])
+            .arg("--config.file")
+            .arg(config)
             .args(["--storage.url", dir.join("p.db").to_str().unwrap()])
             .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
             .stderr(Stdio::null())
