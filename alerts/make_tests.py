@@ -135,9 +135,17 @@ tests.append({'interval': '1h', 'input_series': [
     {'eval_time': '30m', 'alertname': 'PakitiVulnerabilitiesUnknown', 'exp_alerts': []},
     {'eval_time': '2h', 'alertname': 'PakitiVulnerabilitiesUnknown', 'exp_alerts': [alert('PakitiVulnerabilitiesUnknown', {'host': 'ubu-01', 'site': 'SiteA'})]}]})
 
+# 8. services running outdated code: h1 for days, h2 restarted its services after a day
+name = 'PakitiServicesRunOutdatedCode'
+tests.append({'interval': '1h', 'input_series': [
+    s('pakiti_restart_required_units', e1, '2x100'), s('pakiti_restart_required_units', e2, '1x24 0x80')],
+  'alert_rule_test': [
+    {'eval_time': '71h', 'alertname': name, 'exp_alerts': []},
+    {'eval_time': '73h', 'alertname': name, 'exp_alerts': [alert(name, e1)]}]})
+
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered
-slow = tests[0:1] + tests[2:3] + tests[6:7]   # days: evaluated hourly
+slow = tests[0:1] + tests[2:3] + tests[6:8]   # days: evaluated hourly
 fast = tests[1:2] + tests[3:6]
 for name, tt, every in [('pakiti.rules.test.yml', fast, '1m'), ('pakiti.deadlines.test.yml', slow, '1h')]:
     doc = {'rule_files': ['pakiti.rules.yml'], 'evaluation_interval': every, 'tests': tt}

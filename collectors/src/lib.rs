@@ -10,9 +10,11 @@ pub mod apt;
 pub mod dnf;
 pub mod dpkg;
 pub mod exec;
+pub mod file_owners;
 pub mod host;
 pub mod pacman;
 pub mod reboot;
+pub mod restart;
 pub mod rpm;
 pub mod zypper;
 

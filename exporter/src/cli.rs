@@ -107,6 +107,7 @@ pub struct Settings {
     pub refresh_metadata: bool,
     pub update_info: UpdateInfo,
     pub cache_dir: PathBuf,
+    pub restart_scan: bool,
     pub site: Option<String>,
     pub security_patterns: Vec<SecurityPattern>,
     pub apk_secdb: Vec<PathBuf>,
@@ -205,6 +206,7 @@ impl Settings {
                 .cache_dir
                 .clone()
                 .unwrap_or_else(crate::snapshot::default_cache_dir),
+            restart_scan: c.restart_scan.unwrap_or(true),
             site: file.site.clone(),
             security_patterns: config::security_patterns(&file.apt),
             apk_secdb: file.apk.secdb.clone(),

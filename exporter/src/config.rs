@@ -46,6 +46,8 @@ pub struct CollectorSection {
     pub update_info: Option<String>,
     /// Where collectors may keep caches (apt's binary package cache).
     pub cache_dir: Option<PathBuf>,
+    /// Look for processes running deleted or replaced code after each collection.
+    pub restart_scan: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

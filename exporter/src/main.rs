@@ -53,7 +53,12 @@ fn runner(s: &Settings) -> anyhow::Result<Runner> {
     };
     host.manager = Some(manager);
     let collector = pakiti_collectors::collector(manager, s.collector_context());
-    Ok(Runner { collector, host })
+    let restart = s.restart_scan.then(|| (manager, s.collector_context()));
+    Ok(Runner {
+        collector,
+        host,
+        restart,
+    })
 }
 
 fn collect(s: &Settings, format: Format) -> anyhow::Result<ExitCode> {
@@ -78,6 +83,7 @@ fn collect(s: &Settings, format: Format) -> anyhow::Result<ExitCode> {
                 host: HostFacts::from_report(&report),
                 last_attempt: Some(attempt),
                 report: Some(report),
+                restart: runner.restart(),
             };
             metrics::render(&snap, s.update_info).into_bytes()
         }
@@ -129,10 +135,12 @@ fn write_textfile(s: &Settings, output: &Path) -> anyhow::Result<ExitCode> {
     let runner = runner(s)?;
     let (attempt, result) = runner.run();
     let failed = attempt.error.clone();
+    let restart = result.is_ok().then(|| runner.restart()).flatten();
     let snap = Snapshot {
         host: runner.host.clone(),
         last_attempt: Some(attempt),
         report: result.ok(),
+        restart,
     };
     // A failed collection is written too: success 0 and no stale counts.
     textfile::write_atomically(output, metrics::render(&snap, s.update_info).as_bytes())?;
@@ -203,8 +211,13 @@ async fn schedule(
 ) {
     loop {
         let r = runner.clone();
-        match tokio::task::spawn_blocking(move || r.run()).await {
-            Ok((attempt, result)) => {
+        let scan = move || {
+            let (attempt, result) = r.run();
+            let restart = result.is_ok().then(|| r.restart()).flatten();
+            (attempt, result, restart)
+        };
+        match tokio::task::spawn_blocking(scan).await {
+            Ok((attempt, result, restart)) => {
                 match &result {
                     Ok(report) => tracing::info!(
                         duration_ms = attempt.duration.as_millis() as u64,
@@ -229,7 +242,7 @@ async fn schedule(
                         let _ = p.push(&report).await;
                     });
                 }
-                shared.record(attempt, result.ok());
+                shared.record(attempt, result.ok(), restart);
             }
             Err(e) => tracing::error!(error = %e, "collection task panicked"),
         }

@@ -5,7 +5,7 @@
 use pakiti_report::Severity;
 
 use crate::config::UpdateInfo;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Restart, Snapshot};
 
 pub use pakiti_service::exposition::CONTENT_TYPE;
 use pakiti_service::exposition::{bool_value, seconds, Exposition};
@@ -98,6 +98,49 @@ fn update_series(m: &mut Exposition, inv: &pakiti_report::Inventory, update_info
     }
 }
 
+/// Processes running code that an upgrade deleted or replaced.
+fn restart_families(m: &mut Exposition, r: &Restart) {
+    const SCAN: &str = "(latest look through /proc, after the latest successful collection)";
+    let n = &r.needed;
+    m.gauge(
+        "pakiti_restart_required_processes",
+        &format!(
+            "Processes running a library or executable that an upgrade deleted or replaced {SCAN}."
+        ),
+        f64::from(n.processes),
+    );
+    m.gauge(
+        "pakiti_restart_required_units",
+        &format!("Systemd services among them, to restart {SCAN}."),
+        n.units.len() as f64,
+    );
+    m.gauge(
+        "pakiti_restart_required_sessions",
+        &format!("User sessions and user managers among them: log out and in {SCAN}."),
+        n.sessions.len() as f64,
+    );
+    m.gauge(
+        "pakiti_restart_unreadable_processes",
+        &format!("Processes the look could not read (another user's, without root): unknown, not clean {SCAN}."),
+        f64::from(r.unreadable),
+    );
+    if !n.units.is_empty() {
+        m.family(
+            "pakiti_restart_required_unit_info",
+            "gauge",
+            &format!("One series per service to restart, with the packages whose files it runs outdated {SCAN}."),
+        );
+        for (unit, packages) in &n.units {
+            let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+            m.sample(
+                "pakiti_restart_required_unit_info",
+                &[("unit", unit), ("packages", &packages.join(","))],
+                1.0,
+            );
+        }
+    }
+}
+
 /// Renders the snapshot. Built fresh each time from the snapshot alone: a
 /// package no longer pending has no series, and counts are absent (not 0)
 /// until a collection has succeeded.
@@ -111,6 +154,9 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
 
     if let Some(report) = &snap.report {
         inventory_families(&mut m, &report.inventory, update_info);
+    }
+    if let Some(r) = &snap.restart {
+        restart_families(&mut m, r);
     }
 
     if let Some(a) = &snap.last_attempt {
@@ -176,6 +222,7 @@ mod tests {
                 error: error.map(str::to_string),
             }),
             report: report.then_some(r),
+            restart: None,
         }
     }
 
@@ -233,5 +280,41 @@ mod tests {
         assert!(!text.contains("pakiti_security_updates_pending"));
         assert!(text.contains("pakiti_collection_success 0\n"));
         assert!(text.contains("pakiti_host_info{"));
+    }
+
+    #[test]
+    fn restart_families_count_units_sessions_and_name_packages() {
+        use std::collections::BTreeSet;
+        let mut snap = snapshot(true, None);
+        let mut needed = pakiti_collectors::restart::RestartNeeded {
+            processes: 4,
+            other_processes: 1,
+            ..Default::default()
+        };
+        needed.units.insert(
+            "nginx.service".into(),
+            BTreeSet::from(["libssl3".to_string(), "libc6".to_string()]),
+        );
+        needed.units.insert("cron.service".into(), BTreeSet::new());
+        needed.sessions.insert("session-3.scope".into());
+        snap.restart = Some(Restart {
+            needed,
+            scanned: 93,
+            unreadable: 2,
+            duration: Duration::from_millis(40),
+        });
+        let text = render(&snap, UpdateInfo::Security);
+        for line in [
+            "pakiti_restart_required_processes 4\n",
+            "pakiti_restart_required_units 2\n",
+            "pakiti_restart_required_sessions 1\n",
+            "pakiti_restart_unreadable_processes 2\n",
+            "pakiti_restart_required_unit_info{unit=\"cron.service\",packages=\"\"} 1\n",
+            "pakiti_restart_required_unit_info{unit=\"nginx.service\",packages=\"libc6,libssl3\"} 1\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+        // No look, no counts: absent, not 0.
+        assert!(!render(&snapshot(true, None), UpdateInfo::Security).contains("pakiti_restart"));
     }
 }

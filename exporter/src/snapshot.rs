@@ -5,7 +5,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
-use pakiti_collectors::{host, reboot, CollectError, Collector};
+use std::collections::BTreeSet;
+
+use pakiti_collectors::{file_owners, host, reboot, restart, CollectError, Collector, Context};
 use pakiti_report::{HostIdentity, Hostname, Manager, OsInfo, Producer, Report};
 
 use crate::config::UpdateInfo;
@@ -73,6 +75,20 @@ pub struct Snapshot {
     pub last_attempt: Option<Attempt>,
     /// The latest successful collection.
     pub report: Option<Report>,
+    /// The latest look for processes running outdated code (after the
+    /// latest successful collection); `None` when off or never done.
+    pub restart: Option<Restart>,
+}
+
+/// Processes running code an upgrade deleted or replaced.
+#[derive(Debug, Clone)]
+pub struct Restart {
+    pub needed: restart::RestartNeeded,
+    /// Processes whose mappings were read.
+    pub scanned: u32,
+    /// Processes that could not be read (another user's, without root).
+    pub unreadable: u32,
+    pub duration: Duration,
 }
 
 /// What a panic said, where it said it with a string.
@@ -88,9 +104,49 @@ pub fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 pub struct Runner {
     pub collector: Box<dyn Collector>,
     pub host: HostFacts,
+    /// The manager and context to look for processes running outdated code
+    /// with; `None`: not asked (`[collector] restart_scan = false`).
+    pub restart: Option<(Manager, Context)>,
 }
 
 impl Runner {
+    /// Looks through the tree's `/proc` for processes running outdated
+    /// packaged code and names the packages of those files. `None` when not
+    /// asked, or when that `/proc` shows no process (not mounted there).
+    pub fn restart(&self) -> Option<Restart> {
+        let (manager, ctx) = self.restart.as_ref()?;
+        let clock = Instant::now();
+        let scan = restart::scan(&ctx.rootfs.join("proc"), restart::PACKAGED_CODE);
+        if scan.scanned == 0 && scan.unreadable == 0 {
+            return None;
+        }
+        let files: BTreeSet<String> = scan
+            .stale
+            .iter()
+            .flat_map(|s| s.files.iter().cloned())
+            .collect();
+        let owned = file_owners::owners(*manager, ctx, &files).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the packages of outdated files could not be read");
+            Default::default()
+        });
+        let needed = restart::summarise(&scan.stale, &|f| owned.get(f).cloned());
+        let duration = clock.elapsed();
+        tracing::info!(
+            duration_ms = duration.as_millis() as u64,
+            scanned = scan.scanned,
+            unreadable = scan.unreadable,
+            outdated = needed.processes,
+            units = needed.units.len(),
+            "looked for processes running replaced code"
+        );
+        Some(Restart {
+            needed,
+            scanned: scan.scanned,
+            unreadable: scan.unreadable,
+            duration,
+        })
+    }
+
     pub fn run(&self) -> (Attempt, Result<Report, CollectError>) {
         let started_at = SystemTime::now();
         let clock = Instant::now();
@@ -178,6 +234,7 @@ impl Shared {
             host,
             last_attempt: None,
             report: None,
+            restart: None,
         };
         Shared {
             current: RwLock::new(Arc::new(Rendered::new(snapshot, update_info))),
@@ -192,13 +249,20 @@ impl Shared {
         }
     }
 
-    /// Records an attempt; a failed one keeps the latest successful report.
-    pub fn record(&self, attempt: Attempt, report: Option<Report>) {
+    /// Records an attempt; a failed one keeps the latest successful report
+    /// and restart scan.
+    pub fn record(&self, attempt: Attempt, report: Option<Report>, restart: Option<Restart>) {
         let old = self.current();
+        let restart = if report.is_some() {
+            restart
+        } else {
+            old.snapshot.restart.clone()
+        };
         let mut snapshot = Snapshot {
             host: old.snapshot.host.clone(),
             last_attempt: Some(attempt),
             report: report.or_else(|| old.snapshot.report.clone()),
+            restart,
         };
         if let Some(r) = &snapshot.report {
             snapshot.host.manager = Some(r.manager);
@@ -242,6 +306,7 @@ pub(crate) mod tests {
         let r = sample_report();
         let runner = Runner {
             collector: Box::new(Panicking),
+            restart: None,
             host: HostFacts {
                 os: r.os.clone(),
                 kernel: r.kernel.clone(),
@@ -324,13 +389,13 @@ pub(crate) mod tests {
             duration: Duration::from_secs(1),
             error: None,
         };
-        shared.record(ok, Some(r.clone()));
+        shared.record(ok, Some(r.clone()), None);
         let failed = Attempt {
             started_at: SystemTime::now(),
             duration: Duration::from_secs(1),
             error: Some("boom".into()),
         };
-        shared.record(failed, None);
+        shared.record(failed, None, None);
         let cur = shared.current();
         assert_eq!(cur.snapshot.report.as_ref(), Some(&r));
         let text = std::str::from_utf8(&cur.metrics).unwrap();

@@ -150,6 +150,7 @@ mod tests {
                 error: None,
             },
             Some(r),
+            None,
         );
         shared
     }
