@@ -143,9 +143,20 @@ tests.append({'interval': '1h', 'input_series': [
     {'eval_time': '71h', 'alertname': name, 'exp_alerts': []},
     {'eval_time': '73h', 'alertname': name, 'exp_alerts': [alert(name, e1)]}]})
 
+# 9. held security fixes: h1 holds a critical one for days; h2 only a low one
+name = 'PakitiSecurityFixesHeld'
+tests.append({'interval': '1h', 'input_series': [
+    s('pakiti_security_updates_held', dict(e1, severity='critical'), '1x200'),
+    s('pakiti_security_updates_held', dict(e1, severity='low'), '0x200'),
+    s('pakiti_security_updates_held', dict(e2, severity='critical'), '0x200'),
+    s('pakiti_security_updates_held', dict(e2, severity='low'), '3x200')],
+  'alert_rule_test': [
+    {'eval_time': '167h', 'alertname': name, 'exp_alerts': []},
+    {'eval_time': '169h', 'alertname': name, 'exp_alerts': [alert(name, e1)]}]})
+
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered
-slow = tests[0:1] + tests[2:3] + tests[6:8]   # days: evaluated hourly
+slow = tests[0:1] + tests[2:3] + tests[6:9]   # days: evaluated hourly
 fast = tests[1:2] + tests[3:6]
 for name, tt, every in [('pakiti.rules.test.yml', fast, '1m'), ('pakiti.deadlines.test.yml', slow, '1h')]:
     doc = {'rule_files': ['pakiti.rules.yml'], 'evaluation_interval': every, 'tests': tt}

@@ -37,6 +37,23 @@ fn inventory_families(m: &mut Exposition, inv: &pakiti_report::Inventory, update
         &format!("Pending updates that are held, pinned, kept back or phased {CACHED}."),
         inv.held_count() as f64,
     );
+    m.family(
+        "pakiti_security_updates_held",
+        "gauge",
+        &format!("Security updates among the held, kept-back or phased ones, by severity: fixes that will not install by themselves {CACHED}."),
+    );
+    for sev in Severity::ALL {
+        let held = inv
+            .updates
+            .iter()
+            .filter(|u| u.is_held() && u.security == Some(sev))
+            .count();
+        m.sample(
+            "pakiti_security_updates_held",
+            &[("severity", sev.as_str())],
+            held as f64,
+        );
+    }
     m.gauge(
         "pakiti_reboot_required",
         &format!("1 when the host must reboot to run what is installed {CACHED}."),
@@ -316,5 +333,23 @@ mod tests {
         }
         // No look, no counts: absent, not 0.
         assert!(!render(&snapshot(true, None), UpdateInfo::Security).contains("pakiti_restart"));
+    }
+
+    #[test]
+    fn held_security_updates_are_counted_by_severity() {
+        let mut snap = snapshot(true, None);
+        let inv = &mut snap.report.as_mut().unwrap().inventory;
+        let held = inv.updates.iter().position(|u| u.is_held()).unwrap();
+        assert!(inv.updates[held].security.is_none());
+        let text = render(&snap, UpdateInfo::Security);
+        assert!(text.contains("pakiti_security_updates_held{severity=\"critical\"} 0\n"));
+        let inv = &mut snap.report.as_mut().unwrap().inventory;
+        inv.updates[held].security = Some(Severity::Critical);
+        let text = render(&snap, UpdateInfo::Security);
+        assert!(
+            text.contains("pakiti_security_updates_held{severity=\"critical\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("pakiti_security_updates_held{severity=\"unknown\"} 0\n"));
     }
 }
