@@ -6,6 +6,39 @@ use std::path::Path;
 
 use pakiti_report::{Reboot, RunningKernel};
 
+/// A live patch loaded into the running kernel, from the kernel's own
+/// interface (`/sys/kernel/livepatch/<name>/`), which Ubuntu's Livepatch,
+/// Red Hat's kpatch and SUSE's kernel live patching all load through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePatch {
+    pub name: String,
+    /// `enabled` is 1: its replacement functions are in use.
+    pub enabled: bool,
+    /// `transition` is 1: still being applied to running tasks.
+    pub transition: bool,
+}
+
+/// The live patches of the running kernel, seen under `rootfs`
+/// (`sys/kernel/livepatch`); `None` when the kernel offers no live patching
+/// there (not built in, or `/sys` not mounted in the inspected tree), which
+/// says nothing of coverage, unlike an empty list.
+pub fn livepatches(rootfs: &Path) -> Option<Vec<LivePatch>> {
+    let dir = rootfs.join("sys/kernel/livepatch");
+    let entries = fs::read_dir(&dir).ok()?;
+    let flag = |path: std::path::PathBuf| fs::read_to_string(path).is_ok_and(|s| s.trim() == "1");
+    let mut out: Vec<LivePatch> = entries
+        .flatten()
+        .filter(|e| e.path().join("enabled").exists())
+        .map(|e| LivePatch {
+            name: e.file_name().to_string_lossy().into_owned(),
+            enabled: flag(e.path().join("enabled")),
+            transition: flag(e.path().join("transition")),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(out)
+}
+
 /// The running kernel's release (`uname -r`).
 pub fn running_kernel() -> Option<String> {
     fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -141,5 +174,40 @@ mod tests {
         let r = debian_style(dir.path(), &[], compare_versions);
         assert!(r.required);
         assert_eq!(r.packages, ["libc6", "linux-image-6.1.0-18-amd64"]);
+    }
+
+    #[test]
+    fn live_patches_are_read_from_the_kernels_own_interface() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(livepatches(root), None, "no livepatch interface: unknown");
+        let lp = root.join("sys/kernel/livepatch");
+        fs::create_dir_all(&lp).unwrap();
+        assert_eq!(livepatches(root), Some(vec![]));
+        // Names as Ubuntu's Livepatch and kpatch give their modules; the
+        // files as the kernel's sysfs-kernel-livepatch ABI describes them.
+        for (name, enabled, transition) in [
+            ("lkp_Ubuntu_5_15_0_91_101_generic_109", "1\n", "0\n"),
+            ("kpatch_5_14_0_362_8_1", "0\n", "0\n"),
+            ("livepatch_61_1", "1\n", "1\n"),
+        ] {
+            let p = lp.join(name);
+            fs::create_dir_all(p.join("vmlinux")).unwrap();
+            fs::write(p.join("enabled"), enabled).unwrap();
+            fs::write(p.join("transition"), transition).unwrap();
+        }
+        let got = livepatches(root).unwrap();
+        let summary: Vec<(&str, bool, bool)> = got
+            .iter()
+            .map(|p| (p.name.as_str(), p.enabled, p.transition))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("kpatch_5_14_0_362_8_1", false, false),
+                ("livepatch_61_1", true, true),
+                ("lkp_Ubuntu_5_15_0_91_101_generic_109", true, false),
+            ]
+        );
     }
 }

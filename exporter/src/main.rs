@@ -58,6 +58,7 @@ fn runner(s: &Settings) -> anyhow::Result<Runner> {
         collector,
         host,
         restart,
+        rootfs: s.rootfs.clone(),
     })
 }
 
@@ -83,7 +84,7 @@ fn collect(s: &Settings, format: Format) -> anyhow::Result<ExitCode> {
                 host: HostFacts::from_report(&report),
                 last_attempt: Some(attempt),
                 report: Some(report),
-                restart: runner.restart(),
+                running: runner.running(),
             };
             metrics::render(&snap, s.update_info).into_bytes()
         }
@@ -135,12 +136,16 @@ fn write_textfile(s: &Settings, output: &Path) -> anyhow::Result<ExitCode> {
     let runner = runner(s)?;
     let (attempt, result) = runner.run();
     let failed = attempt.error.clone();
-    let restart = result.is_ok().then(|| runner.restart()).flatten();
+    let running = if result.is_ok() {
+        runner.running()
+    } else {
+        Default::default()
+    };
     let snap = Snapshot {
         host: runner.host.clone(),
         last_attempt: Some(attempt),
         report: result.ok(),
-        restart,
+        running,
     };
     // A failed collection is written too: success 0 and no stale counts.
     textfile::write_atomically(output, metrics::render(&snap, s.update_info).as_bytes())?;
@@ -213,11 +218,15 @@ async fn schedule(
         let r = runner.clone();
         let scan = move || {
             let (attempt, result) = r.run();
-            let restart = result.is_ok().then(|| r.restart()).flatten();
-            (attempt, result, restart)
+            let running = if result.is_ok() {
+                r.running()
+            } else {
+                Default::default()
+            };
+            (attempt, result, running)
         };
         match tokio::task::spawn_blocking(scan).await {
-            Ok((attempt, result, restart)) => {
+            Ok((attempt, result, running)) => {
                 match &result {
                     Ok(report) => tracing::info!(
                         duration_ms = attempt.duration.as_millis() as u64,
@@ -242,7 +251,7 @@ async fn schedule(
                         let _ = p.push(&report).await;
                     });
                 }
-                shared.record(attempt, result.ok(), restart);
+                shared.record(attempt, result.ok(), running);
             }
             Err(e) => tracing::error!(error = %e, "collection task panicked"),
         }

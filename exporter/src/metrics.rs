@@ -6,6 +6,7 @@ use pakiti_report::Severity;
 
 use crate::config::UpdateInfo;
 use crate::snapshot::{Restart, Snapshot};
+use pakiti_collectors::reboot::LivePatch;
 
 pub use pakiti_service::exposition::CONTENT_TYPE;
 use pakiti_service::exposition::{bool_value, seconds, Exposition};
@@ -158,6 +159,35 @@ fn restart_families(m: &mut Exposition, r: &Restart) {
     }
 }
 
+/// The running kernel's live patches.
+fn livepatch_families(m: &mut Exposition, patches: &[LivePatch]) {
+    const SEEN: &str =
+        "(the kernel's /sys/kernel/livepatch, after the latest successful collection)";
+    m.gauge(
+        "pakiti_kernel_livepatches",
+        &format!("Live patches loaded and enabled in the running kernel: fixes it runs without a reboot {SEEN}."),
+        patches.iter().filter(|p| p.enabled).count() as f64,
+    );
+    if !patches.is_empty() {
+        m.family(
+            "pakiti_kernel_livepatch_info",
+            "gauge",
+            &format!("One series per live patch loaded, whether enabled and whether still being applied {SEEN}."),
+        );
+        for p in patches {
+            m.sample(
+                "pakiti_kernel_livepatch_info",
+                &[
+                    ("patch", &p.name),
+                    ("enabled", if p.enabled { "true" } else { "false" }),
+                    ("transition", if p.transition { "true" } else { "false" }),
+                ],
+                1.0,
+            );
+        }
+    }
+}
+
 /// Renders the snapshot. Built fresh each time from the snapshot alone: a
 /// package no longer pending has no series, and counts are absent (not 0)
 /// until a collection has succeeded.
@@ -172,8 +202,11 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
     if let Some(report) = &snap.report {
         inventory_families(&mut m, &report.inventory, update_info);
     }
-    if let Some(r) = &snap.restart {
+    if let Some(r) = &snap.running.restart {
         restart_families(&mut m, r);
+    }
+    if let Some(patches) = &snap.running.livepatches {
+        livepatch_families(&mut m, patches);
     }
 
     if let Some(a) = &snap.last_attempt {
@@ -239,7 +272,7 @@ mod tests {
                 error: error.map(str::to_string),
             }),
             report: report.then_some(r),
-            restart: None,
+            running: Default::default(),
         }
     }
 
@@ -314,7 +347,7 @@ mod tests {
         );
         needed.units.insert("cron.service".into(), BTreeSet::new());
         needed.sessions.insert("session-3.scope".into());
-        snap.restart = Some(Restart {
+        snap.running.restart = Some(Restart {
             needed,
             scanned: 93,
             unreadable: 2,
@@ -351,5 +384,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("pakiti_security_updates_held{severity=\"unknown\"} 0\n"));
+    }
+
+    #[test]
+    fn live_patches_are_counted_and_named() {
+        let mut snap = snapshot(true, None);
+        let text = render(&snap, UpdateInfo::Security);
+        assert!(!text.contains("livepatch"), "no interface, no series");
+        snap.running.livepatches = Some(vec![]);
+        assert!(render(&snap, UpdateInfo::Security).contains("pakiti_kernel_livepatches 0\n"));
+        snap.running.livepatches = Some(vec![
+            LivePatch {
+                name: "lkp_Ubuntu_5_15_0_91_101_generic_109".into(),
+                enabled: true,
+                transition: false,
+            },
+            LivePatch {
+                name: "kpatch_old".into(),
+                enabled: false,
+                transition: false,
+            },
+        ]);
+        let text = render(&snap, UpdateInfo::Security);
+        assert!(text.contains("pakiti_kernel_livepatches 1\n"), "{text}");
+        assert!(text.contains("pakiti_kernel_livepatch_info{patch=\"kpatch_old\",enabled=\"false\",transition=\"false\"} 1\n"), "{text}");
     }
 }

@@ -75,9 +75,18 @@ pub struct Snapshot {
     pub last_attempt: Option<Attempt>,
     /// The latest successful collection.
     pub report: Option<Report>,
-    /// The latest look for processes running outdated code (after the
-    /// latest successful collection); `None` when off or never done.
+    /// What the host runs, beside what is installed (looked at after the
+    /// latest successful collection).
+    pub running: Running,
+}
+
+/// What the host runs, beside what it has installed.
+#[derive(Debug, Clone, Default)]
+pub struct Running {
+    /// Processes running outdated code; `None` when off or never looked.
     pub restart: Option<Restart>,
+    /// The running kernel's live patches; `None` when it offers none to see.
+    pub livepatches: Option<Vec<reboot::LivePatch>>,
 }
 
 /// Processes running code an upgrade deleted or replaced.
@@ -107,9 +116,20 @@ pub struct Runner {
     /// The manager and context to look for processes running outdated code
     /// with; `None`: not asked (`[collector] restart_scan = false`).
     pub restart: Option<(Manager, Context)>,
+    /// The root of the inspected tree (its `sys` for live patches).
+    pub rootfs: PathBuf,
 }
 
 impl Runner {
+    /// What the host runs: processes running outdated code, the kernel's
+    /// live patches.
+    pub fn running(&self) -> Running {
+        Running {
+            restart: self.restart(),
+            livepatches: reboot::livepatches(&self.rootfs),
+        }
+    }
+
     /// Looks through the tree's `/proc` for processes running outdated
     /// packaged code and names the packages of those files. `None` when not
     /// asked, or when that `/proc` shows no process (not mounted there).
@@ -234,7 +254,7 @@ impl Shared {
             host,
             last_attempt: None,
             report: None,
-            restart: None,
+            running: Running::default(),
         };
         Shared {
             current: RwLock::new(Arc::new(Rendered::new(snapshot, update_info))),
@@ -250,19 +270,19 @@ impl Shared {
     }
 
     /// Records an attempt; a failed one keeps the latest successful report
-    /// and restart scan.
-    pub fn record(&self, attempt: Attempt, report: Option<Report>, restart: Option<Restart>) {
+    /// and what was seen running with it.
+    pub fn record(&self, attempt: Attempt, report: Option<Report>, running: Running) {
         let old = self.current();
-        let restart = if report.is_some() {
-            restart
+        let running = if report.is_some() {
+            running
         } else {
-            old.snapshot.restart.clone()
+            old.snapshot.running.clone()
         };
         let mut snapshot = Snapshot {
             host: old.snapshot.host.clone(),
             last_attempt: Some(attempt),
             report: report.or_else(|| old.snapshot.report.clone()),
-            restart,
+            running,
         };
         if let Some(r) = &snapshot.report {
             snapshot.host.manager = Some(r.manager);
@@ -307,6 +327,7 @@ pub(crate) mod tests {
         let runner = Runner {
             collector: Box::new(Panicking),
             restart: None,
+            rootfs: PathBuf::from("/"),
             host: HostFacts {
                 os: r.os.clone(),
                 kernel: r.kernel.clone(),
@@ -389,13 +410,13 @@ pub(crate) mod tests {
             duration: Duration::from_secs(1),
             error: None,
         };
-        shared.record(ok, Some(r.clone()), None);
+        shared.record(ok, Some(r.clone()), Running::default());
         let failed = Attempt {
             started_at: SystemTime::now(),
             duration: Duration::from_secs(1),
             error: Some("boom".into()),
         };
-        shared.record(failed, None, None);
+        shared.record(failed, None, Running::default());
         let cur = shared.current();
         assert_eq!(cur.snapshot.report.as_ref(), Some(&r));
         let text = std::str::from_utf8(&cur.metrics).unwrap();

@@ -150,7 +150,7 @@ mod tests {
                 error: None,
             },
             Some(r),
-            None,
+            Default::default(),
         );
         shared
     }
