@@ -315,6 +315,7 @@ impl Collector for Apk {
             esm_enabled: None,
             installed_digest: None,
             installed_delta: None,
+            running: Default::default(),
         })
     }
 }

@@ -591,6 +591,7 @@ impl Collector for Apt {
             esm_enabled: self.esm_enabled(&sources),
             installed_digest: None,
             installed_delta: None,
+            running: Default::default(),
         })
     }
 }

@@ -336,6 +336,7 @@ impl Collector for Pacman {
             esm_enabled: None,
             installed_digest: None,
             installed_delta: None,
+            running: Default::default(),
         })
     }
 }

@@ -4,21 +4,13 @@ use std::cmp::Ordering;
 use std::fs;
 use std::path::Path;
 
-use pakiti_report::{Reboot, RunningKernel};
+use pakiti_report::{LivePatch, Reboot, RunningKernel};
 
-/// A live patch loaded into the running kernel, from the kernel's own
-/// interface (`/sys/kernel/livepatch/<name>/`), which Ubuntu's Livepatch,
-/// Red Hat's kpatch and SUSE's kernel live patching all load through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LivePatch {
-    pub name: String,
-    /// `enabled` is 1: its replacement functions are in use.
-    pub enabled: bool,
-    /// `transition` is 1: still being applied to running tasks.
-    pub transition: bool,
-}
-
-/// The live patches of the running kernel, seen under `rootfs`
+/// The live patches of the running kernel, from the kernel's own interface
+/// (`/sys/kernel/livepatch/<name>/`: `enabled` 1 when its replacement
+/// functions are in use, `transition` 1 while it is still being applied to
+/// running tasks), which Ubuntu's Livepatch, Red Hat's kpatch and SUSE's
+/// kernel live patching all load through. Seen under `rootfs`
 /// (`sys/kernel/livepatch`); `None` when the kernel offers no live patching
 /// there (not built in, or `/sys` not mounted in the inspected tree), which
 /// says nothing of coverage, unlike an empty list.

@@ -287,6 +287,7 @@ pub fn inventory(
         esm_enabled: None,
         installed_digest: None,
         installed_delta: None,
+        running: Default::default(),
     }
 }
 

@@ -84,7 +84,6 @@ fn collect(s: &Settings, format: Format) -> anyhow::Result<ExitCode> {
                 host: HostFacts::from_report(&report),
                 last_attempt: Some(attempt),
                 report: Some(report),
-                running: runner.running(),
             };
             metrics::render(&snap, s.update_info).into_bytes()
         }
@@ -136,16 +135,10 @@ fn write_textfile(s: &Settings, output: &Path) -> anyhow::Result<ExitCode> {
     let runner = runner(s)?;
     let (attempt, result) = runner.run();
     let failed = attempt.error.clone();
-    let running = if result.is_ok() {
-        runner.running()
-    } else {
-        Default::default()
-    };
     let snap = Snapshot {
         host: runner.host.clone(),
         last_attempt: Some(attempt),
         report: result.ok(),
-        running,
     };
     // A failed collection is written too: success 0 and no stale counts.
     textfile::write_atomically(output, metrics::render(&snap, s.update_info).as_bytes())?;
@@ -216,17 +209,8 @@ async fn schedule(
 ) {
     loop {
         let r = runner.clone();
-        let scan = move || {
-            let (attempt, result) = r.run();
-            let running = if result.is_ok() {
-                r.running()
-            } else {
-                Default::default()
-            };
-            (attempt, result, running)
-        };
-        match tokio::task::spawn_blocking(scan).await {
-            Ok((attempt, result, running)) => {
+        match tokio::task::spawn_blocking(move || r.run()).await {
+            Ok((attempt, result)) => {
                 match &result {
                     Ok(report) => tracing::info!(
                         duration_ms = attempt.duration.as_millis() as u64,
@@ -251,7 +235,7 @@ async fn schedule(
                         let _ = p.push(&report).await;
                     });
                 }
-                shared.record(attempt, result.ok(), running);
+                shared.record(attempt, result.ok());
             }
             Err(e) => tracing::error!(error = %e, "collection task panicked"),
         }

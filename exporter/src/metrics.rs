@@ -5,8 +5,8 @@
 use pakiti_report::Severity;
 
 use crate::config::UpdateInfo;
-use crate::snapshot::{Restart, Snapshot};
-use pakiti_collectors::reboot::LivePatch;
+use crate::snapshot::Snapshot;
+use pakiti_report::{LivePatch, Restart};
 
 pub use pakiti_service::exposition::CONTENT_TYPE;
 use pakiti_service::exposition::{bool_value, seconds, Exposition};
@@ -119,40 +119,38 @@ fn update_series(m: &mut Exposition, inv: &pakiti_report::Inventory, update_info
 /// Processes running code that an upgrade deleted or replaced.
 fn restart_families(m: &mut Exposition, r: &Restart) {
     const SCAN: &str = "(latest look through /proc, after the latest successful collection)";
-    let n = &r.needed;
     m.gauge(
         "pakiti_restart_required_processes",
         &format!(
             "Processes running a library or executable that an upgrade deleted or replaced {SCAN}."
         ),
-        f64::from(n.processes),
+        f64::from(r.processes),
     );
     m.gauge(
         "pakiti_restart_required_units",
         &format!("Systemd services among them, to restart {SCAN}."),
-        n.units.len() as f64,
+        r.units.len() as f64,
     );
     m.gauge(
         "pakiti_restart_required_sessions",
         &format!("User sessions and user managers among them: log out and in {SCAN}."),
-        n.sessions.len() as f64,
+        f64::from(r.sessions),
     );
     m.gauge(
         "pakiti_restart_unreadable_processes",
         &format!("Processes the look could not read (another user's, without root): unknown, not clean {SCAN}."),
         f64::from(r.unreadable),
     );
-    if !n.units.is_empty() {
+    if !r.units.is_empty() {
         m.family(
             "pakiti_restart_required_unit_info",
             "gauge",
             &format!("One series per service to restart, with the packages whose files it runs outdated {SCAN}."),
         );
-        for (unit, packages) in &n.units {
-            let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
+        for u in &r.units {
             m.sample(
                 "pakiti_restart_required_unit_info",
-                &[("unit", unit), ("packages", &packages.join(","))],
+                &[("unit", &u.unit), ("packages", &u.packages.join(","))],
                 1.0,
             );
         }
@@ -202,11 +200,14 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
     if let Some(report) = &snap.report {
         inventory_families(&mut m, &report.inventory, update_info);
     }
-    if let Some(r) = &snap.running.restart {
-        restart_families(&mut m, r);
-    }
-    if let Some(patches) = &snap.running.livepatches {
-        livepatch_families(&mut m, patches);
+    if let Some(report) = &snap.report {
+        let running = &report.inventory.running;
+        if let Some(r) = &running.restart {
+            restart_families(&mut m, r);
+        }
+        if let Some(patches) = &running.livepatches {
+            livepatch_families(&mut m, patches);
+        }
     }
 
     if let Some(a) = &snap.last_attempt {
@@ -272,7 +273,6 @@ mod tests {
                 error: error.map(str::to_string),
             }),
             report: report.then_some(r),
-            running: Default::default(),
         }
     }
 
@@ -334,24 +334,19 @@ mod tests {
 
     #[test]
     fn restart_families_count_units_sessions_and_name_packages() {
-        use std::collections::BTreeSet;
         let mut snap = snapshot(true, None);
-        let mut needed = pakiti_collectors::restart::RestartNeeded {
-            processes: 4,
-            other_processes: 1,
-            ..Default::default()
+        let unit = |u: &str, p: &[&str]| pakiti_report::RestartUnit {
+            unit: u.into(),
+            packages: p.iter().map(|s| s.to_string()).collect(),
         };
-        needed.units.insert(
-            "nginx.service".into(),
-            BTreeSet::from(["libssl3".to_string(), "libc6".to_string()]),
-        );
-        needed.units.insert("cron.service".into(), BTreeSet::new());
-        needed.sessions.insert("session-3.scope".into());
-        snap.running.restart = Some(Restart {
-            needed,
-            scanned: 93,
+        snap.report.as_mut().unwrap().inventory.running.restart = Some(Restart {
+            processes: 4,
+            sessions: 1,
             unreadable: 2,
-            duration: Duration::from_millis(40),
+            units: vec![
+                unit("cron.service", &[]),
+                unit("nginx.service", &["libc6", "libssl3"]),
+            ],
         });
         let text = render(&snap, UpdateInfo::Security);
         for line in [
@@ -391,9 +386,10 @@ mod tests {
         let mut snap = snapshot(true, None);
         let text = render(&snap, UpdateInfo::Security);
         assert!(!text.contains("livepatch"), "no interface, no series");
-        snap.running.livepatches = Some(vec![]);
+        let running = &mut snap.report.as_mut().unwrap().inventory.running;
+        running.livepatches = Some(vec![]);
         assert!(render(&snap, UpdateInfo::Security).contains("pakiti_kernel_livepatches 0\n"));
-        snap.running.livepatches = Some(vec![
+        snap.report.as_mut().unwrap().inventory.running.livepatches = Some(vec![
             LivePatch {
                 name: "lkp_Ubuntu_5_15_0_91_101_generic_109".into(),
                 enabled: true,

@@ -8,7 +8,9 @@ use axum::body::Bytes;
 use std::collections::BTreeSet;
 
 use pakiti_collectors::{file_owners, host, reboot, restart, CollectError, Collector, Context};
-use pakiti_report::{HostIdentity, Hostname, Manager, OsInfo, Producer, Report};
+use pakiti_report::{
+    HostIdentity, Hostname, Manager, OsInfo, Producer, Report, Restart, RestartUnit, Running,
+};
 
 use crate::config::UpdateInfo;
 use crate::metrics;
@@ -75,29 +77,6 @@ pub struct Snapshot {
     pub last_attempt: Option<Attempt>,
     /// The latest successful collection.
     pub report: Option<Report>,
-    /// What the host runs, beside what is installed (looked at after the
-    /// latest successful collection).
-    pub running: Running,
-}
-
-/// What the host runs, beside what it has installed.
-#[derive(Debug, Clone, Default)]
-pub struct Running {
-    /// Processes running outdated code; `None` when off or never looked.
-    pub restart: Option<Restart>,
-    /// The running kernel's live patches; `None` when it offers none to see.
-    pub livepatches: Option<Vec<reboot::LivePatch>>,
-}
-
-/// Processes running code an upgrade deleted or replaced.
-#[derive(Debug, Clone)]
-pub struct Restart {
-    pub needed: restart::RestartNeeded,
-    /// Processes whose mappings were read.
-    pub scanned: u32,
-    /// Processes that could not be read (another user's, without root).
-    pub unreadable: u32,
-    pub duration: Duration,
 }
 
 /// What a panic said, where it said it with a string.
@@ -122,7 +101,7 @@ pub struct Runner {
 
 impl Runner {
     /// What the host runs: processes running outdated code, the kernel's
-    /// live patches.
+    /// live patches (the report's `running`).
     pub fn running(&self) -> Running {
         Running {
             restart: self.restart(),
@@ -160,10 +139,17 @@ impl Runner {
             "looked for processes running replaced code"
         );
         Some(Restart {
-            needed,
-            scanned: scan.scanned,
+            processes: needed.processes,
+            sessions: u32::try_from(needed.sessions.len()).unwrap_or(u32::MAX),
             unreadable: scan.unreadable,
-            duration,
+            units: needed
+                .units
+                .into_iter()
+                .map(|(unit, packages)| RestartUnit {
+                    unit,
+                    packages: packages.into_iter().collect(),
+                })
+                .collect(),
         })
     }
 
@@ -196,6 +182,7 @@ impl Runner {
             collection_duration: duration,
             inventory,
             };
+            report.inventory.running = self.running();
             // What the host says, made into a report the aggregator accepts.
             let changes = pakiti_report::clean(&mut report);
             if !changes.is_empty() {
@@ -254,7 +241,6 @@ impl Shared {
             host,
             last_attempt: None,
             report: None,
-            running: Running::default(),
         };
         Shared {
             current: RwLock::new(Arc::new(Rendered::new(snapshot, update_info))),
@@ -269,20 +255,13 @@ impl Shared {
         }
     }
 
-    /// Records an attempt; a failed one keeps the latest successful report
-    /// and what was seen running with it.
-    pub fn record(&self, attempt: Attempt, report: Option<Report>, running: Running) {
+    /// Records an attempt; a failed one keeps the latest successful report.
+    pub fn record(&self, attempt: Attempt, report: Option<Report>) {
         let old = self.current();
-        let running = if report.is_some() {
-            running
-        } else {
-            old.snapshot.running.clone()
-        };
         let mut snapshot = Snapshot {
             host: old.snapshot.host.clone(),
             last_attempt: Some(attempt),
             report: report.or_else(|| old.snapshot.report.clone()),
-            running,
         };
         if let Some(r) = &snapshot.report {
             snapshot.host.manager = Some(r.manager);
@@ -410,13 +389,13 @@ pub(crate) mod tests {
             duration: Duration::from_secs(1),
             error: None,
         };
-        shared.record(ok, Some(r.clone()), Running::default());
+        shared.record(ok, Some(r.clone()));
         let failed = Attempt {
             started_at: SystemTime::now(),
             duration: Duration::from_secs(1),
             error: Some("boom".into()),
         };
-        shared.record(failed, None, Running::default());
+        shared.record(failed, None);
         let cur = shared.current();
         assert_eq!(cur.snapshot.report.as_ref(), Some(&r));
         let text = std::str::from_utf8(&cur.metrics).unwrap();

@@ -150,7 +150,6 @@ mod tests {
                 error: None,
             },
             Some(r),
-            Default::default(),
         );
         shared
     }

@@ -97,7 +97,45 @@ pub fn clean(report: &mut Report) -> Vec<String> {
         inv.installed_packages = kept.len() as u64;
         inv.installed = Some(kept);
     }
+    clean_running(&mut notes, &mut inv.running);
     notes.lines
+}
+
+/// What the host runs: names made tokens (an empty one left out with its
+/// entry), lists cut to what a report may hold.
+fn clean_running(notes: &mut Notes, running: &mut crate::running::Running) {
+    use crate::running::{MAX_RUNNING_ITEMS, MAX_UNIT_PACKAGES};
+    if let Some(r) = &mut running.restart {
+        let units = std::mem::take(&mut r.units);
+        for mut u in units {
+            u.unit = token(notes, "running restart unit", u.unit);
+            if u.unit.is_empty() {
+                continue;
+            }
+            u.packages = tokens(
+                notes,
+                "running restart package",
+                std::mem::take(&mut u.packages),
+            );
+            u.packages.truncate(MAX_UNIT_PACKAGES);
+            r.units.push(u);
+        }
+        if r.units.len() > MAX_RUNNING_ITEMS {
+            notes.add("more services to restart than a report may hold: the rest left out");
+            r.units.truncate(MAX_RUNNING_ITEMS);
+        }
+    }
+    if let Some(patches) = running.livepatches.take() {
+        let mut kept: Vec<crate::running::LivePatch> = patches
+            .into_iter()
+            .filter_map(|mut p| {
+                p.name = optional_token(notes, "running livepatch", p.name)?;
+                Some(p)
+            })
+            .collect();
+        kept.truncate(MAX_RUNNING_ITEMS);
+        running.livepatches = Some(kept);
+    }
 }
 
 /// The inventory: each entry's tokens cleaned; an entry without a name,
@@ -309,5 +347,39 @@ mod tests {
             prop_assert!(r.validate().is_ok(), "{:?}", r.validate());
             prop_assert!(crate::from_json(&crate::to_json(&r)).is_ok());
         }
+    }
+
+    #[test]
+    fn what_the_host_runs_is_made_acceptable() {
+        let mut r = report("web-01", None, None, vec![]);
+        r.inventory.running = crate::running::Running {
+            restart: Some(crate::running::Restart {
+                processes: 2,
+                units: vec![
+                    crate::running::RestartUnit {
+                        unit: "my unit.service".into(),
+                        packages: vec!["".into(), "libc6".into()],
+                    },
+                    crate::running::RestartUnit {
+                        unit: "\u{7}".into(),
+                        packages: vec![],
+                    },
+                ],
+                ..Default::default()
+            }),
+            livepatches: Some(vec![crate::running::LivePatch {
+                name: "".into(),
+                enabled: true,
+                transition: false,
+            }]),
+        };
+        let notes = clean(&mut r);
+        assert!(!notes.is_empty());
+        r.validate().unwrap();
+        let restart = r.inventory.running.restart.as_ref().unwrap();
+        assert_eq!(restart.units.len(), 1);
+        assert_eq!(restart.units[0].unit, "my_unit.service");
+        assert_eq!(restart.units[0].packages, ["libc6"]);
+        assert_eq!(r.inventory.running.livepatches, Some(vec![]));
     }
 }

@@ -8,6 +8,7 @@
 pub mod clean;
 pub mod digest;
 pub mod model;
+pub mod running;
 pub mod testing;
 pub mod time;
 pub mod wire;
@@ -15,6 +16,7 @@ pub mod wire;
 pub use clean::clean;
 pub use digest::{digest_of_fields, installed_delta, installed_digest, is_digest};
 pub use model::*;
+pub use running::{LivePatch, Restart, RestartUnit, Running};
 pub use time::parse_rfc3339;
 pub use wire::{
     from_json, to_json, to_json_pretty, to_json_without_installed, WireError, SCHEMA_VERSION,

@@ -453,6 +453,9 @@ pub struct Inventory {
     /// aggregator acknowledged; `installed_digest` is then the digest of the
     /// inventory it makes.
     pub installed_delta: Option<InstalledDelta>,
+    /// What the host runs beside what it has installed (set by the
+    /// exporter after a collection).
+    pub running: crate::running::Running,
 }
 
 /// What changed in an inventory since the one of digest `base`: the entries
@@ -560,6 +563,7 @@ impl Report {
         if let Some(delta) = &self.inventory.installed_delta {
             self.validate_delta(delta)?;
         }
+        self.inventory.running.validate()?;
         if let Some(d) = &self.inventory.installed_digest {
             if !crate::is_digest(d) {
                 return Err(InvalidValue::Malformed {

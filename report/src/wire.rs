@@ -12,6 +12,7 @@ use crate::model::{
     HeldReason, HostIdentity, Hostname, Installed, InstalledDelta, InvalidValue, Inventory, OsInfo,
     Producer, Reboot, Report, RunningKernel, Severity, Update, MAX_COUNT,
 };
+use crate::running::{LivePatch, Restart, RestartUnit, Running};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -101,6 +102,99 @@ struct WireReport {
     /// Instead of `installed`: what changed since the inventory of `base`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     installed_delta: Option<WireDelta>,
+    /// What the host runs; absent in reports of older exporters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    running: Option<WireRunning>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct WireRunning {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restart: Option<WireRestart>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    livepatches: Option<Vec<WireLivePatch>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRestart {
+    processes: u32,
+    sessions: u32,
+    unreadable: u32,
+    units: Vec<WireRestartUnit>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireRestartUnit {
+    unit: String,
+    packages: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireLivePatch {
+    name: String,
+    enabled: bool,
+    transition: bool,
+}
+
+impl From<&Running> for Option<WireRunning> {
+    fn from(r: &Running) -> Self {
+        if r.restart.is_none() && r.livepatches.is_none() {
+            return None;
+        }
+        Some(WireRunning {
+            restart: r.restart.as_ref().map(|x| WireRestart {
+                processes: x.processes,
+                sessions: x.sessions,
+                unreadable: x.unreadable,
+                units: x
+                    .units
+                    .iter()
+                    .map(|u| WireRestartUnit {
+                        unit: u.unit.clone(),
+                        packages: u.packages.clone(),
+                    })
+                    .collect(),
+            }),
+            livepatches: r.livepatches.as_ref().map(|v| {
+                v.iter()
+                    .map(|p| WireLivePatch {
+                        name: p.name.clone(),
+                        enabled: p.enabled,
+                        transition: p.transition,
+                    })
+                    .collect()
+            }),
+        })
+    }
+}
+
+impl From<WireRunning> for Running {
+    fn from(w: WireRunning) -> Self {
+        Running {
+            restart: w.restart.map(|x| Restart {
+                processes: x.processes,
+                sessions: x.sessions,
+                unreadable: x.unreadable,
+                units: x
+                    .units
+                    .into_iter()
+                    .map(|u| RestartUnit {
+                        unit: u.unit,
+                        packages: u.packages,
+                    })
+                    .collect(),
+            }),
+            livepatches: w.livepatches.map(|v| {
+                v.into_iter()
+                    .map(|p| LivePatch {
+                        name: p.name,
+                        enabled: p.enabled,
+                        transition: p.transition,
+                    })
+                    .collect()
+            }),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -341,6 +435,7 @@ impl From<&Report> for WireReport {
                 added: d.added.iter().map(WireInstalled::from).collect(),
                 removed: d.removed.iter().map(WireInstalled::from).collect(),
             }),
+            running: (&inv.running).into(),
         }
     }
 }
@@ -426,6 +521,7 @@ impl TryFrom<WireReport> for Report {
                     added: d.added.into_iter().map(Installed::from).collect(),
                     removed: d.removed.into_iter().map(Installed::from).collect(),
                 }),
+                running: w.running.map(Running::from).unwrap_or_default(),
             },
         };
         report.validate()?;
@@ -576,6 +672,18 @@ mod tests {
                 esm_enabled: None,
                 installed_digest: None,
                 installed_delta: None,
+                running: crate::Running {
+                    restart: Some(crate::Restart {
+                        processes: 3,
+                        sessions: 1,
+                        unreadable: 0,
+                        units: vec![crate::RestartUnit {
+                            unit: "nginx.service".into(),
+                            packages: vec!["libssl3".into()],
+                        }],
+                    }),
+                    livepatches: Some(vec![]),
+                },
             },
         };
         r.inventory.installed_digest = r
@@ -697,6 +805,31 @@ mod tests {
         let report = sample();
         assert_eq!(from_json(&to_json(&report)).unwrap(), report);
         assert_eq!(from_json(&to_json_pretty(&report)).unwrap(), report);
+    }
+
+    #[test]
+    fn what_the_host_runs_is_optional_and_checked() {
+        // Older exporters send no "running": nothing is known of it, not "nothing".
+        let mut v: serde_json::Value = serde_json::from_slice(&to_json(&sample())).unwrap();
+        assert_eq!(v["running"]["restart"]["units"][0]["unit"], "nginx.service");
+        assert_eq!(v["running"]["livepatches"], serde_json::json!([]));
+        v.as_object_mut().unwrap().remove("running");
+        let r = from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(r.inventory.running, crate::Running::default());
+        // A part not looked at stays absent on the wire.
+        let mut only_patches = sample();
+        only_patches.inventory.running.restart = None;
+        let v: serde_json::Value = serde_json::from_slice(&to_json(&only_patches)).unwrap();
+        assert!(v["running"].get("restart").is_none(), "{v}");
+        assert_eq!(from_json(&to_json(&only_patches)).unwrap(), only_patches);
+        let mut none = sample();
+        none.inventory.running = crate::Running::default();
+        let v: serde_json::Value = serde_json::from_slice(&to_json(&none)).unwrap();
+        assert!(v.get("running").is_none());
+        let err = reject(|v| v["running"]["restart"]["units"][0]["unit"] = "two words".into());
+        assert!(err.contains("running restart unit"), "{err}");
+        let err = reject(|v| v["running"]["restart"]["processes"] = (-1).into());
+        assert!(err.contains("running"), "{err}");
     }
 
     fn reject(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
