@@ -143,6 +143,15 @@ tests.append({'interval': '1h', 'input_series': [
     {'eval_time': '71h', 'alertname': name, 'exp_alerts': []},
     {'eval_time': '73h', 'alertname': name, 'exp_alerts': [alert(name, e1)]}]})
 
+# 8b. the same seen through the aggregator's /federate (host and site labels)
+name = 'PakitiHostRunsReplacedCode'
+tests[-1]['input_series'] += [
+    {'series': 'pakiti_restart_required_units{host="web-01",site="SiteA",job="pakiti-federate"}', 'values': '1x100'},
+    {'series': 'pakiti_restart_required_units{host="web-02",site="SiteA",job="pakiti-federate"}', 'values': '0x100'}]
+tests[-1]['alert_rule_test'] += [
+    {'eval_time': '71h', 'alertname': name, 'exp_alerts': []},
+    {'eval_time': '73h', 'alertname': name, 'exp_alerts': [alert(name, dict(lw1, job='pakiti-federate'))]}]
+
 # 9. held security fixes: h1 holds a critical one for days; h2 only a low one
 name = 'PakitiSecurityFixesHeld'
 tests.append({'interval': '1h', 'input_series': [

@@ -125,6 +125,9 @@ def fleet():
                thresholds=red_above(1), description="Hosts with a pending critical or important security update."), 4, 4)
     L.add(stat("Need a reboot", f"count(pakiti_reboot_required{{{sel}}} == 1) or vector(0)",
                thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}]), 4, 4)
+    L.add(stat("Running replaced code", f"count(pakiti_restart_required_units{{{sel}}} > 0) or vector(0)",
+               thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
+               description="Hosts with services still running a library or executable that an upgrade replaced: the fix is installed, not running."), 4, 4)
     L.add(stat("Stale (no report for 6h)", f"count((time() - pakiti_last_report_timestamp_seconds{{{sel}}}) > 6 * 3600) or vector(0)",
                thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
                description="Hosts the aggregator has not heard from for six hours: their status is unknown."), 4, 4)
@@ -225,6 +228,9 @@ def host():
     L.add(stat("Held", f"pakiti_updates_held{{{h}}}", description="Held, pinned, kept back or phased."), 4, 4)
     L.add(stat("Reboot required", f"pakiti_reboot_required{{{h}}}", thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
                mappings=[{"type": "value", "options": {"0": {"text": "no"}, "1": {"text": "yes"}}}]), 4, 4)
+    L.add(stat("Services running replaced code", f"pakiti_restart_required_units{{{h}}}",
+               thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
+               description="Services still running a library or executable that an upgrade deleted or replaced; pakiti_restart_required_unit_info names them."), 4, 4)
     L.add(stat("Package lists age", f"time() - pakiti_package_metadata_timestamp_seconds{{{h}}}", unit="s",
                thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 2 * 86400}],
                description="Time since the package lists were last refreshed; older than 2 days means new fixes are not seen."), 4, 4)

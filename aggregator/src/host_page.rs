@@ -148,6 +148,7 @@ pub async fn host(
     let search = q.q.clone().unwrap_or_default();
     let installed = installed_rows(&d, &search.to_lowercase());
     let changes = change_rows(&d, now);
+    let running = running_context(&d.running);
     let v = crate::vulnerabilities::of(&state, &d).await?;
     let vulnerabilities = vulnerabilities_context(&v, &d);
     Ok(render(
@@ -162,9 +163,28 @@ pub async fn host(
             installed_total => d.installed.as_ref().map(Vec::len),
             search,
             changes,
+            running,
             kernel_package => d.platform.running_kernel.as_ref().map(|k| format!("{} {}", k.package, k.version)),
         },
     ))
+}
+
+/// What the host runs beside what it has installed, for its page.
+fn running_context(r: &pakiti_report::Running) -> minijinja::Value {
+    let restart = r.restart.as_ref().map(|x| {
+        context! {
+            processes => x.processes,
+            sessions => x.sessions,
+            unreadable => x.unreadable,
+            units => x.units.iter().map(|u| context! { unit => u.unit, packages => u.packages }).collect::<Vec<_>>(),
+        }
+    });
+    let livepatches = r.livepatches.as_ref().map(|v| {
+        v.iter()
+            .map(|p| context! { name => p.name, enabled => p.enabled, transition => p.transition })
+            .collect::<Vec<_>>()
+    });
+    context! { restart, livepatches }
 }
 
 /// The host's facts as the host page shows them.

@@ -22,7 +22,50 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
     security_families(m, &hosts);
     info_families(m, &hosts);
     vulnerability_families(m, &hosts);
+    running_families(m, &hosts);
     federate_sites(m, sites);
+}
+
+/// What each host runs beside what it has installed: processes running
+/// replaced code and the services and sessions among them, the kernel's
+/// live patches. No series where the host's exporter did not say (unknown,
+/// not none).
+fn running_families(m: &mut Exposition, hosts: &[&HostSummary]) {
+    type Count = fn(&HostSummary) -> Option<u32>;
+    let families: [(&str, &str, Count); 4] = [
+        (
+            "pakiti_restart_required_processes",
+            "Processes running a library or executable that an upgrade deleted or replaced, per host (latest report).",
+            |h| h.running.restart.map(|r| r.processes),
+        ),
+        (
+            "pakiti_restart_required_units",
+            "Systemd services among them, to restart, per host (latest report).",
+            |h| h.running.restart.map(|r| r.units),
+        ),
+        (
+            "pakiti_restart_required_sessions",
+            "User sessions and user managers among them, per host (latest report).",
+            |h| h.running.restart.map(|r| r.sessions),
+        ),
+        (
+            "pakiti_kernel_livepatches",
+            "Live patches loaded and enabled in the host's running kernel (latest report).",
+            |h| h.running.livepatches,
+        ),
+    ];
+    for (name, help, count) in families {
+        m.family(name, "gauge", help);
+        for h in hosts {
+            if let Some(n) = count(h) {
+                m.sample(
+                    name,
+                    &[("host", &h.hostname), ("site", &site_of(h))],
+                    f64::from(n),
+                );
+            }
+        }
+    }
 }
 
 fn site_of(h: &HostSummary) -> String {

@@ -81,6 +81,11 @@ pub(crate) fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> V
         "security_metadata_available": h.security_metadata_available,
         "metadata_updated_at": h.metadata_updated_at.map(rfc3339),
         "security_pending_since": h.security_pending_since.map(rfc3339),
+        // null: the host's exporter did not say (unknown, not none).
+        "restart_required": h.running.restart.map(|r| json!({
+            "processes": r.processes, "units": r.units, "sessions": r.sessions,
+        })),
+        "kernel_livepatches": h.running.livepatches,
     })
 }
 

@@ -168,6 +168,17 @@ impl From<&Running> for Option<WireRunning> {
     }
 }
 
+/// `running` alone as JSON, as the store keeps it; `None` when nothing is known.
+pub fn running_to_json(r: &Running) -> Option<String> {
+    let w: Option<WireRunning> = r.into();
+    w.and_then(|w| serde_json::to_string(&w).ok())
+}
+
+/// `running` read back from [`running_to_json`].
+pub fn running_from_json(text: &str) -> Result<Running, serde_json::Error> {
+    serde_json::from_str::<WireRunning>(text).map(Running::from)
+}
+
 impl From<WireRunning> for Running {
     fn from(w: WireRunning) -> Self {
         Running {

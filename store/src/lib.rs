@@ -275,6 +275,63 @@ pub struct HostSummary {
     /// rematch left them; `None` when no loaded feed covers it (or it was
     /// never matched): unknown, never clean.
     pub vulnerabilities: Option<VulnCounts>,
+    /// What it runs beside what it has installed, counted.
+    pub running: RunningCounts,
+}
+
+/// A host's `running`, counted for the fleet's pages and `/federate`; each
+/// part `None` where the host's exporter did not look or cannot see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunningCounts {
+    pub restart: Option<RestartCounts>,
+    /// Live patches enabled in the running kernel.
+    pub livepatches: Option<u32>,
+}
+
+/// Processes running replaced code, and the services and sessions among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RestartCounts {
+    pub processes: u32,
+    pub units: u32,
+    pub sessions: u32,
+}
+
+impl RunningCounts {
+    pub fn of(r: &pakiti_report::Running) -> RunningCounts {
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        RunningCounts {
+            restart: r.restart.as_ref().map(|x| RestartCounts {
+                processes: x.processes,
+                units: n(x.units.len()),
+                sessions: x.sessions,
+            }),
+            livepatches: r.livepatches_enabled(),
+        }
+    }
+
+    /// From the hosts table's columns (restart processes, units, sessions;
+    /// live patches), NULL where unknown.
+    pub(crate) fn from_columns(restart: [Option<i64>; 3], livepatches: Option<i64>) -> Self {
+        let n = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+        RunningCounts {
+            restart: match restart {
+                [Some(p), Some(u), Some(s)] => Some(RestartCounts {
+                    processes: n(p),
+                    units: n(u),
+                    sessions: n(s),
+                }),
+                _ => None,
+            },
+            livepatches: livepatches.map(n),
+        }
+    }
+}
+
+/// A host's stored `running` (JSON in the hosts table); unknown when absent
+/// or unreadable.
+pub(crate) fn running_of(json: Option<&str>) -> pakiti_report::Running {
+    json.and_then(|j| pakiti_report::wire::running_from_json(j).ok())
+        .unwrap_or_default()
 }
 
 /// A pending update with its patch age.
@@ -334,6 +391,8 @@ pub struct HostDetail {
     pub installed_changes: Vec<InstalledChange>,
     /// What else the host said for vulnerability matching.
     pub platform: Platform,
+    /// What it runs beside what it has installed.
+    pub running: pakiti_report::Running,
 }
 
 /// How many changes of installed versions [`Store::host`] returns.

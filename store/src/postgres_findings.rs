@@ -84,8 +84,8 @@ pub(crate) fn matching_input(c: &mut impl GenericClient, id: i64) -> R<Option<Ma
     };
     let (summary, basis, findings_digest) = (
         crate::postgres::summary(&r)?,
-        r.try_get(40)?,
-        r.try_get(41)?,
+        r.try_get(crate::postgres::SUMMARY_WIDTH)?,
+        r.try_get(crate::postgres::SUMMARY_WIDTH + 1)?,
     );
     let candidates = c
         .query(

@@ -79,7 +79,8 @@ pub(crate) fn matching_input(c: &Connection, id: i64) -> rusqlite::Result<Option
             crate::sqlite::SUMMARY_COLUMNS
         ))?
         .query_row([id], |r| {
-            Ok((crate::sqlite::summary(r)?, r.get(40)?, r.get(41)?))
+            let at = crate::sqlite::SUMMARY_WIDTH;
+            Ok((crate::sqlite::summary(r)?, r.get(at)?, r.get(at + 1)?))
         })
         .optional()?
     else {

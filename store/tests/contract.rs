@@ -1186,12 +1186,16 @@ macro_rules! contract {
 
 #[path = "contract/findings_cases.rs"]
 mod findings_cases;
+#[path = "contract/running_cases.rs"]
+mod running_cases;
 
 use cases::*;
 use findings_cases::*;
 use inventory_cases::*;
+use running_cases::*;
 
 contract!(
+    what_a_host_runs_is_kept_counted_and_cleared,
     the_inventory_is_kept_queried_and_its_changes_recorded,
     an_inventory_named_by_digest_is_taken_only_when_stored,
     an_inventory_sent_as_a_delta_applies_only_to_its_base,

@@ -27,7 +27,9 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
         .batch_execute(
             "DROP TABLE pending_refs; DROP INDEX pending_by_name;
              CREATE INDEX pending_by_name ON pending_updates (name);
-             DELETE FROM schema_migrations WHERE version = 10;",
+             ALTER TABLE hosts DROP COLUMN restart_processes, DROP COLUMN restart_units,
+                 DROP COLUMN restart_sessions, DROP COLUMN livepatches, DROP COLUMN running;
+             DELETE FROM schema_migrations WHERE version >= 10;",
         )
         .unwrap();
     let store = PgStore::connect(&db.url, PgOptions::default()).unwrap();

@@ -35,6 +35,12 @@ fn fleet() -> Vec<Value> {
         true,
         many,
     ));
+    // web-01's exporter looked at what runs: nginx still runs the replaced libssl.
+    fleet[0]["running"] = serde_json::json!({
+        "restart": {"processes": 3, "sessions": 1, "unreadable": 0,
+                    "units": [{"unit": "nginx.service", "packages": ["libssl3"]}]},
+        "livepatches": [{"name": "lkp_Ubuntu_6_1_0", "enabled": true, "transition": false}]
+    });
     fleet
 }
 
@@ -136,6 +142,39 @@ fn an_administrator_clicks_through_the_pages() {
     assert_eq!(b.texts(HOST_CELLS), ["web-01", "web-02", "big-01"]);
     b.click(&b.find("tbody a[href='/hosts/web-02?site=SiteA']"));
     assert_eq!(b.text(&b.find("h1")), "web-02");
+
+    // What web-01 runs: on its page, in /federate with host and site, in the API;
+    // hosts whose exporter did not say have no series (unknown, not none).
+    b.goto(&format!("{base}/hosts/web-01?site=SiteA"));
+    let running = b.text(&b.find("#running + p"));
+    assert!(
+        running.starts_with("3 processes still run a library or executable"),
+        "{running}"
+    );
+    assert_eq!(
+        b.texts("#running ~ .scroll tbody th[scope=row]")[0],
+        "nginx.service"
+    );
+    let federate = reqwest::blocking::get(format!("{base}/federate"))
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        "pakiti_restart_required_units{host=\"web-01\",site=\"SiteA\"} 1\n",
+        "pakiti_restart_required_processes{host=\"web-01\",site=\"SiteA\"} 3\n",
+        "pakiti_kernel_livepatches{host=\"web-01\",site=\"SiteA\"} 1\n",
+    ] {
+        assert!(federate.contains(line), "{line}");
+    }
+    assert!(!federate.contains("pakiti_restart_required_units{host=\"web-02\""));
+    let api: Value = reqwest::blocking::get(format!("{base}/api/v1/hosts/web-01?site=SiteA"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(api["restart_required"]["units"], 1, "{api}");
+    assert_eq!(api["kernel_livepatches"], 1);
+    b.goto(&format!("{base}/hosts/web-02?site=SiteA"));
+    assert!(b.text(&b.find("#running + p")).starts_with("Unknown:"));
 
     // A host with 160 pending updates: its 3 security updates first, worst
     // first; the other 157 collapsed until asked for.

@@ -100,7 +100,10 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
     c.execute_batch(
         "DROP TABLE pending_refs; DROP INDEX pending_by_name;
          CREATE INDEX pending_by_name ON pending_updates (name);
-         DELETE FROM schema_migrations WHERE version = 11;",
+         ALTER TABLE hosts DROP COLUMN restart_processes; ALTER TABLE hosts DROP COLUMN restart_units;
+         ALTER TABLE hosts DROP COLUMN restart_sessions; ALTER TABLE hosts DROP COLUMN livepatches;
+         ALTER TABLE hosts DROP COLUMN running;
+         DELETE FROM schema_migrations WHERE version >= 11;",
     )
     .unwrap();
     drop(c);
