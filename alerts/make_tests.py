@@ -163,10 +163,26 @@ tests.append({'interval': '1h', 'input_series': [
     {'eval_time': '167h', 'alertname': name, 'exp_alerts': []},
     {'eval_time': '169h', 'alertname': name, 'exp_alerts': [alert(name, e1)]}]})
 
+# 10. support windows: h1's standard support ends in 60 days and everything has ended for
+# h3; h2 has years left
+e3 = {'instance': 'h3:10150', 'job': 'pakiti-exporter'}
+tests.append({'interval': '1m', 'input_series': [
+    s('pakiti_os_support_end_timestamp_seconds', dict(e1, kind='standard'), '5184000x100'),
+    s('pakiti_os_support_end_timestamp_seconds', dict(e1, kind='extended', program='LTS'), '126144000x100'),
+    s('pakiti_os_support_end_timestamp_seconds', dict(e2, kind='standard'), '31536000x100'),
+    s('pakiti_os_support_end_timestamp_seconds', dict(e3, kind='standard'), '0x100'),
+    s('pakiti_os_support_end_timestamp_seconds', dict(e3, kind='extended', program='ESM'), '0x100')],
+  'alert_rule_test': [
+    {'eval_time': '59m', 'alertname': 'PakitiOsStandardSupportEnding', 'exp_alerts': []},
+    {'eval_time': '61m', 'alertname': 'PakitiOsStandardSupportEnding', 'exp_alerts': [
+        alert('PakitiOsStandardSupportEnding', dict(e1, kind='standard'), 5184000 - 61 * 60)]},
+    {'eval_time': '59m', 'alertname': 'PakitiOsOutOfSupport', 'exp_alerts': []},
+    {'eval_time': '61m', 'alertname': 'PakitiOsOutOfSupport', 'exp_alerts': [alert('PakitiOsOutOfSupport', e3)]}]})
+
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered
 slow = tests[0:1] + tests[2:3] + tests[6:9]   # days: evaluated hourly
-fast = tests[1:2] + tests[3:6]
+fast = tests[1:2] + tests[3:6] + tests[9:10]
 for name, tt, every in [('pakiti.rules.test.yml', fast, '1m'), ('pakiti.deadlines.test.yml', slow, '1h')]:
     doc = {'rule_files': ['pakiti.rules.yml'], 'evaluation_interval': every, 'tests': tt}
     header = f"# promtool test rules alerts/{name}\n# With the other test file, every alert of pakiti.rules.yml firing and staying silent;\n# annotations are checked word for word, so a template naming a missing label fails.\n"

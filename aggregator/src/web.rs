@@ -314,6 +314,8 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         fixable_ci: usize,
         /// No loaded feed covers them: unknown, not clean.
         vulns_unknown: usize,
+        /// Services running code an upgrade replaced.
+        replaced_code: usize,
     }
     let add = |t: &mut Tally, h: &HostSummary, stale: bool| {
         t.fixable_ci += usize::from(fixable(h).is_some_and(|(ci, _)| ci > 0));
@@ -324,6 +326,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
             h.counts.security(Severity::Critical) + h.counts.security(Severity::Important) > 0,
         );
         t.reboot += usize::from(h.counts.reboot_required);
+        t.replaced_code += usize::from(h.running.restart.is_some_and(|r| r.units > 0));
         t.stale += usize::from(stale);
         t.pending += u64::from(h.counts.pending);
     };

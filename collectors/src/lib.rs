@@ -16,6 +16,7 @@ pub mod pacman;
 pub mod reboot;
 pub mod restart;
 pub mod rpm;
+pub mod support;
 pub mod zypper;
 
 use std::path::PathBuf;

@@ -108,6 +108,7 @@ pub struct Settings {
     pub update_info: UpdateInfo,
     pub cache_dir: PathBuf,
     pub restart_scan: bool,
+    pub support: config::SupportSection,
     pub site: Option<String>,
     pub security_patterns: Vec<SecurityPattern>,
     pub apk_secdb: Vec<PathBuf>,
@@ -207,6 +208,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(crate::snapshot::default_cache_dir),
             restart_scan: c.restart_scan.unwrap_or(true),
+            support: file.support.clone(),
             site: file.site.clone(),
             security_patterns: config::security_patterns(&file.apt),
             apk_secdb: file.apk.secdb.clone(),

@@ -26,6 +26,60 @@ pub struct File {
     pub push: PushSection,
     #[serde(default)]
     pub log: pakiti_service::logging::LogSection,
+    #[serde(default)]
+    pub support: SupportSection,
+}
+
+/// This host's security support window, where the shipped one is wrong for
+/// it or missing (a release pakiti does not know, a contract of its own).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportSection {
+    /// End of standard security support, `YYYY-MM-DD`.
+    pub standard_end: Option<String>,
+    /// The extended programme's name (`LTS`, `ESM`, `ELS`, `LTSS`)…
+    pub extended: Option<String>,
+    /// …and its end, `YYYY-MM-DD`.
+    pub extended_end: Option<String>,
+}
+
+/// The support window these settings give for a host whose shipped window
+/// is `shipped`: each key set replaces that part.
+pub fn support_window(
+    s: &SupportSection,
+    shipped: Option<&pakiti_collectors::support::Window>,
+) -> anyhow::Result<Option<pakiti_collectors::support::Window>> {
+    use pakiti_collectors::support::{date, Window};
+    let day = |key: &str, v: &str| date(v).map_err(|e| anyhow::anyhow!("support.{key}: {e}"));
+    let mut w = match (shipped, &s.standard_end) {
+        (Some(w), _) => w.clone(),
+        (None, Some(end)) => Window {
+            standard_end: day("standard_end", end)?,
+            extended: None,
+            source: "exporter.toml [support]".into(),
+        },
+        (None, None) => {
+            if s.extended.is_some() || s.extended_end.is_some() {
+                anyhow::bail!(
+                    "support: extended needs standard_end for a release pakiti does not know"
+                );
+            }
+            return Ok(None);
+        }
+    };
+    if let Some(end) = &s.standard_end {
+        w.standard_end = day("standard_end", end)?;
+        w.source = "exporter.toml [support]".into();
+    }
+    match (&s.extended, &s.extended_end) {
+        (Some(name), Some(end)) => {
+            w.extended = Some((name.clone(), day("extended_end", end)?));
+            w.source = "exporter.toml [support]".into();
+        }
+        (None, None) => {}
+        _ => anyhow::bail!("support: set extended and extended_end together"),
+    }
+    Ok(Some(w))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +218,40 @@ pub fn security_patterns(section: &AptSection) -> Vec<SecurityPattern> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_support_section_replaces_the_shipped_window_part_by_part() {
+        use pakiti_collectors::support::date;
+        let shipped = crate::snapshot::shipped_windows().find("rhel", "9.4");
+        let none = SupportSection::default();
+        assert_eq!(support_window(&none, shipped).unwrap().as_ref(), shipped);
+        assert_eq!(support_window(&none, None).unwrap(), None);
+        let own = SupportSection {
+            standard_end: Some("2030-01-31".into()),
+            ..SupportSection::default()
+        };
+        let w = support_window(&own, shipped).unwrap().unwrap();
+        assert_eq!(w.standard_end, date("2030-01-31").unwrap());
+        assert_eq!(w.extended, shipped.unwrap().extended, "the rest stays");
+        // A release pakiti does not know gets its window from here alone.
+        let w = support_window(&own, None).unwrap().unwrap();
+        assert_eq!(
+            (w.extended, w.source.as_str()),
+            (None, "exporter.toml [support]")
+        );
+        for bad in [
+            SupportSection {
+                standard_end: Some("2030-02-30x".into()),
+                ..SupportSection::default()
+            },
+            SupportSection {
+                extended: Some("ELS".into()),
+                ..SupportSection::default()
+            },
+        ] {
+            assert!(support_window(&bad, shipped).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_example_names_every_key_the_code_takes_and_no_other() {

@@ -52,6 +52,8 @@ fn runner(s: &Settings) -> anyhow::Result<Runner> {
         })?,
     };
     host.manager = Some(manager);
+    let shipped = pakiti_exporter::snapshot::shipped_windows().find(&host.os.id, &host.os.version);
+    host.support = pakiti_exporter::config::support_window(&s.support, shipped)?;
     let collector = pakiti_collectors::collector(manager, s.collector_context());
     let restart = s.restart_scan.then(|| (manager, s.collector_context()));
     Ok(Runner {
@@ -81,7 +83,7 @@ fn collect(s: &Settings, format: Format) -> anyhow::Result<ExitCode> {
         Format::Text => pakiti_exporter::text::table(&report).into_bytes(),
         Format::Prometheus => {
             let snap = Snapshot {
-                host: HostFacts::from_report(&report),
+                host: runner.host.clone(),
                 last_attempt: Some(attempt),
                 report: Some(report),
             };

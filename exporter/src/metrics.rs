@@ -229,6 +229,25 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
     }
 
     let host = &snap.host;
+    if let Some(w) = &host.support {
+        m.family(
+            "pakiti_os_support_end_timestamp_seconds",
+            "gauge",
+            "When the host's release stops getting security fixes: standard support, and the extended programme after it (program: LTS, ESM, ELS, LTSS), in seconds since the epoch. Absent for a release pakiti knows no window of.",
+        );
+        m.sample(
+            "pakiti_os_support_end_timestamp_seconds",
+            &[("kind", "standard")],
+            seconds(w.standard_end),
+        );
+        if let Some((program, end)) = &w.extended {
+            m.sample(
+                "pakiti_os_support_end_timestamp_seconds",
+                &[("kind", "extended"), ("program", program)],
+                seconds(*end),
+            );
+        }
+    }
     m.family(
         "pakiti_host_info",
         "gauge",
@@ -404,5 +423,23 @@ mod tests {
         let text = render(&snap, UpdateInfo::Security);
         assert!(text.contains("pakiti_kernel_livepatches 1\n"), "{text}");
         assert!(text.contains("pakiti_kernel_livepatch_info{patch=\"kpatch_old\",enabled=\"false\",transition=\"false\"} 1\n"), "{text}");
+    }
+
+    #[test]
+    fn the_support_window_is_exposed_where_known() {
+        let mut snap = snapshot(true, None);
+        snap.host.support = None;
+        assert!(!render(&snap, UpdateInfo::Security).contains("pakiti_os_support"));
+        snap.host.support = crate::snapshot::shipped_windows()
+            .find("debian", "12")
+            .cloned();
+        let text = render(&snap, UpdateInfo::Security);
+        assert!(
+            text.contains(
+                "pakiti_os_support_end_timestamp_seconds{kind=\"standard\"} 1781049600\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("pakiti_os_support_end_timestamp_seconds{kind=\"extended\",program=\"LTS\"} 1845936000\n"), "{text}");
     }
 }

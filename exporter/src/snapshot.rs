@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::Bytes;
 use std::collections::BTreeSet;
 
-use pakiti_collectors::{file_owners, host, reboot, restart, CollectError, Collector, Context};
+use pakiti_collectors::{
+    file_owners, host, reboot, restart, support, CollectError, Collector, Context,
+};
 use pakiti_report::{
     HostIdentity, Hostname, Manager, OsInfo, Producer, Report, Restart, RestartUnit, Running,
 };
@@ -23,6 +25,21 @@ pub struct HostFacts {
     pub manager: Option<Manager>,
     pub identity: HostIdentity,
     pub arch: String,
+    /// Its release's security support window; `None` when pakiti knows none.
+    pub support: Option<support::Window>,
+}
+
+/// The support windows shipped with pakiti, parsed once.
+pub fn shipped_windows() -> &'static support::Windows {
+    static WINDOWS: std::sync::OnceLock<support::Windows> = std::sync::OnceLock::new();
+    WINDOWS.get_or_init(|| {
+        // Parsed and checked by the collectors' tests: it cannot fail here.
+        support::Windows::parse(support::SHIPPED).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the shipped support windows do not parse");
+            support::Windows::parse("as_of = \"1970-01-01\"\nrelease = []\n")
+                .expect("an empty support file parses")
+        })
+    })
 }
 
 impl HostFacts {
@@ -48,6 +65,7 @@ impl HostFacts {
                 site,
             },
             arch: std::env::consts::ARCH.to_string(),
+            support: None,
         })
     }
 
@@ -58,6 +76,7 @@ impl HostFacts {
             manager: Some(r.manager),
             identity: r.host.clone(),
             arch: r.arch.clone(),
+            support: shipped_windows().find(&r.os.id, &r.os.version).cloned(),
         }
     }
 }
@@ -313,6 +332,7 @@ pub(crate) mod tests {
                 manager: Some(Manager::Apt),
                 identity: r.host.clone(),
                 arch: r.arch.clone(),
+                support: None,
             },
         };
         let (attempt, result) = runner.run();

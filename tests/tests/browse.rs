@@ -83,26 +83,26 @@ fn an_administrator_clicks_through_the_pages() {
     screenshot(&b, "hosts-desktop.png");
 
     // A heading sorts; the same heading again reverses.
-    b.click(&b.find("thead a[href*='sort=host']"));
+    b.follow(&b.find("thead a[href*='sort=host']"));
     assert_eq!(
         b.texts(HOST_CELLS),
         ["big-01", "clean-01", "db-01", "web-01", "web-02"]
     );
     assert!(b.url().contains("sort=host&order=asc"), "{}", b.url());
-    b.click(&b.find("thead a[href*='sort=host']"));
+    b.follow(&b.find("thead a[href*='sort=host']"));
     assert_eq!(
         b.texts(HOST_CELLS),
         ["web-02", "web-01", "db-01", "clean-01", "big-01"]
     );
-    b.click(&b.find("thead a[href*='sort=pending']"));
+    b.follow(&b.find("thead a[href*='sort=pending']"));
     assert_eq!(b.texts(HOST_CELLS)[0], "big-01");
     // Security: one critical outranks any number of lesser ones.
-    b.click(&b.find("thead a[href*='sort=security']"));
+    b.follow(&b.find("thead a[href*='sort=security']"));
     assert_eq!(
         b.texts(HOST_CELLS),
         ["big-01", "web-01", "web-02", "db-01", "clean-01"]
     );
-    b.click(&b.find("caption a"));
+    b.follow(&b.find("caption a"));
     assert!(b.url().contains("sort=attention"), "{}", b.url());
 
     // The filter form, submitted as a person would: a site chosen, a name typed.
@@ -110,7 +110,7 @@ fn an_administrator_clicks_through_the_pages() {
     let q = b.find("#q");
     b.clear(&q);
     b.type_into(&q, "01");
-    b.click(&b.find("form.filters button[type=submit]"));
+    b.follow(&b.find("form.filters button[type=submit]"));
     assert_eq!(b.texts(HOST_CELLS), ["big-01", "db-01", "clean-01"]);
     assert!(
         b.url().contains("site=SiteB") && b.url().contains("q=01"),
@@ -119,12 +119,12 @@ fn an_administrator_clicks_through_the_pages() {
     );
     let reboot = b.find("#reboot option[value=yes]");
     b.click(&reboot);
-    b.click(&b.find("form.filters button[type=submit]"));
+    b.follow(&b.find("form.filters button[type=submit]"));
     assert_eq!(b.texts(HOST_CELLS), ["big-01"]);
 
     // Host → package → CVE.
     b.goto(&format!("{base}/hosts"));
-    b.click(&b.find("tbody a[href='/hosts/web-01?site=SiteA']"));
+    b.follow(&b.find("tbody a[href='/hosts/web-01?site=SiteA']"));
     assert_eq!(b.text(&b.find("h1")), "web-01");
     assert_eq!(
         b.texts("#security-updates + .scroll tbody th[scope=row]"),
@@ -134,13 +134,13 @@ fn an_administrator_clicks_through_the_pages() {
         b.text(&b.find("#security-updates + .scroll tbody td")),
         "critical"
     );
-    b.click(&b.find("#security-updates + .scroll tbody a[href='/packages/openssl']"));
+    b.follow(&b.find("#security-updates + .scroll tbody a[href='/packages/openssl']"));
     assert!(b.url().ends_with("/packages/openssl"), "{}", b.url());
     assert_eq!(b.texts(HOST_CELLS), ["web-01", "web-02", "big-01"]);
-    b.click(&b.find("tbody a[href='/cves/CVE-2026-0001']"));
+    b.follow(&b.find("tbody a[href='/cves/CVE-2026-0001']"));
     assert!(b.url().ends_with("/cves/CVE-2026-0001"), "{}", b.url());
     assert_eq!(b.texts(HOST_CELLS), ["web-01", "web-02", "big-01"]);
-    b.click(&b.find("tbody a[href='/hosts/web-02?site=SiteA']"));
+    b.follow(&b.find("tbody a[href='/hosts/web-02?site=SiteA']"));
     assert_eq!(b.text(&b.find("h1")), "web-02");
 
     // What web-01 runs: on its page, in /federate with host and site, in the API;
@@ -175,6 +175,14 @@ fn an_administrator_clicks_through_the_pages() {
     assert_eq!(api["kernel_livepatches"], 1);
     b.goto(&format!("{base}/hosts/web-02?site=SiteA"));
     assert!(b.text(&b.find("#running + p")).starts_with("Unknown:"));
+    b.goto(&format!("{base}/"));
+    assert!(
+        b.texts(".cards .card")
+            .iter()
+            .any(|c| c == "1\nruns replaced code in services (fix installed, not running)"),
+        "{:?}",
+        b.texts(".cards .card")
+    );
 
     // A host with 160 pending updates: its 3 security updates first, worst
     // first; the other 157 collapsed until asked for.
@@ -197,7 +205,7 @@ fn an_administrator_clicks_through_the_pages() {
     assert!(b.displayed(&first_other));
     assert_eq!(b.text(&first_other), "pkg-000");
     // Sorted by package name instead of severity: the security table follows.
-    b.click(&b.find("#security-updates + .scroll thead a[href*='usort=package']"));
+    b.follow(&b.find("#security-updates + .scroll thead a[href*='usort=package']"));
     assert_eq!(
         b.texts("#security-updates + .scroll tbody th[scope=row]"),
         ["libxml2", "openssl", "zlib1g"]
@@ -205,7 +213,7 @@ fn an_administrator_clicks_through_the_pages() {
     // The filter: names, repositories and ids; it opens the rest.
     let uq = b.find("#uq");
     b.type_into(&uq, "pkg-15");
-    b.click(&b.find("#updates ~ form button[type=submit]"));
+    b.follow(&b.find("#updates ~ form button[type=submit]"));
     assert_eq!(
         b.texts("#other-updates tbody th[scope=row]"),
         (150..157).map(|i| format!("pkg-{i}")).collect::<Vec<_>>()

@@ -154,12 +154,23 @@ impl Browser {
         self.find_all(css).iter().map(|e| self.text(e)).collect()
     }
 
-    /// Clicks the link or button, then waits until the page it leads to has
-    /// loaded (WebDriver's click returns once navigation has started).
+    /// Clicks an element that stays on the page (an option, a summary).
     pub fn click(&self, e: &Element) {
         self.post(&format!("/element/{}/click", e.0), json!({}));
-        wait_for("the page to load", 30, || {
-            (self.script("return document.readyState") == "complete").then_some(())
+    }
+
+    /// Clicks a link or a submit button, then waits until the page it leads
+    /// to has replaced this one and loaded: WebDriver's click may return
+    /// before the navigation starts, while the old page still says
+    /// "complete", so the old document is marked first.
+    pub fn follow(&self, e: &Element) {
+        self.script("window.__pakitiLeaving = true; return null;");
+        self.click(e);
+        wait_for("the next page to load", 30, || {
+            (self.script(
+                "return window.__pakitiLeaving !== true && document.readyState === 'complete'",
+            ) == true)
+                .then_some(())
         });
     }
 
