@@ -178,6 +178,15 @@ tests.append({'interval': '1m', 'input_series': [
         alert('PakitiOsStandardSupportEnding', dict(e1, kind='standard'), 5184000 - 61 * 60)]},
     {'eval_time': '59m', 'alertname': 'PakitiOsOutOfSupport', 'exp_alerts': []},
     {'eval_time': '61m', 'alertname': 'PakitiOsOutOfSupport', 'exp_alerts': [alert('PakitiOsOutOfSupport', e3)]}]})
+# 10b. the same through the aggregator's /federate: old-01 ended, web-01 has years
+name = 'PakitiHostOutOfSupport'
+tests[-1]['input_series'] += [
+    {'series': 'pakiti_os_support_end_timestamp_seconds{host="old-01",site="SiteB",kind="standard",job="pakiti-federate"}', 'values': '0x100'},
+    {'series': 'pakiti_os_support_end_timestamp_seconds{host="old-01",site="SiteB",kind="extended",program="LTS",job="pakiti-federate"}', 'values': '0x100'},
+    {'series': 'pakiti_os_support_end_timestamp_seconds{host="web-01",site="SiteA",kind="standard",job="pakiti-federate"}', 'values': '31536000x100'}]
+tests[-1]['alert_rule_test'] += [
+    {'eval_time': '59m', 'alertname': name, 'exp_alerts': []},
+    {'eval_time': '61m', 'alertname': name, 'exp_alerts': [alert(name, {'host': 'old-01', 'site': 'SiteB'})]}]
 
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered

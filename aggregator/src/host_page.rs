@@ -169,6 +169,24 @@ pub async fn host(
     ))
 }
 
+/// Its release's security support window, for its page; `None` for a
+/// release pakiti knows no window of.
+fn support_context(s: &HostSummary, now: SystemTime) -> Option<minijinja::Value> {
+    use pakiti_vulns::support::Phase;
+    let w = pakiti_vulns::support::shipped().find(&s.os_id, &s.os_version)?;
+    let day = |t: SystemTime| iso(Some(t)).chars().take(10).collect::<String>();
+    Some(context! {
+        standard_end => day(w.standard_end),
+        extended => w.extended.as_ref().map(|(name, end)| context! { name, end => day(*end) }),
+        phase => match w.phase(now) {
+            Phase::Standard => "standard",
+            Phase::Extended(_) => "extended",
+            Phase::Ended => "ended",
+        },
+        source => w.source,
+    })
+}
+
 /// What the host runs beside what it has installed, for its page.
 fn running_context(r: &pakiti_report::Running) -> minijinja::Value {
     let restart = r.restart.as_ref().map(|x| {
@@ -213,6 +231,7 @@ fn host_context(state: &AppState, s: &HostSummary, now: SystemTime) -> minijinja
         exporter => format!("{} ({})", s.exporter_version, s.exporter_revision),
         first_seen => when(s.first_seen, now),
         stale => is_stale(state, s, now),
+        support => support_context(s, now),
     }
 }
 

@@ -23,7 +23,42 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
     info_families(m, &hosts);
     vulnerability_families(m, &hosts);
     running_families(m, &hosts);
+    support_families(m, &hosts);
     federate_sites(m, sites);
+}
+
+/// When each host's release stops getting security fixes (pakiti's shipped
+/// support windows); no series for a release it knows no window of.
+fn support_families(m: &mut Exposition, hosts: &[&HostSummary]) {
+    m.family(
+        "pakiti_os_support_end_timestamp_seconds",
+        "gauge",
+        "When the host's release stops getting security fixes: standard support, and the extended programme after it (program: LTS, ESM, ELS, LTSS), in seconds since the epoch. Absent for a release pakiti knows no window of.",
+    );
+    let windows = pakiti_vulns::support::shipped();
+    for h in hosts {
+        let Some(w) = windows.find(&h.os_id, &h.os_version) else {
+            continue;
+        };
+        let site = site_of(h);
+        m.sample(
+            "pakiti_os_support_end_timestamp_seconds",
+            &[("host", &h.hostname), ("site", &site), ("kind", "standard")],
+            seconds(w.standard_end),
+        );
+        if let Some((program, end)) = &w.extended {
+            m.sample(
+                "pakiti_os_support_end_timestamp_seconds",
+                &[
+                    ("host", &h.hostname),
+                    ("site", &site),
+                    ("kind", "extended"),
+                    ("program", program),
+                ],
+                seconds(*end),
+            );
+        }
+    }
 }
 
 /// What each host runs beside what it has installed: processes running

@@ -14,6 +14,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{context, Environment};
+use pakiti_vulns::support::Phase;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -316,6 +317,11 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         vulns_unknown: usize,
         /// Services running code an upgrade replaced.
         replaced_code: usize,
+        /// On a release whose standard security support has ended (in its
+        /// extended programme, or past that).
+        past_standard: usize,
+        /// On a release nobody publishes security fixes for any more.
+        unsupported: usize,
     }
     let add = |t: &mut Tally, h: &HostSummary, stale: bool| {
         t.fixable_ci += usize::from(fixable(h).is_some_and(|(ci, _)| ci > 0));
@@ -327,6 +333,14 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         );
         t.reboot += usize::from(h.counts.reboot_required);
         t.replaced_code += usize::from(h.running.restart.is_some_and(|r| r.units > 0));
+        match support_phase(h, now) {
+            Some(Phase::Ended) => {
+                t.unsupported += 1;
+                t.past_standard += 1;
+            }
+            Some(Phase::Extended(_)) => t.past_standard += 1,
+            _ => {}
+        }
         t.stale += usize::from(stale);
         t.pending += u64::from(h.counts.pending);
     };
@@ -466,6 +480,14 @@ pub(crate) fn attention_order(a: &HostSummary, b: &HostSummary) -> std::cmp::Ord
     key(a)
         .cmp(&key(b))
         .then_with(|| a.hostname.cmp(&b.hostname))
+}
+
+/// Where the host's release stands in its security support at `now`;
+/// `None` for a release pakiti knows no window of.
+pub(crate) fn support_phase(h: &HostSummary, now: SystemTime) -> Option<Phase> {
+    pakiti_vulns::support::shipped()
+        .find(&h.os_id, &h.os_version)
+        .map(|w| w.phase(now))
 }
 
 pub(crate) fn iso(t: Option<SystemTime>) -> String {

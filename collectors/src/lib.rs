@@ -16,7 +16,6 @@ pub mod pacman;
 pub mod reboot;
 pub mod restart;
 pub mod rpm;
-pub mod support;
 pub mod zypper;
 
 use std::path::PathBuf;

@@ -47,9 +47,9 @@ pub struct SupportSection {
 /// is `shipped`: each key set replaces that part.
 pub fn support_window(
     s: &SupportSection,
-    shipped: Option<&pakiti_collectors::support::Window>,
-) -> anyhow::Result<Option<pakiti_collectors::support::Window>> {
-    use pakiti_collectors::support::{date, Window};
+    shipped: Option<&pakiti_vulns::support::Window>,
+) -> anyhow::Result<Option<pakiti_vulns::support::Window>> {
+    use pakiti_vulns::support::{date, Window};
     let day = |key: &str, v: &str| date(v).map_err(|e| anyhow::anyhow!("support.{key}: {e}"));
     let mut w = match (shipped, &s.standard_end) {
         (Some(w), _) => w.clone(),
@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn the_support_section_replaces_the_shipped_window_part_by_part() {
-        use pakiti_collectors::support::date;
+        use pakiti_vulns::support::date;
         let shipped = crate::snapshot::shipped_windows().find("rhel", "9.4");
         let none = SupportSection::default();
         assert_eq!(support_window(&none, shipped).unwrap().as_ref(), shipped);

@@ -7,12 +7,11 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::Bytes;
 use std::collections::BTreeSet;
 
-use pakiti_collectors::{
-    file_owners, host, reboot, restart, support, CollectError, Collector, Context,
-};
+use pakiti_collectors::{file_owners, host, reboot, restart, CollectError, Collector, Context};
 use pakiti_report::{
     HostIdentity, Hostname, Manager, OsInfo, Producer, Report, Restart, RestartUnit, Running,
 };
+use pakiti_vulns::support;
 
 use crate::config::UpdateInfo;
 use crate::metrics;
@@ -29,17 +28,9 @@ pub struct HostFacts {
     pub support: Option<support::Window>,
 }
 
-/// The support windows shipped with pakiti, parsed once.
+/// The support windows shipped with pakiti.
 pub fn shipped_windows() -> &'static support::Windows {
-    static WINDOWS: std::sync::OnceLock<support::Windows> = std::sync::OnceLock::new();
-    WINDOWS.get_or_init(|| {
-        // Parsed and checked by the collectors' tests: it cannot fail here.
-        support::Windows::parse(support::SHIPPED).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the shipped support windows do not parse");
-            support::Windows::parse("as_of = \"1970-01-01\"\nrelease = []\n")
-                .expect("an empty support file parses")
-        })
-    })
+    support::shipped()
 }
 
 impl HostFacts {

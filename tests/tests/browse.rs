@@ -35,6 +35,8 @@ fn fleet() -> Vec<Value> {
         true,
         many,
     ));
+    // clean-01 runs Debian 10, whose long-term support ended in 2024.
+    fleet[3]["os"]["version"] = "10".into();
     // web-01's exporter looked at what runs: nginx still runs the replaced libssl.
     fleet[0]["running"] = serde_json::json!({
         "restart": {"processes": 3, "sessions": 1, "unreadable": 0,
@@ -175,11 +177,40 @@ fn an_administrator_clicks_through_the_pages() {
     assert_eq!(api["kernel_livepatches"], 1);
     b.goto(&format!("{base}/hosts/web-02?site=SiteA"));
     assert!(b.text(&b.find("#running + p")).starts_with("Unknown:"));
+
+    // Support windows: an end-of-life release is not clean, on its page, in
+    // /federate and on the overview.
+    b.goto(&format!("{base}/hosts/clean-01?site=SiteB"));
+    let about = b.text(&b.find("#about + .scroll table"));
+    assert!(
+        about.contains("Security support ended: nobody publishes security fixes for debian 10"),
+        "{about}"
+    );
+    b.goto(&format!("{base}/hosts/web-01?site=SiteA"));
+    let about = b.text(&b.find("#about + .scroll table"));
+    assert!(
+        about.contains("2026-06-10") && about.contains("LTS") && about.contains("2028-06-30"),
+        "{about}"
+    );
+    for line in [
+        "pakiti_os_support_end_timestamp_seconds{host=\"web-01\",site=\"SiteA\",kind=\"standard\"} 1781049600\n",
+        "pakiti_os_support_end_timestamp_seconds{host=\"web-01\",site=\"SiteA\",kind=\"extended\",program=\"LTS\"} 1845936000\n",
+        "pakiti_os_support_end_timestamp_seconds{host=\"clean-01\",site=\"SiteB\",kind=\"extended\",program=\"LTS\"} 1719705600\n",
+    ] {
+        assert!(federate.contains(line), "{line}");
+    }
     b.goto(&format!("{base}/"));
     assert!(
         b.texts(".cards .card")
             .iter()
             .any(|c| c == "1\nruns replaced code in services (fix installed, not running)"),
+        "{:?}",
+        b.texts(".cards .card")
+    );
+    assert!(
+        b.texts(".cards .card")
+            .iter()
+            .any(|c| c.starts_with("1\non a release nobody publishes security fixes for")),
         "{:?}",
         b.texts(".cards .card")
     );

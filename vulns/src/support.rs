@@ -1,5 +1,5 @@
 //! When a host's operating-system release stops getting security fixes,
-//! from the support windows shipped with pakiti (`collectors/data/support.toml`,
+//! from the support windows shipped with pakiti (`vulns/data/support.toml`,
 //! the vendors' published lifecycles with their sources). An end-of-life
 //! release is not "clean": nobody publishes its fixes any more.
 
@@ -7,8 +7,44 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-/// The file shipped with the exporter.
+/// The file shipped with pakiti.
 pub const SHIPPED: &str = include_str!("../data/support.toml");
+
+/// The shipped windows, parsed once. (The file is part of the program and
+/// its tests parse it; were it ever broken, no window is known: unknown,
+/// never a made-up date.)
+pub fn shipped() -> &'static Windows {
+    static WINDOWS: std::sync::OnceLock<Windows> = std::sync::OnceLock::new();
+    WINDOWS.get_or_init(|| {
+        Windows::parse(SHIPPED).unwrap_or_else(|_| Windows {
+            as_of: SystemTime::UNIX_EPOCH,
+            releases: Vec::new(),
+        })
+    })
+}
+
+/// Where a release stands on a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Standard security support.
+    Standard,
+    /// Its extended programme (`LTS`, `ESM`, …) only: fixes reach hosts entitled to it.
+    Extended(String),
+    /// No security fix is published for it any more.
+    Ended,
+}
+
+impl Window {
+    pub fn phase(&self, now: SystemTime) -> Phase {
+        if now < self.standard_end {
+            return Phase::Standard;
+        }
+        match &self.extended {
+            Some((name, end)) if now < *end => Phase::Extended(name.clone()),
+            _ => Phase::Ended,
+        }
+    }
+}
 
 /// One release's support window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +221,7 @@ mod tests {
             .unwrap_or_default();
         assert!(
             age < Duration::from_secs(365 * 86_400),
-            "collectors/data/support.toml was brought up to date {} days ago: compare it with the vendors' pages and move as_of",
+            "vulns/data/support.toml was brought up to date {} days ago: compare it with the vendors' pages and move as_of",
             age.as_secs() / 86_400
         );
         // Every extended end is after the standard one.
@@ -217,6 +253,20 @@ mod tests {
         assert!(
             w.find("arch", "").is_none(),
             "a rolling release has no window"
+        );
+    }
+
+    #[test]
+    fn a_release_moves_from_standard_to_extended_to_ended() {
+        let w = shipped().find("debian", "12").unwrap();
+        assert_eq!(w.phase(day("2026-06-09")), Phase::Standard);
+        assert_eq!(w.phase(day("2026-06-10")), Phase::Extended("LTS".into()));
+        assert_eq!(w.phase(day("2028-06-30")), Phase::Ended);
+        let alma = shipped().find("almalinux", "9").unwrap();
+        assert_eq!(
+            alma.phase(day("2032-05-31")),
+            Phase::Ended,
+            "no extended programme"
         );
     }
 
