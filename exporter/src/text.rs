@@ -28,6 +28,39 @@ pub fn table(r: &Report) -> String {
     if !inv.security_metadata_available {
         let _ = writeln!(out, "note: no configured repository carries security metadata, so no update can be told apart as a security fix");
     }
+    if let Some(restart) = &inv.running.restart {
+        if restart.processes > 0 {
+            let units: Vec<String> = restart
+                .units
+                .iter()
+                .map(|u| match u.packages.as_slice() {
+                    [] => u.unit.clone(),
+                    p => format!("{} ({})", u.unit, p.join(", ")),
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "restart: {} {} a library or executable that an upgrade replaced{}{}",
+                restart.processes,
+                if restart.processes == 1 {
+                    "process runs"
+                } else {
+                    "processes run"
+                },
+                if units.is_empty() {
+                    String::new()
+                } else {
+                    format!("; services: {}", units.join(", "))
+                },
+                if restart.sessions > 0 {
+                    let s = if restart.sessions == 1 { "" } else { "s" };
+                    format!("; {} user session{s}", restart.sessions)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
     if inv.updates.is_empty() {
         return out;
     }
@@ -85,5 +118,39 @@ mod tests {
     #[test]
     fn a_table_for_people() {
         insta::assert_snapshot!(table(&sample_report()));
+    }
+
+    #[test]
+    fn processes_running_replaced_code_are_named_with_their_services() {
+        let mut r = sample_report();
+        r.inventory.running.restart = Some(pakiti_report::Restart {
+            processes: 3,
+            sessions: 1,
+            unreadable: 0,
+            units: vec![
+                pakiti_report::RestartUnit {
+                    unit: "nginx.service".into(),
+                    packages: vec!["libssl3".into(), "libc6".into()],
+                },
+                pakiti_report::RestartUnit {
+                    unit: "cron.service".into(),
+                    packages: vec![],
+                },
+            ],
+        });
+        let text = table(&r);
+        assert!(
+            text.contains("restart: 3 processes run a library or executable that an upgrade replaced; services: nginx.service (libssl3, libc6), cron.service; 1 user session\n"),
+            "{text}"
+        );
+        let restart = r.inventory.running.restart.as_mut().unwrap();
+        restart.processes = 1;
+        restart.units.clear();
+        restart.sessions = 0;
+        assert!(table(&r).contains(
+            "restart: 1 process runs a library or executable that an upgrade replaced\n"
+        ));
+        r.inventory.running.restart.as_mut().unwrap().processes = 0;
+        assert!(!table(&r).contains("restart:"));
     }
 }
