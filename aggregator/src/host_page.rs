@@ -202,7 +202,7 @@ fn running_context(r: &pakiti_report::Running) -> minijinja::Value {
             .map(|p| context! { name => p.name, enabled => p.enabled, transition => p.transition })
             .collect::<Vec<_>>()
     });
-    context! { restart, livepatches }
+    context! { restart, livepatches, livepatch_state => r.livepatch_state }
 }
 
 /// The host's facts as the host page shows them.

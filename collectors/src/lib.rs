@@ -12,6 +12,7 @@ pub mod dpkg;
 pub mod exec;
 pub mod file_owners;
 pub mod host;
+pub mod livepatch;
 pub mod pacman;
 pub mod reboot;
 pub mod restart;

@@ -208,6 +208,18 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
         if let Some(patches) = &running.livepatches {
             livepatch_families(&mut m, patches);
         }
+        if let Some(state) = &running.livepatch_state {
+            m.family(
+                "pakiti_kernel_livepatch_service_info",
+                "gauge",
+                "1, with the live-patch service's own state for the running kernel (Canonical Livepatch's patchState: applied, nothing-to-apply, unapplied, apply-failed, kernel-upgrade-required, …); absent where no service answers.",
+            );
+            m.sample(
+                "pakiti_kernel_livepatch_service_info",
+                &[("service", "canonical-livepatch"), ("state", state)],
+                1.0,
+            );
+        }
     }
 
     if let Some(a) = &snap.last_attempt {
@@ -423,6 +435,13 @@ mod tests {
         let text = render(&snap, UpdateInfo::Security);
         assert!(text.contains("pakiti_kernel_livepatches 1\n"), "{text}");
         assert!(text.contains("pakiti_kernel_livepatch_info{patch=\"kpatch_old\",enabled=\"false\",transition=\"false\"} 1\n"), "{text}");
+        let running = &mut snap.report.as_mut().unwrap().inventory.running;
+        running.livepatch_state = Some("unapplied".into());
+        let text = render(&snap, UpdateInfo::Security);
+        assert!(
+            text.contains("pakiti_kernel_livepatch_service_info{service=\"canonical-livepatch\",state=\"unapplied\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::Bytes;
 use std::collections::BTreeSet;
 
-use pakiti_collectors::{file_owners, host, reboot, restart, CollectError, Collector, Context};
+use pakiti_collectors::{
+    file_owners, host, livepatch, reboot, restart, CollectError, Collector, Context,
+};
 use pakiti_report::{
     HostIdentity, Hostname, Manager, OsInfo, Producer, Report, Restart, RestartUnit, Running,
 };
@@ -116,6 +118,7 @@ impl Runner {
         Running {
             restart: self.restart(),
             livepatches: reboot::livepatches(&self.rootfs),
+            livepatch_state: livepatch::canonical(&self.rootfs, Duration::from_secs(30)),
         }
     }
 

@@ -125,6 +125,9 @@ fn clean_running(notes: &mut Notes, running: &mut crate::running::Running) {
             r.units.truncate(MAX_RUNNING_ITEMS);
         }
     }
+    if let Some(state) = running.livepatch_state.take() {
+        running.livepatch_state = optional_token(notes, "running livepatch_state", state);
+    }
     if let Some(patches) = running.livepatches.take() {
         let mut kept: Vec<crate::running::LivePatch> = patches
             .into_iter()
@@ -372,6 +375,7 @@ mod tests {
                 enabled: true,
                 transition: false,
             }]),
+            livepatch_state: Some("two words".into()),
         };
         let notes = clean(&mut r);
         assert!(!notes.is_empty());
@@ -381,5 +385,9 @@ mod tests {
         assert_eq!(restart.units[0].unit, "my_unit.service");
         assert_eq!(restart.units[0].packages, ["libc6"]);
         assert_eq!(r.inventory.running.livepatches, Some(vec![]));
+        assert_eq!(
+            r.inventory.running.livepatch_state.as_deref(),
+            Some("two_words")
+        );
     }
 }

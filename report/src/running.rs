@@ -15,6 +15,9 @@ pub const MAX_UNIT_PACKAGES: usize = 256;
 pub struct Running {
     pub restart: Option<Restart>,
     pub livepatches: Option<Vec<LivePatch>>,
+    /// The live-patch service's own state for the running kernel
+    /// (Canonical Livepatch's `patchState`: `applied`, `unapplied`, …).
+    pub livepatch_state: Option<String>,
 }
 
 /// Processes running code that an upgrade deleted or replaced.
@@ -71,6 +74,9 @@ impl Running {
                 }
             }
         }
+        if let Some(state) = &self.livepatch_state {
+            check_token("running livepatch_state", state)?;
+        }
         if let Some(patches) = &self.livepatches {
             too_many("running livepatches", patches.len(), MAX_RUNNING_ITEMS)?;
             for p in patches {
@@ -109,6 +115,7 @@ mod tests {
                 enabled: true,
                 transition: false,
             }]),
+            livepatch_state: Some("applied".into()),
         };
         assert!(ok.validate().is_ok());
         assert_eq!(ok.livepatches_enabled(), Some(1));

@@ -113,6 +113,8 @@ struct WireRunning {
     restart: Option<WireRestart>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     livepatches: Option<Vec<WireLivePatch>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    livepatch_state: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -138,7 +140,7 @@ struct WireLivePatch {
 
 impl From<&Running> for Option<WireRunning> {
     fn from(r: &Running) -> Self {
-        if r.restart.is_none() && r.livepatches.is_none() {
+        if *r == Running::default() {
             return None;
         }
         Some(WireRunning {
@@ -164,6 +166,7 @@ impl From<&Running> for Option<WireRunning> {
                     })
                     .collect()
             }),
+            livepatch_state: r.livepatch_state.clone(),
         })
     }
 }
@@ -204,6 +207,7 @@ impl From<WireRunning> for Running {
                     })
                     .collect()
             }),
+            livepatch_state: w.livepatch_state,
         }
     }
 }
@@ -694,6 +698,7 @@ mod tests {
                         }],
                     }),
                     livepatches: Some(vec![]),
+                    livepatch_state: Some("applied".into()),
                 },
             },
         };

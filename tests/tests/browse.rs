@@ -41,7 +41,8 @@ fn fleet() -> Vec<Value> {
     fleet[0]["running"] = serde_json::json!({
         "restart": {"processes": 3, "sessions": 1, "unreadable": 0,
                     "units": [{"unit": "nginx.service", "packages": ["libssl3"]}]},
-        "livepatches": [{"name": "lkp_Ubuntu_6_1_0", "enabled": true, "transition": false}]
+        "livepatches": [{"name": "lkp_Ubuntu_6_1_0", "enabled": true, "transition": false}],
+        "livepatch_state": "unapplied"
     });
     fleet
 }
@@ -156,6 +157,12 @@ fn an_administrator_clicks_through_the_pages() {
     assert_eq!(
         b.texts("#running ~ .scroll tbody th[scope=row]")[0],
         "nginx.service"
+    );
+    let patches = b.text(&b.find("#running ~ .scroll + p"));
+    assert!(
+        patches.contains("lkp_Ubuntu_6_1_0 enabled")
+            && patches.contains("Canonical Livepatch says of the running kernel: unapplied (not every patch it has is applied)"),
+        "{patches}"
     );
     let federate = reqwest::blocking::get(format!("{base}/federate"))
         .unwrap()

@@ -45,6 +45,7 @@ pub fn what_a_host_runs_is_kept_counted_and_cleared(s: &dyn Store) {
                 transition: false,
             },
         ]),
+        livepatch_state: Some("applied".into()),
     };
     r.collected_at = t(20);
     assert_eq!(
@@ -69,6 +70,7 @@ pub fn what_a_host_runs_is_kept_counted_and_cleared(s: &dyn Store) {
     r.inventory.running = Running {
         restart: Some(Restart::default()),
         livepatches: None,
+        livepatch_state: None,
     };
     r.collected_at = t(40);
     assert_eq!(
