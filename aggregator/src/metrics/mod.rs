@@ -1,0 +1,11 @@
+//! The aggregator's metric names live here and nowhere else: the fleet for
+//! `/federate` (`fleet.rs`, repeating the exporter's family names with `host`
+//! and `site` labels) and the aggregator's own health for `/metrics`
+//! (`health.rs`).
+
+mod fleet;
+mod health;
+
+pub use fleet::{federate_into, federate_sites};
+pub use health::{Health, TargetHealth};
+pub use pakiti_service::exposition::CONTENT_TYPE;
