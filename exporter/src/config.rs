@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn the_support_section_replaces_the_shipped_window_part_by_part() {
         use pakiti_vulns::support::date;
-        let shipped = crate::snapshot::shipped_windows().find("rhel", "9.4");
+        let shipped = pakiti_vulns::support::shipped().find("rhel", "9.4");
         let none = SupportSection::default();
         assert_eq!(support_window(&none, shipped).unwrap().as_ref(), shipped);
         assert_eq!(support_window(&none, None).unwrap(), None);

@@ -52,7 +52,7 @@ fn runner(s: &Settings) -> anyhow::Result<Runner> {
         })?,
     };
     host.manager = Some(manager);
-    let shipped = pakiti_exporter::snapshot::shipped_windows().find(&host.os.id, &host.os.version);
+    let shipped = pakiti_vulns::support::shipped().find(&host.os.id, &host.os.version);
     host.support = pakiti_exporter::config::support_window(&s.support, shipped)?;
     let collector = pakiti_collectors::collector(manager, s.collector_context());
     let restart = s.restart_scan.then(|| (manager, s.collector_context()));

@@ -449,7 +449,7 @@ mod tests {
         let mut snap = snapshot(true, None);
         snap.host.support = None;
         assert!(!render(&snap, UpdateInfo::Security).contains("pakiti_os_support"));
-        snap.host.support = crate::snapshot::shipped_windows()
+        snap.host.support = pakiti_vulns::support::shipped()
             .find("debian", "12")
             .cloned();
         let text = render(&snap, UpdateInfo::Security);

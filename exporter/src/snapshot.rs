@@ -30,11 +30,6 @@ pub struct HostFacts {
     pub support: Option<support::Window>,
 }
 
-/// The support windows shipped with pakiti.
-pub fn shipped_windows() -> &'static support::Windows {
-    support::shipped()
-}
-
 impl HostFacts {
     /// Reads os-release, machine id and host name of the tree at `rootfs`.
     pub fn read(rootfs: &std::path::Path, site: Option<String>) -> anyhow::Result<Self> {
@@ -69,7 +64,7 @@ impl HostFacts {
             manager: Some(r.manager),
             identity: r.host.clone(),
             arch: r.arch.clone(),
-            support: shipped_windows().find(&r.os.id, &r.os.version).cloned(),
+            support: support::shipped().find(&r.os.id, &r.os.version).cloned(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the vendors' published lifecycles with their sources). An end-of-life
 //! release is not "clean": nobody publishes its fixes any more.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
@@ -18,7 +19,7 @@ pub fn shipped() -> &'static Windows {
     WINDOWS.get_or_init(|| {
         Windows::parse(SHIPPED).unwrap_or_else(|_| Windows {
             as_of: SystemTime::UNIX_EPOCH,
-            releases: Vec::new(),
+            releases: HashMap::new(),
         })
     })
 }
@@ -80,7 +81,9 @@ struct Release {
 pub struct Windows {
     /// When the file was last brought up to date.
     pub as_of: SystemTime,
-    releases: Vec<(String, String, Window)>,
+    /// By os-release ID: each version and its window. The aggregator asks
+    /// once per host of the fleet, so a lookup reads one ID's few entries.
+    releases: HashMap<String, Vec<(String, Window)>>,
 }
 
 /// Midnight UTC of a `YYYY-MM-DD` date.
@@ -114,7 +117,7 @@ impl Windows {
     /// Parses a support file (the shipped one or an operator's), checking every date.
     pub fn parse(text: &str) -> Result<Windows, String> {
         let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
-        let mut releases = Vec::with_capacity(file.release.len());
+        let mut releases: HashMap<String, Vec<(String, Window)>> = HashMap::new();
         for r in file.release {
             let at = |what: &str, e: String| format!("{} {}: {what}: {e}", r.id, r.version);
             let standard_end = date(&r.standard_end).map_err(|e| at("standard_end", e))?;
@@ -130,8 +133,7 @@ impl Windows {
                     ))
                 }
             };
-            releases.push((
-                r.id,
+            releases.entry(r.id).or_default().push((
                 r.version,
                 Window {
                     standard_end,
@@ -151,21 +153,21 @@ impl Windows {
     /// "9.4", never "90"); the longest match wins.
     pub fn find(&self, id: &str, version_id: &str) -> Option<&Window> {
         self.releases
+            .get(id)?
             .iter()
-            .filter(|(rid, v, _)| {
-                rid == id
-                    && (version_id == v
-                        || version_id
-                            .strip_prefix(v.as_str())
-                            .is_some_and(|rest| rest.starts_with('.')))
+            .filter(|(v, _)| {
+                version_id == v
+                    || version_id
+                        .strip_prefix(v.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
             })
-            .max_by_key(|(_, v, _)| v.len())
-            .map(|(_, _, w)| w)
+            .max_by_key(|(v, _)| v.len())
+            .map(|(_, w)| w)
     }
 
     /// The os-release IDs the windows cover.
     pub fn ids(&self) -> std::collections::BTreeSet<&str> {
-        self.releases.iter().map(|(id, _, _)| id.as_str()).collect()
+        self.releases.keys().map(String::as_str).collect()
     }
 }
 
@@ -225,9 +227,11 @@ mod tests {
             age.as_secs() / 86_400
         );
         // Every extended end is after the standard one.
-        for (id, v, win) in &w.releases {
-            if let Some((_, end)) = &win.extended {
-                assert!(*end > win.standard_end, "{id} {v}");
+        for (id, versions) in &w.releases {
+            for (v, win) in versions {
+                if let Some((_, end)) = &win.extended {
+                    assert!(*end > win.standard_end, "{id} {v}");
+                }
             }
         }
     }
