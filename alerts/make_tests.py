@@ -188,9 +188,26 @@ tests[-1]['alert_rule_test'] += [
     {'eval_time': '59m', 'alertname': name, 'exp_alerts': []},
     {'eval_time': '61m', 'alertname': name, 'exp_alerts': [alert(name, {'host': 'old-01', 'site': 'SiteB'})]}]
 
+# 11. fixes behind an entitlement: h1 has a security one for over a day, h2 only a
+# non-security one; through /federate, web-02 has one and web-01 none
+name = 'PakitiSecurityFixesNeedEntitlement'
+tests.append({'interval': '1h', 'input_series': [
+    s('pakiti_security_updates_unentitled', dict(e1, channel='esm-infra'), '1x40'),
+    s('pakiti_security_updates_unentitled', dict(e1, channel='esm-apps'), '0x40'),
+    s('pakiti_updates_unentitled', dict(e2, channel='esm-apps'), '2x40'),
+    s('pakiti_security_updates_unentitled', dict(e2, channel='esm-apps'), '0x40'),
+    {'series': 'pakiti_security_updates_unentitled{host="web-02",site="SiteA",instance="agg:10151",job="pakiti-federate"}', 'values': '1x40'},
+    {'series': 'pakiti_security_updates_unentitled{host="web-01",site="SiteA",instance="agg:10151",job="pakiti-federate"}', 'values': '0x40'}],
+  'alert_rule_test': [
+    {'eval_time': '23h', 'alertname': name, 'exp_alerts': []},
+    {'eval_time': '25h', 'alertname': name, 'exp_alerts': [alert(name, e1)]},
+    {'eval_time': '23h', 'alertname': 'PakitiHostSecurityFixesNeedEntitlement', 'exp_alerts': []},
+    {'eval_time': '25h', 'alertname': 'PakitiHostSecurityFixesNeedEntitlement', 'exp_alerts': [
+        alert('PakitiHostSecurityFixesNeedEntitlement', {'host': 'web-02', 'site': 'SiteA', 'instance': 'agg:10151', 'job': 'pakiti-federate'})]}]})
+
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered
-slow = tests[0:1] + tests[2:3] + tests[6:9]   # days: evaluated hourly
+slow = tests[0:1] + tests[2:3] + tests[6:9] + tests[10:11]   # days: evaluated hourly
 fast = tests[1:2] + tests[3:6] + tests[9:10]
 for name, tt, every in [('pakiti.rules.test.yml', fast, '1m'), ('pakiti.deadlines.test.yml', slow, '1h')]:
     doc = {'rule_files': ['pakiti.rules.yml'], 'evaluation_interval': every, 'tests': tt}

@@ -128,6 +128,9 @@ def fleet():
     L.add(stat("Running replaced code", f"count(pakiti_restart_required_units{{{sel}}} > 0) or vector(0)",
                thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
                description="Hosts with services still running a library or executable that an upgrade replaced: the fix is installed, not running."), 4, 4)
+    L.add(stat("Security fixes not entitled", f"count(pakiti_security_updates_unentitled{{{sel}}} > 0) or vector(0)",
+               thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
+               description="Hosts with security fixes that only a channel they are not entitled to offers (Ubuntu Pro's ESM while not attached): not among their pending updates."), 4, 4)
     L.add(stat("Stale (no report for 6h)", f"count((time() - pakiti_last_report_timestamp_seconds{{{sel}}}) > 6 * 3600) or vector(0)",
                thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
                description="Hosts the aggregator has not heard from for six hours: their status is unknown."), 4, 4)
@@ -231,6 +234,10 @@ def host():
     L.add(stat("Services running replaced code", f"pakiti_restart_required_units{{{h}}}",
                thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
                description="Services still running a library or executable that an upgrade deleted or replaced; pakiti_restart_required_unit_info names them."), 4, 4)
+    L.add(stat("Security fixes not entitled", f"sum(pakiti_security_updates_unentitled{{{h}}})",
+               thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
+               description="Security fixes only a channel the host is not entitled to offers (Ubuntu Pro's ESM while not attached), by pakiti_security_updates_unentitled{channel}; no data where the exporter cannot see such channels."), 4, 4,
+          expect_data=False)
     L.add(stat("Package lists age", f"time() - pakiti_package_metadata_timestamp_seconds{{{h}}}", unit="s",
                thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 2 * 86400}],
                description="Time since the package lists were last refreshed; older than 2 days means new fixes are not seen."), 4, 4)

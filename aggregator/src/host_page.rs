@@ -164,6 +164,10 @@ pub async fn host(
             search,
             changes,
             running,
+            unentitled => d.unentitled.as_ref().map(|list| list.iter().map(|u| context! {
+                name => u.name, arch => u.arch, installed => u.installed_version,
+                version => u.version, channel => u.channel, security => u.security,
+            }).collect::<Vec<_>>()),
             kernel_package => d.platform.running_kernel.as_ref().map(|k| format!("{} {}", k.package, k.version)),
         },
     ))

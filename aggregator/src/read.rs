@@ -86,6 +86,10 @@ pub(crate) fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> V
             "processes": r.processes, "units": r.units, "sessions": r.sessions,
         })),
         "kernel_livepatches": h.running.livepatches,
+        // null: the host's exporter cannot see such channels (unknown, not none).
+        "unentitled": h.unentitled.map(|u| json!({
+            "updates": u.updates, "security": u.security,
+        })),
     })
 }
 
@@ -268,6 +272,17 @@ pub(crate) async fn host(
     let detail = requested_host(&state, &hostname, &q).await?;
     let mut v = host_json(&state, &detail.summary, SystemTime::now());
     v["updates"] = detail.updates.iter().map(update_json).collect();
+    if let Some(list) = &detail.unentitled {
+        v["unentitled"]["fixes"] = list
+            .iter()
+            .map(|u| {
+                json!({
+                    "name": u.name, "arch": u.arch, "installed_version": u.installed_version,
+                    "version": u.version, "channel": u.channel, "security": u.security,
+                })
+            })
+            .collect();
+    }
     crate::packages::add_inventory(&mut v, &detail);
     v["history"] = detail
         .history

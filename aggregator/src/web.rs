@@ -317,6 +317,9 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         vulns_unknown: usize,
         /// Services running code an upgrade replaced.
         replaced_code: usize,
+        /// With security fixes only a channel they are not entitled to
+        /// offers (Ubuntu Pro's ESM when not attached).
+        unentitled_security: usize,
         /// On a release whose standard security support has ended (in its
         /// extended programme, or past that).
         past_standard: usize,
@@ -333,6 +336,7 @@ pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiErro
         );
         t.reboot += usize::from(h.counts.reboot_required);
         t.replaced_code += usize::from(h.running.restart.is_some_and(|r| r.units > 0));
+        t.unentitled_security += usize::from(h.unentitled.is_some_and(|u| u.security > 0));
         match support_phase(h, now) {
             Some(Phase::Ended) => {
                 t.unsupported += 1;

@@ -313,6 +313,7 @@ impl Collector for Apk {
                 &kernel_releases(&installed),
             ),
             esm_enabled: None,
+            unentitled: None,
             installed_digest: None,
             installed_delta: None,
             running: Default::default(),

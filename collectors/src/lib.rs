@@ -7,8 +7,10 @@
 
 pub mod apk;
 pub mod apt;
+pub mod apt_policy;
 pub mod dnf;
 pub mod dpkg;
+pub mod esm;
 pub mod exec;
 pub mod file_owners;
 pub mod host;

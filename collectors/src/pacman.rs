@@ -334,6 +334,7 @@ impl Collector for Pacman {
             installed: Some(installed.iter().map(PacmanPackage::installed).collect()),
             running_kernel: running_kernel(&self.ctx.rootfs, &installed, running.as_deref()),
             esm_enabled: None,
+            unentitled: None,
             installed_digest: None,
             installed_delta: None,
             running: Default::default(),

@@ -285,6 +285,7 @@ pub fn inventory(
             &kernel_releases(installed),
         ),
         esm_enabled: None,
+        unentitled: None,
         installed_digest: None,
         installed_delta: None,
         running: Default::default(),

@@ -55,6 +55,9 @@ fn inventory_families(m: &mut Exposition, inv: &pakiti_report::Inventory, update
             held as f64,
         );
     }
+    if let Some(list) = &inv.unentitled {
+        unentitled_families(m, list);
+    }
     m.gauge(
         "pakiti_reboot_required",
         &format!("1 when the host must reboot to run what is installed {CACHED}."),
@@ -79,6 +82,41 @@ fn inventory_families(m: &mut Exposition, inv: &pakiti_report::Inventory, update
             ),
             seconds(t),
         );
+    }
+}
+
+/// The channels a fix may be behind; each always has its series where the
+/// exporter can see them.
+pub const ENTITLEMENT_CHANNELS: [&str; 2] = ["esm-infra", "esm-apps"];
+
+/// Fixes only a channel the host is not entitled to offers, by channel.
+fn unentitled_families(m: &mut Exposition, list: &[pakiti_report::Unentitled]) {
+    let mut channels: Vec<&str> = ENTITLEMENT_CHANNELS.to_vec();
+    for u in list {
+        if !channels.contains(&u.channel.as_str()) {
+            channels.push(&u.channel);
+        }
+    }
+    for (name, help, security_only) in [
+        (
+            "pakiti_updates_unentitled",
+            "Installed packages with a newer version only in a channel the host is not entitled to (Ubuntu Pro's ESM when not attached), by channel; not among the pending updates",
+            false,
+        ),
+        (
+            "pakiti_security_updates_unentitled",
+            "The security fixes among them, by channel",
+            true,
+        ),
+    ] {
+        m.family(name, "gauge", &format!("{help} {CACHED}."));
+        for ch in &channels {
+            let n = list
+                .iter()
+                .filter(|u| u.channel == *ch && (u.security || !security_only))
+                .count();
+            m.sample(name, &[("channel", ch)], n as f64);
+        }
     }
 }
 
@@ -410,6 +448,50 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("pakiti_security_updates_held{severity=\"unknown\"} 0\n"));
+    }
+
+    #[test]
+    fn fixes_behind_an_entitlement_are_counted_by_channel() {
+        let mut snap = snapshot(true, None);
+        assert!(
+            !render(&snap, UpdateInfo::Security).contains("unentitled"),
+            "not seen: absent"
+        );
+        let fix = |name: &str, channel: &str, security: bool| pakiti_report::Unentitled {
+            name: name.into(),
+            arch: "amd64".into(),
+            installed_version: "1.0-1".into(),
+            version: "1.0-1+esm1".into(),
+            channel: channel.into(),
+            security,
+        };
+        let inv = &mut snap.report.as_mut().unwrap().inventory;
+        inv.unentitled = Some(vec![]);
+        let text = render(&snap, UpdateInfo::Security);
+        for line in [
+            "pakiti_updates_unentitled{channel=\"esm-infra\"} 0\n",
+            "pakiti_updates_unentitled{channel=\"esm-apps\"} 0\n",
+            "pakiti_security_updates_unentitled{channel=\"esm-apps\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
+        let inv = &mut snap.report.as_mut().unwrap().inventory;
+        let pending_before = inv.updates.len();
+        inv.unentitled = Some(vec![
+            fix("curl", "esm-infra", true),
+            fix("tzdata", "esm-infra", false),
+            fix("vim", "esm-apps", true),
+        ]);
+        let text = render(&snap, UpdateInfo::Security);
+        for line in [
+            "pakiti_updates_unentitled{channel=\"esm-infra\"} 2\n",
+            "pakiti_security_updates_unentitled{channel=\"esm-infra\"} 1\n",
+            "pakiti_updates_unentitled{channel=\"esm-apps\"} 1\n",
+            "pakiti_security_updates_unentitled{channel=\"esm-apps\"} 1\n",
+            &format!("pakiti_updates_pending {pending_before}\n"),
+        ] {
+            assert!(text.contains(line), "{line:?} not in:\n{text}");
+        }
     }
 
     #[test]

@@ -98,7 +98,46 @@ pub fn clean(report: &mut Report) -> Vec<String> {
         inv.installed = Some(kept);
     }
     clean_running(&mut notes, &mut inv.running);
+    if let Some(list) = inv.unentitled.take() {
+        inv.unentitled = Some(clean_unentitled(&mut notes, list));
+    }
     notes.lines
+}
+
+/// Fixes behind an entitlement: fields made tokens, an entry missing one
+/// or naming a package twice left out, the list cut to what a report holds.
+fn clean_unentitled(
+    notes: &mut Notes,
+    list: Vec<crate::entitlement::Unentitled>,
+) -> Vec<crate::entitlement::Unentitled> {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    for mut u in list {
+        u.name = token(notes, "unentitled name", u.name);
+        u.arch = token(notes, "unentitled arch", u.arch);
+        u.installed_version = token(notes, "unentitled installed_version", u.installed_version);
+        u.version = token(notes, "unentitled version", u.version);
+        u.channel = token(notes, "unentitled channel", u.channel);
+        let whole = [
+            &u.name,
+            &u.arch,
+            &u.installed_version,
+            &u.version,
+            &u.channel,
+        ]
+        .iter()
+        .all(|s| !s.is_empty());
+        if !whole || !seen.insert((u.name.clone(), u.arch.clone())) {
+            notes.add("a fix behind an entitlement lacks a field or is listed twice: left out");
+            continue;
+        }
+        kept.push(u);
+    }
+    if kept.len() > crate::entitlement::MAX_UNENTITLED {
+        notes.add("more fixes behind an entitlement than a report may hold: the rest left out");
+        kept.truncate(crate::entitlement::MAX_UNENTITLED);
+    }
+    kept
 }
 
 /// What the host runs: names made tokens (an empty one left out with its
@@ -346,6 +385,19 @@ mod tests {
                 package: fields[9].clone(),
                 version: fields[10].clone(),
             });
+            let fix = |name: &str, version: &str| crate::Unentitled {
+                name: name.to_string(),
+                arch: fields[4].clone(),
+                installed_version: fields[3].clone(),
+                version: version.to_string(),
+                channel: fields[7].clone(),
+                security: true,
+            };
+            r.inventory.unentitled = Some(vec![
+                fix(&fields[2], &fields[5]),
+                fix(&fields[2], &fields[6]),
+                fix(&long, &fields[9]),
+            ]);
             clean(&mut r);
             prop_assert!(r.validate().is_ok(), "{:?}", r.validate());
             prop_assert!(crate::from_json(&crate::to_json(&r)).is_ok());
@@ -389,5 +441,33 @@ mod tests {
             r.inventory.running.livepatch_state.as_deref(),
             Some("two_words")
         );
+    }
+
+    #[test]
+    fn fixes_behind_an_entitlement_are_made_acceptable() {
+        let fix = |name: &str, channel: &str| crate::Unentitled {
+            name: name.into(),
+            arch: "amd64".into(),
+            installed_version: "1.0-1".into(),
+            version: "1.0-1ubuntu0.1+esm1".into(),
+            channel: channel.into(),
+            security: true,
+        };
+        let mut r = report("web-01", None, None, vec![]);
+        r.inventory.unentitled = Some(vec![
+            fix("curl", "esm infra"),
+            fix("curl", "esm-infra"),
+            fix("", "esm-apps"),
+            fix("vim", "esm-apps"),
+        ]);
+        let notes = clean(&mut r);
+        assert!(notes.iter().any(|n| n.contains("entitlement")), "{notes:?}");
+        r.validate().unwrap();
+        let kept = r.inventory.unentitled.as_ref().unwrap();
+        let names: Vec<(&str, &str)> = kept
+            .iter()
+            .map(|u| (u.name.as_str(), u.channel.as_str()))
+            .collect();
+        assert_eq!(names, [("curl", "esm_infra"), ("vim", "esm-apps")]);
     }
 }

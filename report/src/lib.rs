@@ -7,6 +7,7 @@
 
 pub mod clean;
 pub mod digest;
+pub mod entitlement;
 pub mod model;
 pub mod running;
 pub mod testing;
@@ -15,6 +16,7 @@ pub mod wire;
 
 pub use clean::clean;
 pub use digest::{digest_of_fields, installed_delta, installed_digest, is_digest};
+pub use entitlement::Unentitled;
 pub use model::*;
 pub use running::{LivePatch, Restart, RestartUnit, Running};
 pub use time::parse_rfc3339;

@@ -456,6 +456,10 @@ pub struct Inventory {
     /// What the host runs beside what it has installed (set by the
     /// exporter after a collection).
     pub running: crate::running::Running,
+    /// Newer versions of installed packages that only a channel the host is
+    /// not entitled to offers (Ubuntu Pro's ESM on a host not attached);
+    /// `None` where the exporter cannot see such channels (never "none").
+    pub unentitled: Option<Vec<crate::entitlement::Unentitled>>,
 }
 
 /// What changed in an inventory since the one of digest `base`: the entries
@@ -564,6 +568,9 @@ impl Report {
             self.validate_delta(delta)?;
         }
         self.inventory.running.validate()?;
+        if let Some(u) = &self.inventory.unentitled {
+            crate::entitlement::validate(u)?;
+        }
         if let Some(d) = &self.inventory.installed_digest {
             if !crate::is_digest(d) {
                 return Err(InvalidValue::Malformed {

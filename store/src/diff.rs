@@ -113,6 +113,7 @@ pub(crate) fn content_hash(report: &Report) -> [u8; 16] {
     inv.running_kernel.hash(&mut h);
     inv.esm_enabled.hash(&mut h);
     inv.running.hash(&mut h);
+    inv.unentitled.hash(&mut h);
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&h.finish().to_le_bytes());
     if let Some(d) = crate::inventory::hash(report) {

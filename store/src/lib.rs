@@ -277,6 +277,40 @@ pub struct HostSummary {
     pub vulnerabilities: Option<VulnCounts>,
     /// What it runs beside what it has installed, counted.
     pub running: RunningCounts,
+    /// Fixes behind a channel it is not entitled to, counted; `None` where
+    /// its exporter cannot see such channels.
+    pub unentitled: Option<UnentitledCounts>,
+}
+
+/// A host's `unentitled`, counted: all, and the security fixes among them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UnentitledCounts {
+    pub updates: u32,
+    pub security: u32,
+}
+
+impl UnentitledCounts {
+    pub fn of(list: Option<&[pakiti_report::Unentitled]>) -> Option<UnentitledCounts> {
+        list.map(|l| {
+            let (updates, security) = pakiti_report::entitlement::counts(l);
+            UnentitledCounts { updates, security }
+        })
+    }
+
+    /// From the hosts table's two columns, NULL where unknown.
+    pub(crate) fn from_columns(updates: Option<i64>, security: Option<i64>) -> Option<Self> {
+        let n = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+        Some(UnentitledCounts {
+            updates: n(updates?),
+            security: n(security?),
+        })
+    }
+}
+
+/// A host's stored `unentitled` (JSON in the hosts table); unknown when
+/// absent or unreadable.
+pub(crate) fn unentitled_of(json: Option<&str>) -> Option<Vec<pakiti_report::Unentitled>> {
+    json.and_then(|j| pakiti_report::wire::unentitled_from_json(j).ok())
 }
 
 /// A host's `running`, counted for the fleet's pages and `/federate`; each
@@ -393,6 +427,8 @@ pub struct HostDetail {
     pub platform: Platform,
     /// What it runs beside what it has installed.
     pub running: pakiti_report::Running,
+    /// Fixes behind a channel it is not entitled to; `None` where unknown.
+    pub unentitled: Option<Vec<pakiti_report::Unentitled>>,
 }
 
 /// How many changes of installed versions [`Store::host`] returns.

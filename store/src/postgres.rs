@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0010_pending_refs.sql"),
     ),
     (11, include_str!("../migrations/postgres/0011_running.sql")),
+    (
+        12,
+        include_str!("../migrations/postgres/0012_unentitled.sql"),
+    ),
 ];
 
 /// Pool and timeout settings.
@@ -429,11 +433,12 @@ impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
         let inv = &report.inventory;
         let c = |n: u32| n as i32;
         let running = crate::RunningCounts::of(&inv.running);
+        let unentitled = crate::UnentitledCounts::of(inv.unentitled.as_deref());
         let i = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         self.tx.execute(
             "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34, \
              os_codename = $35, os_cpe_name = $36, os_platform_id = $37, running_kernel_package = $38, running_kernel_version = $39, esm_enabled = $40, forwarded_by = $41, inventory_hash = $42, \
-             restart_processes = $43, restart_units = $44, restart_sessions = $45, livepatches = $46, running = $47 WHERE id = $1",
+             restart_processes = $43, restart_units = $44, restart_sessions = $45, livepatches = $46, running = $47, unentitled_updates = $48, unentitled_security = $49, unentitled = $50 WHERE id = $1",
             &[
                 &host,
                 &report.host.hostname.as_str(),
@@ -482,6 +487,12 @@ impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
                 &running.restart.map(|r| i(r.sessions)),
                 &running.livepatches.map(i),
                 &pakiti_report::wire::running_to_json(&inv.running),
+                &unentitled.map(|u| i(u.updates)),
+                &unentitled.map(|u| i(u.security)),
+                &inv
+                    .unentitled
+                    .as_deref()
+                    .and_then(pakiti_report::wire::unentitled_to_json),
             ],
         )?;
         Ok(())
@@ -515,9 +526,9 @@ impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
 }
 
 /// How many columns [`SUMMARY`] names: a query selecting more reads them from here.
-pub(crate) const SUMMARY_WIDTH: usize = 44;
+pub(crate) const SUMMARY_WIDTH: usize = 46;
 
-pub(crate) const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches";
+pub(crate) const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches, unentitled_updates, unentitled_security";
 
 /// A host row; a NULL or a type the column should not hold is an error, never a panic.
 pub(crate) fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
@@ -577,6 +588,10 @@ pub(crate) fn summary_with(
                 r.try_get::<_, Option<i32>>(42)?.map(i64::from),
             ],
             r.try_get::<_, Option<i32>>(43)?.map(i64::from),
+        ),
+        unentitled: crate::UnentitledCounts::from_columns(
+            r.try_get::<_, Option<i32>>(44)?.map(i64::from),
+            r.try_get::<_, Option<i32>>(45)?.map(i64::from),
         ),
     })
 }
@@ -953,10 +968,14 @@ impl Store for PgStore {
             .collect::<Result<_, postgres::Error>>()
             .map_err(db)?;
         let inv = crate::postgres_inventory::read(&mut c.client, s.id, true).map_err(db)?;
-        let running: Option<String> = c
-            .query_one("SELECT running FROM hosts WHERE id = $1", &[&s.id])
-            .map_err(db)?
-            .get(0);
+        let row = c
+            .query_one(
+                "SELECT running, unentitled FROM hosts WHERE id = $1",
+                &[&s.id],
+            )
+            .map_err(db)?;
+        let (running, unentitled): (Option<String>, Option<String>) =
+            (row.try_get(0).map_err(db)?, row.try_get(1).map_err(db)?);
         Ok(Some(HostDetail {
             summary: s,
             updates,
@@ -965,6 +984,7 @@ impl Store for PgStore {
             installed_changes: inv.changes,
             platform: inv.platform,
             running: crate::running_of(running.as_deref()),
+            unentitled: crate::unentitled_of(unentitled.as_deref()),
         }))
     }
 

@@ -50,6 +50,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/sqlite/0011_pending_refs.sql"),
     ),
     (12, include_str!("../migrations/sqlite/0012_running.sql")),
+    (13, include_str!("../migrations/sqlite/0013_unentitled.sql")),
 ];
 
 /// Most jobs committed in one transaction.
@@ -641,8 +642,13 @@ impl crate::host_write::HostRows for SqliteRows<'_, '_> {
         let inv = &report.inventory;
         let running = crate::RunningCounts::of(&inv.running);
         let running_json = pakiti_report::wire::running_to_json(&inv.running);
+        let unentitled = crate::UnentitledCounts::of(inv.unentitled.as_deref());
+        let unentitled_json = inv
+            .unentitled
+            .as_deref()
+            .and_then(pakiti_report::wire::unentitled_to_json);
         self.tx.prepare_cached(
-            "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29, since_critical = ?30, since_important = ?31, since_moderate = ?32, since_low = ?33, since_unknown = ?34, restart_processes = ?35, restart_units = ?36, restart_sessions = ?37, livepatches = ?38, running = ?39 WHERE id = ?1",
+            "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29, since_critical = ?30, since_important = ?31, since_moderate = ?32, since_low = ?33, since_unknown = ?34, restart_processes = ?35, restart_units = ?36, restart_sessions = ?37, livepatches = ?38, running = ?39, unentitled_updates = ?40, unentitled_security = ?41, unentitled = ?42 WHERE id = ?1",
         )?
         .execute(params![
             host,
@@ -684,6 +690,9 @@ impl crate::host_write::HostRows for SqliteRows<'_, '_> {
             running.restart.map(|r| r.sessions),
             running.livepatches,
             running_json,
+            unentitled.map(|u| u.updates),
+            unentitled.map(|u| u.security),
+            unentitled_json,
         ])?;
         Ok(())
     }
@@ -756,10 +765,10 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
     }
 }
 
-pub(crate) const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches";
+pub(crate) const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches, unentitled_updates, unentitled_security";
 
 /// How many columns [`SUMMARY_COLUMNS`] names: a query selecting more reads them from here.
-pub(crate) const SUMMARY_WIDTH: usize = 44;
+pub(crate) const SUMMARY_WIDTH: usize = 46;
 
 pub(crate) fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     summary_with(r, &mut Interner::default())
@@ -817,6 +826,7 @@ pub(crate) fn summary_with(
             [r.get(40)?, r.get(41)?, r.get(42)?],
             r.get(43)?,
         ),
+        unentitled: crate::UnentitledCounts::from_columns(r.get(44)?, r.get(45)?),
     })
 }
 
@@ -995,9 +1005,9 @@ impl Store for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             let inv = crate::sqlite_inventory::read(c, summary.id, true)?;
-            let running: Option<String> = c
-                .prepare_cached("SELECT running FROM hosts WHERE id = ?1")?
-                .query_row([summary.id], |r| r.get(0))?;
+            let (running, unentitled): (Option<String>, Option<String>) = c
+                .prepare_cached("SELECT running, unentitled FROM hosts WHERE id = ?1")?
+                .query_row([summary.id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(Some(HostDetail {
                 summary,
                 updates,
@@ -1006,6 +1016,7 @@ impl Store for SqliteStore {
                 installed_changes: inv.changes,
                 platform: inv.platform,
                 running: crate::running_of(running.as_deref()),
+                unentitled: crate::unentitled_of(unentitled.as_deref()),
             }))
         })
     }

@@ -28,7 +28,8 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
             "DROP TABLE pending_refs; DROP INDEX pending_by_name;
              CREATE INDEX pending_by_name ON pending_updates (name);
              ALTER TABLE hosts DROP COLUMN restart_processes, DROP COLUMN restart_units,
-                 DROP COLUMN restart_sessions, DROP COLUMN livepatches, DROP COLUMN running;
+                 DROP COLUMN restart_sessions, DROP COLUMN livepatches, DROP COLUMN running,
+                 DROP COLUMN unentitled_updates, DROP COLUMN unentitled_security, DROP COLUMN unentitled;
              DELETE FROM schema_migrations WHERE version >= 10;",
         )
         .unwrap();

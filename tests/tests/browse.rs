@@ -44,6 +44,14 @@ fn fleet() -> Vec<Value> {
         "livepatches": [{"name": "lkp_Ubuntu_6_1_0", "enabled": true, "transition": false}],
         "livepatch_state": "unapplied"
     });
+    // web-02 is not entitled to two fixes ESM has for it, one a security fix.
+    assert_eq!(fleet[1]["host"]["hostname"], "web-02");
+    fleet[1]["unentitled"] = serde_json::json!([
+        {"name": "libcurl4", "arch": "amd64", "installed_version": "7.81.0-1ubuntu1.15",
+         "version": "7.81.0-1ubuntu1.16+esm1", "channel": "esm-infra", "security": true},
+        {"name": "tzdata", "arch": "all", "installed_version": "2024a-0ubuntu0.22.04",
+         "version": "2024a-0ubuntu0.22.04.1+esm1", "channel": "esm-infra", "security": false}
+    ]);
     fleet
 }
 
@@ -185,6 +193,47 @@ fn an_administrator_clicks_through_the_pages() {
     b.goto(&format!("{base}/hosts/web-02?site=SiteA"));
     assert!(b.text(&b.find("#running + p")).starts_with("Unknown:"));
 
+    // Fixes web-02 is not entitled to: apart from its updates, security first;
+    // web-01's exporter did not say, so its page has no such section.
+    let said = b.text(&b.find("#unentitled + p"));
+    assert!(
+        said.starts_with("2 packages have a newer version only in a channel this host is not entitled to (1 from a security pocket)"),
+        "{said}"
+    );
+    assert_eq!(
+        b.texts("#unentitled + p + .scroll tbody th[scope=row]"),
+        ["libcurl4", "tzdata"]
+    );
+    let api: Value = reqwest::blocking::get(format!("{base}/api/v1/hosts/web-02?site=SiteA"))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(api["unentitled"]["security"], 1, "{api}");
+    assert_eq!(
+        api["unentitled"]["fixes"][0]["channel"], "esm-infra",
+        "{api}"
+    );
+    for line in [
+        "pakiti_updates_unentitled{host=\"web-02\",site=\"SiteA\"} 2\n",
+        "pakiti_security_updates_unentitled{host=\"web-02\",site=\"SiteA\"} 1\n",
+    ] {
+        assert!(federate.contains(line), "{line}");
+    }
+    assert!(!federate.contains("pakiti_updates_unentitled{host=\"web-01\""));
+    b.goto(&format!("{base}/hosts/web-01?site=SiteA"));
+    assert!(b.find_all("#unentitled").is_empty());
+    let hosts: Value = reqwest::blocking::get(format!("{base}/api/v1/hosts"))
+        .unwrap()
+        .json()
+        .unwrap();
+    let web01 = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hostname"] == "web-01")
+        .unwrap();
+    assert!(web01["unentitled"].is_null(), "unknown, not none: {web01}");
+
     // Support windows: an end-of-life release is not clean, on its page, in
     // /federate and on the overview.
     b.goto(&format!("{base}/hosts/clean-01?site=SiteB"));
@@ -211,6 +260,13 @@ fn an_administrator_clicks_through_the_pages() {
         b.texts(".cards .card")
             .iter()
             .any(|c| c == "1\nruns replaced code in services (fix installed, not running)"),
+        "{:?}",
+        b.texts(".cards .card")
+    );
+    assert!(
+        b.texts(".cards .card")
+            .iter()
+            .any(|c| c.starts_with("1\nwith security fixes they are not entitled to")),
         "{:?}",
         b.texts(".cards .card")
     );

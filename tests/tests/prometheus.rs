@@ -46,7 +46,8 @@ fn synthetic_report_of(machine_id: &str) -> Value {
 
 /// A synthetic Debian host with an inventory the imported tracker fixture
 /// covers: openssl below its fix, the fix pending for libssl3. Its
-/// `pakiti_vulnerabilities` series exist whatever this machine runs.
+/// `pakiti_vulnerabilities` series exist whatever this machine runs, and
+/// those of fixes behind an entitlement (one for openssl).
 fn synthetic_debian_report() -> Value {
     json!({
         "schema_version": 1,
@@ -64,7 +65,9 @@ fn synthetic_debian_report() -> Value {
             {"name": "openssl", "version": "3.0.11-1~deb12u2", "arch": "amd64"}
         ],
         "updates": [{"name": "libssl3", "arch": "amd64", "installed_version": "3.0.11-1~deb12u2",
-                     "candidate_version": "3.0.15-1~deb12u1", "security": true, "severity": "unknown", "held": false}]
+                     "candidate_version": "3.0.15-1~deb12u1", "security": true, "severity": "unknown", "held": false}],
+        "unentitled": [{"name": "openssl", "arch": "amd64", "installed_version": "3.0.11-1~deb12u2",
+                        "version": "3.0.15-1~deb12u1+esm1", "channel": "esm-infra", "security": true}]
     })
 }
 

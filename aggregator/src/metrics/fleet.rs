@@ -17,6 +17,7 @@ pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredS
     info_families(m, &hosts);
     vulnerability_families(m, &hosts);
     running_families(m, &hosts);
+    unentitled_families(m, &hosts);
     support_families(m, &hosts);
     federate_sites(m, sites);
 }
@@ -81,6 +82,37 @@ fn running_families(m: &mut Exposition, hosts: &[&HostSummary]) {
             "pakiti_kernel_livepatches",
             "Live patches loaded and enabled in the host's running kernel (latest report).",
             |h| h.running.livepatches,
+        ),
+    ];
+    for (name, help, count) in families {
+        m.family(name, "gauge", help);
+        for h in hosts {
+            if let Some(n) = count(h) {
+                m.sample(
+                    name,
+                    &[("host", &h.hostname), ("site", &site_of(h))],
+                    f64::from(n),
+                );
+            }
+        }
+    }
+}
+
+/// Fixes only a channel the host is not entitled to offers (the exporter's
+/// families, summed over its `channel` label). No series where the host's
+/// exporter cannot see such channels.
+fn unentitled_families(m: &mut Exposition, hosts: &[&HostSummary]) {
+    type Count = fn(&HostSummary) -> Option<u32>;
+    let families: [(&str, &str, Count); 2] = [
+        (
+            "pakiti_updates_unentitled",
+            "Installed packages with a newer version only in a channel the host is not entitled to (Ubuntu Pro's ESM when not attached), per host, all channels (latest report).",
+            |h| h.unentitled.map(|u| u.updates),
+        ),
+        (
+            "pakiti_security_updates_unentitled",
+            "The security fixes among them, per host, all channels (latest report).",
+            |h| h.unentitled.map(|u| u.security),
         ),
     ];
     for (name, help, count) in families {

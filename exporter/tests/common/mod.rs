@@ -77,31 +77,47 @@ impl Tree {
             ));
         }
         fs::write(root.join("var/lib/dpkg/status"), status).unwrap();
-        let mut sources = String::new();
-        for repo in repos {
-            let rdir = root.join("repos").join(repo.dir);
-            fs::create_dir_all(&rdir).unwrap();
-            let mut packages = String::new();
-            for (name, version, extra) in repo.packages {
-                packages.push_str(&format!(
-                    "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@example.org>\nFilename: pool/{name}_{version}.deb\nSize: 1000\nSHA256: {zero}\nDescription: test package\n{extra}\n",
-                    zero = "0".repeat(64),
-                    extra = if extra.is_empty() { String::new() } else { format!("{extra}\n") },
-                ));
-            }
-            fs::write(rdir.join("Packages"), packages).unwrap();
-            fs::write(
-                rdir.join("Release"),
-                format!(
-                    "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: Thu, 26 Nov 2026 10:00:00 UTC\n{}",
-                    repo.origin, repo.label, repo.suite, repo.suite, repo.extra_release
-                ),
-            )
-            .unwrap();
-            sources.push_str(&format!("deb [trusted=yes] file:{} ./\n", rdir.display()));
-        }
+        let sources = write_repos(&root.join("repos"), repos);
         fs::write(root.join("etc/apt/sources.list.d/test.list"), sources).unwrap();
         Tree { dir }
+    }
+
+    /// Another apt tree inside this one, at `at` (as the Ubuntu Pro client
+    /// keeps its ESM tree): its own sources naming `repos`, an empty dpkg
+    /// status, and the lists the real `apt-get update` fetched into it.
+    pub fn add_apt_tree(&self, at: &str, repos: &[Repo]) {
+        let root = self.path(at);
+        for d in [
+            "etc/apt/sources.list.d",
+            "var/lib/dpkg",
+            "var/lib/apt/lists/partial",
+        ] {
+            fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        let sources = write_repos(&self.path(&format!("{at}-repos")), repos);
+        fs::write(root.join("etc/apt/sources.list"), sources).unwrap();
+        fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+        let out = Command::new("apt-get")
+            .arg(format!("-oDir={}/", root.display()))
+            .arg(format!(
+                "-oDir::State::status={}/var/lib/dpkg/status",
+                root.display()
+            ))
+            .args([
+                "-oAPT::Sandbox::User=root",
+                "-oDir::Cache::pkgcache=",
+                "-oDir::Cache::srcpkgcache=",
+                "-q",
+                "update",
+            ])
+            .env("APT_CONFIG", "/dev/null")
+            .output()
+            .expect("apt-get runs");
+        assert!(
+            out.status.success(),
+            "apt-get update of {at}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn write(&self, path: &str, contents: &str) {
@@ -149,6 +165,36 @@ impl Tree {
             .output()
             .expect("exporter runs")
     }
+}
+
+/// Writes each repository's `Packages` and `Release` under `base`; returns
+/// the sources.list lines naming them.
+pub fn write_repos(base: &Path, repos: &[Repo]) -> String {
+    let arch = native_arch();
+    let mut sources = String::new();
+    for repo in repos {
+        let rdir = base.join(repo.dir);
+        fs::create_dir_all(&rdir).unwrap();
+        let mut packages = String::new();
+        for (name, version, extra) in repo.packages {
+            packages.push_str(&format!(
+                    "Package: {name}\nVersion: {version}\nArchitecture: {arch}\nMaintainer: Test <t@example.org>\nFilename: pool/{name}_{version}.deb\nSize: 1000\nSHA256: {zero}\nDescription: test package\n{extra}\n",
+                    zero = "0".repeat(64),
+                    extra = if extra.is_empty() { String::new() } else { format!("{extra}\n") },
+                ));
+        }
+        fs::write(rdir.join("Packages"), packages).unwrap();
+        fs::write(
+                rdir.join("Release"),
+                format!(
+                    "Origin: {}\nLabel: {}\nSuite: {}\nCodename: {}\nDate: Thu, 26 Nov 2026 10:00:00 UTC\n{}",
+                    repo.origin, repo.label, repo.suite, repo.suite, repo.extra_release
+                ),
+            )
+            .unwrap();
+        sources.push_str(&format!("deb [trusted=yes] file:{} ./\n", rdir.display()));
+    }
+    sources
 }
 
 /// The standard scenario: one package for each case the apt collector must get right.

@@ -103,6 +103,8 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
          ALTER TABLE hosts DROP COLUMN restart_processes; ALTER TABLE hosts DROP COLUMN restart_units;
          ALTER TABLE hosts DROP COLUMN restart_sessions; ALTER TABLE hosts DROP COLUMN livepatches;
          ALTER TABLE hosts DROP COLUMN running;
+         ALTER TABLE hosts DROP COLUMN unentitled_updates; ALTER TABLE hosts DROP COLUMN unentitled_security;
+         ALTER TABLE hosts DROP COLUMN unentitled;
          DELETE FROM schema_migrations WHERE version >= 11;",
     )
     .unwrap();

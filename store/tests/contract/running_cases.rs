@@ -87,3 +87,66 @@ pub fn what_a_host_runs_is_kept_counted_and_cleared(s: &dyn Store) {
     );
     assert_eq!(h.running, r.inventory.running);
 }
+
+/// Fixes behind a channel the host is not entitled to (the report's
+/// `unentitled`): kept for its page, counted for the fleet, unknown where the
+/// host did not say, and a change of them alone is a change.
+pub fn fixes_behind_an_entitlement_are_kept_counted_and_cleared(s: &dyn Store) {
+    use pakiti_store::UnentitledCounts;
+    let fix = |name: &str, channel: &str, security: bool| pakiti_report::Unentitled {
+        name: name.into(),
+        arch: "amd64".into(),
+        installed_version: "1.0-1".into(),
+        version: "1.0-1+esm1".into(),
+        channel: channel.into(),
+        security,
+    };
+    let mut r = report("web-01", MID, vec![]);
+    s.ingest(&r, Source::Push, t(10)).unwrap();
+    let h = s.host("web-01", None).unwrap().unwrap();
+    assert_eq!(h.summary.unentitled, None, "not said: unknown");
+    assert_eq!(h.unentitled, None);
+
+    r.inventory.unentitled = Some(vec![
+        fix("curl", "esm-infra", true),
+        fix("tzdata", "esm-infra", false),
+        fix("vim", "esm-apps", true),
+    ]);
+    r.collected_at = t(20);
+    assert_eq!(
+        s.ingest(&r, Source::Push, t(30)).unwrap(),
+        IngestOutcome::Changed,
+        "fixes behind an entitlement changing is a change"
+    );
+    let h = s.host("web-01", None).unwrap().unwrap();
+    let counts = Some(UnentitledCounts {
+        updates: 3,
+        security: 2,
+    });
+    assert_eq!(h.summary.unentitled, counts);
+    assert_eq!(h.unentitled, r.inventory.unentitled);
+    assert_eq!(s.hosts().unwrap()[0].unentitled, counts, "the fleet's list");
+
+    // Attached: nothing behind an entitlement, which is not "unknown".
+    r.inventory.unentitled = Some(vec![]);
+    r.collected_at = t(40);
+    assert_eq!(
+        s.ingest(&r, Source::Push, t(50)).unwrap(),
+        IngestOutcome::Changed
+    );
+    let h = s.host("web-01", None).unwrap().unwrap();
+    assert_eq!(
+        h.summary.unentitled,
+        Some(UnentitledCounts {
+            updates: 0,
+            security: 0
+        })
+    );
+    assert_eq!(h.unentitled, Some(vec![]));
+    r.inventory.unentitled = None;
+    r.collected_at = t(60);
+    s.ingest(&r, Source::Push, t(70)).unwrap();
+    let h = s.host("web-01", None).unwrap().unwrap();
+    assert_eq!(h.summary.unentitled, None);
+    assert_eq!(h.unentitled, None);
+}

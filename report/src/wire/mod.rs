@@ -12,7 +12,15 @@ use crate::model::{
     HeldReason, HostIdentity, Hostname, Installed, InstalledDelta, InvalidValue, Inventory, OsInfo,
     Producer, Reboot, Report, RunningKernel, Severity, Update, MAX_COUNT,
 };
-use crate::running::{LivePatch, Restart, RestartUnit, Running};
+use crate::running::Running;
+
+mod running;
+mod unentitled;
+
+use running::WireRunning;
+pub use running::{running_from_json, running_to_json};
+use unentitled::WireUnentitled;
+pub use unentitled::{unentitled_from_json, unentitled_to_json};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -105,111 +113,10 @@ struct WireReport {
     /// What the host runs; absent in reports of older exporters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     running: Option<WireRunning>,
-}
-
-#[derive(Serialize, Deserialize, Default)]
-struct WireRunning {
+    /// Fixes behind a channel the host is not entitled to; absent where
+    /// the exporter cannot see such channels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    restart: Option<WireRestart>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    livepatches: Option<Vec<WireLivePatch>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    livepatch_state: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireRestart {
-    processes: u32,
-    sessions: u32,
-    unreadable: u32,
-    units: Vec<WireRestartUnit>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireRestartUnit {
-    unit: String,
-    packages: Vec<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireLivePatch {
-    name: String,
-    enabled: bool,
-    transition: bool,
-}
-
-impl From<&Running> for Option<WireRunning> {
-    fn from(r: &Running) -> Self {
-        if *r == Running::default() {
-            return None;
-        }
-        Some(WireRunning {
-            restart: r.restart.as_ref().map(|x| WireRestart {
-                processes: x.processes,
-                sessions: x.sessions,
-                unreadable: x.unreadable,
-                units: x
-                    .units
-                    .iter()
-                    .map(|u| WireRestartUnit {
-                        unit: u.unit.clone(),
-                        packages: u.packages.clone(),
-                    })
-                    .collect(),
-            }),
-            livepatches: r.livepatches.as_ref().map(|v| {
-                v.iter()
-                    .map(|p| WireLivePatch {
-                        name: p.name.clone(),
-                        enabled: p.enabled,
-                        transition: p.transition,
-                    })
-                    .collect()
-            }),
-            livepatch_state: r.livepatch_state.clone(),
-        })
-    }
-}
-
-/// `running` alone as JSON, as the store keeps it; `None` when nothing is known.
-pub fn running_to_json(r: &Running) -> Option<String> {
-    let w: Option<WireRunning> = r.into();
-    w.and_then(|w| serde_json::to_string(&w).ok())
-}
-
-/// `running` read back from [`running_to_json`].
-pub fn running_from_json(text: &str) -> Result<Running, serde_json::Error> {
-    serde_json::from_str::<WireRunning>(text).map(Running::from)
-}
-
-impl From<WireRunning> for Running {
-    fn from(w: WireRunning) -> Self {
-        Running {
-            restart: w.restart.map(|x| Restart {
-                processes: x.processes,
-                sessions: x.sessions,
-                unreadable: x.unreadable,
-                units: x
-                    .units
-                    .into_iter()
-                    .map(|u| RestartUnit {
-                        unit: u.unit,
-                        packages: u.packages,
-                    })
-                    .collect(),
-            }),
-            livepatches: w.livepatches.map(|v| {
-                v.into_iter()
-                    .map(|p| LivePatch {
-                        name: p.name,
-                        enabled: p.enabled,
-                        transition: p.transition,
-                    })
-                    .collect()
-            }),
-            livepatch_state: w.livepatch_state,
-        }
-    }
+    unentitled: Option<Vec<WireUnentitled>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -451,6 +358,10 @@ impl From<&Report> for WireReport {
                 removed: d.removed.iter().map(WireInstalled::from).collect(),
             }),
             running: (&inv.running).into(),
+            unentitled: inv
+                .unentitled
+                .as_ref()
+                .map(|v| v.iter().map(WireUnentitled::from).collect()),
         }
     }
 }
@@ -537,6 +448,9 @@ impl TryFrom<WireReport> for Report {
                     removed: d.removed.into_iter().map(Installed::from).collect(),
                 }),
                 running: w.running.map(Running::from).unwrap_or_default(),
+                unentitled: w
+                    .unentitled
+                    .map(|v| v.into_iter().map(crate::Unentitled::from).collect()),
             },
         };
         report.validate()?;
@@ -700,6 +614,14 @@ mod tests {
                     livepatches: Some(vec![]),
                     livepatch_state: Some("applied".into()),
                 },
+                unentitled: Some(vec![crate::Unentitled {
+                    name: "bash".into(),
+                    arch: "amd64".into(),
+                    installed_version: "5.2.15-2+b2".into(),
+                    version: "5.2.15-2+b2+esm1".into(),
+                    channel: "esm-infra".into(),
+                    security: true,
+                }]),
             },
         };
         r.inventory.installed_digest = r
@@ -846,6 +768,31 @@ mod tests {
         assert!(err.contains("running restart unit"), "{err}");
         let err = reject(|v| v["running"]["restart"]["processes"] = (-1).into());
         assert!(err.contains("running"), "{err}");
+    }
+
+    #[test]
+    fn fixes_behind_an_entitlement_are_optional_and_checked() {
+        let mut v: serde_json::Value = serde_json::from_slice(&to_json(&sample())).unwrap();
+        assert_eq!(v["unentitled"][0]["channel"], "esm-infra");
+        assert_eq!(v["unentitled"][0]["security"], true);
+        // Absent: the exporter could not see such channels, which is not "none".
+        v.as_object_mut().unwrap().remove("unentitled");
+        let r = from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(r.inventory.unentitled, None);
+        let mut none = sample();
+        none.inventory.unentitled = Some(vec![]);
+        let v: serde_json::Value = serde_json::from_slice(&to_json(&none)).unwrap();
+        assert_eq!(v["unentitled"], serde_json::json!([]));
+        let list = sample().inventory.unentitled.unwrap();
+        let stored = unentitled_to_json(&list).unwrap();
+        assert_eq!(unentitled_from_json(&stored).unwrap(), list);
+        let err = reject(|v| v["unentitled"][0]["channel"] = "esm infra".into());
+        assert!(err.contains("unentitled channel"), "{err}");
+        let err = reject(|v| {
+            let twin = v["unentitled"][0].clone();
+            v["unentitled"].as_array_mut().unwrap().push(twin);
+        });
+        assert!(err.contains("listed twice"), "{err}");
     }
 
     fn reject(mutate: impl FnOnce(&mut serde_json::Value)) -> String {
