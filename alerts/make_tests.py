@@ -158,10 +158,16 @@ tests.append({'interval': '1h', 'input_series': [
     s('pakiti_security_updates_held', dict(e1, severity='critical'), '1x200'),
     s('pakiti_security_updates_held', dict(e1, severity='low'), '0x200'),
     s('pakiti_security_updates_held', dict(e2, severity='critical'), '0x200'),
-    s('pakiti_security_updates_held', dict(e2, severity='low'), '3x200')],
+    s('pakiti_security_updates_held', dict(e2, severity='low'), '3x200'),
+    # through /federate: db-01 holds an important one, web-01 only a low one
+    {'series': 'pakiti_security_updates_held{host="db-01",site="SiteB",severity="important",instance="agg:10151",job="pakiti-federate"}', 'values': '1x200'},
+    {'series': 'pakiti_security_updates_held{host="web-01",site="SiteA",severity="low",instance="agg:10151",job="pakiti-federate"}', 'values': '2x200'}],
   'alert_rule_test': [
     {'eval_time': '167h', 'alertname': name, 'exp_alerts': []},
-    {'eval_time': '169h', 'alertname': name, 'exp_alerts': [alert(name, e1)]}]})
+    {'eval_time': '169h', 'alertname': name, 'exp_alerts': [alert(name, e1)]},
+    {'eval_time': '167h', 'alertname': 'PakitiHostSecurityFixesHeld', 'exp_alerts': []},
+    {'eval_time': '169h', 'alertname': 'PakitiHostSecurityFixesHeld', 'exp_alerts': [
+        alert('PakitiHostSecurityFixesHeld', {'host': 'db-01', 'site': 'SiteB'})]}]})
 
 # 10. support windows: h1's standard support ends in 60 days and everything has ended for
 # h3; h2 has years left

@@ -56,6 +56,11 @@ pub(crate) fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> V
         .map(|s| (s.as_str(), h.counts.security(*s)))
         .collect();
     security.insert("total", h.counts.security_total());
+    let held_security: BTreeMap<&str, u32> = Severity::ALL
+        .iter()
+        .zip(h.held_security)
+        .map(|(s, n)| (s.as_str(), n))
+        .collect();
     json!({
         "hostname": h.hostname,
         "machine_id": h.machine_id,
@@ -75,6 +80,8 @@ pub(crate) fn host_json(state: &AppState, h: &HostSummary, now: SystemTime) -> V
         "pending": h.counts.pending,
         "security": security,
         "held": h.counts.held,
+        // The security updates among the held ones, by severity.
+        "held_security": held_security,
         "reboot_required": h.counts.reboot_required,
         "reboot_packages": h.reboot_packages,
         "installed_packages": h.installed_packages,

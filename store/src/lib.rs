@@ -280,6 +280,20 @@ pub struct HostSummary {
     /// Fixes behind a channel it is not entitled to, counted; `None` where
     /// its exporter cannot see such channels.
     pub unentitled: Option<UnentitledCounts>,
+    /// The security updates among the held ones, indexed like
+    /// [`Severity::ALL`]: fixes that will not install by themselves.
+    pub held_security: [u32; 5],
+}
+
+/// The security updates among a report's held ones, by severity.
+pub fn held_security(report: &Report) -> [u32; 5] {
+    let mut out = [0u32; 5];
+    for u in &report.inventory.updates {
+        if let (Some(s), true) = (u.security, u.is_held()) {
+            out[severity_index(s)] += 1;
+        }
+    }
+    out
 }
 
 /// A host's `unentitled`, counted: all, and the security fixes among them.

@@ -54,6 +54,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         12,
         include_str!("../migrations/postgres/0012_unentitled.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/postgres/0013_held_security.sql"),
+    ),
 ];
 
 /// Pool and timeout settings.
@@ -434,11 +438,13 @@ impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
         let c = |n: u32| n as i32;
         let running = crate::RunningCounts::of(&inv.running);
         let unentitled = crate::UnentitledCounts::of(inv.unentitled.as_deref());
+        let held = crate::held_security(report);
         let i = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         self.tx.execute(
             "UPDATE hosts SET hostname = $2, site = $3, os_id = $4, os_version = $5, os_name = $6, kernel = $7, arch = $8, manager = $9, exporter_version = $10, exporter_revision = $11, source = $12, last_report_at = $13, collected_at = $14, collection_duration_ms = $15, content_hash = $16, reboot_required = $17, reboot_packages = $18, metadata_updated_at = $19, security_metadata_available = $20, installed_packages = $21, pending = $22, sec_critical = $23, sec_important = $24, sec_moderate = $25, sec_low = $26, sec_unknown = $27, held = $28, security_pending_since = $29, since_critical = $30, since_important = $31, since_moderate = $32, since_low = $33, since_unknown = $34, \
              os_codename = $35, os_cpe_name = $36, os_platform_id = $37, running_kernel_package = $38, running_kernel_version = $39, esm_enabled = $40, forwarded_by = $41, inventory_hash = $42, \
-             restart_processes = $43, restart_units = $44, restart_sessions = $45, livepatches = $46, running = $47, unentitled_updates = $48, unentitled_security = $49, unentitled = $50 WHERE id = $1",
+             restart_processes = $43, restart_units = $44, restart_sessions = $45, livepatches = $46, running = $47, unentitled_updates = $48, unentitled_security = $49, unentitled = $50, \
+             held_critical = $51, held_important = $52, held_moderate = $53, held_low = $54, held_unknown = $55 WHERE id = $1",
             &[
                 &host,
                 &report.host.hostname.as_str(),
@@ -493,6 +499,11 @@ impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
                     .unentitled
                     .as_deref()
                     .and_then(pakiti_report::wire::unentitled_to_json),
+                &i(held[0]),
+                &i(held[1]),
+                &i(held[2]),
+                &i(held[3]),
+                &i(held[4]),
             ],
         )?;
         Ok(())
@@ -526,9 +537,13 @@ impl crate::host_write::HostRows for PgRows<'_, '_, '_> {
 }
 
 /// How many columns [`SUMMARY`] names: a query selecting more reads them from here.
-pub(crate) const SUMMARY_WIDTH: usize = 46;
+pub(crate) const SUMMARY_WIDTH: usize = 51;
 
-pub(crate) const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches, unentitled_updates, unentitled_security";
+pub(crate) const SUMMARY: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches, unentitled_updates, unentitled_security, held_critical, held_important, held_moderate, held_low, held_unknown";
+
+fn held_count(r: &postgres::Row, i: usize) -> Result<u32, postgres::Error> {
+    Ok(u32::try_from(r.try_get::<_, i32>(i)?.max(0)).unwrap_or(0))
+}
 
 /// A host row; a NULL or a type the column should not hold is an error, never a panic.
 pub(crate) fn summary(r: &postgres::Row) -> Result<HostSummary, postgres::Error> {
@@ -593,6 +608,13 @@ pub(crate) fn summary_with(
             r.try_get::<_, Option<i32>>(44)?.map(i64::from),
             r.try_get::<_, Option<i32>>(45)?.map(i64::from),
         ),
+        held_security: [
+            held_count(r, 46)?,
+            held_count(r, 47)?,
+            held_count(r, 48)?,
+            held_count(r, 49)?,
+            held_count(r, 50)?,
+        ],
     })
 }
 

@@ -51,6 +51,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (12, include_str!("../migrations/sqlite/0012_running.sql")),
     (13, include_str!("../migrations/sqlite/0013_unentitled.sql")),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_held_security.sql"),
+    ),
 ];
 
 /// Most jobs committed in one transaction.
@@ -643,12 +647,13 @@ impl crate::host_write::HostRows for SqliteRows<'_, '_> {
         let running = crate::RunningCounts::of(&inv.running);
         let running_json = pakiti_report::wire::running_to_json(&inv.running);
         let unentitled = crate::UnentitledCounts::of(inv.unentitled.as_deref());
+        let held = crate::held_security(report);
         let unentitled_json = inv
             .unentitled
             .as_deref()
             .and_then(pakiti_report::wire::unentitled_to_json);
         self.tx.prepare_cached(
-            "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29, since_critical = ?30, since_important = ?31, since_moderate = ?32, since_low = ?33, since_unknown = ?34, restart_processes = ?35, restart_units = ?36, restart_sessions = ?37, livepatches = ?38, running = ?39, unentitled_updates = ?40, unentitled_security = ?41, unentitled = ?42 WHERE id = ?1",
+            "UPDATE hosts SET hostname = ?2, site = ?3, os_id = ?4, os_version = ?5, os_name = ?6, kernel = ?7, arch = ?8, manager = ?9, exporter_version = ?10, exporter_revision = ?11, source = ?12, last_report_at = ?13, collected_at = ?14, collection_duration_ms = ?15, content_hash = ?16, reboot_required = ?17, reboot_packages = ?18, metadata_updated_at = ?19, security_metadata_available = ?20, installed_packages = ?21, pending = ?22, sec_critical = ?23, sec_important = ?24, sec_moderate = ?25, sec_low = ?26, sec_unknown = ?27, held = ?28, security_pending_since = ?29, since_critical = ?30, since_important = ?31, since_moderate = ?32, since_low = ?33, since_unknown = ?34, restart_processes = ?35, restart_units = ?36, restart_sessions = ?37, livepatches = ?38, running = ?39, unentitled_updates = ?40, unentitled_security = ?41, unentitled = ?42, held_critical = ?43, held_important = ?44, held_moderate = ?45, held_low = ?46, held_unknown = ?47 WHERE id = ?1",
         )?
         .execute(params![
             host,
@@ -693,6 +698,11 @@ impl crate::host_write::HostRows for SqliteRows<'_, '_> {
             unentitled.map(|u| u.updates),
             unentitled.map(|u| u.security),
             unentitled_json,
+            held[0],
+            held[1],
+            held[2],
+            held[3],
+            held[4],
         ])?;
         Ok(())
     }
@@ -765,10 +775,10 @@ fn counts_from_row(start: usize) -> impl Fn(&rusqlite::Row) -> rusqlite::Result<
     }
 }
 
-pub(crate) const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches, unentitled_updates, unentitled_security";
+pub(crate) const SUMMARY_COLUMNS: &str = "id, hostname, machine_id, site, os_id, os_version, os_name, kernel, arch, manager, exporter_version, source, first_seen, last_report_at, collected_at, collection_duration_ms, metadata_updated_at, security_metadata_available, installed_packages, reboot_packages, security_pending_since, pending, sec_critical, sec_important, sec_moderate, sec_low, sec_unknown, held, reboot_required, since_critical, since_important, since_moderate, since_low, since_unknown, exporter_revision, forwarded_by, owner, os_codename, inventory_hash IS NOT NULL, vuln_counts, restart_processes, restart_units, restart_sessions, livepatches, unentitled_updates, unentitled_security, held_critical, held_important, held_moderate, held_low, held_unknown";
 
 /// How many columns [`SUMMARY_COLUMNS`] names: a query selecting more reads them from here.
-pub(crate) const SUMMARY_WIDTH: usize = 46;
+pub(crate) const SUMMARY_WIDTH: usize = 51;
 
 pub(crate) fn summary(r: &rusqlite::Row) -> rusqlite::Result<HostSummary> {
     summary_with(r, &mut Interner::default())
@@ -827,6 +837,7 @@ pub(crate) fn summary_with(
             r.get(43)?,
         ),
         unentitled: crate::UnentitledCounts::from_columns(r.get(44)?, r.get(45)?),
+        held_security: [r.get(46)?, r.get(47)?, r.get(48)?, r.get(49)?, r.get(50)?],
     })
 }
 

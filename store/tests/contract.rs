@@ -1197,6 +1197,7 @@ use running_cases::*;
 contract!(
     what_a_host_runs_is_kept_counted_and_cleared,
     fixes_behind_an_entitlement_are_kept_counted_and_cleared,
+    held_security_fixes_are_counted_by_severity,
     the_inventory_is_kept_queried_and_its_changes_recorded,
     an_inventory_named_by_digest_is_taken_only_when_stored,
     an_inventory_sent_as_a_delta_applies_only_to_its_base,

@@ -11,6 +11,7 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
     let db = TestDatabase::create();
     let store = PgStore::connect(&db.url, PgOptions::default()).unwrap();
     let mut u = testing::update("openssl", "1", "3", Some(Severity::Important));
+    u.held = Some(pakiti_report::HeldReason::KeptBack);
     u.advisories = vec!["DSA-1-1".into(), "DSA-2-1".into()];
     u.cves = vec!["CVE-2026-1".into()];
     let r = testing::report(
@@ -29,7 +30,9 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
              CREATE INDEX pending_by_name ON pending_updates (name);
              ALTER TABLE hosts DROP COLUMN restart_processes, DROP COLUMN restart_units,
                  DROP COLUMN restart_sessions, DROP COLUMN livepatches, DROP COLUMN running,
-                 DROP COLUMN unentitled_updates, DROP COLUMN unentitled_security, DROP COLUMN unentitled;
+                 DROP COLUMN unentitled_updates, DROP COLUMN unentitled_security, DROP COLUMN unentitled,
+                 DROP COLUMN held_critical, DROP COLUMN held_important, DROP COLUMN held_moderate,
+                 DROP COLUMN held_low, DROP COLUMN held_unknown;
              DELETE FROM schema_migrations WHERE version >= 10;",
         )
         .unwrap();
@@ -43,6 +46,8 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
             .collect::<Vec<_>>()
     };
     let web = vec![("web-01".to_string(), "openssl".to_string())];
+    // The held security fixes are counted from the stored pending updates.
+    assert_eq!(store.hosts().unwrap()[0].held_security, [0, 1, 0, 0, 0]);
     assert_eq!(hosts(Lookup::Advisory("DSA-1-1")), web);
     assert_eq!(hosts(Lookup::Advisory("DSA-2-1")), web);
     assert_eq!(hosts(Lookup::Cve("CVE-2026-1")), web);

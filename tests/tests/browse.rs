@@ -25,6 +25,9 @@ fn fleet() -> Vec<Value> {
         update("libxml2", "moderate", &[], &["CVE-2026-0003"]),
         update("zlib1g", "low", &[], &["CVE-2026-0002"]),
     ];
+    // zlib1g's fix is kept back: a security fix that will not install by itself.
+    many[2]["held"] = true.into();
+    many[2]["held_reason"] = "kept-back".into();
     many.extend((0..157).map(|i| update(&format!("pkg-{i:03}"), "none", &[], &[])));
     let mut fleet = small_fleet();
     fleet.push(report(
@@ -220,6 +223,14 @@ fn an_administrator_clicks_through_the_pages() {
         assert!(federate.contains(line), "{line}");
     }
     assert!(!federate.contains("pakiti_updates_unentitled{host=\"web-01\""));
+    // Held security fixes, per host and severity.
+    for line in [
+        "pakiti_security_updates_held{host=\"big-01\",site=\"SiteB\",severity=\"low\"} 1\n",
+        "pakiti_security_updates_held{host=\"big-01\",site=\"SiteB\",severity=\"critical\"} 0\n",
+        "pakiti_security_updates_held{host=\"web-01\",site=\"SiteA\",severity=\"low\"} 0\n",
+    ] {
+        assert!(federate.contains(line), "{line}");
+    }
     b.goto(&format!("{base}/hosts/web-01?site=SiteA"));
     assert!(b.find_all("#unentitled").is_empty());
     let hosts: Value = reqwest::blocking::get(format!("{base}/api/v1/hosts"))
@@ -233,6 +244,14 @@ fn an_administrator_clicks_through_the_pages() {
         .find(|h| h["hostname"] == "web-01")
         .unwrap();
     assert!(web01["unentitled"].is_null(), "unknown, not none: {web01}");
+    let big = hosts["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hostname"] == "big-01")
+        .unwrap();
+    assert_eq!(big["held_security"]["low"], 1, "{big}");
+    assert_eq!(big["held_security"]["critical"], 0, "{big}");
 
     // Support windows: an end-of-life release is not clean, on its page, in
     // /federate and on the overview.

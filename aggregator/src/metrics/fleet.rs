@@ -192,6 +192,25 @@ fn security_families(m: &mut Exposition, hosts: &[&HostSummary]) {
         }
     }
     m.family(
+        "pakiti_security_updates_held",
+        "gauge",
+        "Security updates among the held, kept-back or phased ones, per host and severity: fixes that will not install by themselves (latest report).",
+    );
+    for h in hosts {
+        let s = site_of(h);
+        for (i, sev) in Severity::ALL.iter().enumerate() {
+            m.sample(
+                "pakiti_security_updates_held",
+                &[
+                    ("host", &h.hostname),
+                    ("site", &s),
+                    ("severity", sev.as_str()),
+                ],
+                f64::from(h.held_security[i]),
+            );
+        }
+    }
+    m.family(
         "pakiti_security_update_pending_since_timestamp_seconds",
         "gauge",
         "First time the oldest still pending security update was seen pending on the host; absent when none is pending.",

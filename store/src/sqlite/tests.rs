@@ -86,6 +86,7 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
     {
         let s = SqliteStore::open(&path).unwrap();
         let mut u = update("openssl", "3", Some(Severity::Important));
+        u.held = Some(HeldReason::KeptBack);
         u.advisories = vec!["DSA-1-1".into(), "DSA-2-1".into()];
         u.cves = vec!["CVE-2026-1".into()];
         s.ingest(
@@ -105,6 +106,9 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
          ALTER TABLE hosts DROP COLUMN running;
          ALTER TABLE hosts DROP COLUMN unentitled_updates; ALTER TABLE hosts DROP COLUMN unentitled_security;
          ALTER TABLE hosts DROP COLUMN unentitled;
+         ALTER TABLE hosts DROP COLUMN held_critical; ALTER TABLE hosts DROP COLUMN held_important;
+         ALTER TABLE hosts DROP COLUMN held_moderate; ALTER TABLE hosts DROP COLUMN held_low;
+         ALTER TABLE hosts DROP COLUMN held_unknown;
          DELETE FROM schema_migrations WHERE version >= 11;",
     )
     .unwrap();
@@ -118,6 +122,8 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
             .collect::<Vec<_>>()
     };
     let web = vec![("web-01".to_string(), "openssl".to_string())];
+    // The held security fixes are counted from the stored pending updates.
+    assert_eq!(s.hosts().unwrap()[0].held_security, [0, 1, 0, 0, 0]);
     assert_eq!(hosts(crate::Lookup::Advisory("DSA-1-1")), web);
     assert_eq!(hosts(crate::Lookup::Advisory("DSA-2-1")), web);
     assert_eq!(hosts(crate::Lookup::Cve("CVE-2026-1")), web);

@@ -150,3 +150,32 @@ pub fn fixes_behind_an_entitlement_are_kept_counted_and_cleared(s: &dyn Store) {
     assert_eq!(h.summary.unentitled, None);
     assert_eq!(h.unentitled, None);
 }
+
+/// The security updates among the held ones, by severity: counted with the
+/// host for /federate, changed by later reports.
+pub fn held_security_fixes_are_counted_by_severity(s: &dyn Store) {
+    let held = |name: &str, sev: Option<Severity>| Update {
+        held: Some(HeldReason::KeptBack),
+        ..update(name, "2", sev)
+    };
+    let r = report(
+        "web-01",
+        MID,
+        vec![
+            held("openssl", Some(Severity::Critical)),
+            held("curl", Some(Severity::Critical)),
+            held("vim", None),
+            held("zlib", Some(Severity::Low)),
+            update("bash", "2", Some(Severity::Important)),
+        ],
+    );
+    s.ingest(&r, Source::Push, t(10)).unwrap();
+    let h = s.host("web-01", None).unwrap().unwrap();
+    assert_eq!(h.summary.held_security, [2, 0, 0, 1, 0]);
+    assert_eq!(s.hosts().unwrap()[0].held_security, [2, 0, 0, 1, 0]);
+    let mut r = r;
+    r.inventory.updates[0].held = None;
+    r.collected_at = t(20);
+    s.ingest(&r, Source::Push, t(30)).unwrap();
+    assert_eq!(s.hosts().unwrap()[0].held_security, [1, 0, 0, 1, 0]);
+}
