@@ -6,15 +6,15 @@
 use std::time::SystemTime;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use pakiti_httpserver::scrape;
 
 pub use crate::receive::{authenticates_itself, store_report, store_report_from};
 pub use crate::state::{error, ApiError, AppState};
 
-use crate::metrics;
 use crate::read::{all_hosts, is_stale};
 use crate::{affected, federate, read, receive, vulnerabilities, web};
 
@@ -102,6 +102,11 @@ pub fn with_defences(routes: Router<AppState>, state: AppState) -> Router {
             state.clone(),
             catch_panics,
         ))
+        // Outermost: every answer is counted, a panic's 500 too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.health.http.clone(),
+            pakiti_httpserver::scrape::observe,
+        ))
         .with_state(state)
 }
 
@@ -134,7 +139,7 @@ async fn catch_panics(
     }
 }
 
-async fn own_metrics(State(state): State<AppState>) -> Response {
+async fn own_metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let now = SystemTime::now();
     let store = state.store.clone();
     let up = matches!(
@@ -173,13 +178,11 @@ async fn own_metrics(State(state): State<AppState>) -> Response {
         .await
         .ok()
         .and_then(Result::ok);
-    (
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        state
-            .health
-            .render(by_state, up, outbox.as_deref(), feeds.as_deref()),
-    )
-        .into_response()
+    let format = scrape::format_of(&headers);
+    let text = state
+        .health
+        .render(format, by_state, up, outbox.as_deref(), feeds.as_deref());
+    scrape::exposition(&headers, format, text.into_bytes())
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flate2::write::GzEncoder;
+use pakiti_httpserver::scrape;
 use pakiti_service::exposition::Exposition;
 
 use crate::metrics;
@@ -47,7 +48,8 @@ pub(crate) async fn federate(
         tracing::warn!(error = %e.message, "/federate without site statistics: the store did not answer");
         Vec::new()
     });
-    let gzip = accepts_gzip(&headers);
+    let gzip = scrape::accepts_gzip(&headers);
+    let format = scrape::format_of(&headers);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::task::spawn_blocking(move || {
         let encoder =
@@ -73,7 +75,7 @@ pub(crate) async fn federate(
                 None => send(chunk.into_bytes(), &sink_tx),
             }
         });
-        let mut m = Exposition::with_capacity(CHUNK + 4096).streaming(CHUNK, sink);
+        let mut m = Exposition::new(format, CHUNK + 4096).streaming(CHUNK, sink);
         if !selectors.is_empty() {
             m = m.filtered(Box::new(move |name, labels| {
                 selectors.iter().any(|s| s.matches(name, labels))
@@ -94,59 +96,7 @@ pub(crate) async fn federate(
         let chunk = rx.recv().await?;
         Some((Ok::<Bytes, std::convert::Infallible>(chunk), rx))
     }));
-    let mut resp = ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response();
-    resp.headers_mut().insert(
-        header::VARY,
-        header::HeaderValue::from_static("accept-encoding"),
-    );
-    if gzip {
-        resp.headers_mut().insert(
-            header::CONTENT_ENCODING,
-            header::HeaderValue::from_static("gzip"),
-        );
-    }
+    let mut resp = body.into_response();
+    scrape::exposition_headers(&mut resp, format, gzip);
     Ok(resp)
-}
-
-/// Whether `Accept-Encoding` accepts gzip (`gzip` or `x-gzip`, not weighted
-/// `q=0`).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip"))
-                && !refused
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_is_sent_to_who_accepts_it() {
-        let with = |v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(header::ACCEPT_ENCODING, v.parse().unwrap());
-            accepts_gzip(&h)
-        };
-        assert!(with("gzip"));
-        assert!(with("identity, GZIP;q=0.5"));
-        assert!(with("x-gzip"));
-        assert!(!with("gzip;q=0"));
-        assert!(!with("identity"));
-        assert!(!with("br, deflate"));
-        assert!(!accepts_gzip(&HeaderMap::new()));
-    }
 }

@@ -232,9 +232,10 @@ async fn schedule(
                 }
                 if let (Some(p), Ok(report)) = (&pusher, &result) {
                     // Pushing (with its retries) never delays the next collection.
-                    let (p, report) = (p.clone(), report.clone());
+                    let (p, report, counts) = (p.clone(), report.clone(), shared.clone());
                     tokio::spawn(async move {
-                        let _ = p.push(&report).await;
+                        let delivered = p.push(&report).await.is_ok();
+                        counts.own.push(delivered);
                     });
                 }
                 shared.record(attempt, result.ok());

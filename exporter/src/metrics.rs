@@ -8,8 +8,7 @@ use crate::config::UpdateInfo;
 use crate::snapshot::Snapshot;
 use pakiti_report::{LivePatch, Restart};
 
-pub use pakiti_service::exposition::CONTENT_TYPE;
-use pakiti_service::exposition::{bool_value, seconds, Exposition};
+use pakiti_service::exposition::{bool_value, seconds, Exposition, Format};
 
 const CACHED: &str =
     "(latest successful collection; collections run on a schedule, not per scrape)";
@@ -224,11 +223,23 @@ fn livepatch_families(m: &mut Exposition, patches: &[LivePatch]) {
     }
 }
 
-/// Renders the snapshot. Built fresh each time from the snapshot alone: a
+/// Renders the snapshot in the text format, whole (`collect`, `textfile`).
+pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
+    snapshot_families(Format::Text, snap, update_info).finish()
+}
+
+/// The snapshot's families in `format`, without the end an OpenMetrics
+/// exposition needs: `/metrics` adds the exporter's own health after them.
+pub fn render_part(format: Format, snap: &Snapshot, update_info: UpdateInfo) -> String {
+    snapshot_families(format, snap, update_info).finish_part()
+}
+
+/// The snapshot's families. Built fresh each time from the snapshot alone: a
 /// package no longer pending has no series, and counts are absent (not 0)
 /// until a collection has succeeded.
-pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
-    let mut m = Exposition::with_capacity(
+fn snapshot_families(format: Format, snap: &Snapshot, update_info: UpdateInfo) -> Exposition {
+    let mut m = Exposition::new(
+        format,
         4096 + snap
             .report
             .as_ref()
@@ -323,7 +334,100 @@ pub fn render(snap: &Snapshot, update_info: UpdateInfo) -> String {
         &[("version", crate::VERSION), ("revision", crate::REVISION)],
         1.0,
     );
-    m.finish()
+    m
+}
+
+/// Upper bounds of the HTTP request histogram, seconds: `/metrics` and the
+/// report are copies of what the scheduler rendered (well under a
+/// millisecond on this machine); the upper buckets catch a slow client or
+/// TLS handshake.
+const HTTP_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5,
+];
+
+/// The exporter's own health, kept by the `prometheus` crate: HTTP requests
+/// by route and code, collections and pushes by result, and the process
+/// (CPU, memory, open file descriptors, start time, as every Prometheus
+/// client library names them). Served by `serve` only: `collect` and
+/// `textfile` describe the host, not a process that has ended.
+pub struct Own {
+    registry: prometheus::Registry,
+    pub http: pakiti_httpserver::scrape::RequestMetrics,
+    collections: prometheus::IntCounterVec,
+    pushes: prometheus::IntCounterVec,
+}
+
+impl Own {
+    pub fn new() -> Own {
+        let registry = prometheus::Registry::new();
+        let http = pakiti_httpserver::scrape::RequestMetrics::register(
+            &registry,
+            "pakiti_exporter_http_requests_total",
+            "pakiti_exporter_http_request_duration_seconds",
+            HTTP_BUCKETS.to_vec(),
+        )
+        .expect("fixed, valid and unique metric names");
+        let counter = |name: &str, help: &str| {
+            let c = prometheus::IntCounterVec::new(prometheus::Opts::new(name, help), &["result"])
+                .expect("a fixed, valid metric name");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("registered once");
+            c
+        };
+        let collections = counter(
+            "pakiti_exporter_collections_total",
+            "Collections run since the exporter started, by result (success, failure).",
+        );
+        let pushes = counter(
+            "pakiti_exporter_pushes_total",
+            "Reports pushed to the configured aggregators since the exporter started, by result (delivered: every aggregator took it; failed: one did not, after retries).",
+        );
+        for result in ["success", "failure"] {
+            collections.with_label_values(&[result]);
+        }
+        for result in ["delivered", "failed"] {
+            pushes.with_label_values(&[result]);
+        }
+        // The process collector reads /proc/self; where there is none it
+        // has nothing to say, and the exporter serves on without it.
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        if let Err(e) = registry.register(Box::new(process)) {
+            tracing::debug!(error = %e, "no process metrics");
+        }
+        Own {
+            registry,
+            http,
+            collections,
+            pushes,
+        }
+    }
+
+    pub fn collection(&self, ok: bool) {
+        self.collections
+            .with_label_values(&[if ok { "success" } else { "failure" }])
+            .inc();
+    }
+
+    pub fn push(&self, delivered: bool) {
+        self.pushes
+            .with_label_values(&[if delivered { "delivered" } else { "failed" }])
+            .inc();
+    }
+
+    /// The own families in `format`, ended (OpenMetrics' `# EOF`): they
+    /// come last in `/metrics`.
+    pub fn render_end(&self, format: Format) -> String {
+        let mut m = Exposition::new(format, 4096);
+        m.families(&self.registry.gather());
+        m.finish()
+    }
+}
+
+impl Default for Own {
+    fn default() -> Self {
+        Own::new()
+    }
 }
 
 #[cfg(test)]

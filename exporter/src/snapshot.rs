@@ -210,20 +210,23 @@ impl Runner {
 /// A snapshot with its answers rendered once, so that serving is a copy.
 pub struct Rendered {
     pub snapshot: Snapshot,
+    /// The snapshot's families in the text format, whole.
     pub metrics: Bytes,
-    /// `metrics` gzip-compressed once, for scrapers that accept it (Prometheus does).
-    pub metrics_gzip: Bytes,
+    /// The same in OpenMetrics, without its end (`/metrics` adds the
+    /// exporter's own families and the end).
+    pub metrics_openmetrics: Bytes,
     pub report_json: Option<Bytes>,
-}
-
-fn gzip(data: &[u8]) -> Bytes {
-    pakiti_service::gzip::compress(data).into()
 }
 
 impl Rendered {
     pub fn new(snapshot: Snapshot, update_info: UpdateInfo) -> Self {
         let metrics: Bytes = metrics::render(&snapshot, update_info).into();
-        let metrics_gzip = gzip(&metrics);
+        let metrics_openmetrics: Bytes = metrics::render_part(
+            pakiti_service::exposition::Format::OpenMetrics("1.0.0"),
+            &snapshot,
+            update_info,
+        )
+        .into();
         let report_json = snapshot
             .report
             .as_ref()
@@ -231,7 +234,7 @@ impl Rendered {
         Rendered {
             snapshot,
             metrics,
-            metrics_gzip,
+            metrics_openmetrics,
             report_json,
         }
     }
@@ -241,6 +244,8 @@ impl Rendered {
 pub struct Shared {
     current: RwLock<Arc<Rendered>>,
     update_info: UpdateInfo,
+    /// The exporter's own health.
+    pub own: metrics::Own,
 }
 
 impl Shared {
@@ -253,6 +258,7 @@ impl Shared {
         Shared {
             current: RwLock::new(Arc::new(Rendered::new(snapshot, update_info))),
             update_info,
+            own: metrics::Own::new(),
         }
     }
 
@@ -265,6 +271,7 @@ impl Shared {
 
     /// Records an attempt; a failed one keeps the latest successful report.
     pub fn record(&self, attempt: Attempt, report: Option<Report>) {
+        self.own.collection(attempt.error.is_none());
         let old = self.current();
         let mut snapshot = Snapshot {
             host: old.snapshot.host.clone(),

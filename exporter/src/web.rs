@@ -10,7 +10,9 @@ use axum::routing::get;
 use axum::Router;
 use pakiti_httpserver::WebConfig;
 
-use crate::metrics::CONTENT_TYPE;
+use pakiti_httpserver::scrape;
+use pakiti_service::exposition::Format;
+
 use crate::snapshot::Shared;
 
 #[derive(Clone)]
@@ -25,6 +27,10 @@ pub fn app(shared: Arc<Shared>, web: &WebConfig) -> Router {
         .route("/api/v1/report", get(report))
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "OK\n" }))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.own.http.clone(),
+            scrape::observe,
+        ))
         .with_state(AppState { shared });
     if let Some(auth) = &web.auth {
         router = pakiti_httpserver::basic_auth(router, auth.clone(), "pakiti-exporter");
@@ -32,29 +38,21 @@ pub fn app(shared: Arc<Shared>, web: &WebConfig) -> Router {
     pakiti_httpserver::headers(router, web)
 }
 
+/// The snapshot's families as the scheduler rendered them, then the
+/// exporter's own, in the format the scraper prefers, gzipped when it
+/// accepts gzip.
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let cur = s.shared.current();
-    let gzip = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|enc| {
-            let mut parts = enc.trim().split(';');
-            parts.next() == Some("gzip") && !parts.any(|p| p.trim().replace(' ', "") == "q=0")
-        });
-    if gzip {
-        (
-            [
-                (header::CONTENT_TYPE, CONTENT_TYPE),
-                (header::CONTENT_ENCODING, "gzip"),
-            ],
-            cur.metrics_gzip.clone(),
-        )
-            .into_response()
-    } else {
-        ([(header::CONTENT_TYPE, CONTENT_TYPE)], cur.metrics.clone()).into_response()
-    }
+    let format = scrape::format_of(&headers);
+    let part = match format {
+        Format::Text => &cur.metrics,
+        Format::OpenMetrics(_) => &cur.metrics_openmetrics,
+    };
+    let own = s.shared.own.render_end(format);
+    let mut text = Vec::with_capacity(part.len() + own.len());
+    text.extend_from_slice(part);
+    text.extend_from_slice(own.as_bytes());
+    scrape::exposition(&headers, format, text)
 }
 
 async fn report(State(s): State<AppState>) -> Response {
@@ -175,18 +173,49 @@ mod tests {
         let (status, _) = get_path(router.clone(), "/-/healthy", None).await;
         assert_eq!(status, StatusCode::OK);
 
-        // Prometheus asks for gzip; the body is the same text, compressed once per collection.
+        // Prometheus asks for gzip, and OpenMetrics; the snapshot's
+        // families come first, the exporter's own health after them.
+        let shared = shared_with_report();
+        let router = app(shared.clone(), &WebConfig::none());
+        let snapshot_part = String::from_utf8(shared.current().metrics.to_vec()).unwrap();
+        let (_, plain) = get_path(router.clone(), "/metrics", None).await;
+        assert!(plain.starts_with(&snapshot_part));
+        assert!(!plain.contains("# EOF"));
         let req = axum::http::Request::get("/metrics")
             .header(header::ACCEPT_ENCODING, "gzip")
+            .header(
+                header::ACCEPT,
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            )
             .body(Body::empty())
             .unwrap();
-        let (_, plain) = get_path(router.clone(), "/metrics", None).await;
         let resp = router.oneshot(req).await.unwrap();
         assert_eq!(resp.headers()[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
         let body = to_bytes(resp.into_body(), 1 << 24).await.unwrap();
-        let text =
+        let om =
             String::from_utf8(pakiti_service::gzip::decompress(&body, 1 << 24).unwrap()).unwrap();
-        assert_eq!(text, plain);
+        assert!(om.starts_with(std::str::from_utf8(&shared.current().metrics_openmetrics).unwrap()));
+        assert!(om.ends_with("\n# EOF\n"), "{om}");
+        assert_eq!(om.matches("# EOF").count(), 1);
+        for line in [
+            "pakiti_updates_pending 3\n",
+            "# TYPE pakiti_exporter_collections counter\n",
+            "pakiti_exporter_collections_total{result=\"success\"} 1\n",
+            "pakiti_exporter_http_requests_total{code=\"200\",route=\"/metrics\"} 1\n",
+            "# TYPE pakiti_exporter_http_request_duration_seconds histogram\n",
+        ] {
+            assert!(om.contains(line), "{line:?} not in\n{om}");
+        }
+        if std::path::Path::new("/proc/self/stat").exists() {
+            assert!(
+                om.contains("# TYPE process_start_time_seconds gauge\n"),
+                "{om}"
+            );
+        }
     }
 
     #[tokio::test]

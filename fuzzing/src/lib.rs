@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("osv", osv),
     ("openvex", openvex),
     ("selector", selector),
+    ("accept", accept),
 ];
 
 fn text(data: &[u8]) -> &str {
@@ -180,4 +181,14 @@ pub fn selector(data: &[u8]) {
     if let Ok(s) = pakiti_aggregator::selector::Selector::parse(text(data)) {
         let _ = s.matches("pakiti_updates_pending", &[("host", "h"), ("site", "")]);
     }
+}
+
+/// A scraper's `Accept` header: always one of the formats written.
+pub fn accept(data: &[u8]) {
+    use pakiti_service::exposition::Format;
+    let f = Format::negotiate(Some(text(data)));
+    assert!(matches!(
+        f,
+        Format::Text | Format::OpenMetrics("1.0.0") | Format::OpenMetrics("0.0.1")
+    ));
 }

@@ -1,198 +1,34 @@
-//! The aggregator's own health for `/metrics`: reports by result, store
-//! latency, scrape and forwarding health, feeds, HTTP requests, panics.
+//! The aggregator's own health for `/metrics`, kept by the `prometheus`
+//! crate: reports by mode and result, store latency, scrape and forwarding
+//! health, feeds, HTTP requests by route and code, panics, the process.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use pakiti_httpserver::scrape::RequestMetrics;
 use pakiti_store::{FeedStatus, OutboxStatus};
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
-use pakiti_service::exposition::{bool_value, seconds, Exposition};
+use pakiti_service::exposition::{seconds, Exposition, Format};
 
-impl Health {
-    /// The store's latency histogram, by operation.
-    fn render_store(&self, m: &mut Exposition) {
-        m.family(
-            "pakiti_aggregator_store_duration_seconds",
-            "histogram",
-            "Time spent in the store, by operation.",
-        );
-        if let Ok(s) = self.store.lock() {
-            for (op, h) in s.iter() {
-                for (i, b) in BUCKETS.iter().enumerate() {
-                    let le = b.to_string();
-                    m.sample(
-                        "pakiti_aggregator_store_duration_seconds_bucket",
-                        &[("operation", op), ("le", &le)],
-                        h.buckets[i].load(Ordering::Relaxed) as f64,
-                    );
-                }
-                let count = h.count.load(Ordering::Relaxed) as f64;
-                m.sample(
-                    "pakiti_aggregator_store_duration_seconds_bucket",
-                    &[("operation", op), ("le", "+Inf")],
-                    count,
-                );
-                m.sample(
-                    "pakiti_aggregator_store_duration_seconds_sum",
-                    &[("operation", op)],
-                    h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
-                );
-                m.sample(
-                    "pakiti_aggregator_store_duration_seconds_count",
-                    &[("operation", op)],
-                    count,
-                );
-            }
-        }
-    }
-
-    /// The health of each scrape target.
-    fn render_scrapes(&self, m: &mut Exposition) {
-        let targets = self.targets();
-        m.family(
-            "pakiti_aggregator_scrape_up",
-            "gauge",
-            "1 when the latest scrape of the target succeeded.",
-        );
-        for (t, h) in &targets {
-            m.sample(
-                "pakiti_aggregator_scrape_up",
-                &[("target", t)],
-                bool_value(h.up),
-            );
-        }
-        m.family(
-            "pakiti_aggregator_scrape_duration_seconds",
-            "gauge",
-            "How long the latest scrape of the target took.",
-        );
-        for (t, h) in &targets {
-            m.sample(
-                "pakiti_aggregator_scrape_duration_seconds",
-                &[("target", t)],
-                h.duration.as_secs_f64(),
-            );
-        }
-        m.family(
-            "pakiti_aggregator_scrape_last_success_timestamp_seconds",
-            "gauge",
-            "When the target was last scraped successfully.",
-        );
-        for (t, h) in &targets {
-            if let Some(at) = h.last_success {
-                m.sample(
-                    "pakiti_aggregator_scrape_last_success_timestamp_seconds",
-                    &[("target", t)],
-                    seconds(at),
-                );
-            }
-        }
-    }
-
-    fn render_forwarding(&self, m: &mut Exposition, outbox: Option<&[OutboxStatus]>) {
-        m.family(
-            "pakiti_aggregator_forward_items_total",
-            "counter",
-            "Delivery attempts to upstream aggregators, by upstream, kind (report, stats) and result (delivered, failed: retried later, rejected: refused as malformed and dropped).",
-        );
-        if let Ok(f) = self.forwarded.lock() {
-            for ((upstream, kind, result), n) in f.iter() {
-                m.sample(
-                    "pakiti_aggregator_forward_items_total",
-                    &[("upstream", upstream), ("kind", kind), ("result", result)],
-                    *n as f64,
-                );
-            }
-        }
-        m.family(
-            "pakiti_aggregator_forward_last_success_timestamp_seconds",
-            "gauge",
-            "When an item was last delivered to the upstream.",
-        );
-        if let Ok(s) = self.forward_success.lock() {
-            for (upstream, at) in s.iter() {
-                m.sample(
-                    "pakiti_aggregator_forward_last_success_timestamp_seconds",
-                    &[("upstream", upstream)],
-                    seconds(*at),
-                );
-            }
-        }
-        if let Some(outbox) = outbox {
-            render_outbox(m, outbox);
-        }
-        m.family(
-            "pakiti_aggregator_forward_refused_total",
-            "counter",
-            "Forwarded reports and statistics refused (403), by reason: untrusted (not a configured downstream server) or site (a site the server may not speak for).",
-        );
-        if let Ok(r) = self.forward_refused.lock() {
-            for reason in ["untrusted", "site"] {
-                m.sample(
-                    "pakiti_aggregator_forward_refused_total",
-                    &[("reason", reason)],
-                    r.get(reason).copied().unwrap_or(0) as f64,
-                );
-            }
-        }
-        m.family(
-            "pakiti_aggregator_stats_received_total",
-            "counter",
-            "Statistics documents received from downstream servers.",
-        );
-        if let Ok(r) = self.stats_received.lock() {
-            for (server, n) in r.iter() {
-                m.sample(
-                    "pakiti_aggregator_stats_received_total",
-                    &[("server", server)],
-                    *n as f64,
-                );
-            }
-        }
-    }
-}
-
-/// When each vulnerability feed was imported, and its records.
-fn render_feeds(m: &mut Exposition, feeds: Option<&[FeedStatus]>) {
-    m.family(
-        "pakiti_feed_last_import_timestamp_seconds",
-        "gauge",
-        "When the vulnerability feed was last imported.",
-    );
-    for f in feeds.unwrap_or(&[]) {
-        m.sample(
-            "pakiti_feed_last_import_timestamp_seconds",
-            &[("feed", &f.name)],
-            seconds(f.imported_at),
-        );
-    }
-    m.family(
-        "pakiti_feed_records",
-        "gauge",
-        "Records of the vulnerability feed as last imported.",
-    );
-    for f in feeds.unwrap_or(&[]) {
-        m.sample(
-            "pakiti_feed_records",
-            &[("feed", &f.name)],
-            f.records as f64,
-        );
-    }
-}
-
-/// Upper bounds of the store-latency histogram, in seconds.
-const BUCKETS: [f64; 12] = [
+/// Upper bounds of the store-latency histogram, in seconds: a report's
+/// ingest takes 1–5 ms on SQLite and PostgreSQL here (`bench/README.md`), a
+/// fleet read of 10,000 hosts some 100 ms; the upper buckets catch a
+/// database that stalls.
+const STORE_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
+/// Upper bounds of the HTTP request histogram, in seconds: a push answers in
+/// a few milliseconds, a page or `/federate` of 10,000 hosts in tens to a few
+/// hundred (`bench/README.md`).
+const HTTP_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 /// Health of one scrape target.
 #[derive(Debug, Clone, Default)]
@@ -203,78 +39,268 @@ pub struct TargetHealth {
     pub last_error: Option<String>,
 }
 
-/// Counters and gauges of the aggregator's own health.
-#[derive(Default)]
+/// The aggregator's own metrics.
 pub struct Health {
-    reports: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
-    /// (upstream, kind, result) → items.
-    forwarded: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
-    /// Latest successful delivery per upstream.
-    forward_success: Mutex<BTreeMap<String, SystemTime>>,
-    /// Refusals of forwarded data, by reason.
-    forward_refused: Mutex<BTreeMap<&'static str, u64>>,
-    /// Statistics documents received, per downstream server.
-    stats_received: Mutex<BTreeMap<String, u64>>,
-    store: Mutex<BTreeMap<&'static str, Histogram>>,
+    registry: Registry,
+    /// Setting the gauges read at scrape time and gathering happen under it,
+    /// so two scrapes at once never see each other's half.
+    scrape: Mutex<()>,
+    pub http: RequestMetrics,
+    reports: IntCounterVec,
+    forwarded: IntCounterVec,
+    forward_success: GaugeVec,
+    forward_refused: IntCounterVec,
+    stats_received: IntCounterVec,
+    store: HistogramVec,
+    scrape_up: IntGaugeVec,
+    scrape_duration: GaugeVec,
+    scrape_last_success: GaugeVec,
+    /// Each target's health, for the scrape loop and its log.
     targets: Mutex<BTreeMap<String, TargetHealth>>,
-    /// Requests whose handler panicked (answered 500; the process serves on).
-    panics: AtomicU64,
+    panics: IntCounter,
+    // Read at scrape time.
+    hosts: IntGaugeVec,
+    store_up: IntGauge,
+    queue_items: IntGaugeVec,
+    queue_oldest: GaugeVec,
+    dropped: IntCounterVec,
+    feed_imported: GaugeVec,
+    feed_records: IntGaugeVec,
+}
+
+/// Registers one metric; the names are fixed here, so a failure is a bug.
+fn register<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
+    r.register(Box::new(m.clone()))
+        .expect("a fixed metric name, registered once");
+    m
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        r,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric name"),
+    )
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    register(
+        r,
+        GaugeVec::new(Opts::new(name, help), labels).expect("a valid metric name"),
+    )
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(
+        r,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric name"),
+    )
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health::new()
+    }
 }
 
 impl Health {
-    /// Counts a request whose handler panicked.
-    pub fn panicked(&self) {
-        self.panics.fetch_add(1, Ordering::Relaxed);
+    pub fn new() -> Health {
+        let r = Registry::new();
+        let http = RequestMetrics::register(
+            &r,
+            "pakiti_aggregator_http_requests_total",
+            "pakiti_aggregator_http_request_duration_seconds",
+            HTTP_BUCKETS.to_vec(),
+        )
+        .expect("fixed, valid and unique metric names");
+        let forward_refused = counter(
+            &r,
+            "pakiti_aggregator_forward_refused_total",
+            "Forwarded reports and statistics refused (403), by reason: untrusted (not a configured downstream server) or site (a site the server may not speak for).",
+            &["reason"],
+        );
+        for reason in ["untrusted", "site"] {
+            forward_refused.with_label_values(&[reason]);
+        }
+        let build = int_gauge(
+            &r,
+            "pakiti_aggregator_build_info",
+            "The aggregator's version and source revision.",
+            &["version", "revision"],
+        );
+        build
+            .with_label_values(&[crate::VERSION, crate::REVISION])
+            .set(1);
+        // The process collector reads /proc/self; without it the aggregator
+        // serves on with no process metrics.
+        if let Err(e) = r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        )) {
+            tracing::debug!(error = %e, "no process metrics");
+        }
+        Health {
+            http,
+            reports: counter(
+                &r,
+                "pakiti_aggregator_reports_received_total",
+                "Reports received, by mode (push, scrape, forwarded) and result.",
+                &["mode", "result"],
+            ),
+            forwarded: counter(
+                &r,
+                "pakiti_aggregator_forward_items_total",
+                "Delivery attempts to upstream aggregators, by upstream, kind (report, stats) and result (delivered, failed: retried later, rejected: refused as malformed and dropped).",
+                &["upstream", "kind", "result"],
+            ),
+            forward_success: gauge(
+                &r,
+                "pakiti_aggregator_forward_last_success_timestamp_seconds",
+                "When an item was last delivered to the upstream.",
+                &["upstream"],
+            ),
+            forward_refused,
+            stats_received: counter(
+                &r,
+                "pakiti_aggregator_stats_received_total",
+                "Statistics documents received from downstream servers.",
+                &["server"],
+            ),
+            store: register(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "pakiti_aggregator_store_duration_seconds",
+                        "Time spent in the store, by operation.",
+                    )
+                    .buckets(STORE_BUCKETS.to_vec()),
+                    &["operation"],
+                )
+                .expect("a valid metric name"),
+            ),
+            scrape_up: int_gauge(
+                &r,
+                "pakiti_aggregator_scrape_up",
+                "1 when the latest scrape of the target succeeded.",
+                &["target"],
+            ),
+            scrape_duration: gauge(
+                &r,
+                "pakiti_aggregator_scrape_duration_seconds",
+                "How long the latest scrape of the target took.",
+                &["target"],
+            ),
+            scrape_last_success: gauge(
+                &r,
+                "pakiti_aggregator_scrape_last_success_timestamp_seconds",
+                "When the target was last scraped successfully.",
+                &["target"],
+            ),
+            targets: Mutex::new(BTreeMap::new()),
+            panics: register(
+                &r,
+                IntCounter::new(
+                    "pakiti_aggregator_panics_total",
+                    "Requests whose handler failed unexpectedly (a bug): answered 500, the aggregator serves on.",
+                )
+                .expect("a valid metric name"),
+            ),
+            hosts: int_gauge(
+                &r,
+                "pakiti_aggregator_hosts",
+                "Hosts known, by state (fresh, stale).",
+                &["state"],
+            ),
+            store_up: register(
+                &r,
+                IntGauge::new(
+                    "pakiti_aggregator_store_up",
+                    "1 when the database answered the latest check.",
+                )
+                .expect("a valid metric name"),
+            ),
+            queue_items: int_gauge(
+                &r,
+                "pakiti_aggregator_forward_queue_items",
+                "Items waiting in the durable queue for the upstream.",
+                &["upstream"],
+            ),
+            queue_oldest: gauge(
+                &r,
+                "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
+                "When the oldest item waiting for the upstream was queued; absent when the queue is empty.",
+                &["upstream"],
+            ),
+            dropped: counter(
+                &r,
+                "pakiti_aggregator_forward_dropped_total",
+                "Items the queue cap (max_queued) dropped, oldest statistics first, by upstream and kind.",
+                &["upstream", "kind"],
+            ),
+            feed_imported: gauge(
+                &r,
+                "pakiti_feed_last_import_timestamp_seconds",
+                "When the vulnerability feed was last imported.",
+                &["feed"],
+            ),
+            feed_records: int_gauge(
+                &r,
+                "pakiti_feed_records",
+                "Records of the vulnerability feed as last imported.",
+                &["feed"],
+            ),
+            registry: r,
+            scrape: Mutex::new(()),
+        }
     }
 
-    /// Counts a report by mode (`push`, `scrape`) and result.
+    /// Counts a request whose handler panicked.
+    pub fn panicked(&self) {
+        self.panics.inc();
+    }
+
+    /// Counts a report by mode (`push`, `scrape`, `forwarded`) and result.
     pub fn report(&self, mode: &'static str, result: &'static str) {
-        if let Ok(mut r) = self.reports.lock() {
-            *r.entry((mode, result)).or_default() += 1;
-        }
+        self.reports.with_label_values(&[mode, result]).inc();
     }
 
     /// Counts one delivery attempt to an upstream: `delivered`, `rejected`, `failed`.
     pub fn forwarded(&self, upstream: &str, kind: &'static str, result: &'static str) {
-        if let Ok(mut f) = self.forwarded.lock() {
-            *f.entry((upstream.to_string(), kind, result)).or_default() += 1;
-        }
+        self.forwarded
+            .with_label_values(&[upstream, kind, result])
+            .inc();
         if result == "delivered" {
-            if let Ok(mut s) = self.forward_success.lock() {
-                s.insert(upstream.to_string(), SystemTime::now());
-            }
+            self.forward_success
+                .with_label_values(&[upstream])
+                .set(seconds(SystemTime::now()));
         }
     }
 
     /// Counts forwarded data refused: `untrusted` sender, or a `site` it may not speak for.
     pub fn forward_refused(&self, reason: &'static str) {
-        if let Ok(mut r) = self.forward_refused.lock() {
-            *r.entry(reason).or_default() += 1;
-        }
+        self.forward_refused.with_label_values(&[reason]).inc();
     }
 
     pub fn stats_received(&self, server: &str) {
-        if let Ok(mut r) = self.stats_received.lock() {
-            *r.entry(server.to_string()).or_default() += 1;
-        }
+        self.stats_received.with_label_values(&[server]).inc();
     }
 
     pub fn store_latency(&self, operation: &'static str, d: Duration) {
-        if let Ok(mut s) = self.store.lock() {
-            let h = s.entry(operation).or_default();
-            let secs = d.as_secs_f64();
-            for (i, b) in BUCKETS.iter().enumerate() {
-                if secs <= *b {
-                    h.buckets[i].fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            h.count.fetch_add(1, Ordering::Relaxed);
-            h.sum_micros
-                .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-        }
+        self.store
+            .with_label_values(&[operation])
+            .observe(d.as_secs_f64());
     }
 
     pub fn target(&self, target: &str, health: TargetHealth) {
+        self.scrape_up
+            .with_label_values(&[target])
+            .set(i64::from(health.up));
+        self.scrape_duration
+            .with_label_values(&[target])
+            .set(health.duration.as_secs_f64());
+        if let Some(at) = health.last_success {
+            self.scrape_last_success
+                .with_label_values(&[target])
+                .set(seconds(at));
+        }
         if let Ok(mut t) = self.targets.lock() {
             t.insert(target.to_string(), health);
         }
@@ -283,7 +309,16 @@ impl Health {
     /// Forgets targets no longer configured.
     pub fn retain_targets(&self, keep: &dyn Fn(&str) -> bool) {
         if let Ok(mut t) = self.targets.lock() {
-            t.retain(|k, _| keep(k));
+            t.retain(|k, _| {
+                let kept = keep(k);
+                if !kept {
+                    for g in [&self.scrape_duration, &self.scrape_last_success] {
+                        let _ = g.remove_label_values(&[k]);
+                    }
+                    let _ = self.scrape_up.remove_label_values(&[k]);
+                }
+                kept
+            });
         }
     }
 
@@ -300,123 +335,71 @@ impl Health {
             .unwrap_or_default()
     }
 
-    /// The aggregator's own metrics; `hosts` gives hosts by state (fresh,
-    /// stale), `outbox` the upstream queues, `feeds` the imported
-    /// vulnerability feeds (each `None` when the store did not answer: then
-    /// the series are absent, never zero).
+    /// The aggregator's own metrics in `format`; `hosts` gives hosts by
+    /// state (fresh, stale), `outbox` the upstream queues, `feeds` the
+    /// imported vulnerability feeds (each `None` when the store did not
+    /// answer: then the series are absent, never zero).
     pub fn render(
         &self,
+        format: Format,
         hosts: Option<(usize, usize)>,
         store_up: bool,
         outbox: Option<&[OutboxStatus]>,
         feeds: Option<&[FeedStatus]>,
     ) -> String {
-        let mut m = Exposition::with_capacity(4096);
-        self.render_forwarding(&mut m, outbox);
-        render_feeds(&mut m, feeds);
-        m.family(
-            "pakiti_aggregator_panics_total",
-            "counter",
-            "Requests whose handler failed unexpectedly (a bug): answered 500, the aggregator serves on.",
-        );
-        m.sample(
-            "pakiti_aggregator_panics_total",
-            &[],
-            self.panics.load(Ordering::Relaxed) as f64,
-        );
-        m.family(
-            "pakiti_aggregator_reports_received_total",
-            "counter",
-            "Reports received, by mode (push, scrape) and result.",
-        );
-        if let Ok(r) = self.reports.lock() {
-            for ((mode, result), n) in r.iter() {
-                m.sample(
-                    "pakiti_aggregator_reports_received_total",
-                    &[("mode", mode), ("result", result)],
-                    *n as f64,
-                );
+        let families = {
+            let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+            self.hosts.reset();
+            if let Some((fresh, stale)) = hosts {
+                let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+                self.hosts.with_label_values(&["fresh"]).set(n(fresh));
+                self.hosts.with_label_values(&["stale"]).set(n(stale));
             }
-        }
-        m.family(
-            "pakiti_aggregator_hosts",
-            "gauge",
-            "Hosts known, by state (fresh, stale).",
-        );
-        if let Some((fresh, stale)) = hosts {
-            m.sample(
-                "pakiti_aggregator_hosts",
-                &[("state", "fresh")],
-                fresh as f64,
-            );
-            m.sample(
-                "pakiti_aggregator_hosts",
-                &[("state", "stale")],
-                stale as f64,
-            );
-        }
-        m.family(
-            "pakiti_aggregator_store_up",
-            "gauge",
-            "1 when the database answered the latest check.",
-        );
-        m.sample("pakiti_aggregator_store_up", &[], bool_value(store_up));
-        self.render_store(&mut m);
-        self.render_scrapes(&mut m);
-        m.family(
-            "pakiti_aggregator_build_info",
-            "gauge",
-            "The aggregator's version and source revision.",
-        );
-        m.sample(
-            "pakiti_aggregator_build_info",
-            &[("version", crate::VERSION), ("revision", crate::REVISION)],
-            1.0,
-        );
+            self.store_up.set(i64::from(store_up));
+            self.set_outbox(outbox);
+            self.set_feeds(feeds);
+            self.registry.gather()
+        };
+        let mut m = Exposition::new(format, 8192);
+        m.families(&families);
         m.finish()
     }
-}
 
-/// The durable queue for each upstream: items waiting, the oldest, drops.
-fn render_outbox(m: &mut Exposition, outbox: &[OutboxStatus]) {
-    m.family(
-        "pakiti_aggregator_forward_queue_items",
-        "gauge",
-        "Items waiting in the durable queue for the upstream.",
-    );
-    for o in outbox {
-        m.sample(
-            "pakiti_aggregator_forward_queue_items",
-            &[("upstream", &o.upstream)],
-            o.queued as f64,
-        );
-    }
-    m.family(
-        "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
-        "gauge",
-        "When the oldest item waiting for the upstream was queued; absent when the queue is empty.",
-    );
-    for o in outbox {
-        if let Some(t) = o.oldest {
-            m.sample(
-                "pakiti_aggregator_forward_queue_oldest_timestamp_seconds",
-                &[("upstream", &o.upstream)],
-                seconds(t),
-            );
+    /// The durable queue for each upstream: items waiting, the oldest, drops
+    /// (counted by the store, which outlives the process).
+    fn set_outbox(&self, outbox: Option<&[OutboxStatus]>) {
+        self.queue_items.reset();
+        self.queue_oldest.reset();
+        self.dropped.reset();
+        for o in outbox.unwrap_or(&[]) {
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            self.queue_items
+                .with_label_values(&[&o.upstream])
+                .set(n(o.queued));
+            if let Some(t) = o.oldest {
+                self.queue_oldest
+                    .with_label_values(&[&o.upstream])
+                    .set(seconds(t));
+            }
+            for (kind, dropped) in [("stats", o.dropped_stats), ("report", o.dropped_reports)] {
+                self.dropped
+                    .with_label_values(&[&o.upstream, kind])
+                    .inc_by(dropped);
+            }
         }
     }
-    m.family(
-        "pakiti_aggregator_forward_dropped_total",
-        "counter",
-        "Items the queue cap (max_queued) dropped, oldest statistics first, by upstream and kind.",
-    );
-    for o in outbox {
-        for (kind, n) in [("stats", o.dropped_stats), ("report", o.dropped_reports)] {
-            m.sample(
-                "pakiti_aggregator_forward_dropped_total",
-                &[("upstream", &o.upstream), ("kind", kind)],
-                n as f64,
-            );
+
+    /// When each vulnerability feed was imported, and its records.
+    fn set_feeds(&self, feeds: Option<&[FeedStatus]>) {
+        self.feed_imported.reset();
+        self.feed_records.reset();
+        for f in feeds.unwrap_or(&[]) {
+            self.feed_imported
+                .with_label_values(&[&f.name])
+                .set(seconds(f.imported_at));
+            self.feed_records
+                .with_label_values(&[&f.name])
+                .set(i64::try_from(f.records).unwrap_or(i64::MAX));
         }
     }
 }
@@ -427,8 +410,8 @@ mod tests {
 
     #[test]
     fn host_counts_are_absent_not_zero_when_the_fleet_is_unknown() {
-        let h = Health::default();
-        let unknown = h.render(None, false, None, None);
+        let h = Health::new();
+        let unknown = h.render(Format::Text, None, false, None, None);
         assert!(!unknown.contains("pakiti_aggregator_hosts{"), "{unknown}");
         assert!(unknown.contains("pakiti_aggregator_store_up 0"));
         let feed = FeedStatus {
@@ -439,7 +422,7 @@ mod tests {
             records: 97_321,
             feed_time: None,
         };
-        let known = h.render(Some((3, 1)), true, Some(&[]), Some(&[feed]));
+        let known = h.render(Format::Text, Some((3, 1)), true, Some(&[]), Some(&[feed]));
         assert!(
             known.contains("pakiti_feed_records{feed=\"debian\"} 97321"),
             "{known}"

@@ -8,4 +8,3 @@ mod health;
 
 pub use fleet::{federate_into, federate_sites};
 pub use health::{Health, TargetHealth};
-pub use pakiti_service::exposition::CONTENT_TYPE;

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod pages_fleet;
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

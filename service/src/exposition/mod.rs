@@ -1,11 +1,20 @@
-//! The Prometheus text exposition format (0.0.4): families, samples, label
-//! escaping. It knows the format, never a metric name.
+//! The exposition formats Prometheus scrapes: its text format (0.0.4) and
+//! OpenMetrics 1.0, written by one writer — families, samples, label
+//! escaping — for what a program renders itself (snapshots of the fleet,
+//! streamed) and for what the `prometheus` crate's registry gathers
+//! (`registry.rs`). Which one a scraper gets is negotiated from its
+//! `Accept` header (`format.rs`). It knows the formats, never a metric name.
 
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+mod format;
+mod registry;
+
+pub use format::Format;
+
 /// The content type of the text format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = format::TEXT;
 
 /// Which samples an exposition keeps: by metric name and labels.
 pub type Keep = Box<dyn Fn(&str, &[(&str, &str)]) -> bool + Send>;
@@ -17,6 +26,7 @@ pub type Sink = Box<dyn FnMut(String) + Send>;
 /// and with every sample, or those a filter keeps (a family then appears
 /// only with a sample kept).
 pub struct Exposition {
+    format: Format,
     out: String,
     keep: Option<Keep>,
     /// With a filter: the `# HELP`/`# TYPE` lines of the family being
@@ -26,8 +36,14 @@ pub struct Exposition {
 }
 
 impl Exposition {
+    /// The text format.
     pub fn with_capacity(bytes: usize) -> Self {
+        Exposition::new(Format::Text, bytes)
+    }
+
+    pub fn new(format: Format, bytes: usize) -> Self {
         Exposition {
+            format,
             out: String::with_capacity(bytes),
             keep: None,
             header: None,
@@ -48,9 +64,26 @@ impl Exposition {
         self
     }
 
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
     /// `# HELP` and `# TYPE` lines; `kind` is gauge, counter or histogram.
+    /// A counter's samples end in `_total`; OpenMetrics names its family
+    /// without that suffix.
     pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let header = format!("# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        let name = match self.format {
+            Format::OpenMetrics(_) if kind == "counter" => {
+                name.strip_suffix("_total").unwrap_or(name)
+            }
+            _ => name,
+        };
+        let mut header = String::with_capacity(name.len() * 2 + help.len() + 24);
+        header.push_str("# HELP ");
+        header.push_str(name);
+        header.push(' ');
+        escape_help_into(&mut header, help, self.format);
+        let _ = write!(header, "\n# TYPE {name} {kind}\n");
         if self.keep.is_some() {
             self.header = Some(header);
         } else {
@@ -81,7 +114,9 @@ impl Exposition {
             }
             self.out.push('}');
         }
-        let _ = writeln!(self.out, " {value}");
+        self.out.push(' ');
+        value_into(&mut self.out, value);
+        self.out.push('\n');
         if let Some((chunk, sink)) = &mut self.sink {
             if self.out.len() >= *chunk {
                 sink(std::mem::replace(
@@ -98,9 +133,19 @@ impl Exposition {
         self.sample(name, &[], value);
     }
 
-    /// The text, or, streaming, what remains of it (sent to the sink too;
-    /// the text returned is then empty).
+    /// Ends the exposition: OpenMetrics' `# EOF`, nothing in the text
+    /// format. Then the text, as [`Exposition::finish_part`].
     pub fn finish(mut self) -> String {
+        if let Format::OpenMetrics(_) = self.format {
+            self.out.push_str("# EOF\n");
+        }
+        self.finish_part()
+    }
+
+    /// The text so far, without ending the exposition: a part that others
+    /// follow (a snapshot the live part of a scrape completes). Streaming,
+    /// what remains (sent to the sink too; the text returned is then empty).
+    pub fn finish_part(mut self) -> String {
         match &mut self.sink {
             Some((_, sink)) => {
                 if !self.out.is_empty() {
@@ -109,6 +154,30 @@ impl Exposition {
                 String::new()
             }
             None => self.out,
+        }
+    }
+}
+
+/// A sample value: Go's `ParseFloat` spellings for the infinities and NaN.
+fn value_into(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+/// HELP text: backslash and line feed escaped, and in OpenMetrics the
+/// double quote too.
+fn escape_help_into(out: &mut String, v: &str, format: Format) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if format != Format::Text => out.push_str("\\\""),
+            c => out.push(c),
         }
     }
 }
