@@ -14,7 +14,7 @@ use anyhow::{bail, Context as _};
 
 /// The feeds `feeds fetch` downloads unless `[feeds] urls` says otherwise:
 /// (name, URL, the file it is kept as).
-pub const DEFAULT_FEEDS: [(&str, &str, &str); 3] = [
+pub const DEFAULT_FEEDS: [(&str, &str, &str); 4] = [
     (
         "debian",
         "https://security-tracker.debian.org/tracker/data/json",
@@ -29,6 +29,11 @@ pub const DEFAULT_FEEDS: [(&str, &str, &str); 3] = [
         "ubuntu-vex",
         "https://security-metadata.canonical.com/vex/vex-all.tar.xz",
         "ubuntu-vex-all.tar.xz",
+    ),
+    (
+        "arch",
+        "https://security.archlinux.org/json",
+        "arch-security.json",
     ),
 ];
 

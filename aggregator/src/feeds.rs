@@ -3,7 +3,8 @@
 //! and checked before anything is stored, then its feed's records are
 //! replaced in one transaction: a bad file changes nothing.
 //!
-//! Formats, recognised by content: the Debian security tracker's JSON; OSV
+//! Formats, recognised by content: the Debian security tracker's JSON; Arch
+//! Linux's security tracker (`security.archlinux.org/json`, an array); OSV
 //! documents (Ubuntu's `osv-all.tar.xz`, OSV's `<Ecosystem>/all.zip` of
 //! Debian, Alpine, AlmaLinux or Rocky Linux advisories, or one `.json`);
 //! Ubuntu's OpenVEX documents (its VEX tarball, or one `.json`). Files are
@@ -12,7 +13,7 @@
 //! tracker as a stream: no feed is ever whole in memory.
 //!
 //! A feed's name says what it holds, so files of different vendors are
-//! different feeds: `debian` (the tracker), `ubuntu` (Ubuntu's OSV),
+//! different feeds: `debian` (the tracker), `arch`, `ubuntu` (Ubuntu's OSV),
 //! `ubuntu-vex`, and `osv-<distributions>` for OSV of others (`osv-debian`,
 //! `osv-alpine`, `osv-almalinux`, `osv-rocky`, or joined by `+`).
 
@@ -146,11 +147,16 @@ enum Kind {
     Vex,
     /// The Debian tracker: its first key is a source package's name.
     Tracker,
+    /// Arch's tracker: an array of vulnerability groups.
+    Arch,
 }
 
 fn kind(head: &[u8]) -> Option<Kind> {
     let head = &head[..head.len().min(4096)];
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return Some(Kind::Arch);
+    }
     if first != Some(&b'{') {
         return None;
     }
@@ -302,9 +308,28 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
         .to_vec();
     match kind(&head) {
         None => bail!(
-            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; OSV or OpenVEX documents, or their archives: osv-all.tar.xz, all.zip, vex-all.tar.xz)",
+            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; Arch's, from security.archlinux.org/json; OSV or OpenVEX documents, or their archives: osv-all.tar.xz, all.zip, vex-all.tar.xz)",
             path.display()
         ),
+        Some(Kind::Arch) => {
+            let mut records = Vec::new();
+            pakiti_vulns::arch::read(&mut decoded, |r| records.push(r)).with_context(|| {
+                format!("{}: not Arch's security tracker JSON", path.display())
+            })?;
+            std::io::copy(&mut decoded, &mut std::io::sink())
+                .with_context(|| format!("{}", path.display()))?;
+            Ok(Feed {
+                status: FeedStatus {
+                    name: "arch".into(),
+                    source: path.display().to_string(),
+                    sha256: hex(&sha),
+                    imported_at: SystemTime::now(),
+                    records: records.len() as u64,
+                    feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+                },
+                records,
+            })
+        }
         Some(Kind::Tracker) => {
             let mut records = Vec::new();
             pakiti_vulns::debian::read(&mut decoded, |r| records.push(r)).with_context(|| {

@@ -78,6 +78,7 @@ fn major_minor(version: &str) -> Option<String> {
 /// | `alpine` | `alpine:3.20` | apk |
 /// | `almalinux` | `almalinux:9` | rpm |
 /// | `rocky` | `rocky:9` | rpm |
+/// | `arch` | `arch` (one rolling release) | pacman |
 fn own_release(
     os_id: &str,
     version: &str,
@@ -121,11 +122,15 @@ fn own_release(
         "alpine" => major_minor(version)
             .map(|v| Releases::new(format!("alpine:{v}"), Scheme::Apk))
             .ok_or_else(|| numbered("Alpine")),
+        "arch" => Ok(Releases::new(
+            pakiti_vulns::arch::RELEASE.to_string(),
+            Scheme::Alpm,
+        )),
         "almalinux" | "rocky" => major(version)
             .map(|m| Releases::new(format!("{os_id}:{m}"), Scheme::Rpm))
             .ok_or_else(|| numbered(os_id)),
         other => Err(format!(
-            "no feed read by this aggregator covers {other:?} hosts yet (Debian, Ubuntu, Alpine, AlmaLinux and Rocky Linux are read today)"
+            "no feed read by this aggregator covers {other:?} hosts yet (Debian, Ubuntu, Alpine, AlmaLinux, Rocky Linux and Arch Linux are read today)"
         )),
     }
 }
@@ -137,7 +142,7 @@ fn own_release(
 pub struct ReleaseMap(BTreeMap<String, (String, String)>);
 
 /// The distributions a host may be matched as.
-const READ: [&str; 5] = ["debian", "ubuntu", "alpine", "almalinux", "rocky"];
+const READ: [&str; 6] = ["debian", "ubuntu", "alpine", "almalinux", "rocky", "arch"];
 
 /// Debian's codenames by major version, for a host matched as Debian by its
 /// version alone (the tracker names releases by codename).
@@ -203,8 +208,15 @@ fn release_with(
     codename: Option<&str>,
     has_inventory: bool,
 ) -> Result<Releases, String> {
+    // A rolling release (no VERSION_ID, as Arch and its derivatives) is
+    // named `ID:rolling`.
+    let version_key = if version.is_empty() {
+        "rolling"
+    } else {
+        version
+    };
     let mapped = map.and_then(|m| {
-        m.0.get(&format!("{os_id}:{version}"))
+        m.0.get(&format!("{os_id}:{version_key}"))
             .or_else(|| codename.and_then(|c| m.0.get(&format!("{os_id}:{c}"))))
     });
     match mapped {
@@ -683,6 +695,7 @@ mod tests {
             ("linuxmint:21.3".to_string(), "ubuntu:22.04".to_string()),
             ("raspbian:12".to_string(), "debian:12".to_string()),
             ("debian:sid".to_string(), "debian:14".to_string()),
+            ("manjaro:rolling".to_string(), "arch:rolling".to_string()),
         ]))
         .unwrap();
         let with =
@@ -701,6 +714,9 @@ mod tests {
             with("debian", "", Some("sid")),
             (s(&["forky", "debian:14"]), Scheme::Dpkg)
         );
+        // A rolling derivative, which has no VERSION_ID.
+        assert_eq!(with("manjaro", "", None), (s(&["arch"]), Scheme::Alpm));
+        assert_eq!(with("arch", "", None), (s(&["arch"]), Scheme::Alpm));
         // Not listed: its own.
         assert_eq!(
             with("debian", "12", Some("bookworm")),

@@ -201,12 +201,14 @@ pub(crate) fn tracker_url(id: &str) -> String {
 
 /// The page of a vulnerability of the fleet, whose hosts may run several
 /// distributions: the CVE record for a CVE, Debian's tracker for its
-/// `TEMP-` ids, OSV's page for an advisory's own id.
+/// `TEMP-` ids, Arch's for its groups, OSV's page for an advisory's own id.
 pub(crate) fn fleet_url(id: &str) -> String {
     if id.starts_with("CVE-") {
         format!("https://www.cve.org/CVERecord?id={id}")
     } else if id.starts_with("TEMP-") {
         tracker_url(id)
+    } else if id.starts_with("AVG-") {
+        vendor_url("arch", id)
     } else {
         format!("https://osv.dev/vulnerability/{id}")
     }
@@ -219,6 +221,8 @@ pub(crate) fn vendor_url(os_id: &str, id: &str) -> String {
         "alpine" => format!("https://security.alpinelinux.org/vuln/{id}"),
         // The rebuilds publish their advisories to OSV, which has the CVE's.
         "almalinux" | "rocky" => format!("https://osv.dev/vulnerability/{id}"),
+        // Arch's tracker has a page per CVE and per group (AVG-…).
+        "arch" => format!("https://security.archlinux.org/{id}"),
         _ => tracker_url(id),
     }
 }

@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("openvex", openvex),
     ("selector", selector),
     ("accept", accept),
+    ("arch_tracker", arch_tracker),
 ];
 
 fn text(data: &[u8]) -> &str {
@@ -191,4 +192,9 @@ pub fn accept(data: &[u8]) {
         f,
         Format::Text | Format::OpenMetrics("1.0.0") | Format::OpenMetrics("0.0.1")
     ));
+}
+
+/// Arch's security tracker JSON.
+pub fn arch_tracker(data: &[u8]) {
+    let _ = pakiti_vulns::arch::read(data, |_| {});
 }

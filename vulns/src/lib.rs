@@ -1,5 +1,5 @@
 //! Vulnerability intelligence, pure: vendor feeds read into one record form
-//! (`debian.rs`: the Debian security tracker's JSON), and exact matching of
+//! (`debian.rs`: the Debian security tracker's JSON; `arch.rs`: Arch's), and exact matching of
 //! a host's installed packages against them (`matcher.rs`). No I/O beyond
 //! the reader it is given, no database, no HTTP.
 //!
@@ -8,6 +8,7 @@
 //! (yet, or ever), not affected. Matching compares the host's *source*
 //! package and version with it in the distribution's own version order.
 
+pub mod arch;
 pub mod cvss;
 pub mod debian;
 pub mod matcher;

@@ -134,9 +134,20 @@ fn is_kernel_image(name: &str) -> bool {
 fn is_kernel(scheme: Scheme, p: &Installed) -> bool {
     match scheme {
         Scheme::Rpm => p.source_name == "kernel",
+        Scheme::Alpm => ARCH_KERNELS.contains(&p.name.as_str()),
         _ => is_kernel_image(&p.name),
     }
 }
+
+/// Arch's kernels: one package per flavour, one version of each installed.
+const ARCH_KERNELS: [&str; 6] = [
+    "linux",
+    "linux-lts",
+    "linux-zen",
+    "linux-hardened",
+    "linux-rt",
+    "linux-rt-lts",
+];
 
 /// Whether `p`, a kernel, is the running one: the image of that name
 /// (Debian), every package of the running version (RPM).
@@ -150,12 +161,13 @@ fn is_running(scheme: Scheme, p: &Installed, k: &RunningKernel) -> bool {
 /// The package name and version a package is tracked under: the source
 /// package and its version, where the vendor tracks sources (Debian,
 /// Ubuntu, Alpine's origins); the binary package and its `epoch:version-release`
-/// in the RPM family, whose advisories list binary packages. Debian's
+/// in the RPM family, whose advisories list binary packages, and on Arch,
+/// whose tracker names pacman's packages. Debian's
 /// kernel images are the source `linux` at their own version (signed
 /// images come from `linux-signed-*`, whose versions differ).
 pub fn tracked_as(scheme: Scheme, p: &Installed) -> (&str, &str) {
     match scheme {
-        Scheme::Rpm => (&p.name, &p.version),
+        Scheme::Rpm | Scheme::Alpm => (&p.name, &p.version),
         _ if is_kernel_image(&p.name) || p.source_name.starts_with("linux-signed-") => {
             ("linux", &p.version)
         }

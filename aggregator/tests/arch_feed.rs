@@ -1,0 +1,129 @@
+//! Arch Linux's security tracker end to end: `feeds import` of its JSON
+//! (gzipped, as a mirror may keep it), an Arch host pushed with its pacman
+//! inventory and pending updates, its findings matched by package name in
+//! pacman's order, the running kernel alone counted.
+
+mod process;
+
+use pakiti_report::*;
+use process::{get, import, push, start};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../vulns/fixtures/arch/security.json"
+);
+
+fn arch_host() -> Report {
+    let mut r = testing::report(
+        "arch-01",
+        Some(&format!("{:032x}", 77)),
+        None,
+        vec![testing::update(
+            "openssl",
+            "3.4.0-3",
+            "3.4.1-1",
+            Some(Severity::Unknown),
+        )],
+    );
+    r.inventory.updates[0].arch = "x86_64".into();
+    r.manager = Manager::Pacman;
+    r.os.id = "arch".into();
+    r.os.version = String::new();
+    r.os.codename = None;
+    let p = |name: &str, version: &str, base: &str| Installed {
+        source_name: base.into(),
+        ..Installed::new(name, version, "x86_64")
+    };
+    let installed = vec![
+        p("openssl", "3.4.0-3", "openssl"),
+        p("vim", "9.1.1000-1", "vim"),
+        p("gvim", "9.1.1000-1", "vim"),
+        p("bash", "5.2.037-1", "bash"),
+        p("exiv2", "0.29.0-1", "exiv2"),
+        p("linux", "6.13.1.arch1-1", "linux"),
+        p("linux-lts", "6.6.70-1", "linux-lts"),
+    ];
+    r.inventory.installed_packages = installed.len() as u64;
+    r.inventory.installed = Some(installed);
+    r.inventory.running_kernel = Some(RunningKernel {
+        package: "linux".into(),
+        version: "6.13.1.arch1-1".into(),
+    });
+    r
+}
+
+#[test]
+fn an_arch_host_is_matched_against_arch_s_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pakiti.db");
+    let gz = dir.path().join("arch-security.json.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &std::fs::read(FIXTURE).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let out = import(&db, &[&gz]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("arch: 11 records from "), "{stdout}");
+    // A damaged tracker file changes nothing and says what is wrong.
+    let bad = dir.path().join("arch-bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"name":"AVG-1","packages":["a"],"status":"Fixed","fixed":null}]"#,
+    )
+    .unwrap();
+    let out = import(&db, &[&bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("AVG-1") && err.contains("nothing was imported"),
+        "{err}"
+    );
+
+    let (_server, base) = start(&db);
+    push(&base, &arch_host());
+    let v = get(&base, "/api/v1/hosts/arch-01/vulnerabilities");
+    assert_eq!(v["coverage"], true, "{v}");
+    let mut rows: Vec<String> = v["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} fix_available={} {} counted={}",
+                f["package"].as_str().unwrap(),
+                f["id"].as_str().unwrap(),
+                f["status"].as_str().unwrap(),
+                f["fixed_version"].as_str().unwrap_or("-"),
+                f["fix_available"],
+                f["severity"].as_str().unwrap(),
+                f["counted"],
+            )
+        })
+        .collect();
+    rows.sort();
+    assert!(
+        v["vulnerabilities"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://security.archlinux.org/CVE-"),
+        "{v}"
+    );
+    assert_eq!(
+        rows,
+        [
+            "exiv2 CVE-2026-10009 fixed 1:0.28.5-1 fix_available=false moderate counted=true",
+            "linux CVE-2026-10007 fixed 6.13.2.arch1-1 fix_available=false critical counted=true",
+            "openssl CVE-2026-10001 fixed 3.4.1-1 fix_available=true important counted=true",
+            "openssl CVE-2026-10002 fixed 3.4.1-1 fix_available=true important counted=true",
+            "vim CVE-2026-10003 unfixed - fix_available=false moderate counted=true",
+        ],
+        "{v}"
+    );
+    // The fleet's view: the host's counts, and the vulnerability's hosts.
+    let one = get(&base, "/api/v1/vulnerabilities/CVE-2026-10007");
+    assert!(one.to_string().contains("arch-01"), "{one}");
+}
