@@ -4,7 +4,8 @@
 //! replaced in one transaction: a bad file changes nothing.
 //!
 //! Formats, recognised by content: the Debian security tracker's JSON; Arch
-//! Linux's security tracker (`security.archlinux.org/json`, an array); OSV
+//! Linux's security tracker (`security.archlinux.org/json`, an array);
+//! Alpine's secdb (`secdb.alpinelinux.org/v3.20/main.json`); OSV
 //! documents (Ubuntu's `osv-all.tar.xz`, OSV's `<Ecosystem>/all.zip` of
 //! Debian, Alpine, AlmaLinux or Rocky Linux advisories, or one `.json`);
 //! Ubuntu's OpenVEX documents (its VEX tarball, or one `.json`). Files are
@@ -13,7 +14,8 @@
 //! tracker as a stream: no feed is ever whole in memory.
 //!
 //! A feed's name says what it holds, so files of different vendors are
-//! different feeds: `debian` (the tracker), `arch`, `ubuntu` (Ubuntu's OSV),
+//! different feeds: `debian` (the tracker), `arch`, `alpine-secdb-3.20-main`
+//! (one per branch and repository), `ubuntu` (Ubuntu's OSV),
 //! `ubuntu-vex`, and `osv-<distributions>` for OSV of others (`osv-debian`,
 //! `osv-alpine`, `osv-almalinux`, `osv-rocky`, or joined by `+`).
 
@@ -149,6 +151,8 @@ enum Kind {
     Tracker,
     /// Arch's tracker: an array of vulnerability groups.
     Arch,
+    /// Alpine's secdb: one branch and repository.
+    Secdb,
 }
 
 fn kind(head: &[u8]) -> Option<Kind> {
@@ -173,6 +177,7 @@ fn kind(head: &[u8]) -> Option<Kind> {
         }
         b"@context" | b"@id" | b"metadata" | b"statements" | b"author" | b"timestamp"
         | b"version" => Kind::Vex,
+        b"apkurl" | b"archs" | b"reponame" | b"urlprefix" | b"distroversion" => Kind::Secdb,
         _ => Kind::Tracker,
     })
 }
@@ -311,6 +316,37 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
             "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; Arch's, from security.archlinux.org/json; OSV or OpenVEX documents, or their archives: osv-all.tar.xz, all.zip, vex-all.tar.xz)",
             path.display()
         ),
+        Some(Kind::Secdb) => {
+            let mut json = Vec::new();
+            (&mut decoded)
+                .take(MAX_DOCUMENT + 1)
+                .read_to_end(&mut json)
+                .with_context(|| format!("{}", path.display()))?;
+            if json.len() as u64 > MAX_DOCUMENT {
+                bail!("{}: larger than {MAX_DOCUMENT} bytes", path.display());
+            }
+            let mut records = Vec::new();
+            let of = pakiti_vulns::secdb::read(&json, |r| records.push(r)).with_context(|| {
+                format!("{}: not Alpine's secdb JSON", path.display())
+            })?;
+            Ok(Feed {
+                status: FeedStatus {
+                    // One feed per branch and repository: main and community
+                    // of 3.20 are two.
+                    name: format!(
+                        "alpine-secdb-{}-{}",
+                        of.release.trim_start_matches("alpine:"),
+                        of.repository
+                    ),
+                    source: path.display().to_string(),
+                    sha256: hex(&sha),
+                    imported_at: SystemTime::now(),
+                    records: records.len() as u64,
+                    feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+                },
+                records,
+            })
+        }
         Some(Kind::Arch) => {
             let mut records = Vec::new();
             pakiti_vulns::arch::read(&mut decoded, |r| records.push(r)).with_context(|| {

@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("selector", selector),
     ("accept", accept),
     ("arch_tracker", arch_tracker),
+    ("alpine_secdb", alpine_secdb),
 ];
 
 fn text(data: &[u8]) -> &str {
@@ -197,4 +198,9 @@ pub fn accept(data: &[u8]) {
 /// Arch's security tracker JSON.
 pub fn arch_tracker(data: &[u8]) {
     let _ = pakiti_vulns::arch::read(data, |_| {});
+}
+
+/// Alpine's secdb JSON, as a feed.
+pub fn alpine_secdb(data: &[u8]) {
+    let _ = pakiti_vulns::secdb::read(data, |_| {});
 }

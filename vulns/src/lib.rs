@@ -13,6 +13,7 @@ pub mod cvss;
 pub mod debian;
 pub mod matcher;
 pub mod osv;
+pub mod secdb;
 pub mod support;
 pub mod testing;
 pub mod vex;
