@@ -153,6 +153,8 @@ enum Kind {
     Arch,
     /// Alpine's secdb: one branch and repository.
     Secdb,
+    /// Red Hat's CSAF VEX: one document per CVE.
+    Csaf,
 }
 
 fn kind(head: &[u8]) -> Option<Kind> {
@@ -178,6 +180,7 @@ fn kind(head: &[u8]) -> Option<Kind> {
         b"@context" | b"@id" | b"metadata" | b"statements" | b"author" | b"timestamp"
         | b"version" => Kind::Vex,
         b"apkurl" | b"archs" | b"reponame" | b"urlprefix" | b"distroversion" => Kind::Secdb,
+        b"document" | b"product_tree" => Kind::Csaf,
         _ => Kind::Tracker,
     })
 }
@@ -190,6 +193,9 @@ struct Documents {
     records: Vec<Record>,
     osv: u64,
     vex: u64,
+    csaf: u64,
+    /// Product entries of CSAF documents that name no host's release.
+    csaf_left_out: u64,
     newest: Option<SystemTime>,
 }
 
@@ -225,27 +231,49 @@ impl Documents {
                 pakiti_vulns::vex::read_one(json, |r| records.push(r))
                     .with_context(|| format!("{what} is not an OpenVEX document"))?
             }
-            _ => bail!("{what} is neither an OSV nor an OpenVEX document"),
+            Some(Kind::Csaf) => {
+                self.csaf += 1;
+                let one = pakiti_vulns::csaf::read_one(json, |r| records.push(r))
+                    .with_context(|| format!("{what} is not a CSAF VEX document"))?;
+                self.csaf_left_out += one.left_out as u64;
+                self.newest = self.newest.max(one.modified);
+                return Ok(());
+            }
+            _ => bail!("{what} is neither an OSV, an OpenVEX nor a CSAF VEX document"),
         };
         self.newest = self.newest.max(one.modified);
         Ok(())
     }
 
     fn feed(self, path: &Path, sha256: String) -> anyhow::Result<Feed> {
-        if self.osv > 0 && self.vex > 0 {
+        if [self.osv, self.vex, self.csaf]
+            .iter()
+            .filter(|n| **n > 0)
+            .count()
+            > 1
+        {
             bail!(
-                "{}: OSV and OpenVEX documents in one file: import them as two",
+                "{}: OSV, OpenVEX or CSAF documents mixed in one file: import each kind apart",
                 path.display()
             );
         }
         if self.records.is_empty() {
             bail!(
-                "{}: no record of a release this aggregator reads (OSV ecosystems Ubuntu:…, Debian:N, Alpine:vX.Y, AlmaLinux:N, Rocky Linux:N; Ubuntu's OpenVEX \"will not fix\" and \"no longer supported\" statements)",
+                "{}: no record of a release this aggregator reads (OSV ecosystems Ubuntu:…, Debian:N, Alpine:vX.Y, AlmaLinux:N, Rocky Linux:N; Ubuntu's OpenVEX \"will not fix\" and \"no longer supported\" statements; Red Hat's CSAF VEX of RHEL)",
                 path.display()
+            );
+        }
+        if self.csaf_left_out > 0 {
+            tracing::info!(
+                file = %path.display(),
+                left_out = self.csaf_left_out,
+                "CSAF VEX: product entries of other products (OpenShift, …) or of module streams left out"
             );
         }
         let name = if self.vex > 0 {
             "ubuntu-vex".to_string()
+        } else if self.csaf > 0 {
+            "redhat-vex".to_string()
         } else {
             feed_name(&self.records)
         };
@@ -426,7 +454,7 @@ fn read_tar(path: &Path, decoded: impl Read, sha: &Sha) -> anyhow::Result<Feed> 
     // The rest of the file counts in its hash too.
     std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
         .with_context(|| format!("{}", path.display()))?;
-    if docs.osv + docs.vex == 0 {
+    if docs.osv + docs.vex + docs.csaf == 0 {
         bail!("{}: no document (*.json) in the archive", path.display());
     }
     docs.feed(path, hex(sha))
@@ -457,7 +485,7 @@ fn read_zip(path: &Path) -> anyhow::Result<Feed> {
         let size = entry.size();
         docs.read(&mut entry, size, &format!("{}: {inner}", path.display()))?;
     }
-    if docs.osv + docs.vex == 0 {
+    if docs.osv + docs.vex + docs.csaf == 0 {
         bail!("{}: no document (*.json) in the archive", path.display());
     }
     docs.feed(path, hex(&sha))

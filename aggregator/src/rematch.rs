@@ -76,8 +76,10 @@ fn major_minor(version: &str) -> Option<String> {
 /// | `debian` | the codename (Debian's tracker), `debian:12` (OSV's DSA/DLA) | dpkg |
 /// | `ubuntu` | `ubuntu-pro:22.04` (Ubuntu Pro's fixes), `ubuntu:22.04` | dpkg |
 /// | `alpine` | `alpine:3.20` | apk |
-/// | `almalinux` | `almalinux:9` | rpm |
-/// | `rocky` | `rocky:9` | rpm |
+/// | `rhel` | `rhel:9` (Red Hat's CSAF VEX) | rpm |
+/// | `rhel-eus` (by `[feeds.releases]`; also `-aus`, `-e4s`, `-tus`) | `rhel-eus:9.2`, then `rhel:9` | rpm |
+/// | `almalinux` | `almalinux:9` (its own fixes), then `rhel:9` (what RHEL leaves unfixed or will not fix) | rpm |
+/// | `rocky` | `rocky:9`, then `rhel:9` | rpm |
 /// | `arch` | `arch` (one rolling release) | pacman |
 fn own_release(
     os_id: &str,
@@ -126,11 +128,31 @@ fn own_release(
             pakiti_vulns::arch::RELEASE.to_string(),
             Scheme::Alpm,
         )),
+        "rhel" => major(version)
+            .map(|m| Releases::new(format!("rhel:{m}"), Scheme::Rpm))
+            .ok_or_else(|| numbered("RHEL")),
+        // An extended stream (EUS, AUS, E4S, TUS) of a minor release, as
+        // `[feeds.releases]` names it: its own fixes first, then the main
+        // stream's statuses.
+        "rhel-eus" | "rhel-aus" | "rhel-e4s" | "rhel-tus" => major_minor(version)
+            .map(|v| {
+                let mut r = Releases::new(format!("{os_id}:{v}"), Scheme::Rpm);
+                r.chain.push(format!("rhel:{}", v.split('.').next().unwrap_or(&v)));
+                r
+            })
+            .ok_or_else(|| numbered("RHEL extended stream's")),
+        // A rebuild's own fix decides where it has one (its release suffix
+        // is its own); otherwise what RHEL says of the CVE: unfixed, won't
+        // fix, or RHEL's fix, which the rebuild ships under its own suffix.
         "almalinux" | "rocky" => major(version)
-            .map(|m| Releases::new(format!("{os_id}:{m}"), Scheme::Rpm))
+            .map(|m| {
+                let mut r = Releases::new(format!("{os_id}:{m}"), Scheme::Rpm);
+                r.chain.push(format!("rhel:{m}"));
+                r
+            })
             .ok_or_else(|| numbered(os_id)),
         other => Err(format!(
-            "no feed read by this aggregator covers {other:?} hosts yet (Debian, Ubuntu, Alpine, AlmaLinux, Rocky Linux and Arch Linux are read today)"
+            "no feed read by this aggregator covers {other:?} hosts yet (Debian, Ubuntu, Alpine, RHEL, AlmaLinux, Rocky Linux and Arch Linux are read today)"
         )),
     }
 }
@@ -142,7 +164,19 @@ fn own_release(
 pub struct ReleaseMap(BTreeMap<String, (String, String)>);
 
 /// The distributions a host may be matched as.
-const READ: [&str; 6] = ["debian", "ubuntu", "alpine", "almalinux", "rocky", "arch"];
+const READ: [&str; 11] = [
+    "debian",
+    "ubuntu",
+    "alpine",
+    "rhel",
+    "rhel-eus",
+    "rhel-aus",
+    "rhel-e4s",
+    "rhel-tus",
+    "almalinux",
+    "rocky",
+    "arch",
+];
 
 /// Debian's codenames by major version, for a host matched as Debian by its
 /// version alone (the tracker names releases by codename).
@@ -253,15 +287,19 @@ pub(crate) fn not_loaded(releases: &Releases) -> String {
     )
 }
 
-/// The source packages (or, in the RPM family, binary packages) a host's
-/// packages are tracked under, each once.
+/// The source packages (or, in the RPM family, binary packages and their
+/// source RPMs) a host's packages are tracked under, each once.
 pub(crate) fn tracked(
     scheme: pakiti_versions::Scheme,
     installed: &[pakiti_report::Installed],
 ) -> Vec<String> {
     installed
         .iter()
-        .map(|p| pakiti_vulns::tracked_as(scheme, p).0.to_string())
+        .flat_map(|p| {
+            pakiti_vulns::tracked_keys(scheme, p)
+                .into_iter()
+                .map(|(k, _)| k)
+        })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
@@ -669,15 +707,20 @@ mod tests {
         );
         assert_eq!(
             chain(own_release("almalinux", "9.4", None, true)),
-            (s(&["almalinux:9"]), Scheme::Rpm)
+            (s(&["almalinux:9", "rhel:9"]), Scheme::Rpm)
         );
         assert_eq!(
             chain(own_release("rocky", "8.10", None, true)),
-            (s(&["rocky:8"]), Scheme::Rpm)
+            (s(&["rocky:8", "rhel:8"]), Scheme::Rpm)
+        );
+        assert_eq!(
+            chain(own_release("rhel", "9.4", None, true)),
+            (s(&["rhel:9"]), Scheme::Rpm)
         );
         for (id, version) in [
             ("alpine", "edge"),
             ("rocky", ""),
+            ("rhel", "nine"),
             ("ubuntu", ""),
             ("fedora", "40"),
         ] {
@@ -713,6 +756,20 @@ mod tests {
         assert_eq!(
             with("debian", "", Some("sid")),
             (s(&["forky", "debian:14"]), Scheme::Dpkg)
+        );
+        // A RHEL host on the 9.2 EUS stream.
+        let eus = ReleaseMap::parse(&BTreeMap::from([(
+            "rhel:9.2".to_string(),
+            "rhel-eus:9.2".to_string(),
+        )]))
+        .unwrap();
+        assert_eq!(
+            chain(release_with(Some(&eus), "rhel", "9.2", None, true)),
+            (s(&["rhel-eus:9.2", "rhel:9"]), Scheme::Rpm)
+        );
+        assert_eq!(
+            chain(release_with(Some(&eus), "rhel", "9.4", None, true)),
+            (s(&["rhel:9"]), Scheme::Rpm)
         );
         // A rolling derivative, which has no VERSION_ID.
         assert_eq!(with("manjaro", "", None), (s(&["arch"]), Scheme::Alpm));

@@ -221,6 +221,7 @@ pub(crate) fn vendor_url(os_id: &str, id: &str) -> String {
         "alpine" => format!("https://security.alpinelinux.org/vuln/{id}"),
         // The rebuilds publish their advisories to OSV, which has the CVE's.
         "almalinux" | "rocky" => format!("https://osv.dev/vulnerability/{id}"),
+        "rhel" => format!("https://access.redhat.com/security/cve/{id}"),
         // Arch's tracker has a page per CVE and per group (AVG-…).
         "arch" => format!("https://security.archlinux.org/{id}"),
         _ => tracker_url(id),

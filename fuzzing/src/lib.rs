@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("accept", accept),
     ("arch_tracker", arch_tracker),
     ("alpine_secdb", alpine_secdb),
+    ("csaf_vex", csaf_vex),
 ];
 
 fn text(data: &[u8]) -> &str {
@@ -203,4 +204,9 @@ pub fn arch_tracker(data: &[u8]) {
 /// Alpine's secdb JSON, as a feed.
 pub fn alpine_secdb(data: &[u8]) {
     let _ = pakiti_vulns::secdb::read(data, |_| {});
+}
+
+/// One of Red Hat's CSAF VEX documents.
+pub fn csaf_vex(data: &[u8]) {
+    let _ = pakiti_vulns::csaf::read_one(data, |_| {});
 }

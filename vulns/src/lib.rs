@@ -9,6 +9,7 @@
 //! package and version with it in the distribution's own version order.
 
 pub mod arch;
+pub mod csaf;
 pub mod cvss;
 pub mod debian;
 pub mod matcher;
@@ -19,8 +20,8 @@ pub mod testing;
 pub mod vex;
 
 pub use matcher::{
-    decide, fixed_by, match_host, tracked_as, worst, Finding, HostPackages, Index, KernelRole,
-    Matcher,
+    decide, fixed_by, match_host, tracked_as, tracked_keys, worst, Finding, HostPackages, Index,
+    KernelRole, Matcher,
 };
 
 use pakiti_report::Severity;

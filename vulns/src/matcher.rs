@@ -334,7 +334,6 @@ impl Matcher {
     pub fn match_host(&mut self, host: &HostPackages<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for p in host.installed {
-            let (source, source_version) = tracked_as(host.scheme, p);
             let kernel = if !is_kernel(host.scheme, p) {
                 KernelRole::NotKernel
             } else if host
@@ -346,52 +345,76 @@ impl Matcher {
                 KernelRole::NotRunning
             };
             let candidate = host.candidates.get(&(p.name.clone(), p.arch.clone()));
-            // The vulnerabilities an earlier release decided.
+            // The vulnerabilities an earlier release (or key) decided.
             let mut decided_before: std::collections::HashSet<String> = Default::default();
-            let with_records: Vec<&String> = host
-                .releases
-                .iter()
-                .filter(|r| !self.index.of(r, source).is_empty())
-                .collect();
-            for (n, release) in with_records.iter().enumerate() {
-                let hits = self.affected(host.scheme, release, source, source_version);
-                let records = self.decided(host.scheme, release, source);
-                for i in hits {
-                    let r = &records[i];
-                    if decided_before.contains(&r.id) {
-                        continue;
+            for (source, source_version) in tracked_keys(host.scheme, p) {
+                let source = source.as_str();
+                let with_records: Vec<&String> = host
+                    .releases
+                    .iter()
+                    .filter(|r| !self.index.of(r, source).is_empty())
+                    .collect();
+                for release in with_records {
+                    let hits = self.affected(host.scheme, release, source, source_version);
+                    let records = self.decided(host.scheme, release, source);
+                    for i in hits {
+                        let r = &records[i];
+                        if decided_before.contains(&r.id) {
+                            continue;
+                        }
+                        let fixed = match &r.status {
+                            Status::Fixed(v) => Some(v.clone()),
+                            _ => None,
+                        };
+                        // A source RPM's fix is installable when the
+                        // package's candidate is of that source version or
+                        // later (its binaries share the source's version).
+                        let fix_available = fixed.as_deref().is_some_and(|v| {
+                            candidate.is_some_and(|c| {
+                                !pakiti_versions::compare(host.scheme, c, v).is_lt()
+                            })
+                        });
+                        out.push(Finding {
+                            id: r.id.clone(),
+                            package: p.name.clone(),
+                            arch: p.arch.clone(),
+                            installed_version: p.version.clone(),
+                            source_package: source
+                                .strip_prefix(crate::csaf::SRPM)
+                                .unwrap_or(source)
+                                .to_string(),
+                            source_version: source_version.to_string(),
+                            status: r.status.clone(),
+                            fixed_version: fixed,
+                            fix_available,
+                            severity: r.severity,
+                            vendor_severity: r.vendor_severity.clone(),
+                            advisory: r.advisory.clone(),
+                            kernel,
+                        });
                     }
-                    let fixed = match &r.status {
-                        Status::Fixed(v) => Some(v.clone()),
-                        _ => None,
-                    };
-                    let fix_available = fixed.as_deref().is_some_and(|v| {
-                        candidate
-                            .is_some_and(|c| !pakiti_versions::compare(host.scheme, c, v).is_lt())
-                    });
-                    out.push(Finding {
-                        id: r.id.clone(),
-                        package: p.name.clone(),
-                        arch: p.arch.clone(),
-                        installed_version: p.version.clone(),
-                        source_package: source.to_string(),
-                        source_version: source_version.to_string(),
-                        status: r.status.clone(),
-                        fixed_version: fixed,
-                        fix_available,
-                        severity: r.severity,
-                        vendor_severity: r.vendor_severity.clone(),
-                        advisory: r.advisory.clone(),
-                        kernel,
-                    });
-                }
-                if n + 1 < with_records.len() {
                     decided_before.extend(records.iter().map(|r| r.id.clone()));
                 }
             }
         }
         out
     }
+}
+
+/// Every key a package is tracked under, most specific first: in the RPM
+/// family its binary name, then its source RPM's (`srpm:NAME`, at the
+/// source's version), which Red Hat's VEX names; elsewhere
+/// [`tracked_as`] alone.
+pub fn tracked_keys(scheme: Scheme, p: &Installed) -> Vec<(String, &str)> {
+    let (key, version) = tracked_as(scheme, p);
+    let mut keys = vec![(key.to_string(), version)];
+    if scheme == Scheme::Rpm && !p.source_name.is_empty() {
+        keys.push((
+            format!("{}{}", crate::csaf::SRPM, p.source_name),
+            p.source_version.as_str(),
+        ));
+    }
+    keys
 }
 
 /// The records a pending update fixes: those fixed in a version its

@@ -1,0 +1,129 @@
+//! Red Hat's CSAF VEX end to end: its bulk archive (`csaf_vex_….tar.zst`,
+//! one document per CVE, read one at a time) imported as `redhat-vex`; a
+//! RHEL 9 host matched by binary package and by source RPM; an AlmaLinux 9
+//! host matched first by AlmaLinux's own advisory (a fix later than RHEL's,
+//! under its own release suffix), then by what RHEL leaves unfixed or will
+//! not fix.
+
+mod process;
+
+use std::process::Command;
+
+use pakiti_report::*;
+use process::{get, import, push, start};
+
+const VEX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vulns/fixtures/redhat-vex");
+
+fn host(name: &str, machine: u32, os_id: &str, suffix: &str) -> Report {
+    let mut r = testing::report(name, Some(&format!("{machine:032x}")), None, vec![]);
+    r.manager = Manager::Dnf;
+    r.os.id = os_id.into();
+    r.os.version = "9.4".into();
+    r.os.codename = None;
+    let p = |name: &str, evr: &str, source: &str| Installed {
+        source_name: source.into(),
+        source_version: evr.into(),
+        ..Installed::new(name, evr, "x86_64")
+    };
+    let installed = vec![
+        p(
+            "openssl-libs",
+            &format!("1:3.0.7-27.el9{suffix}"),
+            "openssl",
+        ),
+        p("libcurl", &format!("7.76.1-29.el9{suffix}"), "curl"),
+        p("libtiff", &format!("4.4.0-12.el9{suffix}"), "libtiff"),
+        p("bash", &format!("5.1.8-9.el9{suffix}"), "bash"),
+    ];
+    r.inventory.installed_packages = installed.len() as u64;
+    r.inventory.installed = Some(installed);
+    r
+}
+
+/// A host's findings: package, id, status, fixed version, one line each.
+fn rows(base: &str, host: &str) -> Vec<String> {
+    let v = get(base, &format!("/api/v1/hosts/{host}/vulnerabilities"));
+    assert_eq!(v["coverage"], true, "{v}");
+    let mut rows: Vec<String> = v["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {}",
+                f["package"].as_str().unwrap(),
+                f["id"].as_str().unwrap(),
+                f["status"].as_str().unwrap(),
+                f["fixed_version"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn rhel_and_its_rebuilds_are_matched_against_red_hat_s_vex() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pakiti.db");
+    let archive = dir.path().join("csaf_vex_2026-12-01.tar.zst");
+    let tar = Command::new("tar")
+        .arg("--zstd")
+        .arg("-cf")
+        .arg(&archive)
+        .args(["-C", VEX, "cve-2026-30001.json", "cve-2026-30002.json"])
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    // AlmaLinux's own advisory of the first CVE: a later build than RHEL's fix.
+    let alsa = dir.path().join("ALSA-2026-30001.json");
+    std::fs::write(
+        &alsa,
+        r#"{"schema_version":"1.6.0","id":"ALSA-2026:30001","modified":"2026-11-22T00:00:00Z",
+            "related":["CVE-2026-30001"],"summary":"Important: openssl security update",
+            "affected":[{"package":{"ecosystem":"AlmaLinux:9","name":"openssl-libs"},
+              "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:3.0.7-28.el9.alma.1"}]}]}]}"#,
+    )
+    .unwrap();
+    let out = import(&db, &[&archive, &alsa]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("redhat-vex: 9 records from "), "{stdout}");
+    assert!(
+        stdout.contains("osv-almalinux: 1 records from "),
+        "{stdout}"
+    );
+
+    let (_server, base) = start(&db);
+    push(&base, &host("rhel-01", 31, "rhel", ""));
+    push(&base, &host("alma-01", 32, "almalinux", ".alma.1"));
+    // RHEL: openssl-libs has RHEL's fix; curl's source RPM is below its fix;
+    // libtiff will not be fixed; bash has no record.
+    assert_eq!(
+        rows(&base, "rhel-01"),
+        [
+            "libcurl CVE-2026-30002 fixed 7.76.1-31.el9",
+            "libtiff CVE-2026-30002 wont_fix -",
+        ]
+    );
+    // AlmaLinux: its own fix decides openssl-libs (27.el9.alma.1 is past
+    // RHEL's 27.el9, not past Alma's 28); the rest as RHEL says.
+    assert_eq!(
+        rows(&base, "alma-01"),
+        [
+            "libcurl CVE-2026-30002 fixed 7.76.1-31.el9",
+            "libtiff CVE-2026-30002 wont_fix -",
+            "openssl-libs CVE-2026-30001 fixed 1:3.0.7-28.el9.alma.1",
+        ]
+    );
+    let v = get(&base, "/api/v1/hosts/rhel-01/vulnerabilities");
+    assert!(
+        v.to_string()
+            .contains("https://access.redhat.com/security/cve/CVE-2026-30002"),
+        "{v}"
+    );
+}
