@@ -244,7 +244,7 @@ pub struct Settings {
     /// What `feeds fetch` downloads: (name, URL, file name).
     pub feed_urls: Vec<(String, String, String)>,
     /// `[feeds.releases]`, checked.
-    pub release_map: crate::rematch::ReleaseMap,
+    pub release_map: crate::releases::ReleaseMap,
 }
 
 /// What a downstream aggregator sends upstream.
@@ -587,7 +587,7 @@ impl Settings {
             sqlite,
             feeds_dir,
             feed_urls: crate::feed_fetch::configured(&f.feeds.urls)?,
-            release_map: crate::rematch::ReleaseMap::parse(&f.feeds.releases)?,
+            release_map: crate::releases::ReleaseMap::parse(&f.feeds.releases)?,
             web_access: web_access(f)?,
             federate_behind_access: match f.web.federate.as_deref() {
                 None | Some("open") => false,

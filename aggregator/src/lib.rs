@@ -23,6 +23,7 @@ pub mod packages;
 pub mod page;
 pub mod read;
 pub mod receive;
+pub mod releases;
 pub mod rematch;
 pub mod scrape;
 pub mod selector;

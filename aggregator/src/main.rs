@@ -155,7 +155,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .display()
         )
     })?;
-    pakiti_aggregator::rematch::set_release_map(settings.release_map.clone());
+    pakiti_aggregator::releases::set_release_map(settings.release_map.clone());
     pakiti_service::logging::init(
         pakiti_service::logging::level(args.log_level.as_deref().or(file.log.level.as_deref()))?,
         pakiti_service::logging::format(args.log_format.as_deref().or(file.log.format.as_deref()))?,
@@ -290,7 +290,7 @@ fn feeds_command(
 ) -> anyhow::Result<()> {
     let file = config::load(args.config_file.as_deref())?;
     let settings = Settings::from_file(&file).context("invalid configuration")?;
-    pakiti_aggregator::rematch::set_release_map(settings.release_map.clone());
+    pakiti_aggregator::releases::set_release_map(settings.release_map.clone());
     let store = pakiti_store::open(&args.storage_url, settings.postgres, settings.sqlite)
         .context("--storage.url")?;
     for line in pakiti_aggregator::feeds::import(store.as_ref(), paths, allow_older)? {

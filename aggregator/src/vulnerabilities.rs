@@ -3,7 +3,7 @@
 //! read time. A host no loaded feed covers (its release, or no inventory)
 //! answers `"coverage": false` with the reason: unknown, never clean.
 //!
-//! Which releases a host is matched in: [`crate::rematch::release_of`].
+//! Which releases a host is matched in: [`crate::releases::release_of`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
@@ -23,8 +23,8 @@ use crate::state::{error, ApiError, AppState};
 use crate::web::iso;
 
 /// Why a host is not covered, or its releases when it is.
-fn coverage(d: &HostDetail) -> Result<crate::rematch::Releases, String> {
-    crate::rematch::release_of(
+fn coverage(d: &HostDetail) -> Result<crate::releases::Releases, String> {
+    crate::releases::release_of(
         &d.summary.os_id,
         &d.summary.os_version,
         d.platform.codename.as_deref(),
@@ -148,7 +148,7 @@ pub(crate) async fn of(
     .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     if !covered {
         return Ok(HostVulnerabilities {
-            coverage: Err(crate::rematch::not_loaded(&releases)),
+            coverage: Err(crate::releases::not_loaded(&releases)),
             findings: Vec::new(),
             first_seen: HashMap::new(),
             needs_esm: HashSet::new(),
@@ -222,6 +222,9 @@ pub(crate) fn vendor_url(os_id: &str, id: &str) -> String {
         // The rebuilds publish their advisories to OSV, which has the CVE's.
         "almalinux" | "rocky" => format!("https://osv.dev/vulnerability/{id}"),
         "rhel" => format!("https://access.redhat.com/security/cve/{id}"),
+        "sles" | "sled" | "sles_sap" | "opensuse-leap" => {
+            format!("https://www.suse.com/security/cve/{id}/")
+        }
         // Arch's tracker has a page per CVE and per group (AVG-…).
         "arch" => format!("https://security.archlinux.org/{id}"),
         _ => tracker_url(id),
@@ -255,7 +258,7 @@ pub(crate) async fn host(
 /// the exporter shows stays apt's. A store error leaves the report as it
 /// came (logged): rating never refuses a report.
 pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::Report) {
-    let Ok(releases) = crate::rematch::release_of(
+    let Ok(releases) = crate::releases::release_of(
         &report.os.id,
         &report.os.version,
         report.os.codename.as_deref(),
@@ -310,7 +313,7 @@ pub(crate) async fn rate_updates(state: &AppState, report: &mut pakiti_report::R
 fn rate(
     store: &dyn pakiti_store::Store,
     covered: &crate::covered::Covered,
-    releases: &crate::rematch::Releases,
+    releases: &crate::releases::Releases,
     updates: &[pakiti_report::Update],
     sent: Option<Vec<pakiti_report::Installed>>,
 ) -> Result<Vec<(Severity, Vec<String>)>, pakiti_store::StoreError> {
@@ -370,7 +373,7 @@ fn rate(
 /// in matching.
 fn fixes(
     index: &Index,
-    releases: &crate::rematch::Releases,
+    releases: &crate::releases::Releases,
     source: &str,
     u: &pakiti_report::Update,
 ) -> (Severity, Vec<String>) {
@@ -402,7 +405,7 @@ fn fixes(
 /// archive, for a host without ESM sources: it cannot install that fix.
 fn needs_esm(
     records: &[pakiti_vulns::Record],
-    releases: &crate::rematch::Releases,
+    releases: &crate::releases::Releases,
     esm_enabled: Option<bool>,
 ) -> HashSet<(String, String)> {
     let fixed_in = |release: &str| -> HashSet<(String, String)> {

@@ -3,7 +3,7 @@
 //! RHEL 9 host matched by binary package and by source RPM; an AlmaLinux 9
 //! host matched first by AlmaLinux's own advisory (a fix later than RHEL's,
 //! under its own release suffix), then by what RHEL leaves unfixed or will
-//! not fix.
+//! not fix. SUSE's: a SLES 15 SP6 host, and one on SP3's LTSS channel.
 
 mod process;
 
@@ -124,6 +124,66 @@ fn rhel_and_its_rebuilds_are_matched_against_red_hat_s_vex() {
     assert!(
         v.to_string()
             .contains("https://access.redhat.com/security/cve/CVE-2026-30002"),
+        "{v}"
+    );
+}
+
+#[test]
+fn sles_hosts_are_matched_against_suse_s_vex_ltss_as_its_own_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pakiti.db");
+    let doc = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vulns/fixtures/suse-vex/suse-cve-2026-40001.json"
+    );
+    let out = import(&db, &[std::path::Path::new(doc)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("suse-vex: 4 records from "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        "[feeds.releases]\n\"sles:15.3\" = \"sles-ltss:15.3\"\n",
+    )
+    .unwrap();
+    let (_server, base) = process::start_with(&db, &config);
+    let sles = |name: &str, machine: u32, version: &str, evr: &str| {
+        let mut r = testing::report(name, Some(&format!("{machine:032x}")), None, vec![]);
+        r.manager = Manager::Zypper;
+        r.os.id = "sles".into();
+        r.os.version = version.into();
+        r.os.codename = None;
+        let installed = vec![Installed {
+            source_name: "openssl-3".into(),
+            source_version: evr.into(),
+            ..Installed::new("libopenssl3", evr, "x86_64")
+        }];
+        r.inventory.installed_packages = 1;
+        r.inventory.installed = Some(installed);
+        r
+    };
+    push(&base, &sles("sles-sp6", 41, "15.6", "3.1.4-150600.5.12.1"));
+    push(&base, &sles("sles-sp3", 42, "15.3", "3.0.8-150300.3.35.1"));
+    assert_eq!(
+        rows(&base, "sles-sp6"),
+        ["libopenssl3 CVE-2026-40001 fixed 3.1.4-150600.5.15.1"]
+    );
+    // SP3 is on LTSS: the fix LTSS carries.
+    assert_eq!(
+        rows(&base, "sles-sp3"),
+        ["libopenssl3 CVE-2026-40001 fixed 3.0.8-150300.3.40.1"]
+    );
+    let v = get(&base, "/api/v1/hosts/sles-sp6/vulnerabilities");
+    assert!(
+        v.to_string()
+            .contains("https://www.suse.com/security/cve/CVE-2026-40001/"),
         "{v}"
     );
 }

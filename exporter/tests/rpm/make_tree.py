@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds a hermetic RPM world for the dnf and zypper tests and benchmarks.
 
-make_tree.py DIR [--extra N] [--no-updateinfo]
+make_tree.py DIR [--extra N] [--no-updateinfo] [--vex DIR]
 
 DIR/root      an install root: os-release, an rpm database holding the old
               versions, repo files for dnf (etc/yum.repos.d) and zypper
@@ -9,6 +9,10 @@ DIR/root      an install root: os-release, an rpm database holding the old
 DIR/repo      a local repository (createrepo_c) with the new versions and,
               unless --no-updateinfo, an updateinfo.xml (modifyrepo_c)
 DIR/expected.json  what a correct collector must report
+--vex VEXDIR  also writes, from the same advisories, one Red Hat CSAF VEX document
+              per CVE (the package of each fix as a binary RPM of RHEL 9's BaseOS):
+              what dnf's updateinfo says and what matching the VEX says can then
+              be compared.
 
 The packages are tiny noarch/x86_64 RPMs built with rpmbuild (empty %files).
 --extra N adds N more installed packages, each with a plain update and every
@@ -118,11 +122,54 @@ def updateinfo(advisories):
     return "\n".join(out) + "\n"
 
 
+def vex_documents(advisories, vexdir):
+    """One CSAF VEX document per CVE of the security advisories, in Red Hat's shape."""
+    os.makedirs(vexdir, exist_ok=True)
+    platform = ("BaseOS-9.4.0.Z.MAIN", "Red Hat Enterprise Linux BaseOS (v. 9)", "cpe:/o:redhat:enterprise_linux:9::baseos")
+    by_cve = {}
+    for aid, kind, severity, cves, pkg in advisories:
+        if kind != "security":
+            continue
+        for c in cves:
+            by_cve.setdefault(c, []).append((aid, severity, pkg))
+    for cve, fixes in by_cve.items():
+        versions, relationships, fixed, remediations, threats = [], [], [], [], []
+        for aid, severity, (name, epoch, version, release, arch) in fixes:
+            pid = f"{name}-{epoch}:{version}-{release}.{arch}"
+            purl = f"pkg:rpm/redhat/{name}@{version}-{release}?arch={arch}" + (f"&epoch={epoch}" if epoch else "")
+            versions.append({"category": "product_version", "name": pid,
+                             "product": {"name": pid, "product_id": pid, "product_identification_helper": {"purl": purl}}})
+            full = f"{platform[0]}:{pid}"
+            relationships.append({"category": "default_component_of",
+                                  "full_product_name": {"name": f"{pid} as a component of {platform[1]}", "product_id": full},
+                                  "product_reference": pid, "relates_to_product_reference": platform[0]})
+            fixed.append(full)
+            remediations.append({"category": "vendor_fix", "details": "Apply the update.", "product_ids": [full],
+                                 "url": f"https://access.redhat.com/errata/{aid}"})
+            if severity:
+                threats.append({"category": "impact", "details": severity, "product_ids": [full]})
+        doc = {
+            "document": {"category": "csaf_vex", "csaf_version": "2.0", "title": cve,
+                         "tracking": {"id": cve, "current_release_date": "2026-01-01T00:00:00+00:00",
+                                      "initial_release_date": "2026-01-01T00:00:00+00:00", "status": "final", "version": "1"}},
+            "product_tree": {"branches": [{"category": "vendor", "name": "Red Hat", "branches": [
+                {"category": "product_name", "name": platform[1],
+                 "product": {"name": platform[1], "product_id": platform[0], "product_identification_helper": {"cpe": platform[2]}}},
+                {"category": "architecture", "name": "any", "branches": versions}]}],
+                "relationships": relationships},
+            "vulnerabilities": [{"cve": cve, "product_status": {"fixed": fixed},
+                                 "remediations": remediations, "threats": threats}],
+        }
+        with open(f"{vexdir}/{cve.lower()}.json", "w") as f:
+            json.dump(doc, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dir")
     ap.add_argument("--extra", type=int, default=0)
     ap.add_argument("--no-updateinfo", action="store_true")
+    ap.add_argument("--vex")
     a = ap.parse_args()
     d = os.path.abspath(a.dir)
     root, repo, top = f"{d}/root", f"{d}/repo", f"{d}/build"
@@ -165,6 +212,8 @@ def main():
     # zeta's only version is in the repository too: present, not newer.
     shutil.copy(next(p for p in old_rpms if "/zeta-" in p), repo)
     run("createrepo_c", "-q", repo)
+    if a.vex:
+        vex_documents(advisories, os.path.abspath(a.vex))
     if not a.no_updateinfo:
         with open(f"{d}/updateinfo.xml", "w") as f:
             f.write(updateinfo(advisories))
