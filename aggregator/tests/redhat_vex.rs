@@ -92,7 +92,7 @@ fn rhel_and_its_rebuilds_are_matched_against_red_hat_s_vex() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("redhat-vex: 9 records from "), "{stdout}");
+    assert!(stdout.contains("redhat-vex: 10 records from "), "{stdout}");
     assert!(
         stdout.contains("osv-almalinux: 1 records from "),
         "{stdout}"

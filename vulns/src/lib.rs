@@ -20,8 +20,8 @@ pub mod testing;
 pub mod vex;
 
 pub use matcher::{
-    decide, fixed_by, match_host, tracked_as, tracked_keys, worst, Finding, HostPackages, Index,
-    KernelRole, Matcher,
+    decide, fixed_by, match_host, module_stream, tracked_as, tracked_keys, worst, Finding,
+    HostPackages, Index, KernelRole, Matcher,
 };
 
 use pakiti_report::Severity;

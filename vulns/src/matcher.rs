@@ -403,9 +403,20 @@ impl Matcher {
 
 /// Every key a package is tracked under, most specific first: in the RPM
 /// family its binary name, then its source RPM's (`srpm:NAME`, at the
-/// source's version), which Red Hat's VEX names; elsewhere
-/// [`tracked_as`] alone.
+/// source's version), which Red Hat's VEX names; a module stream's package
+/// under its stream alone (`nodejs:18/nodejs`, `srpm:nodejs:18/nodejs`), so
+/// that another stream's records never reach it; elsewhere [`tracked_as`]
+/// alone.
 pub fn tracked_keys(scheme: Scheme, p: &Installed) -> Vec<(String, &str)> {
+    if let (Scheme::Rpm, Some(stream)) = (scheme, p.module.as_deref().and_then(module_stream)) {
+        return vec![
+            (format!("{stream}/{}", p.name), p.version.as_str()),
+            (
+                format!("{}{stream}/{}", crate::csaf::SRPM, p.source_name),
+                p.source_version.as_str(),
+            ),
+        ];
+    }
     let (key, version) = tracked_as(scheme, p);
     let mut keys = vec![(key.to_string(), version)];
     if scheme == Scheme::Rpm && !p.source_name.is_empty() {
@@ -415,6 +426,14 @@ pub fn tracked_keys(scheme: Scheme, p: &Installed) -> Vec<(String, &str)> {
         ));
     }
     keys
+}
+
+/// `name:stream` of a module label (`nodejs:18:9030020231120082734:rhel9`,
+/// rpm's MODULARITYLABEL; `nodejs:18` alone).
+pub fn module_stream(label: &str) -> Option<String> {
+    let mut parts = label.split(':');
+    let (name, stream) = (parts.next()?, parts.next()?);
+    (!name.is_empty() && !stream.is_empty()).then(|| format!("{name}:{stream}"))
 }
 
 /// The records a pending update fixes: those fixed in a version its

@@ -37,9 +37,11 @@
 //! `noarch`: every architecture the same) is keyed by its name; a source
 //! package (`arch=src`, and the components of unfixed statuses, which name
 //! the source) by `srpm:NAME`, which the matcher compares with each binary
-//! package's source RPM. Packages of a module stream (`rpmmod`) are left
-//! out: they are matched only against the host's enabled stream, which this
-//! reader does not yet do.
+//! package's source RPM. A module stream's packages (`rpmmod=nodejs:18:…`,
+//! or a component named `nodejs:18/nodejs`) are keyed under their stream
+//! (`nodejs:18/nodejs`): the matcher compares them with a host's package of
+//! that stream alone (its MODULARITYLABEL), never with another stream's or a
+//! package outside modules.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -68,7 +70,27 @@ struct Package {
     /// `epoch:version-release`, the epoch where the purl gives one.
     evr: Option<String>,
     arch: Option<String>,
-    module: bool,
+    /// The module stream (`nodejs:18`) of a module's package (`rpmmod`).
+    module: Option<String>,
+}
+
+/// A purl component with its `%XX` escapes decoded (`module%2Bel8` is
+/// `module+el8`); `None` for a broken escape or what is not UTF-8.
+fn unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn purl(p: &str) -> Option<Package> {
@@ -76,29 +98,29 @@ fn purl(p: &str) -> Option<Package> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let (_namespace, nv) = path.split_once('/')?;
     let (name, version) = match nv.split_once('@') {
-        Some((n, v)) => (n, Some(v)),
-        None => (nv, None),
+        Some((n, v)) => (unescape(n)?, Some(unescape(v)?)),
+        None => (unescape(nv)?, None),
     };
     if name.is_empty() {
         return None;
     }
     let mut arch = None;
     let mut epoch = None;
-    let mut module = false;
+    let mut module = None;
     for kv in query.split('&').filter(|s| !s.is_empty()) {
         match kv.split_once('=') {
-            Some(("arch", a)) => arch = Some(a.to_string()),
-            Some(("epoch", e)) => epoch = Some(e.to_string()),
-            Some(("rpmmod", _)) => module = true,
+            Some(("arch", a)) => arch = Some(unescape(a)?),
+            Some(("epoch", e)) => epoch = Some(unescape(e)?),
+            Some(("rpmmod", m)) => module = crate::matcher::module_stream(&unescape(m)?),
             _ => {}
         }
     }
-    let evr = version.map(|v| match epoch.as_deref() {
+    let evr = version.as_deref().map(|v| match epoch.as_deref() {
         Some(e) if e != "0" => format!("{e}:{v}"),
         _ => v.to_string(),
     });
     Some(Package {
-        name: name.to_string(),
+        name,
         evr,
         arch,
         module,
@@ -286,19 +308,22 @@ fn record_of(
         .cpe
         .as_deref()
         .and_then(release_of_cpe)?;
-    // An unfixed component may be named by its id alone (`openssl`).
-    let package = match products.get(component).and_then(|p| p.purl.as_deref()) {
+    // An unfixed component may be named by its id alone (`openssl`, or
+    // a module stream's `nodejs:18/nodejs`).
+    let mut package = match products.get(component).and_then(|p| p.purl.as_deref()) {
         Some(p) => purl(p)?,
         None => Package {
             name: component.to_string(),
             evr: None,
             arch: None,
-            module: false,
+            module: None,
         },
     };
-    // A module stream's package, or a component named as one
-    // (`nodejs:18/nodejs`): left out, never matched against every stream.
-    if package.module || package.name.contains([':', '/']) {
+    if let Some((stream, name)) = package.name.clone().rsplit_once('/') {
+        package.module = Some(crate::matcher::module_stream(stream)?);
+        package.name = name.to_string();
+    }
+    if package.name.is_empty() || package.name.contains([':', '/']) {
         return None;
     }
     let status = match kind {
@@ -317,10 +342,15 @@ fn record_of(
     // Red Hat names the source), are keyed by the source's name.
     let by_source =
         package.arch.as_deref() == Some("src") || (package.evr.is_none() && package.arch.is_none());
+    // A module stream's package only under its stream (`nodejs:18/nodejs`).
+    let name = match &package.module {
+        Some(stream) => format!("{stream}/{}", package.name),
+        None => package.name,
+    };
     let source_package = if by_source {
-        format!("{SRPM}{}", package.name)
+        format!("{SRPM}{name}")
     } else {
-        package.name
+        name
     };
     let advisory = match (kind, remedy) {
         (0, Some((_, _, a))) => a.clone(),

@@ -53,11 +53,14 @@ fn binary_rpms_streams_and_statuses_read_as_the_table_says() {
         Severity::Important,
         "the document's"
     );
-    // The module stream's package and OpenShift are left out.
-    assert!(records.iter().all(|r| !r.source_package.contains("nodejs")));
+    // The module stream's package, under its stream; OpenShift left out.
+    assert_eq!(
+        find(&records, "nodejs:18/nodejs", "rhel:8").status,
+        Status::Fixed("1:18.20.4-1.module+el8.10.0+22211+e71d5e9b".into())
+    );
     assert!(records.iter().all(|r| r.release.starts_with("rhel")));
-    assert_eq!(one.left_out, 2);
-    assert_eq!(records.len(), 6, "{records:#?}");
+    assert_eq!(one.left_out, 1);
+    assert_eq!(records.len(), 7, "{records:#?}");
     assert!(records.iter().all(|r| r.id == "CVE-2026-30001"));
 }
 
@@ -87,7 +90,7 @@ fn purls_give_the_package_and_its_epoch_version_release() {
             name: "openssl-libs".into(),
             evr: Some("1:3.0.7-27.el9".into()),
             arch: Some("x86_64".into()),
-            module: false,
+            module: None,
         })
     );
     assert_eq!(
@@ -97,6 +100,14 @@ fn purls_give_the_package_and_its_epoch_version_release() {
             .as_deref(),
         Some("5.1.8-9.el9")
     );
+    assert_eq!(
+        purl("pkg:rpm/redhat/nodejs@18.20.4-1.module%2Bel8.10.0?arch=x86_64&rpmmod=nodejs:18:1:a")
+            .unwrap()
+            .evr
+            .as_deref(),
+        Some("18.20.4-1.module+el8.10.0")
+    );
+    assert!(purl("pkg:rpm/redhat/a@1-1%2").is_none(), "a broken escape");
     assert!(purl("pkg:rpm/redhat/").is_none());
     assert!(purl("pkg:deb/debian/openssl").is_none());
 }
@@ -290,4 +301,57 @@ fn suse_s_streams_and_ltss_read_as_their_own_releases() {
     );
     assert_eq!(one.left_out, 1, "SUSE Manager is no host's release");
     assert_eq!(records.len(), 4, "{records:#?}");
+}
+
+/// A module stream's fix reaches the host's package of that stream only:
+/// not another stream's, not a package outside modules.
+#[test]
+fn a_module_stream_s_fix_reaches_that_stream_alone() {
+    use crate::{match_host, HostPackages, Index};
+    use pakiti_report::Installed;
+    use std::collections::HashMap;
+    let (_, records) = fixture("cve-2026-30001.json");
+    let nodejs = |version: &str, module: Option<&str>| Installed {
+        source_name: "nodejs".into(),
+        source_version: version.into(),
+        module: module.map(str::to_string),
+        ..Installed::new("nodejs", version, "x86_64")
+    };
+    let run = |p: Installed| {
+        let releases = vec!["rhel:8".to_string()];
+        match_host(
+            &HostPackages {
+                scheme: pakiti_versions::Scheme::Rpm,
+                releases: &releases,
+                installed: &[p],
+                candidates: &HashMap::new(),
+                running_kernel: None,
+            },
+            Index::new(records.clone()),
+        )
+        .into_iter()
+        .map(|f| format!("{} {}", f.source_package, f.status.as_str()))
+        .collect::<Vec<_>>()
+    };
+    let old18 = "1:18.19.0-1.module+el8.9.0+21019+a9b5aa4b";
+    assert_eq!(
+        run(nodejs(
+            old18,
+            Some("nodejs:18:8090020231120082734:a75119d5")
+        )),
+        ["nodejs:18/nodejs fixed"]
+    );
+    // nodejs 20's stream: 1:20.x is past 1:18.20.4 anyway, and another
+    // stream's version below it must not read as affected either.
+    assert!(run(nodejs(
+        "1:16.20.2-1.module+el8.9.0+1+a",
+        Some("nodejs:16:8090020231120082734:a75119d5")
+    ))
+    .is_empty());
+    assert!(run(nodejs(old18, None)).is_empty(), "outside modules");
+    assert_eq!(
+        crate::module_stream("nodejs:18:8090020231120082734:rhel9").as_deref(),
+        Some("nodejs:18")
+    );
+    assert_eq!(crate::module_stream("nodejs"), None);
 }
