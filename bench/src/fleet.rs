@@ -63,6 +63,16 @@ struct Args {
     /// (as an exporter does once the aggregator has acknowledged that one).
     #[arg(long)]
     whole_inventory: bool,
+    /// The hosts' distribution: Debian 12, or RHEL 9.4 (dnf, x86_64 and
+    /// noarch packages, their source RPMs `source-NNNN`).
+    #[arg(long, value_enum, default_value = "debian")]
+    os: Os,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Os {
+    Debian,
+    Rhel,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,6 +174,31 @@ fn report(host: usize, updates: usize, bumps: &dyn Fn(usize) -> usize) -> Report
     }
 }
 
+/// The same host as RHEL 9.4 with dnf: its updates' architectures as rpm
+/// names them.
+fn as_rhel(r: &mut Report) {
+    r.os = OsInfo {
+        id: "rhel".into(),
+        version: "9.4".into(),
+        pretty_name: Some("Red Hat Enterprise Linux 9.4 (Plow)".into()),
+        platform_id: Some("platform:el9".into()),
+        ..OsInfo::default()
+    };
+    r.kernel = "5.14.0-427.13.1.el9_4.x86_64".into();
+    r.manager = Manager::Dnf;
+    for u in &mut r.inventory.updates {
+        u.arch = "x86_64".into();
+        u.repository = Some("rhel-9-for-x86_64-baseos-rpms".into());
+    }
+}
+
+/// Debian's architectures as rpm names them (`all` is `noarch`).
+fn rpm_arches(inv: &mut [Installed]) {
+    for p in inv {
+        p.arch = if p.arch == "all" { "noarch" } else { "x86_64" }.into();
+    }
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let _ = e.write_all(data);
@@ -188,6 +223,9 @@ async fn main() -> anyhow::Result<()> {
                     .count()
             };
             let mut r = report(h, a.updates, &bumps);
+            if a.os == Os::Rhel {
+                as_rhel(&mut r);
+            }
             if a.installed > 0 {
                 let m = a.installed;
                 let per_host = (m * a.installed_change_percent).div_ceil(100);
@@ -196,7 +234,10 @@ async fn main() -> anyhow::Result<()> {
                         .filter(|r| (j + m - (h * 13 + r * per_host) % m) % m < per_host)
                         .count()
                 };
-                let inv = inventory(h, &r.inventory.updates, m, &|j| installed_bumps(round, j));
+                let mut inv = inventory(h, &r.inventory.updates, m, &|j| installed_bumps(round, j));
+                if a.os == Os::Rhel {
+                    rpm_arches(&mut inv);
+                }
                 r.inventory.installed_packages = inv.len() as u64;
                 if a.phase == Phase::Unchanged && !a.whole_inventory {
                     r.inventory.installed = Some(inv);
@@ -205,9 +246,12 @@ async fn main() -> anyhow::Result<()> {
                 if a.phase == Phase::Changed && !a.whole_inventory {
                     // What the exporter sends once the aggregator has the
                     // previous round's inventory: what changed since.
-                    let prev = inventory(h, &r.inventory.updates, m, &|j| {
+                    let mut prev = inventory(h, &r.inventory.updates, m, &|j| {
                         installed_bumps(round.saturating_sub(1), j)
                     });
+                    if a.os == Os::Rhel {
+                        rpm_arches(&mut prev);
+                    }
                     let base = installed_digest(&prev);
                     r.inventory.installed_digest = Some(installed_digest(&inv));
                     r.inventory.installed_delta = Some(installed_delta(&base, &prev, &inv));

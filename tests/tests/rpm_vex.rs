@@ -1,4 +1,4 @@
-//! Two views of one RHEL-like host agree: what dnf says from updateinfo
+//! Two views of one RHEL-like host agree: what dnf (and zypper) say from updateinfo
 //! (the exporter's security updates, with their CVEs and severity) and what
 //! matching Red Hat's CSAF VEX says (fixed findings whose fix the host can
 //! install now). Both are generated from the same advisories by
@@ -27,6 +27,15 @@ fn severity(s: &str) -> Severity {
 
 #[test]
 fn dnf_s_updateinfo_and_red_hat_s_vex_say_the_same_of_the_host() {
+    agree("dnf");
+}
+
+#[test]
+fn zypper_s_patches_and_red_hat_s_vex_say_the_same_of_the_host() {
+    agree("zypper");
+}
+
+fn agree(manager: &str) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let out = Command::new("python3")
@@ -55,7 +64,13 @@ fn dnf_s_updateinfo_and_red_hat_s_vex_say_the_same_of_the_host() {
         .arg(&config)
         .arg("--path.rootfs")
         .arg(d.join("root"))
-        .args(["--collector.manager", "dnf", "collect", "--format", "json"])
+        .args([
+            "--collector.manager",
+            manager,
+            "collect",
+            "--format",
+            "json",
+        ])
         .output()
         .unwrap();
     assert!(
@@ -121,7 +136,7 @@ fn dnf_s_updateinfo_and_red_hat_s_vex_say_the_same_of_the_host() {
         .filter(|f| matches!(f.status, Status::Fixed(_)) && f.fix_available)
         .map(|f| (f.package.clone(), f.id.clone()))
         .collect();
-    assert_eq!(installable, dnf, "VEX {findings:#?}");
+    assert_eq!(installable, dnf, "{manager}: VEX {findings:#?}");
     // Severity: each package's worst, as dnf gives it.
     for (pkg, sev) in &dnf_severity {
         let vex = worst(
@@ -130,7 +145,7 @@ fn dnf_s_updateinfo_and_red_hat_s_vex_say_the_same_of_the_host() {
                 .filter(|f| &f.package == pkg && f.fix_available)
                 .map(|f| f.severity),
         );
-        assert_eq!(vex, *sev, "{pkg}");
+        assert_eq!(vex, *sev, "{manager}: {pkg}");
     }
     // What the VEX knows beyond: a fix no candidate reaches yet; what is
     // already installed (an older fix, the installed version's own) is no
