@@ -6,7 +6,7 @@
 mod process;
 
 use pakiti_report::*;
-use process::{get, import, push, start};
+use process::{findings, get, import, push, start};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -86,25 +86,19 @@ fn an_arch_host_is_matched_against_arch_s_tracker() {
     let (_server, base) = start(&db);
     push(&base, &arch_host());
     let v = get(&base, "/api/v1/hosts/arch-01/vulnerabilities");
-    assert_eq!(v["coverage"], true, "{v}");
-    let mut rows: Vec<String> = v["vulnerabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {} {} fix_available={} {} counted={}",
-                f["package"].as_str().unwrap(),
-                f["id"].as_str().unwrap(),
-                f["status"].as_str().unwrap(),
-                f["fixed_version"].as_str().unwrap_or("-"),
-                f["fix_available"],
-                f["severity"].as_str().unwrap(),
-                f["counted"],
-            )
-        })
-        .collect();
-    rows.sort();
+    let rows = findings(
+        &base,
+        "arch-01",
+        &[
+            "package",
+            "id",
+            "status",
+            "fixed_version",
+            "fix_available",
+            "severity",
+            "counted",
+        ],
+    );
     assert!(
         v["vulnerabilities"][0]["url"]
             .as_str()

@@ -42,24 +42,7 @@ fn host(name: &str, machine: u32, os_id: &str, suffix: &str) -> Report {
 
 /// A host's findings: package, id, status, fixed version, one line each.
 fn rows(base: &str, host: &str) -> Vec<String> {
-    let v = get(base, &format!("/api/v1/hosts/{host}/vulnerabilities"));
-    assert_eq!(v["coverage"], true, "{v}");
-    let mut rows: Vec<String> = v["vulnerabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {} {}",
-                f["package"].as_str().unwrap(),
-                f["id"].as_str().unwrap(),
-                f["status"].as_str().unwrap(),
-                f["fixed_version"].as_str().unwrap_or("-"),
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
+    process::findings(base, host, &["package", "id", "status", "fixed_version"])
 }
 
 #[test]

@@ -146,6 +146,22 @@ fn open_hashing(path: &Path) -> anyhow::Result<(Hashing<std::io::BufReader<std::
     ))
 }
 
+/// A feed that is one document of its own (the Debian and Arch trackers,
+/// Alpine's secdb): it has no time of its own, so its file's is its time.
+fn one_file_feed(name: String, path: &Path, sha: &Sha, records: Vec<Record>) -> Feed {
+    Feed {
+        status: FeedStatus {
+            name,
+            source: path.display().to_string(),
+            sha256: hex(sha),
+            imported_at: SystemTime::now(),
+            records: records.len() as u64,
+            feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+        },
+        records,
+    }
+}
+
 /// Reads one feed file: decompressed by its name, its format recognised by
 /// its content, every record checked.
 pub fn read(path: &Path) -> anyhow::Result<Feed> {
@@ -195,23 +211,14 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
             let of = pakiti_vulns::secdb::read(&json, |r| records.push(r)).with_context(|| {
                 format!("{}: not Alpine's secdb JSON", path.display())
             })?;
-            Ok(Feed {
-                status: FeedStatus {
-                    // One feed per branch and repository: main and community
-                    // of 3.20 are two.
-                    name: format!(
-                        "alpine-secdb-{}-{}",
-                        of.release.trim_start_matches("alpine:"),
-                        of.repository
-                    ),
-                    source: path.display().to_string(),
-                    sha256: hex(&sha),
-                    imported_at: SystemTime::now(),
-                    records: records.len() as u64,
-                    feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-                },
-                records,
-            })
+            // One feed per branch and repository: main and community of
+            // 3.20 are two.
+            let name = format!(
+                "alpine-secdb-{}-{}",
+                of.release.trim_start_matches("alpine:"),
+                of.repository
+            );
+            Ok(one_file_feed(name, path, &sha, records))
         }
         Some(Kind::Arch) => {
             let mut records = Vec::new();
@@ -220,17 +227,7 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
             })?;
             std::io::copy(&mut decoded, &mut std::io::sink())
                 .with_context(|| format!("{}", path.display()))?;
-            Ok(Feed {
-                status: FeedStatus {
-                    name: "arch".into(),
-                    source: path.display().to_string(),
-                    sha256: hex(&sha),
-                    imported_at: SystemTime::now(),
-                    records: records.len() as u64,
-                    feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-                },
-                records,
-            })
+            Ok(one_file_feed("arch".into(), path, &sha, records))
         }
         Some(Kind::Tracker) => {
             let mut records = Vec::new();
@@ -240,18 +237,7 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
             // The rest of the file counts in its hash too.
             std::io::copy(&mut decoded, &mut std::io::sink())
                 .with_context(|| format!("{}", path.display()))?;
-            Ok(Feed {
-                status: FeedStatus {
-                    name: "debian".into(),
-                    source: path.display().to_string(),
-                    sha256: hex(&sha),
-                    imported_at: SystemTime::now(),
-                    records: records.len() as u64,
-                    // The tracker has no time of its own: its file's.
-                    feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
-                },
-                records,
-            })
+            Ok(one_file_feed("debian".into(), path, &sha, records))
         }
         Some(_) => {
             let mut text = Vec::new();

@@ -110,3 +110,30 @@ pub fn import(db: &Path, paths: &[&Path]) -> Output {
         .output()
         .unwrap()
 }
+
+/// A host's findings (it must be covered), one sorted line each: the
+/// `fields` of each finding, strings as they are (`-` for none), other
+/// values as `field=value`.
+#[allow(dead_code)]
+pub fn findings(base: &str, host: &str, fields: &[&str]) -> Vec<String> {
+    let v = get(base, &format!("/api/v1/hosts/{host}/vulnerabilities"));
+    assert_eq!(v["coverage"], true, "{v}");
+    let mut rows: Vec<String> = v["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            fields
+                .iter()
+                .map(|k| match &f[*k] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "-".into(),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
