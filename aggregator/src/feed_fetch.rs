@@ -38,7 +38,8 @@ pub const DEFAULT_FEEDS: [(&str, &str, &str); 4] = [
 ];
 
 /// The file a feed is kept as in the folder: the default's, else the last
-/// part of its URL path.
+/// part of its URL path (a pointer to Red Hat's latest archive is resolved
+/// when fetched, [`latest`]).
 fn file_name(name: &str, url: &str) -> anyhow::Result<String> {
     let last = url
         .split(['?', '#'])
@@ -101,7 +102,9 @@ pub fn fetch(
     let mut lines = Vec::new();
     let mut ok = true;
     for (name, url, file) in feeds {
-        match one(&client, dir, url, file) {
+        let resolved = latest(&client, name, url, file);
+        let result = resolved.and_then(|(url, file)| one(&client, dir, &url, &file));
+        match result {
             Ok(line) => lines.push(format!("{name}: {line}")),
             Err(e) => {
                 ok = false;
@@ -112,6 +115,41 @@ pub fn fetch(
         }
     }
     Ok((lines, ok))
+}
+
+/// Red Hat publishes its CSAF VEX bulk archive under a dated name
+/// (`csaf_vex_2026-12-01.tar.zst`) that `archive_latest.txt`, beside it,
+/// names. A feed URL naming that pointer is followed: the archive it names
+/// is fetched, and kept as `NAME.tar.zst` (its own extensions), one file
+/// that each new archive replaces. Any other URL is fetched as it is.
+fn latest(
+    client: &reqwest::blocking::Client,
+    name: &str,
+    url: &str,
+    file: &str,
+) -> anyhow::Result<(String, String)> {
+    let Some(folder) = url.strip_suffix("archive_latest.txt") else {
+        return Ok((url.to_string(), file.to_string()));
+    };
+    let resp = client
+        .get(url)
+        .send()
+        .with_context(|| format!("GET {url}"))?;
+    if !resp.status().is_success() {
+        bail!("GET {url}: {}", resp.status());
+    }
+    let text = resp.text().with_context(|| format!("GET {url}"))?;
+    let latest = text.trim();
+    let safe = !latest.is_empty()
+        && latest.len() < 200
+        && latest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !latest.starts_with('.');
+    let Some((_, ext)) = latest.split_once('.').filter(|_| safe) else {
+        bail!("{url}: {latest:?} does not name an archive beside it");
+    };
+    Ok((format!("{folder}{latest}"), format!("{name}.{ext}")))
 }
 
 fn one(

@@ -170,3 +170,99 @@ fn sles_hosts_are_matched_against_suse_s_vex_ltss_as_its_own_channel() {
         "{v}"
     );
 }
+
+/// `feeds fetch` follows Red Hat's `archive_latest.txt` to the dated bulk
+/// archive it names, keeps it as `redhat.tar.zst`, and the folder imports;
+/// a pointer naming something unsafe fetches nothing.
+#[test]
+fn feeds_fetch_follows_red_hat_s_latest_archive_pointer() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("csaf_vex_2026-12-01.tar.zst");
+    assert!(Command::new("tar")
+        .arg("--zstd")
+        .arg("-cf")
+        .arg(&archive)
+        .args(["-C", VEX, "cve-2026-30001.json", "cve-2026-30002.json"])
+        .status()
+        .unwrap()
+        .success());
+    let bytes = std::fs::read(&archive).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) <= 2 {
+                    break;
+                }
+            }
+            let body: Vec<u8> = match line.split(' ').nth(1).unwrap_or("") {
+                "/vex/archive_latest.txt" => b"csaf_vex_2026-12-01.tar.zst\n".to_vec(),
+                "/vex/csaf_vex_2026-12-01.tar.zst" => bytes.clone(),
+                "/bad/archive_latest.txt" => b"../../etc/passwd\n".to_vec(),
+                _ => Vec::new(),
+            };
+            let status = if body.is_empty() {
+                "404 Not Found"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    let feeds = dir.path().join("feeds");
+    std::fs::create_dir(&feeds).unwrap();
+    let fetch = |url: String| {
+        let config = dir.path().join("aggregator.toml");
+        std::fs::write(&config, format!("[feeds.urls]\nredhat = \"{url}\"\n")).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_pakiti-aggregator"))
+            .arg("--config.file")
+            .arg(&config)
+            .args(["feeds", "fetch"])
+            .arg(&feeds)
+            .output()
+            .unwrap()
+    };
+    let out = fetch(format!("http://{addr}/vex/archive_latest.txt"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("redhat.tar.zst") && stdout.contains("10 records"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(feeds.join("redhat.tar.zst")).unwrap(),
+        std::fs::read(&archive).unwrap()
+    );
+    let out = fetch(format!("http://{addr}/bad/archive_latest.txt"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("does not name an archive"));
+    let names: Vec<String> = std::fs::read_dir(&feeds)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["redhat.tar.zst"]);
+    let out = import(&dir.path().join("p.db"), &[&feeds]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
