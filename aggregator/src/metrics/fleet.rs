@@ -61,7 +61,6 @@ fn support_families(m: &mut Exposition, hosts: &[&HostSummary]) {
 /// live patches. No series where the host's exporter did not say (unknown,
 /// not none).
 fn running_families(m: &mut Exposition, hosts: &[&HostSummary]) {
-    type Count = fn(&HostSummary) -> Option<u32>;
     let families: [(&str, &str, Count); 4] = [
         (
             "pakiti_restart_required_processes",
@@ -84,25 +83,13 @@ fn running_families(m: &mut Exposition, hosts: &[&HostSummary]) {
             |h| h.running.livepatches,
         ),
     ];
-    for (name, help, count) in families {
-        m.family(name, "gauge", help);
-        for h in hosts {
-            if let Some(n) = count(h) {
-                m.sample(
-                    name,
-                    &[("host", &h.hostname), ("site", &site_of(h))],
-                    f64::from(n),
-                );
-            }
-        }
-    }
+    optional_counts(m, hosts, &families);
 }
 
 /// Fixes only a channel the host is not entitled to offers (the exporter's
 /// families, summed over its `channel` label). No series where the host's
 /// exporter cannot see such channels.
 fn unentitled_families(m: &mut Exposition, hosts: &[&HostSummary]) {
-    type Count = fn(&HostSummary) -> Option<u32>;
     let families: [(&str, &str, Count); 2] = [
         (
             "pakiti_updates_unentitled",
@@ -115,6 +102,14 @@ fn unentitled_families(m: &mut Exposition, hosts: &[&HostSummary]) {
             |h| h.unentitled.map(|u| u.security),
         ),
     ];
+    optional_counts(m, hosts, &families);
+}
+
+/// A count per host and family, where the host's exporter said it (no
+/// series otherwise: unknown, not none).
+type Count = fn(&HostSummary) -> Option<u32>;
+
+fn optional_counts(m: &mut Exposition, hosts: &[&HostSummary], families: &[(&str, &str, Count)]) {
     for (name, help, count) in families {
         m.family(name, "gauge", help);
         for h in hosts {
