@@ -274,14 +274,8 @@ pub fn build_updates(
         .collect();
     let mut updates = Vec::new();
     for pkg in installed {
-        // apt names foreign packages `name:arch`, native and `all` ones `name`.
-        let foreign_key = format!("{}:{}", pkg.name, pkg.arch);
-        let (key, policy) = match policies.get(&foreign_key) {
-            Some(p) => (foreign_key, p),
-            None => match policies.get(&pkg.name) {
-                Some(p) => (pkg.name.clone(), p),
-                None => continue,
-            },
+        let Some((key, policy)) = crate::apt_policy::policy_of(policies, pkg) else {
+            continue;
         };
         let (Some(inst), Some(cand)) = (&policy.installed, &policy.candidate) else {
             continue;

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use crate::dpkg::DpkgPackage;
+
 /// A pattern over a package file's Release fields, in the manner of
 /// unattended-upgrades' `Origins-Pattern`. Every given field must match;
 /// `*` in a value matches any run of characters. `suite` matches either the
@@ -219,6 +221,19 @@ pub fn parse_policies(text: &str) -> HashMap<String, Policy> {
         out.insert(k, p);
     }
     out
+}
+
+/// The policy apt printed for `pkg`: `name:arch` for a foreign package,
+/// `name` for a native or architecture-independent one.
+pub fn policy_of<'a>(
+    policies: &'a HashMap<String, Policy>,
+    pkg: &DpkgPackage,
+) -> Option<(String, &'a Policy)> {
+    let foreign = format!("{}:{}", pkg.name, pkg.arch);
+    match policies.get(&foreign) {
+        Some(p) => Some((foreign, p)),
+        None => policies.get(&pkg.name).map(|p| (pkg.name.clone(), p)),
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use pakiti_report::Unentitled;
 use pakiti_versions::dpkg::compare_versions;
 
-use crate::apt_policy::{Policy, Release, SecurityPattern};
+use crate::apt_policy::{policy_of, Policy, Release, SecurityPattern};
 use crate::dpkg::DpkgPackage;
 
 /// The Pro client's own apt tree, relative to the root.
@@ -29,19 +29,6 @@ pub fn channel(release: &Release) -> Option<&'static str> {
         "UbuntuESM" => Some("esm-infra"),
         "UbuntuESMApps" => Some("esm-apps"),
         _ => None,
-    }
-}
-
-/// The policy apt printed for `pkg`: `name:arch` for a foreign package,
-/// `name` for a native or architecture-independent one.
-pub(crate) fn policy_of<'a>(
-    policies: &'a HashMap<String, Policy>,
-    pkg: &DpkgPackage,
-) -> Option<(String, &'a Policy)> {
-    let foreign = format!("{}:{}", pkg.name, pkg.arch);
-    match policies.get(&foreign) {
-        Some(p) => Some((foreign, p)),
-        None => policies.get(&pkg.name).map(|p| (pkg.name.clone(), p)),
     }
 }
 

@@ -13,9 +13,6 @@ mod registry;
 
 pub use format::Format;
 
-/// The content type of the text format.
-pub const CONTENT_TYPE: &str = format::TEXT;
-
 /// Which samples an exposition keeps: by metric name and labels.
 pub type Keep = Box<dyn Fn(&str, &[(&str, &str)]) -> bool + Send>;
 
