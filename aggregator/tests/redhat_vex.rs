@@ -176,7 +176,6 @@ fn sles_hosts_are_matched_against_suse_s_vex_ltss_as_its_own_channel() {
 /// a pointer naming something unsafe fetches nothing.
 #[test]
 fn feeds_fetch_follows_red_hat_s_latest_archive_pointer() {
-    use std::io::{BufRead as _, BufReader, Write as _};
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("csaf_vex_2026-12-01.tar.zst");
     assert!(Command::new("tar")
@@ -188,40 +187,15 @@ fn feeds_fetch_follows_red_hat_s_latest_archive_pointer() {
         .unwrap()
         .success());
     let bytes = std::fs::read(&archive).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) <= 2 {
-                    break;
-                }
-            }
-            let body: Vec<u8> = match line.split(' ').nth(1).unwrap_or("") {
-                "/vex/archive_latest.txt" => b"csaf_vex_2026-12-01.tar.zst\n".to_vec(),
-                "/vex/csaf_vex_2026-12-01.tar.zst" => bytes.clone(),
-                "/bad/archive_latest.txt" => b"../../etc/passwd\n".to_vec(),
-                _ => Vec::new(),
-            };
-            let status = if body.is_empty() {
-                "404 Not Found"
-            } else {
-                "200 OK"
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(&body);
-        }
+    let base = process::http_server(move |path| {
+        let body: Vec<u8> = match path {
+            "/vex/archive_latest.txt" => b"csaf_vex_2026-12-01.tar.zst\n".to_vec(),
+            "/vex/csaf_vex_2026-12-01.tar.zst" => bytes.clone(),
+            "/bad/archive_latest.txt" => b"../../etc/passwd\n".to_vec(),
+            _ => return None,
+        };
+        let len = body.len();
+        Some((body, len))
     });
     let feeds = dir.path().join("feeds");
     std::fs::create_dir(&feeds).unwrap();
@@ -236,7 +210,7 @@ fn feeds_fetch_follows_red_hat_s_latest_archive_pointer() {
             .output()
             .unwrap()
     };
-    let out = fetch(format!("http://{addr}/vex/archive_latest.txt"));
+    let out = fetch(format!("{base}/vex/archive_latest.txt"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -251,7 +225,7 @@ fn feeds_fetch_follows_red_hat_s_latest_archive_pointer() {
         std::fs::read(feeds.join("redhat.tar.zst")).unwrap(),
         std::fs::read(&archive).unwrap()
     );
-    let out = fetch(format!("http://{addr}/bad/archive_latest.txt"));
+    let out = fetch(format!("{base}/bad/archive_latest.txt"));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("does not name an archive"));
     let names: Vec<String> = std::fs::read_dir(&feeds)

@@ -5,7 +5,6 @@
 
 mod process;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -525,39 +524,15 @@ fn the_running_aggregator_imports_the_feeds_folder_when_it_changes() {
 /// A small HTTP server for `feeds fetch`: `/tracker.json` is the fixture,
 /// `/broken.json` is not a feed, `/cut.json` stops halfway.
 fn feed_server() -> String {
-    use std::io::{BufRead as _, BufReader, Write as _};
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) <= 2 {
-                    break;
-                }
-            }
-            let path = line.split(' ').nth(1).unwrap_or("").to_string();
-            let fixture = std::fs::read(FIXTURE).unwrap();
-            let (status, body, declared): (&str, Vec<u8>, usize) = match path.as_str() {
-                "/tracker.json" => ("200 OK", fixture.clone(), fixture.len()),
-                "/broken.json" => ("200 OK", b"{\"openssl\": 1}".to_vec(), 14),
-                "/cut.json" => ("200 OK", fixture[..100].to_vec(), fixture.len()),
-                _ => ("404 Not Found", Vec::new(), 0),
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n"
-            );
-            let _ = stream.write_all(&body);
+    process::http_server(|path| {
+        let fixture = std::fs::read(FIXTURE).unwrap();
+        match path {
+            "/tracker.json" => Some((fixture.clone(), fixture.len())),
+            "/broken.json" => Some((b"{\"openssl\": 1}".to_vec(), 14)),
+            "/cut.json" => Some((fixture[..100].to_vec(), fixture.len())),
+            _ => None,
         }
-    });
-    format!("http://{addr}")
+    })
 }
 
 fn fetch(config: &Path, dir: &Path) -> Output {

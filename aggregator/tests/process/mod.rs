@@ -137,3 +137,40 @@ pub fn findings(base: &str, host: &str, fields: &[&str]) -> Vec<String> {
     rows.sort();
     rows
 }
+
+/// A small HTTP server on loopback, one request per connection: `answer`
+/// gives for a path its body and the length to declare (more than the body:
+/// a download cut short), `None` a 404. Returns its base URL.
+#[allow(dead_code)]
+pub fn http_server(answer: impl Fn(&str) -> Option<(Vec<u8>, usize)> + Send + 'static) -> String {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) <= 2 {
+                    break;
+                }
+            }
+            let path = line.split(' ').nth(1).unwrap_or("");
+            let (status, body, declared) = match answer(path) {
+                Some((body, declared)) => ("200 OK", body, declared),
+                None => ("404 Not Found", Vec::new(), 0),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
