@@ -179,9 +179,15 @@ async fn own_metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .ok()
         .and_then(Result::ok);
     let format = scrape::format_of(&headers);
-    let text = state
-        .health
-        .render(format, by_state, up, outbox.as_deref(), feeds.as_deref());
+    let exceptions = crate::decisions::counts(&state.decisions, crate::decisions::now());
+    let text = state.health.render(
+        format,
+        by_state,
+        up,
+        outbox.as_deref(),
+        feeds.as_deref(),
+        &exceptions,
+    );
     scrape::exposition(&headers, format, text.into_bytes())
 }
 

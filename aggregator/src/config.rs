@@ -29,6 +29,36 @@ pub struct File {
     pub log: pakiti_service::logging::LogSection,
     #[serde(default)]
     pub feeds: FeedsSection,
+    #[serde(default)]
+    pub decisions: DecisionsSection,
+}
+
+/// `[decisions]`: what operators decided (exceptions, tags) and deadlines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionsSection {
+    /// The decisions file (TOML: `[[exception]]`, `[[tag]]`), reloaded when it changes.
+    pub file: Option<PathBuf>,
+    /// How often the file is looked at (default 10s).
+    pub check_every: Option<String>,
+    #[serde(default)]
+    pub deadlines: DeadlinesSection,
+}
+
+/// `[decisions.deadlines]`: per severity, per tag, and KEV's due date.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlinesSection {
+    pub critical: Option<String>,
+    pub important: Option<String>,
+    pub moderate: Option<String>,
+    pub low: Option<String>,
+    pub unknown: Option<String>,
+    /// Whether a KEV entry's `dueDate` is a deadline (default true).
+    pub kev: Option<bool>,
+    /// Tag name → deadline.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// `[feeds]`: vulnerability feeds the running aggregator imports itself.
@@ -245,6 +275,10 @@ pub struct Settings {
     pub feed_urls: Vec<(String, String, String)>,
     /// `[feeds.releases]`, checked.
     pub release_map: crate::releases::ReleaseMap,
+    /// `[decisions] file` and how often it is looked at.
+    pub decisions_file: Option<(PathBuf, Duration)>,
+    /// `[decisions.deadlines]`, checked.
+    pub deadlines: pakiti_decisions::Deadlines,
 }
 
 /// What a downstream aggregator sends upstream.
@@ -369,6 +403,52 @@ pub struct Scrape {
 
 pub fn load(path: Option<&Path>) -> anyhow::Result<File> {
     pakiti_service::config::load_toml(path, DEFAULT_CONFIG_FILE)
+}
+
+fn positive(field: &str, value: Option<&str>, default: &str) -> anyhow::Result<Duration> {
+    let d = duration(field, value, default)?;
+    if d.is_zero() {
+        bail!("{field} must be more than 0");
+    }
+    Ok(d)
+}
+
+/// `[decisions.deadlines]` over the defaults (critical 2d, important 7d,
+/// moderate 30d, low 90d, KEV: its due date); `"0s"`... is refused, `"off"`
+/// removes a severity's deadline.
+fn deadlines(d: &DeadlinesSection) -> anyhow::Result<pakiti_decisions::Deadlines> {
+    let mut out = pakiti_decisions::Deadlines::default();
+    for (severity, value) in [
+        (pakiti_report::Severity::Critical, &d.critical),
+        (pakiti_report::Severity::Important, &d.important),
+        (pakiti_report::Severity::Moderate, &d.moderate),
+        (pakiti_report::Severity::Low, &d.low),
+        (pakiti_report::Severity::Unknown, &d.unknown),
+    ] {
+        let field = format!("decisions.deadlines.{}", severity.as_str());
+        match value.as_deref() {
+            None => {}
+            Some("off") => {
+                out.severity.remove(&severity);
+            }
+            Some(v) => {
+                out.severity
+                    .insert(severity, positive(&field, Some(v), "")?);
+            }
+        }
+    }
+    if let Some(kev) = d.kev {
+        out.kev = kev;
+    }
+    for (tag, v) in &d.tags {
+        pakiti_decisions::file::check_tag_name(tag)
+            .map_err(|e| anyhow::anyhow!("decisions.deadlines.tags: {e}"))?;
+        out.tags.insert(
+            tag.clone(),
+            positive(&format!("decisions.deadlines.tags.{tag}"), Some(v), "")?,
+        );
+    }
+    Ok(out)
 }
 
 fn duration(field: &str, value: Option<&str>, default: &str) -> anyhow::Result<Duration> {
@@ -588,6 +668,21 @@ impl Settings {
             feeds_dir,
             feed_urls: crate::feed_fetch::configured(&f.feeds.urls)?,
             release_map: crate::releases::ReleaseMap::parse(&f.feeds.releases)?,
+            decisions_file: match &f.decisions.file {
+                Some(p) => Some((
+                    p.clone(),
+                    positive(
+                        "decisions.check_every",
+                        f.decisions.check_every.as_deref(),
+                        "10s",
+                    )?,
+                )),
+                None if f.decisions.check_every.is_some() => {
+                    bail!("decisions.check_every without decisions.file")
+                }
+                None => None,
+            },
+            deadlines: deadlines(&f.decisions.deadlines)?,
             web_access: web_access(f)?,
             federate_behind_access: match f.web.federate.as_deref() {
                 None | Some("open") => false,

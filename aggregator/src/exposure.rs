@@ -5,8 +5,11 @@
 //! exposed, with its status, and the hosts no longer exposed). Pages export
 //! as CSV and JSON.
 //!
-//! What to fix first: by severity, then vulnerabilities whose fix hosts can
-//! install now, then the most hosts, then the longest exposed.
+//! What to fix first (`pakiti_decisions::priority`): KEV-listed, then by
+//! severity with a fix hosts can install now before one without, then EPSS,
+//! then the longest exposed. Each carries its KEV and EPSS, its tags and
+//! the exceptions in force (see `decisions.rs`); hosts whose findings of it
+//! exceptions cover leave its `hosts` count (`excepted_hosts`).
 
 use std::time::SystemTime;
 
@@ -20,6 +23,7 @@ use serde_json::{json, Value};
 use pakiti_report::Severity;
 use pakiti_store::{ExposedHost, ExposedKey, ExposedPage, FleetVulnerability};
 
+use crate::decisions::Annotation;
 use crate::export::{self, csv, Stop};
 use crate::state::{error, ApiError, AppState};
 use crate::vulnerabilities::{finding_json, fleet_url};
@@ -34,6 +38,10 @@ pub struct ListQuery {
     /// `available`: only those some host can install the fix of now;
     /// `unavailable`: only those no host can.
     fix: String,
+    /// Only those with this tag.
+    tag: String,
+    /// `1`: only KEV-listed ones.
+    kev: String,
 }
 
 impl ListQuery {
@@ -57,6 +65,12 @@ impl ListQuery {
         if !matches!(self.fix.as_str(), "" | "available" | "unavailable") {
             return bad("fix", &self.fix, "available or unavailable");
         }
+        if !self.tag.is_empty() && pakiti_decisions::file::check_tag_name(&self.tag).is_err() {
+            return bad("tag", &self.tag, "a tag name");
+        }
+        if !matches!(self.kev.as_str(), "" | "1" | "0") {
+            return bad("kev", &self.kev, "1 or 0");
+        }
         Ok(())
     }
 
@@ -70,31 +84,47 @@ impl ListQuery {
     }
 }
 
-fn rank(s: Severity) -> usize {
-    Severity::ALL.iter().position(|x| *x == s).unwrap_or(9)
+/// A vulnerability of the fleet, with what is known and decided of it.
+struct Listed {
+    v: FleetVulnerability,
+    ann: Annotation,
+    /// Hosts whose every open finding of it an exception covers.
+    excepted_hosts: u64,
 }
 
-/// What to fix first.
-fn order(v: &FleetVulnerability) -> (usize, bool, std::cmp::Reverse<u64>, SystemTime, String) {
-    (
-        rank(v.severity),
-        v.fixable_hosts == 0,
-        std::cmp::Reverse(v.hosts),
-        v.first_seen,
-        v.id.clone(),
-    )
+impl Listed {
+    fn rank(&self) -> pakiti_decisions::priority::Rank<'_> {
+        pakiti_decisions::priority::Rank {
+            id: &self.v.id,
+            kev: self.ann.kev(),
+            severity: self.v.severity,
+            fixable: self.v.fixable_hosts > 0,
+            epss: self.ann.epss(),
+            first_seen: self.v.first_seen,
+        }
+    }
+
+    /// Exposed hosts no exception covers.
+    fn open_hosts(&self) -> u64 {
+        self.v.hosts.saturating_sub(self.excepted_hosts)
+    }
 }
 
-fn vulnerability_json(v: &FleetVulnerability) -> Value {
-    json!({
+fn vulnerability_json(l: &Listed) -> Value {
+    let v = &l.v;
+    let mut j = json!({
         "id": v.id,
         "url": fleet_url(&v.id),
         "severity": v.severity.as_str(),
-        "hosts": v.hosts,
+        "hosts": l.open_hosts(),
+        "excepted_hosts": l.excepted_hosts,
         "fixable_hosts": v.fixable_hosts,
         "source_packages": v.source_packages,
         "first_seen": iso(Some(v.first_seen)),
-    })
+    });
+    l.ann.fill(&mut j, None);
+    j["deadline"] = l.ann.kev_due().map(|d| iso(Some(d.end()))).into();
+    j
 }
 
 async fn blocking<T: Send + 'static>(
@@ -108,10 +138,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
 }
 
-async fn list(state: &AppState, q: &ListQuery) -> Result<Vec<FleetVulnerability>, ApiError> {
+async fn list(state: &AppState, q: &ListQuery) -> Result<Vec<Listed>, ApiError> {
     q.check()?;
     let store = state.store.clone();
-    let mut all: Vec<FleetVulnerability> = state
+    let kept: Vec<FleetVulnerability> = state
         .fleet_list
         .get(store)
         .await
@@ -120,7 +150,31 @@ async fn list(state: &AppState, q: &ListQuery) -> Result<Vec<FleetVulnerability>
         .filter(|v| q.keeps(v))
         .cloned()
         .collect();
-    all.sort_by_cached_key(order);
+    let hosts = crate::read::all_hosts(state).await?;
+    let book = state.decisions.clone();
+    let (kept, mut ann, excepted) = blocking(state, move |s| {
+        let now = crate::decisions::now();
+        let ids: Vec<String> = kept.iter().map(|v| v.id.clone()).collect();
+        let a = crate::decisions::annotations(s, &book, &ids, now)?;
+        let e = crate::decisions::excepted(s, &book, &hosts, now)?;
+        Ok((kept, a, e))
+    })
+    .await?;
+    let mut all: Vec<Listed> = kept
+        .into_iter()
+        .map(|v| Listed {
+            excepted_hosts: excepted.hosts.get(&v.id).copied().unwrap_or(0),
+            ann: ann.remove(&v.id).unwrap_or_default(),
+            v,
+        })
+        .filter(|l| q.tag.is_empty() || l.ann.tags.iter().any(|t| t.name == q.tag))
+        .filter(|l| match q.kev.as_str() {
+            "1" => l.ann.kev(),
+            "0" => !l.ann.kev(),
+            _ => true,
+        })
+        .collect();
+    all.sort_by(|a, b| pakiti_decisions::priority::fix_first(&a.rank(), &b.rank()));
     Ok(all)
 }
 
@@ -162,16 +216,30 @@ pub(crate) async fn page_list(
                 &[
                     "id",
                     "severity",
+                    "kev",
+                    "epss",
+                    "tags",
                     "hosts",
+                    "excepted_hosts",
                     "fixable_hosts",
                     "source_packages",
                     "first_seen",
                 ],
-                all.iter().map(|v| {
+                all.iter().map(|l| {
+                    let v = &l.v;
                     vec![
                         v.id.clone(),
                         v.severity.as_str().to_string(),
-                        v.hosts.to_string(),
+                        l.ann.kev().to_string(),
+                        l.ann.epss().map(|e| e.to_string()).unwrap_or_default(),
+                        l.ann
+                            .tags
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        l.open_hosts().to_string(),
+                        l.excepted_hosts.to_string(),
                         v.fixable_hosts.to_string(),
                         v.source_packages.join(" "),
                         iso(Some(v.first_seen)),
@@ -187,9 +255,9 @@ pub(crate) async fn page_list(
     let now = SystemTime::now();
     let rows: Vec<Value> = all
         .iter()
-        .map(|v| {
-            let mut j = vulnerability_json(v);
-            j["since"] = serde_json::to_value(when(v.first_seen, now)).unwrap_or(Value::Null);
+        .map(|l| {
+            let mut j = vulnerability_json(l);
+            j["since"] = serde_json::to_value(when(l.v.first_seen, now)).unwrap_or(Value::Null);
             j
         })
         .collect();
@@ -200,6 +268,12 @@ pub(crate) async fn page_list(
         }
         if !q.fix.is_empty() {
             parts.push(format!("fix={}", q.fix));
+        }
+        if !q.tag.is_empty() {
+            parts.push(format!("tag={}", q.tag));
+        }
+        if !q.kev.is_empty() {
+            parts.push(format!("kev={}", q.kev));
         }
         format!("?{}", parts.join("&"))
     };
@@ -212,6 +286,8 @@ pub(crate) async fn page_list(
             unknown,
             severity => q.severity,
             fix => q.fix,
+            tag => q.tag,
+            kev => q.kev,
             severities => Severity::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
             export_csv => export("csv"),
             export_json => export("json"),
@@ -236,8 +312,9 @@ const API_ROWS: (usize, usize) = (1000, 10_000);
 /// Resolved findings shown (the latest).
 const RESOLVED_SHOWN: usize = 200;
 
-fn exposed_json(e: &ExposedHost) -> Value {
+fn exposed_json(e: &ExposedHost, exception: Option<&pakiti_decisions::Exception>) -> Value {
     let mut v = finding_json(&e.finding.finding);
+    v["exception"] = exception.map(crate::decisions::exception_json).into();
     v["hostname"] = e.hostname.clone().into();
     v["site"] = e.site.clone().into();
     v["first_seen"] = iso(Some(e.finding.first_seen)).into();
@@ -268,6 +345,9 @@ fn parse_cursor(c: &str) -> Result<ExposedKey, ApiError> {
 /// latest resolved ones.
 struct One {
     page: ExposedPage,
+    /// For each open row, the exception covering it.
+    covering: Vec<Option<pakiti_decisions::Exception>>,
+    ann: Annotation,
     resolved: Vec<ExposedHost>,
     /// The cursor of the next page, when there are more rows.
     next: Option<String>,
@@ -305,8 +385,35 @@ async fn exposed(
         page.rows.truncate(limit);
         page.rows.last().map(cursor).unwrap_or_default()
     });
+    let hosts = crate::read::all_hosts(state).await?;
+    let (book, vid) = (state.decisions.clone(), id.to_string());
+    let (page, covering, ann) = blocking(state, move |s| {
+        let now = crate::decisions::now();
+        let mut ann = crate::decisions::annotations(s, &book, std::slice::from_ref(&vid), now)?
+            .remove(&vid)
+            .unwrap_or_default();
+        let by_name: std::collections::HashMap<(&str, &str), &pakiti_store::HostSummary> = hosts
+            .iter()
+            .map(|h| ((h.hostname.as_str(), h.site.as_deref().unwrap_or("")), h))
+            .collect();
+        let covering = page
+            .rows
+            .iter()
+            .map(|row| {
+                let h = by_name.get(&(row.hostname.as_str(), row.site.as_deref().unwrap_or("")))?;
+                let (chain, scheme) = crate::decisions::host_releases(h);
+                let t = crate::decisions::target(h, &chain, scheme, &row.finding.finding);
+                pakiti_decisions::exception::covering(&ann.exceptions, &t, now).cloned()
+            })
+            .collect();
+        ann.exceptions.sort_by_key(|e| e.scope.describe());
+        Ok((page, covering, ann))
+    })
+    .await?;
     Ok(One {
         page,
+        covering,
+        ann,
         resolved,
         next,
     })
@@ -320,16 +427,19 @@ fn one_json(id: &str, one: &One, next_url: Option<String>) -> Value {
             .filter(|e| e.finding.finding.kernel != pakiti_vulns::KernelRole::NotRunning)
             .map(|e| e.finding.finding.severity),
     );
-    json!({
+    let mut j = json!({
         "id": id,
         "url": fleet_url(id),
         "severity": severity.as_str(),
         "total_hosts": one.page.hosts,
         "total_findings": one.page.findings,
-        "hosts": one.page.rows.iter().map(exposed_json).collect::<Vec<_>>(),
+        "hosts": one.page.rows.iter().zip(&one.covering).map(|(e, x)| exposed_json(e, x.as_ref())).collect::<Vec<_>>(),
         "next": next_url,
-        "resolved": one.resolved.iter().map(exposed_json).collect::<Vec<_>>(),
-    })
+        "resolved": one.resolved.iter().map(|e| exposed_json(e, None)).collect::<Vec<_>>(),
+    });
+    one.ann.fill(&mut j, None);
+    j["deadline"] = one.ann.kev_due().map(|d| iso(Some(d.end()))).into();
+    j
 }
 
 fn next_url(path: &str, cursor: &str, extra: &str) -> String {
@@ -411,8 +521,8 @@ pub(crate) async fn page_one(
     let one = exposed(&state, &id, q.after.as_deref(), PAGE_ROWS).await?;
     let (open, resolved) = (&one.page.rows, &one.resolved);
     let now = SystemTime::now();
-    let row = |e: &ExposedHost| {
-        let mut v = exposed_json(e);
+    let row = |(e, x): (&ExposedHost, Option<&pakiti_decisions::Exception>)| {
+        let mut v = exposed_json(e, x);
         v["since"] = serde_json::to_value(when(e.finding.first_seen, now)).unwrap_or(Value::Null);
         v["resolved"] = e
             .finding
@@ -430,8 +540,14 @@ pub(crate) async fn page_one(
             severity => j["severity"].clone(),
             total_hosts => one.page.hosts,
             total_findings => one.page.findings,
-            hosts => open.iter().map(row).collect::<Vec<_>>(),
-            resolved => resolved.iter().map(row).collect::<Vec<_>>(),
+            hosts => open.iter().zip(&one.covering).map(|(e, x)| row((e, x.as_ref()))).collect::<Vec<_>>(),
+            resolved => resolved.iter().map(|e| row((e, None))).collect::<Vec<_>>(),
+            kev => j["kev"].clone(),
+            kev_due => j["kev_due"].clone(),
+            epss => j["epss"].clone(),
+            epss_percentile => j["epss_percentile"].clone(),
+            tags => j["tags"].clone(),
+            exceptions => j["exceptions"].clone(),
             first => q.after.is_some().then(|| path.clone()),
             next => one.next.as_deref().map(|c| next_url(&path, c, "")),
             id,

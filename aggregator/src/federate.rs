@@ -48,6 +48,10 @@ pub(crate) async fn federate(
         tracing::warn!(error = %e.message, "/federate without site statistics: the store did not answer");
         Vec::new()
     });
+    let decided = decided(&state, &hosts).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e.message, "/federate without decisions: the store did not answer");
+        metrics::Decided::default()
+    });
     let gzip = scrape::accepts_gzip(&headers);
     let format = scrape::format_of(&headers);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
@@ -81,7 +85,7 @@ pub(crate) async fn federate(
                 selectors.iter().any(|s| s.matches(name, labels))
             }));
         }
-        metrics::federate_into(&mut m, &hosts, &sites);
+        metrics::federate_into(&mut m, &hosts, &sites, &decided);
         m.finish();
         let last = encoder.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(e) = last {
@@ -99,4 +103,63 @@ pub(crate) async fn federate(
     let mut resp = body.into_response();
     scrape::exposition_headers(&mut resp, format, gzip);
     Ok(resp)
+}
+
+/// The findings exceptions cover, and the watch set (KEV-listed and tagged
+/// vulnerabilities some host is exposed to, in fix-first order, at most
+/// [`metrics::MAX_WATCHED`]).
+async fn decided(
+    state: &AppState,
+    hosts: &Arc<Vec<pakiti_store::HostSummary>>,
+) -> Result<metrics::Decided, ApiError> {
+    let list = state
+        .fleet_list
+        .get(state.store.clone())
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let (store, book, hosts) = (state.store.clone(), state.decisions.clone(), hosts.clone());
+    tokio::task::spawn_blocking(move || {
+        let now = crate::decisions::now();
+        let ids: Vec<String> = list.iter().map(|v| v.id.clone()).collect();
+        let ann = crate::decisions::annotations(&*store, &book, &ids, now)?;
+        let excepted = crate::decisions::excepted(&*store, &book, &hosts, now)?;
+        let mut watched: Vec<(pakiti_decisions::priority::Rank<'_>, metrics::Watched)> = list
+            .iter()
+            .filter_map(|v| {
+                let a = ann.get(&v.id)?;
+                if !a.kev() && a.tags.is_empty() {
+                    return None;
+                }
+                let rank = pakiti_decisions::priority::Rank {
+                    id: &v.id,
+                    kev: a.kev(),
+                    severity: v.severity,
+                    fixable: v.fixable_hosts > 0,
+                    epss: a.epss(),
+                    first_seen: v.first_seen,
+                };
+                let hosts = v
+                    .hosts
+                    .saturating_sub(excepted.hosts.get(&v.id).copied().unwrap_or(0));
+                Some((
+                    rank,
+                    metrics::Watched {
+                        id: v.id.clone(),
+                        severity: v.severity,
+                        kev: a.kev(),
+                        hosts,
+                    },
+                ))
+            })
+            .collect();
+        watched.sort_by(|a, b| pakiti_decisions::priority::fix_first(&a.0, &b.0));
+        watched.truncate(metrics::MAX_WATCHED);
+        Ok::<_, pakiti_store::StoreError>(metrics::Decided {
+            excepted: excepted.counts,
+            watched: watched.into_iter().map(|(_, w)| w).collect(),
+        })
+    })
+    .await
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
 }

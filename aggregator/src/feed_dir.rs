@@ -49,7 +49,12 @@ pub fn look(state: &AppState, dir: &Path, ttl: Duration) -> anyhow::Result<Looke
         return Ok(Looked::AlreadyLoaded);
     }
     crate::feeds::refuse_older(store, &changed)?;
+    let rematch = crate::feeds::needs_rematch(&changed);
     let mut lines = crate::feeds::store_all(store, changed)?;
+    if !rematch {
+        state.fleet_list.changed();
+        return Ok(Looked::Imported(lines));
+    }
     let mut progress = |done: usize, total: usize| {
         tracing::info!(done, total, "rematching the fleet after a feed import");
     };

@@ -14,7 +14,7 @@ use anyhow::{bail, Context as _};
 
 /// The feeds `feeds fetch` downloads unless `[feeds] urls` says otherwise:
 /// (name, URL, the file it is kept as).
-pub const DEFAULT_FEEDS: [(&str, &str, &str); 4] = [
+pub const DEFAULT_FEEDS: [(&str, &str, &str); 6] = [
     (
         "debian",
         "https://security-tracker.debian.org/tracker/data/json",
@@ -34,6 +34,16 @@ pub const DEFAULT_FEEDS: [(&str, &str, &str); 4] = [
         "arch",
         "https://security.archlinux.org/json",
         "arch-security.json",
+    ),
+    (
+        "kev",
+        "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+        "known_exploited_vulnerabilities.json",
+    ),
+    (
+        "epss",
+        "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz",
+        "epss_scores-current.csv.gz",
     ),
 ];
 

@@ -186,7 +186,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Kept here so that the store is dropped after the runtime, on this thread:
     // PostgreSQL's blocking client may not be dropped inside the runtime.
     let keep_store = store.clone();
-    let state = AppState::new(store, settings.clone(), web_access);
+    let mut state = AppState::new(store, settings.clone(), web_access);
+    state.decisions = std::sync::Arc::new(
+        pakiti_aggregator::decisions::Book::load(
+            settings.decisions_file.as_ref().map(|(p, _)| p.as_path()),
+        )
+        .context("[decisions] file")?,
+    );
     let code = rt.block_on(serve(
         args,
         listener,
@@ -246,6 +252,12 @@ async fn serve(
         "pakiti-aggregator listening"
     );
     tokio::spawn(maintain(state.clone()));
+    if let Some((_, every)) = settings.decisions_file.clone() {
+        tokio::spawn(pakiti_aggregator::decisions::watch(
+            state.decisions.clone(),
+            every,
+        ));
+    }
     if let Some((dir, every)) = settings.feeds_dir.clone() {
         tracing::info!(dir = %dir.display(), every = ?every, "importing vulnerability feeds from a folder when its files change");
         tokio::spawn(pakiti_aggregator::feed_dir::watch(
@@ -293,8 +305,13 @@ fn feeds_command(
     pakiti_aggregator::releases::set_release_map(settings.release_map.clone());
     let store = pakiti_store::open(&args.storage_url, settings.postgres, settings.sqlite)
         .context("--storage.url")?;
-    for line in pakiti_aggregator::feeds::import(store.as_ref(), paths, allow_older)? {
+    let (lines, rematch) = pakiti_aggregator::feeds::import(store.as_ref(), paths, allow_older)?;
+    for line in lines {
         println!("{line}");
+    }
+    if !rematch {
+        // Priorities only: no host matches differently.
+        return Ok(());
     }
     let mut progress = |done: usize, total: usize| {
         if done < total {

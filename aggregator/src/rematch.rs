@@ -95,6 +95,7 @@ impl SharedMatcher {
         let feeds: Feeds = store
             .feeds()?
             .into_iter()
+            .filter(|f| !crate::feeds::is_score_feed(&f.name))
             .map(|f| (f.name, f.sha256))
             .collect();
         let mut guard = self

@@ -31,6 +31,8 @@ pub struct AppState {
     pub matcher: Arc<crate::rematch::SharedMatcher>,
     /// The fleet's vulnerabilities, as last computed (see `exposure.rs`).
     pub fleet_list: Arc<crate::fleet_list::FleetList>,
+    /// What operators decided (`[decisions] file`).
+    pub decisions: Arc<crate::decisions::Book>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             covered: Arc::default(),
             matcher: Arc::default(),
             fleet_list: Arc::default(),
+            decisions: Arc::default(),
             instance: format!(
                 "{}-{}-{}",
                 std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -86,6 +86,54 @@ pub(crate) struct HostVulnerabilities {
     pub needs_esm: HashSet<(String, String)>,
     /// The vendor whose tracker the ids link to.
     pub os_id: String,
+    /// What is known and decided of each finding's vulnerability.
+    pub decided: Decided,
+}
+
+/// A host's findings' priorities, exceptions and deadlines.
+#[derive(Default)]
+pub(crate) struct Decided {
+    pub annotations: HashMap<String, crate::decisions::Annotation>,
+    /// The host, its releases and version order, for exceptions.
+    pub host: Option<(
+        pakiti_store::HostSummary,
+        Vec<String>,
+        Option<pakiti_versions::Scheme>,
+    )>,
+    /// When each pending update's candidate was first reported, by (name, arch).
+    pub fix_since: HashMap<(String, String), SystemTime>,
+    pub deadlines: pakiti_decisions::Deadlines,
+    pub now: Option<SystemTime>,
+}
+
+impl Decided {
+    /// Fills a finding's `kev`, `epss`, `tags`, `exception` and `deadline`.
+    fn fill(&self, f: &Finding, v: &mut Value) {
+        let ann = self.annotations.get(&f.id).cloned().unwrap_or_default();
+        let now = self.now.unwrap_or_else(crate::decisions::now);
+        let covering = self.host.as_ref().and_then(|(h, chain, scheme)| {
+            let t = crate::decisions::target(h, chain, *scheme, f);
+            pakiti_decisions::exception::covering(&ann.exceptions, &t, now)
+        });
+        ann.fill(v, covering);
+        let tags: Vec<String> = ann.tags.iter().map(|t| t.name.clone()).collect();
+        let fix_since = f
+            .fix_available
+            .then(|| {
+                self.fix_since
+                    .get(&(f.package.clone(), f.arch.clone()))
+                    .copied()
+            })
+            .flatten();
+        let deadline = self.deadlines.of(&pakiti_decisions::deadline::Clock {
+            severity: f.severity,
+            tags: &tags,
+            kev_due: ann.kev_due(),
+            fix_since,
+        });
+        v["deadline"] = deadline.map(|d| iso(Some(d))).into();
+        v["past_deadline"] = deadline.is_some_and(|d| d <= now).into();
+    }
 }
 
 impl HostVulnerabilities {
@@ -104,6 +152,7 @@ impl HostVulnerabilities {
                     .first_seen
                     .get(&(f.id.clone(), f.package.clone(), f.arch.clone()));
                 v["first_seen"] = seen.map(|t| iso(Some(*t))).into();
+                self.decided.fill(f, &mut v);
                 v
             })
             .collect()
@@ -124,6 +173,7 @@ pub(crate) async fn of(
                 first_seen: HashMap::new(),
                 needs_esm: HashSet::new(),
                 os_id: detail.summary.os_id.to_string(),
+                decided: Decided::default(),
             })
         }
     };
@@ -153,6 +203,7 @@ pub(crate) async fn of(
             first_seen: HashMap::new(),
             needs_esm: HashSet::new(),
             os_id: detail.summary.os_id.to_string(),
+            decided: Decided::default(),
         });
     }
     let candidates: HashMap<(String, String), String> = detail
@@ -185,12 +236,37 @@ pub(crate) async fn of(
             )
         })
         .collect();
+    let ids: Vec<String> = findings.iter().map(|f| f.id.clone()).collect();
+    let (store, book) = (state.store.clone(), state.decisions.clone());
+    let now = crate::decisions::now();
+    let annotations = tokio::task::spawn_blocking(move || {
+        crate::decisions::annotations(&*store, &book, &ids, now)
+    })
+    .await
+    .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let decided = Decided {
+        annotations,
+        host: Some((
+            detail.summary.clone(),
+            releases.chain.clone(),
+            Some(releases.scheme),
+        )),
+        fix_since: detail
+            .updates
+            .iter()
+            .map(|u| ((u.name.clone(), u.arch.clone()), u.candidate_first_seen))
+            .collect(),
+        deadlines: state.settings.deadlines.clone(),
+        now: Some(now),
+    };
     Ok(HostVulnerabilities {
         coverage: Ok(releases.release),
         findings,
         first_seen,
         needs_esm,
         os_id: detail.summary.os_id.to_string(),
+        decided,
     })
 }
 

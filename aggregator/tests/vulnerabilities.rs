@@ -394,7 +394,7 @@ fn fleet_views(base: &str, fed: &str) {
         .unwrap()
         .text()
         .unwrap();
-    assert!(csv.starts_with("id,severity,hosts,fixable_hosts,source_packages,first_seen\nCVE-2024-5535,low,1,1,openssl,"), "{csv}");
+    assert!(csv.starts_with("id,severity,kev,epss,tags,hosts,excepted_hosts,fixable_hosts,source_packages,first_seen\nCVE-2024-5535,low,false,,,1,0,1,openssl,"), "{csv}");
     assert_eq!(csv.lines().count(), 2, "{csv}");
     let page = reqwest::blocking::get(format!("{base}/vulnerabilities/CVE-2024-5535"))
         .unwrap()

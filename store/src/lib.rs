@@ -51,7 +51,7 @@ pub use ownership::{Conflict, Writer};
 pub use postgres::{PgOptions, PgStore};
 pub use shared::Shared;
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use vulns::FeedStatus;
+pub use vulns::{FeedStatus, Score};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -586,6 +586,12 @@ pub trait Store: Send + Sync {
         feed: &FeedStatus,
         records: Vec<pakiti_vulns::Record>,
     ) -> Result<(), StoreError>;
+    /// Replaces the priorities of the feed `feed.name` (`kev`, `epss`)
+    /// with `scores`, all or nothing.
+    fn import_scores(&self, feed: &FeedStatus, scores: Vec<Score>) -> Result<(), StoreError>;
+    /// The priorities published for these vulnerability ids, one [`Score`]
+    /// per id that has any (the feeds' rows joined), in id order.
+    fn scores(&self, ids: &[String]) -> Result<Vec<Score>, StoreError>;
     /// Every feed imported, by name.
     fn feeds(&self) -> Result<Vec<FeedStatus>, StoreError>;
     /// The records of `release` for these source packages.

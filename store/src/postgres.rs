@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         13,
         include_str!("../migrations/postgres/0013_held_security.sql"),
     ),
+    (14, include_str!("../migrations/postgres/0014_scores.sql")),
 ];
 
 /// Pool and timeout settings.
@@ -1099,6 +1100,22 @@ impl Store for PgStore {
     fn feeds(&self) -> Result<Vec<crate::FeedStatus>, StoreError> {
         let mut c = self.conn()?;
         crate::postgres_vulns::feeds(&mut c.client).map_err(db)
+    }
+
+    fn import_scores(
+        &self,
+        feed: &crate::FeedStatus,
+        scores: Vec<crate::Score>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        crate::postgres_vulns::import_scores(&mut tx, feed, &scores).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn scores(&self, ids: &[String]) -> Result<Vec<crate::Score>, StoreError> {
+        let mut c = self.conn()?;
+        crate::postgres_vulns::scores(&mut c.client, ids).map_err(db)
     }
 
     fn vulnerability_records(

@@ -116,3 +116,53 @@ pub(crate) fn package_sources(
     .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
     .collect()
 }
+
+/// Replaces the feed's priorities in one transaction, in statements of arrays.
+pub(crate) fn import_scores(
+    tx: &mut Transaction<'_>,
+    feed: &FeedStatus,
+    scores: &[crate::Score],
+) -> Result<(), postgres::Error> {
+    tx.execute("DELETE FROM vuln_scores WHERE feed = $1", &[&feed.name])?;
+    tx.execute(
+        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (name) DO UPDATE SET source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = EXCLUDED.imported_at, records = EXCLUDED.records, feed_time = EXCLUDED.feed_time",
+        &[&feed.name, &feed.source, &feed.sha256, &millis(feed.imported_at), &(scores.len() as i64), &feed.feed_time.map(millis)],
+    )?;
+    for chunk in scores.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
+        let added: Vec<Option<i64>> = chunk.iter().map(|s| s.kev_added).collect();
+        let due: Vec<Option<i64>> = chunk.iter().map(|s| s.kev_due).collect();
+        let ransomware: Vec<bool> = chunk.iter().map(|s| s.ransomware).collect();
+        let epss: Vec<Option<f64>> = chunk.iter().map(|s| s.epss).collect();
+        let percentile: Vec<Option<f64>> = chunk.iter().map(|s| s.percentile).collect();
+        tx.execute(
+            "INSERT INTO vuln_scores (feed, id, kev_added, kev_due, ransomware, epss, percentile) \
+             SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::bool[], $6::float8[], $7::float8[])",
+            &[&feed.name, &ids, &added, &due, &ransomware, &epss, &percentile],
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn scores(
+    c: &mut impl GenericClient,
+    ids: &[String],
+) -> Result<Vec<crate::Score>, postgres::Error> {
+    let rows = c.query(
+        "SELECT id, kev_added, kev_due, ransomware, epss, percentile FROM vuln_scores WHERE id = ANY($1) ORDER BY id, feed",
+        &[&ids],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(crate::Score {
+            id: r.try_get(0)?,
+            kev_added: r.try_get(1)?,
+            kev_due: r.try_get(2)?,
+            ransomware: r.try_get(3)?,
+            epss: r.try_get(4)?,
+            percentile: r.try_get(5)?,
+        });
+    }
+    Ok(crate::vulns::merged(out))
+}

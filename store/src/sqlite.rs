@@ -55,6 +55,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         14,
         include_str!("../migrations/sqlite/0014_held_security.sql"),
     ),
+    (15, include_str!("../migrations/sqlite/0015_scores.sql")),
 ];
 
 /// Most jobs committed in one transaction.
@@ -1234,6 +1235,22 @@ impl Store for SqliteStore {
 
     fn feeds(&self) -> Result<Vec<crate::FeedStatus>, StoreError> {
         self.read(crate::sqlite_vulns::feeds)
+    }
+
+    fn import_scores(
+        &self,
+        feed: &crate::FeedStatus,
+        scores: Vec<crate::Score>,
+    ) -> Result<(), StoreError> {
+        let (feed, scores) = (feed.clone(), std::sync::Arc::new(scores));
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| crate::sqlite_vulns::import_scores(tx, &feed, &scores)),
+            reply,
+        })
+    }
+
+    fn scores(&self, ids: &[String]) -> Result<Vec<crate::Score>, StoreError> {
+        self.read(|c| crate::sqlite_vulns::scores(c, ids))
     }
 
     fn vulnerability_records(

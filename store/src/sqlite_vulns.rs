@@ -114,3 +114,57 @@ pub(crate) fn package_sources(
     }
     Ok(out)
 }
+
+/// Replaces the feed's priorities, inside the writer's transaction.
+pub(crate) fn import_scores(
+    tx: &Transaction,
+    feed: &FeedStatus,
+    scores: &[crate::Score],
+) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM vuln_scores WHERE feed = ?1", [&feed.name])?;
+    tx.execute(
+        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (name) DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, imported_at = excluded.imported_at, records = excluded.records, feed_time = excluded.feed_time",
+        params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), scores.len() as i64, feed.feed_time.map(millis)],
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO vuln_scores (feed, id, kev_added, kev_due, ransomware, epss, percentile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for s in scores {
+        insert.execute(params![
+            feed.name,
+            s.id,
+            s.kev_added,
+            s.kev_due,
+            s.ransomware,
+            s.epss,
+            s.percentile
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn scores(c: &Connection, ids: &[String]) -> rusqlite::Result<Vec<crate::Score>> {
+    let mut sorted: Vec<&String> = ids.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut stmt = c.prepare_cached(
+        "SELECT id, kev_added, kev_due, ransomware, epss, percentile FROM vuln_scores WHERE id = ?1 ORDER BY feed",
+    )?;
+    let mut rows = Vec::new();
+    for id in sorted {
+        for r in stmt.query_map([id], |r| {
+            Ok(crate::Score {
+                id: r.get(0)?,
+                kev_added: r.get(1)?,
+                kev_due: r.get(2)?,
+                ransomware: r.get(3)?,
+                epss: r.get(4)?,
+                percentile: r.get(5)?,
+            })
+        })? {
+            rows.push(r?);
+        }
+    }
+    Ok(crate::vulns::merged(rows))
+}

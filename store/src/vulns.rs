@@ -23,6 +23,44 @@ pub struct FeedStatus {
     pub feed_time: Option<SystemTime>,
 }
 
+/// What others publish about one vulnerability's priority: CISA's KEV
+/// catalog and FIRST's EPSS, as one value per id (each feed fills its part).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Score {
+    pub id: String,
+    /// KEV: the days it was added and is due (days since 1970).
+    pub kev_added: Option<i64>,
+    pub kev_due: Option<i64>,
+    /// KEV: used in ransomware campaigns, as far as CISA knows.
+    pub ransomware: bool,
+    /// EPSS: probability of exploitation in 30 days, and its percentile.
+    pub epss: Option<f64>,
+    pub percentile: Option<f64>,
+}
+
+impl Score {
+    /// Fills what `other` (of another feed, the same id) knows.
+    pub(crate) fn merge(&mut self, other: Score) {
+        self.kev_added = self.kev_added.or(other.kev_added);
+        self.kev_due = self.kev_due.or(other.kev_due);
+        self.ransomware |= other.ransomware;
+        self.epss = self.epss.or(other.epss);
+        self.percentile = self.percentile.or(other.percentile);
+    }
+}
+
+/// Rows of several feeds for one id, as one [`Score`] each, in id order.
+pub(crate) fn merged(rows: impl IntoIterator<Item = Score>) -> Vec<Score> {
+    let mut out: Vec<Score> = Vec::new();
+    for r in rows {
+        match out.last_mut() {
+            Some(last) if last.id == r.id => last.merge(r),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 /// A record's status as the `status` and `fixed_version` columns hold it.
 pub(crate) fn status_columns(s: &Status) -> (&'static str, Option<&str>) {
     (

@@ -1188,13 +1188,17 @@ macro_rules! contract {
 mod findings_cases;
 #[path = "contract/running_cases.rs"]
 mod running_cases;
+#[path = "contract/scores_cases.rs"]
+mod scores_cases;
 
 use cases::*;
 use findings_cases::*;
 use inventory_cases::*;
 use running_cases::*;
+use scores_cases::*;
 
 contract!(
+    priorities_join_their_feeds_and_each_import_replaces_its_own,
     what_a_host_runs_is_kept_counted_and_cleared,
     fixes_behind_an_entitlement_are_kept_counted_and_cleared,
     held_security_fixes_are_counted_by_severity,

@@ -25,10 +25,20 @@ pub(super) enum Kind {
     Secdb,
     /// Red Hat's CSAF VEX: one document per CVE.
     Csaf,
+    /// CISA's Known Exploited Vulnerabilities catalog.
+    Kev,
+    /// FIRST's EPSS scores (CSV).
+    Epss,
 }
 
 pub(super) fn kind(head: &[u8]) -> Option<Kind> {
     let head = &head[..head.len().min(4096)];
+    if pakiti_decisions::epss::looks_like(head) {
+        return Some(Kind::Epss);
+    }
+    if pakiti_decisions::kev::looks_like(head) {
+        return Some(Kind::Kev);
+    }
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         return Some(Kind::Arch);
@@ -171,7 +181,7 @@ impl Documents {
                 records: self.records.len() as u64,
                 feed_time: self.newest,
             },
-            records: self.records,
+            content: super::Content::Records(self.records),
         })
     }
 }

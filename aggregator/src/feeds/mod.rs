@@ -18,6 +18,11 @@
 //! (one per branch and repository), `ubuntu` (Ubuntu's OSV),
 //! `ubuntu-vex`, and `osv-<distributions>` for OSV of others (`osv-debian`,
 //! `osv-alpine`, `osv-almalinux`, `osv-rocky`, or joined by `+`).
+//!
+//! Beside them, the priorities others publish (`scores.rs`): CISA's Known
+//! Exploited Vulnerabilities catalog (`kev`, its JSON) and FIRST's EPSS
+//! scores (`epss`, its CSV, gzipped or not). They say nothing of packages:
+//! importing only them rematches no host.
 
 use std::io::{BufRead as _, Read};
 use std::path::{Path, PathBuf};
@@ -29,13 +34,23 @@ use pakiti_vulns::Record;
 use sha2::{Digest as _, Sha256};
 
 mod documents;
+mod scores;
 pub use documents::feed_name;
 use documents::{kind, read_tar, read_zip, Documents, Kind, MAX_DOCUMENT};
+pub use scores::{is_score_feed, SCORE_FEEDS};
 
 /// One feed file read and checked.
 pub struct Feed {
     pub status: FeedStatus,
-    pub records: Vec<Record>,
+    pub content: Content,
+}
+
+/// What a feed holds.
+pub enum Content {
+    /// What vendors say of their packages.
+    Records(Vec<Record>),
+    /// Priorities others publish (KEV, EPSS).
+    Scores(Vec<pakiti_store::Score>),
 }
 
 fn is_hidden(p: &Path) -> bool {
@@ -122,9 +137,9 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-type Sha = std::rc::Rc<std::cell::RefCell<Sha256>>;
+pub(super) type Sha = std::rc::Rc<std::cell::RefCell<Sha256>>;
 
-fn hex(sha: &Sha) -> String {
+pub(super) fn hex(sha: &Sha) -> String {
     sha.borrow()
         .clone()
         .finalize()
@@ -158,7 +173,7 @@ fn one_file_feed(name: String, path: &Path, sha: &Sha, records: Vec<Record>) -> 
             records: records.len() as u64,
             feed_time: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
         },
-        records,
+        content: Content::Records(records),
     }
 }
 
@@ -195,9 +210,11 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
         .to_vec();
     match kind(&head) {
         None => bail!(
-            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; Arch's, from security.archlinux.org/json; OSV or OpenVEX documents, or their archives: osv-all.tar.xz, all.zip, vex-all.tar.xz)",
+            "{}: not a feed this aggregator reads (the Debian security tracker's JSON, from /tracker/data/json; Arch's, from security.archlinux.org/json; Alpine's secdb; OSV, OpenVEX or CSAF VEX documents, or their archives: osv-all.tar.xz, all.zip, vex-all.tar.xz, csaf_vex_….tar.zst; CISA's KEV JSON; FIRST's EPSS CSV)",
             path.display()
         ),
+        Some(Kind::Kev) => scores::kev(path, &mut decoded, &sha),
+        Some(Kind::Epss) => scores::epss(path, &mut decoded, &sha),
         Some(Kind::Secdb) => {
             let mut json = Vec::new();
             (&mut decoded)
@@ -257,17 +274,26 @@ pub fn read(path: &Path) -> anyhow::Result<Feed> {
 
 /// Reads every file first (nothing is stored if one is bad, or older than
 /// the loaded feed of its name unless `allow_older`), then stores each
-/// feed; returns one line per feed for the operator.
+/// feed; returns one line per feed for the operator, and whether the hosts
+/// need rematching (a feed of package records was among them).
 pub fn import(
     store: &dyn Store,
     paths: &[PathBuf],
     allow_older: bool,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, bool)> {
     let feeds = read_all(paths)?;
     if !allow_older {
         refuse_older(store, &feeds)?;
     }
-    store_all(store, feeds)
+    let rematch = needs_rematch(&feeds);
+    Ok((store_all(store, feeds)?, rematch))
+}
+
+/// Whether storing these feeds changes what hosts match.
+pub fn needs_rematch(feeds: &[Feed]) -> bool {
+    feeds
+        .iter()
+        .any(|f| matches!(f.content, Content::Records(_)))
 }
 
 /// Fails when a feed is older than the loaded one of its name (by their own
@@ -331,9 +357,11 @@ pub fn store_all(store: &dyn Store, feeds: Vec<Feed>) -> anyhow::Result<Vec<Stri
             "{}: {} records from {} (sha256 {})",
             feed.status.name, feed.status.records, feed.status.source, feed.status.sha256
         );
-        store
-            .import_feed(&feed.status, feed.records)
-            .with_context(|| format!("storing the {} feed", feed.status.name))?;
+        match feed.content {
+            Content::Records(records) => store.import_feed(&feed.status, records),
+            Content::Scores(scores) => store.import_scores(&feed.status, scores),
+        }
+        .with_context(|| format!("storing the {} feed", feed.status.name))?;
         lines.push(line);
     }
     Ok(lines)

@@ -10,12 +10,18 @@ use pakiti_service::exposition::{bool_value, seconds, Exposition};
 /// The fleet: one series per host and family, then the per-site statistics
 /// forwarded by downstream servers.
 /// Written into `m` (which may filter or stream).
-pub fn federate_into(m: &mut Exposition, hosts: &[HostSummary], sites: &[StoredSiteStats]) {
+pub fn federate_into(
+    m: &mut Exposition,
+    hosts: &[HostSummary],
+    sites: &[StoredSiteStats],
+    decided: &Decided,
+) {
     let hosts = one_per_series(hosts);
     host_gauges(m, &hosts);
     security_families(m, &hosts);
     info_families(m, &hosts);
-    vulnerability_families(m, &hosts);
+    vulnerability_families(m, &hosts, decided);
+    watched_families(m, decided);
     running_families(m, &hosts);
     unentitled_families(m, &hosts);
     support_families(m, &hosts);
@@ -282,8 +288,52 @@ fn info_families(m: &mut Exposition, hosts: &[&HostSummary]) {
     }
 }
 
+/// What operators decided, as `/federate` shows it.
+#[derive(Debug, Default)]
+pub struct Decided {
+    /// Per host id: its open findings exceptions cover (they leave
+    /// `pakiti_vulnerabilities`).
+    pub excepted: std::collections::HashMap<i64, pakiti_store::VulnCounts>,
+    /// The watch set: KEV-listed and tagged vulnerabilities some host is
+    /// exposed to (at most [`MAX_WATCHED`]).
+    pub watched: Vec<Watched>,
+}
+
+/// One vulnerability of the watch set.
+#[derive(Debug, Clone)]
+pub struct Watched {
+    pub id: String,
+    pub severity: Severity,
+    pub kev: bool,
+    /// Hosts exposed, those exceptions cover not counted.
+    pub hosts: u64,
+}
+
+/// The most series of `pakiti_vulnerability_exposed_hosts`: the watch set is
+/// KEV-listed and tagged vulnerabilities only, in fix-first order.
+pub const MAX_WATCHED: usize = 1000;
+
+fn watched_families(m: &mut Exposition, decided: &Decided) {
+    m.family(
+        "pakiti_vulnerability_exposed_hosts",
+        "gauge",
+        "Hosts exposed to a watched vulnerability (KEV-listed or tagged by an operator; at most 1000, fix-first order), those an exception covers not counted.",
+    );
+    for w in &decided.watched {
+        m.sample(
+            "pakiti_vulnerability_exposed_hosts",
+            &[
+                ("id", &w.id),
+                ("severity", w.severity.as_str()),
+                ("kev", if w.kev { "true" } else { "false" }),
+            ],
+            w.hosts as f64,
+        );
+    }
+}
+
 /// Vulnerability coverage and counts per host.
-fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary]) {
+fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary], decided: &Decided) {
     m.family(
         "pakiti_vulnerability_coverage",
         "gauge",
@@ -299,12 +349,13 @@ fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary]) {
     m.family(
         "pakiti_vulnerabilities",
         "gauge",
-        "Open vulnerabilities of the host's installed packages in the loaded feeds, by severity and whether the host's own candidate versions fix them now (fix: available, unavailable); installed kernels that do not run are not counted. No series for a host no feed covers: unknown, not none.",
+        "Open vulnerabilities of the host's installed packages in the loaded feeds, by severity and whether the host's own candidate versions fix them now (fix: available, unavailable); installed kernels that do not run and findings an exception covers are not counted. No series for a host no feed covers: unknown, not none.",
     );
     for h in hosts {
-        let Some(v) = &h.vulnerabilities else {
+        let Some(stored) = &h.vulnerabilities else {
             continue;
         };
+        let v = &open_counts(stored, decided.excepted.get(&h.id));
         for (fix, counts) in [("available", &v.fixable), ("unavailable", &v.unfixable)] {
             for (s, n) in Severity::ALL.iter().zip(counts) {
                 m.sample(
@@ -320,6 +371,21 @@ fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary]) {
             }
         }
     }
+}
+
+/// A host's counts with what exceptions cover taken out.
+pub fn open_counts(
+    stored: &pakiti_store::VulnCounts,
+    excepted: Option<&pakiti_store::VulnCounts>,
+) -> pakiti_store::VulnCounts {
+    let mut c = *stored;
+    if let Some(e) = excepted {
+        for i in 0..5 {
+            c.fixable[i] = c.fixable[i].saturating_sub(e.fixable[i]);
+            c.unfixable[i] = c.unfixable[i].saturating_sub(e.unfixable[i]);
+        }
+    }
+    c
 }
 
 /// One host per `{host, site}` label set: where several stored hosts share

@@ -66,6 +66,20 @@ pub struct Health {
     dropped: IntCounterVec,
     feed_imported: GaugeVec,
     feed_records: IntGaugeVec,
+    exceptions: IntGaugeVec,
+    exceptions_expiring: IntGaugeVec,
+    decisions_file_ok: IntGauge,
+}
+
+/// What operators decided, as `/metrics` counts it.
+#[derive(Debug, Default, Clone)]
+pub struct ExceptionCounts {
+    /// Exceptions in force, by state.
+    pub in_force: Vec<(&'static str, u64)>,
+    /// Of those, ending within 7 days.
+    pub expiring: Vec<(&'static str, u64)>,
+    /// `None`: no decisions file; `Some(false)`: it does not read as it is now.
+    pub file_ok: Option<bool>,
 }
 
 /// Registers one metric; the names are fixed here, so a failure is a bug.
@@ -247,6 +261,26 @@ impl Health {
                 "Records of the vulnerability feed as last imported.",
                 &["feed"],
             ),
+            exceptions: int_gauge(
+                &r,
+                "pakiti_exceptions",
+                "Exceptions (operators' decisions on vulnerabilities) in force, by state: accepted_risk, false_positive, mitigated.",
+                &["state"],
+            ),
+            exceptions_expiring: int_gauge(
+                &r,
+                "pakiti_exceptions_expiring",
+                "Exceptions in force that end within 7 days, by state: their findings come back open then.",
+                &["state"],
+            ),
+            decisions_file_ok: register(
+                &r,
+                IntGauge::new(
+                    "pakiti_aggregator_decisions_file_ok",
+                    "0 when the decisions file, as it is now, does not read (the previous decisions stay in force; the log names the entry); 1 when it was taken. Absent without a decisions file.",
+                )
+                .expect("a valid metric"),
+            ),
             registry: r,
             scrape: Mutex::new(()),
         }
@@ -346,6 +380,7 @@ impl Health {
         store_up: bool,
         outbox: Option<&[OutboxStatus]>,
         feeds: Option<&[FeedStatus]>,
+        exceptions: &ExceptionCounts,
     ) -> String {
         let families = {
             let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
@@ -358,7 +393,25 @@ impl Health {
             self.store_up.set(i64::from(store_up));
             self.set_outbox(outbox);
             self.set_feeds(feeds);
-            self.registry.gather()
+            self.exceptions.reset();
+            self.exceptions_expiring.reset();
+            for (state, n) in &exceptions.in_force {
+                self.exceptions
+                    .with_label_values(&[state])
+                    .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+            for (state, n) in &exceptions.expiring {
+                self.exceptions_expiring
+                    .with_label_values(&[state])
+                    .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            }
+            self.decisions_file_ok
+                .set(i64::from(exceptions.file_ok.unwrap_or(true)));
+            let mut families = self.registry.gather();
+            if exceptions.file_ok.is_none() {
+                families.retain(|f| f.name() != "pakiti_aggregator_decisions_file_ok");
+            }
+            families
         };
         let mut m = Exposition::new(format, 8192);
         m.families(&families);
@@ -411,7 +464,14 @@ mod tests {
     #[test]
     fn host_counts_are_absent_not_zero_when_the_fleet_is_unknown() {
         let h = Health::new();
-        let unknown = h.render(Format::Text, None, false, None, None);
+        let unknown = h.render(
+            Format::Text,
+            None,
+            false,
+            None,
+            None,
+            &ExceptionCounts::default(),
+        );
         assert!(!unknown.contains("pakiti_aggregator_hosts{"), "{unknown}");
         assert!(unknown.contains("pakiti_aggregator_store_up 0"));
         let feed = FeedStatus {
@@ -422,7 +482,14 @@ mod tests {
             records: 97_321,
             feed_time: None,
         };
-        let known = h.render(Format::Text, Some((3, 1)), true, Some(&[]), Some(&[feed]));
+        let known = h.render(
+            Format::Text,
+            Some((3, 1)),
+            true,
+            Some(&[]),
+            Some(&[feed]),
+            &ExceptionCounts::default(),
+        );
         assert!(
             known.contains("pakiti_feed_records{feed=\"debian\"} 97321"),
             "{known}"

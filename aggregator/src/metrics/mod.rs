@@ -6,5 +6,5 @@
 mod fleet;
 mod health;
 
-pub use fleet::{federate_into, federate_sites};
-pub use health::{Health, TargetHealth};
+pub use fleet::{federate_into, federate_sites, open_counts, Decided, Watched, MAX_WATCHED};
+pub use health::{ExceptionCounts, Health, TargetHealth};

@@ -1,0 +1,373 @@
+//! What operators decided, applied (the rules are `pakiti-decisions`'):
+//! the decisions file (`[decisions] file`) kept loaded and reloaded when it
+//! changes (a file that does not read keeps the previous decisions and is
+//! logged, naming the entry; at start it stops the aggregator), the
+//! priorities others publish (KEV, EPSS, from the store) and tags beside each
+//! vulnerability, and which open findings active exceptions cover: those
+//! stay listed, marked, and leave the open counts.
+//!
+//! Time: [`now`]. Debug builds read it from the file named by
+//! `PAKITI_AGGREGATOR_TEST_CLOCK` when set (an RFC 3339 time), so a test can
+//! let an exception expire; release builds always use the system clock.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use pakiti_decisions::{exception, Decisions, Exception, Tag, Target};
+use pakiti_store::{HostSummary, Score, Store, StoreError, VulnCounts};
+use serde_json::{json, Value};
+
+/// The time decisions are judged at.
+pub fn now() -> SystemTime {
+    #[cfg(debug_assertions)]
+    if let Ok(path) = std::env::var("PAKITI_AGGREGATOR_TEST_CLOCK") {
+        if let Some(t) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| pakiti_report::time::parse_rfc3339(s.trim()).ok())
+        {
+            return t;
+        }
+    }
+    SystemTime::now()
+}
+
+/// The decisions in force, and the file they came from.
+#[derive(Default)]
+pub struct Book {
+    file: Option<PathBuf>,
+    current: RwLock<Arc<Loaded>>,
+}
+
+#[derive(Default)]
+pub struct Loaded {
+    pub decisions: Decisions,
+    /// SHA-256 of the file as loaded.
+    sha: Option<[u8; 32]>,
+    /// Why the file as it is now was not taken (the previous decisions stay).
+    pub error: Option<String>,
+}
+
+fn read(path: &Path) -> anyhow::Result<(Decisions, [u8; 32])> {
+    use sha2::Digest as _;
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let decisions = pakiti_decisions::file::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((decisions, sha2::Sha256::digest(text.as_bytes()).into()))
+}
+
+impl Book {
+    /// Loads `file` (none: no decisions). A file that does not read fails.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Book> {
+        let Some(path) = file else {
+            return Ok(Book::default());
+        };
+        let (decisions, sha) = read(path)?;
+        Ok(Book {
+            file: Some(path.to_path_buf()),
+            current: RwLock::new(Arc::new(Loaded {
+                decisions,
+                sha: Some(sha),
+                error: None,
+            })),
+        })
+    }
+
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Reads the file again; takes it when it changed and reads. Returns
+    /// what happened, for the log (`None`: unchanged).
+    pub fn reload(&self) -> Option<Result<usize, String>> {
+        let path = self.file.as_ref()?;
+        let old = self.current();
+        let outcome = match read(path) {
+            Ok((_, sha)) if Some(sha) == old.sha => return None,
+            Ok((decisions, sha)) => {
+                let n = decisions.exceptions.len() + decisions.tags.len();
+                self.set(Loaded {
+                    decisions,
+                    sha: Some(sha),
+                    error: None,
+                });
+                Ok(n)
+            }
+            Err(e) => {
+                let why = format!("{e:#}");
+                if old.error.as_deref() == Some(why.as_str()) {
+                    return None;
+                }
+                self.set(Loaded {
+                    decisions: old.decisions.clone(),
+                    sha: old.sha,
+                    error: Some(why.clone()),
+                });
+                Err(why)
+            }
+        };
+        Some(outcome)
+    }
+
+    fn set(&self, l: Loaded) {
+        match self.current.write() {
+            Ok(mut c) => *c = Arc::new(l),
+            Err(p) => *p.into_inner() = Arc::new(l),
+        }
+    }
+}
+
+/// Looks at the decisions file every `every`, for ever.
+pub async fn watch(book: Arc<Book>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match book.reload() {
+            None => {}
+            Some(Ok(n)) => tracing::info!(entries = n, "decisions file reloaded"),
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the decisions file does not read; the previous decisions stay in force")
+            }
+        }
+    }
+}
+
+/// What is known and decided of one vulnerability.
+#[derive(Debug, Clone, Default)]
+pub struct Annotation {
+    pub score: Option<Score>,
+    pub tags: Vec<Tag>,
+    /// Its exceptions in force now.
+    pub exceptions: Vec<Exception>,
+}
+
+impl Annotation {
+    pub fn kev(&self) -> bool {
+        self.score.as_ref().is_some_and(|s| s.kev_due.is_some())
+    }
+
+    pub fn epss(&self) -> Option<f64> {
+        self.score.as_ref().and_then(|s| s.epss)
+    }
+
+    pub fn kev_due(&self) -> Option<pakiti_decisions::Date> {
+        self.score
+            .as_ref()
+            .and_then(|s| s.kev_due)
+            .map(pakiti_decisions::Date::from_days)
+    }
+
+    /// The fields every vulnerability carries in the APIs: `kev`,
+    /// `kev_due`, `epss`, `epss_percentile`, `tags`, `exceptions` (those in
+    /// force, with their scope) and `exception` (the one covering every
+    /// host, if any; a row's own when given one).
+    pub fn fill(&self, v: &mut Value, covering: Option<&Exception>) {
+        v["kev"] = self.kev().into();
+        v["kev_due"] = self.kev_due().map(|d| d.to_string()).into();
+        v["kev_ransomware"] = self.score.as_ref().is_some_and(|s| s.ransomware).into();
+        v["epss"] = self.epss().into();
+        v["epss_percent"] = self.epss().map(|e| format!("{:.1}%", e * 100.0)).into();
+        v["epss_percentile"] = self.score.as_ref().and_then(|s| s.percentile).into();
+        v["tags"] = self.tags.iter().map(tag_json).collect::<Vec<_>>().into();
+        v["exceptions"] = self
+            .exceptions
+            .iter()
+            .map(exception_json)
+            .collect::<Vec<_>>()
+            .into();
+        let whole = self
+            .exceptions
+            .iter()
+            .find(|e| e.scope == pakiti_decisions::Scope::default());
+        v["exception"] = covering.or(whole).map(exception_json).into();
+    }
+}
+
+pub fn tag_json(t: &Tag) -> Value {
+    json!({"name": t.name, "reason": t.reason, "author": t.author})
+}
+
+pub fn exception_json(e: &Exception) -> Value {
+    json!({
+        "state": e.state.as_str(),
+        "reason": e.reason,
+        "owner": e.owner,
+        "expires": e.expires.map(|d| d.to_string()),
+        "scope": e.scope.describe(),
+    })
+}
+
+/// The annotations of `ids` at `now`. Blocking (reads the store).
+pub fn annotations(
+    store: &dyn Store,
+    book: &Book,
+    ids: &[String],
+    now: SystemTime,
+) -> Result<HashMap<String, Annotation>, StoreError> {
+    let loaded = book.current();
+    let mut out: HashMap<String, Annotation> = HashMap::new();
+    for s in store.scores(ids)? {
+        let id = s.id.clone();
+        out.entry(id).or_default().score = Some(s);
+    }
+    let wanted: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    for t in &loaded.decisions.tags {
+        if wanted.contains(t.vulnerability.as_str()) {
+            out.entry(t.vulnerability.clone())
+                .or_default()
+                .tags
+                .push(t.clone());
+        }
+    }
+    for e in &loaded.decisions.exceptions {
+        if wanted.contains(e.vulnerability.as_str()) && e.active(now) {
+            out.entry(e.vulnerability.clone())
+                .or_default()
+                .exceptions
+                .push(e.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// A finding of a host, as an exception sees it.
+pub fn target<'a>(
+    host: &'a HostSummary,
+    releases: &'a [String],
+    scheme: Option<pakiti_versions::Scheme>,
+    f: &'a pakiti_vulns::Finding,
+) -> Target<'a> {
+    Target {
+        vulnerability: &f.id,
+        host: &host.hostname,
+        site: host.site.as_deref(),
+        releases,
+        package: &f.package,
+        source_package: &f.source_package,
+        installed_version: &f.installed_version,
+        scheme,
+    }
+}
+
+/// The host's releases and version order, for exceptions.
+pub fn host_releases(h: &HostSummary) -> (Vec<String>, Option<pakiti_versions::Scheme>) {
+    match crate::releases::releases_of(h) {
+        Ok(r) => (r.chain, Some(r.scheme)),
+        Err(_) => (Vec::new(), None),
+    }
+}
+
+/// The open findings active exceptions cover, across the fleet.
+#[derive(Debug, Default)]
+pub struct Excepted {
+    /// Per vulnerability: hosts whose every open finding of it is excepted.
+    pub hosts: HashMap<String, u64>,
+    /// Per host id: its counted findings excepted, to leave its open counts.
+    pub counts: HashMap<i64, VulnCounts>,
+    /// Per exception state: findings covered.
+    pub findings: HashMap<&'static str, u64>,
+}
+
+/// Reads the open findings of every vulnerability an exception is in force
+/// for, and judges each. Blocking.
+pub fn excepted(
+    store: &dyn Store,
+    book: &Book,
+    hosts: &[HostSummary],
+    now: SystemTime,
+) -> Result<Excepted, StoreError> {
+    let loaded = book.current();
+    let active: Vec<&Exception> = loaded
+        .decisions
+        .exceptions
+        .iter()
+        .filter(|e| e.active(now))
+        .collect();
+    let mut out = Excepted::default();
+    if active.is_empty() {
+        return Ok(out);
+    }
+    let by_name: HashMap<(&str, &str), &HostSummary> = hosts
+        .iter()
+        .map(|h| ((h.hostname.as_str(), h.site.as_deref().unwrap_or("")), h))
+        .collect();
+    let mut releases: HashMap<i64, (Vec<String>, Option<pakiti_versions::Scheme>)> = HashMap::new();
+    let ids: std::collections::BTreeSet<&str> =
+        active.iter().map(|e| e.vulnerability.as_str()).collect();
+    for id in ids {
+        let of_id: Vec<Exception> = active
+            .iter()
+            .filter(|e| e.vulnerability == id)
+            .map(|e| (*e).clone())
+            .collect();
+        // host id → (all excepted so far)
+        let mut per_host: HashMap<i64, bool> = HashMap::new();
+        let mut after = None;
+        loop {
+            let page = store.exposed_hosts(id, after.as_ref(), 1000)?;
+            for row in &page.rows {
+                let Some(h) =
+                    by_name.get(&(row.hostname.as_str(), row.site.as_deref().unwrap_or("")))
+                else {
+                    continue;
+                };
+                let (chain, scheme) = releases.entry(h.id).or_insert_with(|| host_releases(h));
+                let f = &row.finding.finding;
+                let covering = exception::covering(&of_id, &target(h, chain, *scheme, f), now);
+                let all = per_host.entry(h.id).or_insert(true);
+                match covering {
+                    Some(e) => {
+                        *out.findings.entry(e.state.as_str()).or_default() += 1;
+                        let c = out.counts.entry(h.id).or_default();
+                        let one = VulnCounts::of([f]);
+                        for i in 0..5 {
+                            c.fixable[i] += one.fixable[i];
+                            c.unfixable[i] += one.unfixable[i];
+                        }
+                    }
+                    None => *all = false,
+                }
+            }
+            match page.rows.last() {
+                Some(last) if page.rows.len() == 1000 => after = Some(last.key()),
+                _ => break,
+            }
+        }
+        let n = per_host.values().filter(|all| **all).count() as u64;
+        if n > 0 {
+            out.hosts.insert(id.to_string(), n);
+        }
+    }
+    Ok(out)
+}
+
+/// Exceptions in force by state, those ending within 7 days, and whether the
+/// file reads, for `/metrics`.
+pub fn counts(book: &Book, now: SystemTime) -> crate::metrics::ExceptionCounts {
+    let loaded = book.current();
+    let week = now + Duration::from_secs(7 * 86_400);
+    let count = |soon: bool| {
+        pakiti_decisions::State::ALL
+            .iter()
+            .map(|st| {
+                let n = loaded
+                    .decisions
+                    .exceptions
+                    .iter()
+                    .filter(|e| e.state == *st && e.active(now))
+                    .filter(|e| !soon || e.ends().is_some_and(|end| end <= week))
+                    .count() as u64;
+                (st.as_str(), n)
+            })
+            .collect()
+    };
+    crate::metrics::ExceptionCounts {
+        in_force: count(false),
+        expiring: count(true),
+        file_ok: book.file.as_ref().map(|_| loaded.error.is_none()),
+    }
+}

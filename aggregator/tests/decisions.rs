@@ -1,0 +1,419 @@
+//! Decisions end to end, on the real binary: CISA's KEV catalog and
+//! FIRST's EPSS imported as feeds (no rematch), a decisions file with an
+//! accepted risk for one site until a date and a tag; the excepted findings
+//! stay listed, marked, and leave the open counts (APIs, `/federate`); the
+//! watch set and the exception gauges; a controllable clock lets the
+//! exception expire and the findings come back open; the file is reloaded
+//! when it changes, and a broken one keeps the previous decisions (and
+//! stops a starting aggregator, naming the entry).
+
+mod process;
+
+use std::path::Path;
+
+use pakiti_report::*;
+use process::{get, import, push, start_logged, wait_for, AGGREGATOR};
+
+const ARCH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../vulns/fixtures/arch/security.json"
+);
+
+/// An Arch host of `site` (the inventory of `arch_feed.rs`).
+fn arch_host(name: &str, n: u32, site: &str) -> Report {
+    let mut r = testing::report(
+        name,
+        Some(&format!("{n:032x}")),
+        Some(site),
+        vec![testing::update(
+            "openssl",
+            "3.4.0-3",
+            "3.4.1-1",
+            Some(Severity::Unknown),
+        )],
+    );
+    r.inventory.updates[0].arch = "x86_64".into();
+    r.manager = Manager::Pacman;
+    r.os.id = "arch".into();
+    r.os.version = String::new();
+    r.os.codename = None;
+    let p = |name: &str, version: &str, base: &str| Installed {
+        source_name: base.into(),
+        ..Installed::new(name, version, "x86_64")
+    };
+    let installed = vec![
+        p("openssl", "3.4.0-3", "openssl"),
+        p("vim", "9.1.1000-1", "vim"),
+        p("bash", "5.2.037-1", "bash"),
+        p("exiv2", "0.29.0-1", "exiv2"),
+        p("linux", "6.13.1.arch1-1", "linux"),
+    ];
+    r.inventory.installed_packages = installed.len() as u64;
+    r.inventory.installed = Some(installed);
+    r.inventory.running_kernel = Some(RunningKernel {
+        package: "linux".into(),
+        version: "6.13.1.arch1-1".into(),
+    });
+    r
+}
+
+const KEV: &str = r#"{
+  "title": "CISA Catalog of Known Exploited Vulnerabilities",
+  "catalogVersion": "2026.12.01",
+  "dateReleased": "2026-12-01T15:00:00.000Z",
+  "count": 2,
+  "vulnerabilities": [
+    {"cveID": "CVE-2026-10001", "vendorProject": "OpenSSL", "product": "OpenSSL", "vulnerabilityName": "written for this test",
+     "dateAdded": "2026-11-27", "shortDescription": "-", "requiredAction": "-", "dueDate": "2026-12-11",
+     "knownRansomwareCampaignUse": "Unknown", "notes": "", "cwes": []},
+    {"cveID": "CVE-2019-0001", "vendorProject": "x", "product": "y", "vulnerabilityName": "not in this fleet",
+     "dateAdded": "2021-11-03", "shortDescription": "-", "requiredAction": "-", "dueDate": "2022-05-03",
+     "knownRansomwareCampaignUse": "Known", "notes": "", "cwes": []}
+  ]
+}"#;
+
+const EPSS: &str = "#model_version:v2025.03.14,score_date:2026-12-01T12:55:00Z\ncve,epss,percentile\nCVE-2026-10001,0.41000,0.97000\nCVE-2026-10003,0.92000,0.99900\n";
+
+const DECISIONS: &str = r#"
+[[exception]]
+vulnerability = "CVE-2026-10001"
+state = "accepted_risk"
+reason = "the TLS endpoint is internal"
+owner = "alice@example.org"
+expires = "2026-12-20"
+site = "SiteA"
+
+[[tag]]
+vulnerability = "CVE-2026-10003"
+name = "incident-2026-11"
+reason = "seen in the November incident"
+author = "bob"
+"#;
+
+fn text(base: &str, path: &str) -> String {
+    reqwest::blocking::get(format!("{base}{path}"))
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// The value of the one sample of `name` with these labels (in this order).
+fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+fn listed<'a>(list: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    list["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not listed: {list}"))
+}
+
+fn set_clock(file: &Path, t: &str) {
+    std::fs::write(file, t).unwrap();
+}
+
+#[test]
+fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pakiti.db");
+    let out = import(&db, &[Path::new(ARCH)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Priorities are feeds of their own; importing them rematches nothing.
+    let (kev, epss) = (
+        dir.path().join("known_exploited_vulnerabilities.json"),
+        dir.path().join("epss_scores-2026-12-01.csv.gz"),
+    );
+    std::fs::write(&kev, KEV).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, EPSS.as_bytes()).unwrap();
+    std::fs::write(&epss, gz.finish().unwrap()).unwrap();
+    let out = import(&db, &[&kev, &epss]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("epss: 2 records from") && stdout.contains("kev: 2 records from"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("rematched"), "{stdout}");
+    // A damaged catalog changes nothing, and says which entry.
+    std::fs::write(&kev, KEV.replace("\"2026-12-11\"", "\"2026-12-32\"")).unwrap();
+    let out = import(&db, &[&kev]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CVE-2026-10001") && err.contains("dueDate"),
+        "{err}"
+    );
+
+    let decisions = dir.path().join("decisions.toml");
+    std::fs::write(&decisions, DECISIONS).unwrap();
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[decisions]\nfile = {:?}\ncheck_every = \"200ms\"\n",
+            decisions.display().to_string()
+        ),
+    )
+    .unwrap();
+    let clock = dir.path().join("clock");
+    set_clock(&clock, "2026-12-10T00:00:00Z");
+    let clock_path = clock.display().to_string();
+    let env = [("PAKITI_AGGREGATOR_TEST_CLOCK", clock_path.as_str())];
+    let (_server, base) = start_logged(&db, &config, &env, std::process::Stdio::null());
+    push(&base, &arch_host("arch-01", 1, "SiteA"));
+    push(&base, &arch_host("arch-02", 2, "SiteB"));
+
+    // The fleet's list: KEV first; the accepted risk takes SiteA's host out.
+    let list = wait_for(
+        &base,
+        "/api/v1/vulnerabilities",
+        "both hosts matched",
+        |v| {
+            v["vulnerabilities"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["id"] == "CVE-2026-10002" && x["hosts"] == 2)
+            })
+        },
+    );
+    assert_eq!(
+        list["vulnerabilities"][0]["id"], "CVE-2026-10001",
+        "KEV first: {list}"
+    );
+    let v = listed(&list, "CVE-2026-10001");
+    assert_eq!(
+        (v["kev"].clone(), v["kev_due"].clone(), v["epss"].clone()),
+        (true.into(), "2026-12-11".into(), 0.41.into()),
+        "{v}"
+    );
+    assert_eq!(
+        (v["hosts"].clone(), v["excepted_hosts"].clone()),
+        (1.into(), 1.into()),
+        "{v}"
+    );
+    assert_eq!(v["exceptions"][0]["state"], "accepted_risk", "{v}");
+    assert_eq!(v["exceptions"][0]["scope"], "site SiteA", "{v}");
+    assert_eq!(
+        v["deadline"], "2026-12-12T00:00:00Z",
+        "through the due day: {v}"
+    );
+    let tagged = listed(&list, "CVE-2026-10003");
+    assert_eq!(tagged["tags"][0]["name"], "incident-2026-11", "{tagged}");
+    assert_eq!(
+        (tagged["kev"].clone(), tagged["epss"].clone()),
+        (false.into(), 0.92.into())
+    );
+    let ids = |path: &str| -> Vec<String> {
+        get(&base, path)["vulnerabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids("/api/v1/vulnerabilities?tag=incident-2026-11"),
+        ["CVE-2026-10003"]
+    );
+    assert_eq!(ids("/api/v1/vulnerabilities?kev=1"), ["CVE-2026-10001"]);
+    let bad = reqwest::blocking::get(format!("{base}/api/v1/vulnerabilities?tag=a%20b")).unwrap();
+    assert_eq!(bad.status(), 400);
+
+    // One vulnerability: each host's row says whether it is excepted.
+    let one = get(&base, "/api/v1/vulnerabilities/CVE-2026-10001");
+    let rows: Vec<(String, serde_json::Value)> = one["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["hostname"].as_str().unwrap().to_string(),
+                h["exception"]["state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("arch-01".to_string(), "accepted_risk".into()),
+            ("arch-02".to_string(), serde_json::Value::Null)
+        ],
+        "{one}"
+    );
+    // The host's own list: marked, with its deadline.
+    let host = get(&base, "/api/v1/hosts/arch-01/vulnerabilities?site=SiteA");
+    let f = host["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "CVE-2026-10001")
+        .unwrap()
+        .clone();
+    assert_eq!(f["exception"]["state"], "accepted_risk", "{f}");
+    // Its deadline: the earlier of KEV's due day and 7 days (important)
+    // from when the host first reported the fix installable.
+    let reported = humantime::parse_rfc3339(f["first_seen"].as_str().unwrap()).unwrap();
+    let due = humantime::parse_rfc3339("2026-12-12T00:00:00Z").unwrap();
+    let expected = due.min(reported + std::time::Duration::from_secs(7 * 86_400));
+    assert_eq!(
+        (f["deadline"].clone(), f["past_deadline"].clone()),
+        (
+            humantime::format_rfc3339_seconds(expected)
+                .to_string()
+                .into(),
+            true.into()
+        ),
+        "{f}"
+    );
+    // The page shows it too.
+    let page = text(&base, "/vulnerabilities/CVE-2026-10001");
+    assert!(
+        page.contains("Known exploited (CISA KEV), due 2026-12-11")
+            && page.contains("the TLS endpoint is internal"),
+        "{page}"
+    );
+
+    // /federate: SiteA's finding leaves its open count; the watch set.
+    let fed = text(&base, "/federate");
+    let open = |fed: &str, host: &str, site: &str| {
+        sample(fed, &format!("pakiti_vulnerabilities{{host=\"{host}\",site=\"{site}\",severity=\"important\",fix=\"available\"}}"))
+    };
+    assert_eq!(
+        (
+            open(&fed, "arch-01", "SiteA"),
+            open(&fed, "arch-02", "SiteB")
+        ),
+        (Some(1.0), Some(2.0)),
+        "{fed}"
+    );
+    assert_eq!(sample(&fed, "pakiti_vulnerability_exposed_hosts{id=\"CVE-2026-10001\",severity=\"important\",kev=\"true\"}"), Some(1.0), "{fed}");
+    assert_eq!(sample(&fed, "pakiti_vulnerability_exposed_hosts{id=\"CVE-2026-10003\",severity=\"moderate\",kev=\"false\"}"), Some(2.0), "{fed}");
+    assert!(
+        !fed.contains("CVE-2026-10002"),
+        "neither KEV nor tagged: not watched"
+    );
+    let metrics = text(&base, "/metrics");
+    assert_eq!(
+        sample(&metrics, "pakiti_exceptions{state=\"accepted_risk\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "pakiti_exceptions_expiring{state=\"accepted_risk\"}"
+        ),
+        Some(0.0),
+        "it ends on the 21st, more than 7 days after the 10th: {metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "pakiti_aggregator_decisions_file_ok"),
+        Some(1.0)
+    );
+
+    // Ten days later it ends within the week; after its last day, it is gone.
+    set_clock(&clock, "2026-12-20T23:59:59Z");
+    let metrics = text(&base, "/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            "pakiti_exceptions_expiring{state=\"accepted_risk\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    set_clock(&clock, "2026-12-21T00:00:00Z");
+    let v = listed(&get(&base, "/api/v1/vulnerabilities"), "CVE-2026-10001").clone();
+    assert_eq!(
+        (
+            v["hosts"].clone(),
+            v["excepted_hosts"].clone(),
+            v["exceptions"].clone()
+        ),
+        (2.into(), 0.into(), serde_json::json!([])),
+        "{v}"
+    );
+    let fed = text(&base, "/federate");
+    assert_eq!(
+        open(&fed, "arch-01", "SiteA"),
+        Some(2.0),
+        "back open: {fed}"
+    );
+    assert_eq!(
+        sample(
+            &text(&base, "/metrics"),
+            "pakiti_exceptions{state=\"accepted_risk\"}"
+        ),
+        Some(0.0)
+    );
+
+    // The file changes: a false positive for one host is taken.
+    std::fs::write(
+        &decisions,
+        format!("{DECISIONS}\n[[exception]]\nvulnerability = \"CVE-2026-10003\"\nstate = \"false_positive\"\nreason = \"vim is never run\"\nowner = \"carol\"\nhost = \"arch-02\"\n"),
+    )
+    .unwrap();
+    let list = wait_for(
+        &base,
+        "/api/v1/vulnerabilities",
+        "the changed file taken",
+        |l| {
+            l["vulnerabilities"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["id"] == "CVE-2026-10003" && v["excepted_hosts"] == 1)
+        },
+    );
+    assert_eq!(listed(&list, "CVE-2026-10003")["hosts"], 1);
+    // A broken file keeps what was in force, and says so.
+    std::fs::write(
+        &decisions,
+        DECISIONS.replace("owner = \"alice@example.org\"", ""),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sample(
+        &text(&base, "/metrics"),
+        "pakiti_aggregator_decisions_file_ok",
+    ) != Some(0.0)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broken file was not noticed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        listed(&get(&base, "/api/v1/vulnerabilities"), "CVE-2026-10003")["excepted_hosts"],
+        1
+    );
+
+    // An aggregator does not start on a broken file; it names the entry.
+    let out = std::process::Command::new(AGGREGATOR)
+        .arg("--config.file")
+        .arg(&config)
+        .arg("--storage.url")
+        .arg(dir.path().join("other.db"))
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("exception 1 (CVE-2026-10001): missing field `owner`"),
+        "{err}"
+    );
+}

@@ -1,0 +1,15 @@
+-- What others publish about a vulnerability's priority, one row per feed and
+-- id: CISA's KEV catalog (feed 'kev': the days it was added and is due, as
+-- days since 1970; ransomware use known) and FIRST's EPSS (feed 'epss').
+-- Each import replaces its feed's rows in one transaction.
+CREATE TABLE vuln_scores (
+    feed TEXT NOT NULL,
+    id TEXT NOT NULL,
+    kev_added INTEGER,
+    kev_due INTEGER,
+    ransomware INTEGER NOT NULL DEFAULT 0,
+    epss REAL,
+    percentile REAL,
+    PRIMARY KEY (id, feed)
+) WITHOUT ROWID;
+CREATE INDEX vuln_scores_feed ON vuln_scores (feed);

@@ -1,0 +1,98 @@
+//! Priorities others publish (KEV, EPSS): each feed replaces its own rows,
+//! and a vulnerability's score joins what every feed says of it.
+
+use super::*;
+use pakiti_store::{FeedStatus, Score};
+
+fn feed(name: &str, n: u64, at: u64) -> FeedStatus {
+    FeedStatus {
+        name: name.into(),
+        source: format!("/srv/feeds/{name}"),
+        sha256: "cd".repeat(32),
+        imported_at: t(at),
+        records: n,
+        feed_time: Some(t(at - 10)),
+    }
+}
+
+fn kev(id: &str, added: i64, due: i64, ransomware: bool) -> Score {
+    Score {
+        id: id.into(),
+        kev_added: Some(added),
+        kev_due: Some(due),
+        ransomware,
+        ..Score::default()
+    }
+}
+
+fn epss(id: &str, e: f64, p: f64) -> Score {
+    Score {
+        id: id.into(),
+        epss: Some(e),
+        percentile: Some(p),
+        ..Score::default()
+    }
+}
+
+pub fn priorities_join_their_feeds_and_each_import_replaces_its_own(s: &dyn Store) {
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    s.import_scores(
+        &feed("kev", 2, 100),
+        vec![
+            kev("CVE-2024-3094", 20_000, 20_021, true),
+            kev("CVE-2021-44228", 18_971, 18_985, false),
+        ],
+    )
+    .unwrap();
+    s.import_scores(
+        &feed("epss", 2, 110),
+        vec![
+            epss("CVE-2024-3094", 0.84, 0.99),
+            epss("CVE-2026-0001", 0.0004, 0.1),
+        ],
+    )
+    .unwrap();
+    let got = s
+        .scores(&ids(&[
+            "CVE-2026-0001",
+            "CVE-2024-3094",
+            "CVE-2024-3094",
+            "CVE-1999-0001",
+        ]))
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            Score {
+                epss: Some(0.84),
+                percentile: Some(0.99),
+                ..kev("CVE-2024-3094", 20_000, 20_021, true)
+            },
+            epss("CVE-2026-0001", 0.0004, 0.1),
+        ]
+    );
+    let names: Vec<_> = s
+        .feeds()
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.name, f.records))
+        .collect();
+    assert_eq!(names, vec![("epss".into(), 2), ("kev".into(), 2)]);
+    // A new catalog replaces the old one whole; EPSS stays.
+    s.import_scores(
+        &feed("kev", 1, 200),
+        vec![kev("CVE-2021-44228", 18_971, 18_985, false)],
+    )
+    .unwrap();
+    let got = s
+        .scores(&ids(&["CVE-2024-3094", "CVE-2021-44228"]))
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            kev("CVE-2021-44228", 18_971, 18_985, false),
+            epss("CVE-2024-3094", 0.84, 0.99)
+        ]
+    );
+    assert_eq!(s.scores(&[]).unwrap(), vec![]);
+}
