@@ -270,6 +270,8 @@ pub struct Excepted {
     pub counts: HashMap<i64, VulnCounts>,
     /// Per exception state: findings covered.
     pub findings: HashMap<&'static str, u64>,
+    /// The findings covered: (host id, vulnerability, package, arch).
+    pub keys: HashSet<(i64, String, String, String)>,
 }
 
 /// Reads the open findings of every vulnerability an exception is in force
@@ -322,6 +324,8 @@ pub fn excepted(
                 match covering {
                     Some(e) => {
                         *out.findings.entry(e.state.as_str()).or_default() += 1;
+                        out.keys
+                            .insert((h.id, f.id.clone(), f.package.clone(), f.arch.clone()));
                         let c = out.counts.entry(h.id).or_default();
                         let one = VulnCounts::of([f]);
                         for i in 0..5 {
@@ -369,5 +373,83 @@ pub fn counts(book: &Book, now: SystemTime) -> crate::metrics::ExceptionCounts {
         in_force: count(false),
         expiring: count(true),
         file_ok: book.file.as_ref().map(|_| loaded.error.is_none()),
+    }
+}
+
+/// Per host id, its open findings past their deadline by severity (in
+/// `Severity::ALL` order); those exceptions cover are not counted. Reads
+/// every open finding. Blocking.
+pub fn past_deadline(
+    store: &dyn Store,
+    deadlines: &pakiti_decisions::Deadlines,
+    annotations: &HashMap<String, Annotation>,
+    excepted: &Excepted,
+    now: SystemTime,
+) -> Result<HashMap<i64, [u32; 5]>, StoreError> {
+    let mut out: HashMap<i64, [u32; 5]> = HashMap::new();
+    let no_tags: Vec<String> = Vec::new();
+    let tags: HashMap<&str, Vec<String>> = annotations
+        .iter()
+        .map(|(id, a)| (id.as_str(), a.tags.iter().map(|t| t.name.clone()).collect()))
+        .collect();
+    store.each_open_finding(&mut |f| {
+        let ann = annotations.get(&f.id);
+        let deadline = deadlines.of(&pakiti_decisions::deadline::Clock {
+            severity: f.severity,
+            tags: tags.get(f.id.as_str()).unwrap_or(&no_tags),
+            kev_due: ann.and_then(Annotation::kev_due),
+            fix_since: f.fix_since.filter(|_| f.fix_available),
+        });
+        if deadline.is_some_and(|d| d <= now)
+            && !excepted.keys.contains(&(
+                f.host_id,
+                f.id.clone(),
+                f.package.clone(),
+                f.arch.clone(),
+            ))
+        {
+            let i = pakiti_report::Severity::ALL
+                .iter()
+                .position(|s| *s == f.severity)
+                .unwrap_or(4);
+            out.entry(f.host_id).or_default()[i] += 1;
+        }
+    })?;
+    Ok(out)
+}
+
+/// A value computed by reading every open finding: kept for a while (30 s,
+/// and at least ten times as long as it took) rather than recomputed per
+/// scrape. Debug builds recompute every time (the tests move the clock).
+pub struct Recent<T> {
+    cached: std::sync::Mutex<Option<(std::time::Instant, Duration, Arc<T>)>>,
+}
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent {
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone> Recent<T> {
+    /// The kept value while fresh, else `compute`'s. Blocking.
+    pub fn get(&self, compute: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut c = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, took, v)) = c.as_ref() {
+            let keep = Duration::from_secs(30).max(*took * 10);
+            if !cfg!(debug_assertions) && at.elapsed() < keep {
+                return Ok((**v).clone());
+            }
+        }
+        let started = std::time::Instant::now();
+        let v = compute()?;
+        *c = Some((
+            std::time::Instant::now(),
+            started.elapsed(),
+            Arc::new(v.clone()),
+        ));
+        Ok(v)
     }
 }

@@ -118,6 +118,8 @@ async fn decided(
         .await
         .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let (store, book, hosts) = (state.store.clone(), state.decisions.clone(), hosts.clone());
+    let deadlines = state.settings.deadlines.clone();
+    let past_cache = state.past_deadline.clone();
     tokio::task::spawn_blocking(move || {
         let now = crate::decisions::now();
         let ids: Vec<String> = list.iter().map(|v| v.id.clone()).collect();
@@ -154,9 +156,12 @@ async fn decided(
             .collect();
         watched.sort_by(|a, b| pakiti_decisions::priority::fix_first(&a.0, &b.0));
         watched.truncate(metrics::MAX_WATCHED);
+        let past_deadline = past_cache
+            .get(|| crate::decisions::past_deadline(&*store, &deadlines, &ann, &excepted, now))?;
         Ok::<_, pakiti_store::StoreError>(metrics::Decided {
             excepted: excepted.counts,
             watched: watched.into_iter().map(|(_, w)| w).collect(),
+            past_deadline: Some(past_deadline),
         })
     })
     .await

@@ -33,6 +33,8 @@ pub struct AppState {
     pub fleet_list: Arc<crate::fleet_list::FleetList>,
     /// What operators decided (`[decisions] file`).
     pub decisions: Arc<crate::decisions::Book>,
+    /// Findings past their deadline per host, as last computed.
+    pub past_deadline: Arc<crate::decisions::Recent<std::collections::HashMap<i64, [u32; 5]>>>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             matcher: Arc::default(),
             fleet_list: Arc::default(),
             decisions: Arc::default(),
+            past_deadline: Arc::default(),
             instance: format!(
                 "{}-{}-{}",
                 std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -11,6 +11,7 @@ mod process;
 
 use std::path::Path;
 
+use pakiti_decisions::Date;
 use pakiti_report::*;
 use process::{get, import, push, start_logged, wait_for, AGGREGATOR};
 
@@ -64,7 +65,7 @@ const KEV: &str = r#"{
   "count": 2,
   "vulnerabilities": [
     {"cveID": "CVE-2026-10001", "vendorProject": "OpenSSL", "product": "OpenSSL", "vulnerabilityName": "written for this test",
-     "dateAdded": "2026-11-27", "shortDescription": "-", "requiredAction": "-", "dueDate": "2026-12-11",
+     "dateAdded": "2026-11-27", "shortDescription": "-", "requiredAction": "-", "dueDate": "DUE",
      "knownRansomwareCampaignUse": "Unknown", "notes": "", "cwes": []},
     {"cveID": "CVE-2019-0001", "vendorProject": "x", "product": "y", "vulnerabilityName": "not in this fleet",
      "dateAdded": "2021-11-03", "shortDescription": "-", "requiredAction": "-", "dueDate": "2022-05-03",
@@ -80,7 +81,7 @@ vulnerability = "CVE-2026-10001"
 state = "accepted_risk"
 reason = "the TLS endpoint is internal"
 owner = "alice@example.org"
-expires = "2026-12-20"
+expires = "EXPIRES"
 site = "SiteA"
 
 [[tag]]
@@ -112,12 +113,34 @@ fn listed<'a>(list: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("{id} is not listed: {list}"))
 }
 
-fn set_clock(file: &Path, t: &str) {
-    std::fs::write(file, t).unwrap();
+fn set_clock(file: &Path, t: std::time::SystemTime) {
+    std::fs::write(file, humantime::format_rfc3339_seconds(t).to_string()).unwrap();
+}
+
+/// The days of this test, counted from today (the reports carry today's
+/// times: when the hosts first reported their fixes).
+struct Days {
+    today: Date,
+}
+
+impl Days {
+    fn day(&self, n: i64) -> Date {
+        Date::from_days(self.today.days_since_epoch() + n)
+    }
+    fn at(&self, n: i64) -> std::time::SystemTime {
+        self.day(n).start()
+    }
 }
 
 #[test]
 fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
+    let days = Days {
+        today: Date::of(std::time::SystemTime::now()),
+    };
+    // KEV: due in two days; the accepted risk: until the tenth day.
+    let (due, expires) = (days.day(2).to_string(), days.day(10).to_string());
+    let kev_text = KEV.replace("DUE", &due);
+    let decisions_text = DECISIONS.replace("EXPIRES", &expires);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("pakiti.db");
     let out = import(&db, &[Path::new(ARCH)]);
@@ -131,7 +154,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
         dir.path().join("known_exploited_vulnerabilities.json"),
         dir.path().join("epss_scores-2026-12-01.csv.gz"),
     );
-    std::fs::write(&kev, KEV).unwrap();
+    std::fs::write(&kev, &kev_text).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, EPSS.as_bytes()).unwrap();
     std::fs::write(&epss, gz.finish().unwrap()).unwrap();
@@ -148,7 +171,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     );
     assert!(!stdout.contains("rematched"), "{stdout}");
     // A damaged catalog changes nothing, and says which entry.
-    std::fs::write(&kev, KEV.replace("\"2026-12-11\"", "\"2026-12-32\"")).unwrap();
+    std::fs::write(&kev, KEV.replace("DUE", "2026-12-32")).unwrap();
     let out = import(&db, &[&kev]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -158,7 +181,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     );
 
     let decisions = dir.path().join("decisions.toml");
-    std::fs::write(&decisions, DECISIONS).unwrap();
+    std::fs::write(&decisions, &decisions_text).unwrap();
     let config = dir.path().join("aggregator.toml");
     std::fs::write(
         &config,
@@ -169,7 +192,9 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     )
     .unwrap();
     let clock = dir.path().join("clock");
-    set_clock(&clock, "2026-12-10T00:00:00Z");
+    // Three days on: KEV's due day has passed, the 7 days of an
+    // important fix have not.
+    set_clock(&clock, days.at(3));
     let clock_path = clock.display().to_string();
     let env = [("PAKITI_AGGREGATOR_TEST_CLOCK", clock_path.as_str())];
     let (_server, base) = start_logged(&db, &config, &env, std::process::Stdio::null());
@@ -195,7 +220,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     let v = listed(&list, "CVE-2026-10001");
     assert_eq!(
         (v["kev"].clone(), v["kev_due"].clone(), v["epss"].clone()),
-        (true.into(), "2026-12-11".into(), 0.41.into()),
+        (true.into(), due.clone().into(), 0.41.into()),
         "{v}"
     );
     assert_eq!(
@@ -206,7 +231,8 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     assert_eq!(v["exceptions"][0]["state"], "accepted_risk", "{v}");
     assert_eq!(v["exceptions"][0]["scope"], "site SiteA", "{v}");
     assert_eq!(
-        v["deadline"], "2026-12-12T00:00:00Z",
+        v["deadline"],
+        humantime::format_rfc3339_seconds(days.at(3)).to_string(),
         "through the due day: {v}"
     );
     let tagged = listed(&list, "CVE-2026-10003");
@@ -265,8 +291,9 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     // Its deadline: the earlier of KEV's due day and 7 days (important)
     // from when the host first reported the fix installable.
     let reported = humantime::parse_rfc3339(f["first_seen"].as_str().unwrap()).unwrap();
-    let due = humantime::parse_rfc3339("2026-12-12T00:00:00Z").unwrap();
-    let expected = due.min(reported + std::time::Duration::from_secs(7 * 86_400));
+    let expected = days
+        .at(3)
+        .min(reported + std::time::Duration::from_secs(7 * 86_400));
     assert_eq!(
         (f["deadline"].clone(), f["past_deadline"].clone()),
         (
@@ -280,7 +307,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     // The page shows it too.
     let page = text(&base, "/vulnerabilities/CVE-2026-10001");
     assert!(
-        page.contains("Known exploited (CISA KEV), due 2026-12-11")
+        page.contains(&format!("Known exploited (CISA KEV), due {due}"))
             && page.contains("the TLS endpoint is internal"),
         "{page}"
     );
@@ -298,6 +325,31 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
         (Some(1.0), Some(2.0)),
         "{fed}"
     );
+    // Past deadline: KEV's due day has passed for SiteB's host; SiteA's
+    // finding is excepted.
+    let past = |fed: &str, host: &str, site: &str| {
+        sample(fed, &format!("pakiti_vulnerabilities_past_deadline{{host=\"{host}\",site=\"{site}\",severity=\"important\"}}"))
+    };
+    assert_eq!(
+        (
+            past(&fed, "arch-01", "SiteA"),
+            past(&fed, "arch-02", "SiteB")
+        ),
+        (Some(0.0), Some(1.0)),
+        "{fed}"
+    );
+    // Eight days on, the 7 days of the other important fix have passed too.
+    set_clock(&clock, days.at(8) + std::time::Duration::from_secs(3600));
+    let fed = text(&base, "/federate");
+    assert_eq!(
+        (
+            past(&fed, "arch-01", "SiteA"),
+            past(&fed, "arch-02", "SiteB")
+        ),
+        (Some(1.0), Some(2.0)),
+        "{fed}"
+    );
+    set_clock(&clock, days.at(3));
     assert_eq!(sample(&fed, "pakiti_vulnerability_exposed_hosts{id=\"CVE-2026-10001\",severity=\"important\",kev=\"true\"}"), Some(1.0), "{fed}");
     assert_eq!(sample(&fed, "pakiti_vulnerability_exposed_hosts{id=\"CVE-2026-10003\",severity=\"moderate\",kev=\"false\"}"), Some(2.0), "{fed}");
     assert!(
@@ -316,15 +368,15 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
             "pakiti_exceptions_expiring{state=\"accepted_risk\"}"
         ),
         Some(0.0),
-        "it ends on the 21st, more than 7 days after the 10th: {metrics}"
+        "it ends after the tenth day, more than 7 days after the third: {metrics}"
     );
     assert_eq!(
         sample(&metrics, "pakiti_aggregator_decisions_file_ok"),
         Some(1.0)
     );
 
-    // Ten days later it ends within the week; after its last day, it is gone.
-    set_clock(&clock, "2026-12-20T23:59:59Z");
+    // On its last day it ends within the week; after it, it is gone.
+    set_clock(&clock, days.at(11) - std::time::Duration::from_secs(1));
     let metrics = text(&base, "/metrics");
     assert_eq!(
         sample(
@@ -334,7 +386,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
         Some(1.0),
         "{metrics}"
     );
-    set_clock(&clock, "2026-12-21T00:00:00Z");
+    set_clock(&clock, days.at(11));
     let v = listed(&get(&base, "/api/v1/vulnerabilities"), "CVE-2026-10001").clone();
     assert_eq!(
         (
@@ -352,6 +404,11 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
         "back open: {fed}"
     );
     assert_eq!(
+        past(&fed, "arch-01", "SiteA"),
+        Some(2.0),
+        "past deadline, no longer excepted: {fed}"
+    );
+    assert_eq!(
         sample(
             &text(&base, "/metrics"),
             "pakiti_exceptions{state=\"accepted_risk\"}"
@@ -362,7 +419,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     // The file changes: a false positive for one host is taken.
     std::fs::write(
         &decisions,
-        format!("{DECISIONS}\n[[exception]]\nvulnerability = \"CVE-2026-10003\"\nstate = \"false_positive\"\nreason = \"vim is never run\"\nowner = \"carol\"\nhost = \"arch-02\"\n"),
+        format!("{decisions_text}\n[[exception]]\nvulnerability = \"CVE-2026-10003\"\nstate = \"false_positive\"\nreason = \"vim is never run\"\nowner = \"carol\"\nhost = \"arch-02\"\n"),
     )
     .unwrap();
     let list = wait_for(
@@ -381,7 +438,7 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     // A broken file keeps what was in force, and says so.
     std::fs::write(
         &decisions,
-        DECISIONS.replace("owner = \"alice@example.org\"", ""),
+        decisions_text.replace("owner = \"alice@example.org\"", ""),
     )
     .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

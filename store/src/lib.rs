@@ -53,6 +53,20 @@ pub use shared::Shared;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use vulns::{FeedStatus, Score};
 
+/// An open finding as deadlines see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenFinding {
+    pub host_id: i64,
+    pub id: String,
+    pub package: String,
+    pub arch: String,
+    pub severity: Severity,
+    pub fix_available: bool,
+    /// When the host first reported the candidate of the package's pending
+    /// update (the fix installable), when it can install one.
+    pub fix_since: Option<SystemTime>,
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -649,6 +663,11 @@ pub trait Store: Send + Sync {
     fn host_findings(&self, id: i64) -> Result<Vec<StoredFinding>, StoreError>;
     /// Every vulnerability some host is exposed to now, by id.
     fn fleet_vulnerabilities(&self) -> Result<Vec<FleetVulnerability>, StoreError>;
+    /// Every open, counted finding of the fleet (not an installed kernel
+    /// that does not run), given to `each` as it is read, with when the
+    /// host first reported the pending update that fixes it (for
+    /// deadlines).
+    fn each_open_finding(&self, each: &mut dyn FnMut(OpenFinding)) -> Result<(), StoreError>;
     /// The open findings of vulnerability `id` by host name, site, package
     /// and arch, at most `limit` after `after` (that order's key: host name,
     /// site or "", package, arch), with the counts over all of them.

@@ -1201,6 +1201,13 @@ impl Store for PgStore {
         crate::postgres_findings::fleet(&mut self.conn()?.client)
     }
 
+    fn each_open_finding(
+        &self,
+        each: &mut dyn FnMut(crate::OpenFinding),
+    ) -> Result<(), StoreError> {
+        crate::postgres_findings::each_open(&mut self.conn()?.client, each)
+    }
+
     fn exposed_hosts(
         &self,
         id: &str,

@@ -298,3 +298,28 @@ pub(crate) fn prune(tx: &mut Transaction<'_>, before: i64) -> R<u64> {
         &[&before],
     )?)
 }
+
+pub(crate) fn each_open(
+    c: &mut impl GenericClient,
+    each: &mut dyn FnMut(crate::OpenFinding),
+) -> R<()> {
+    use postgres::fallible_iterator::FallibleIterator as _;
+    let mut tx = c.transaction()?;
+    let mut rows = tx.query_raw("SELECT f.host_id, f.id, f.package, f.arch, f.severity, f.fix_available, CASE WHEN f.fix_available THEN p.candidate_first_seen END \
+         FROM vuln_findings f LEFT JOIN pending_updates p ON p.host_id = f.host_id AND p.name = f.package AND p.arch = f.arch \
+         WHERE f.resolved_at IS NULL AND (f.kernel IS NULL OR f.kernel <> 'not_running')", std::iter::empty::<&str>())?;
+    while let Some(r) = rows.next()? {
+        let severity: String = r.try_get(4)?;
+        each(crate::OpenFinding {
+            host_id: r.try_get(0)?,
+            id: r.try_get(1)?,
+            package: r.try_get(2)?,
+            arch: r.try_get(3)?,
+            severity: severity.parse().unwrap_or(pakiti_report::Severity::Unknown),
+            fix_available: r.try_get(5)?,
+            fix_since: r.try_get::<_, Option<i64>>(6)?.map(crate::from_millis),
+        });
+    }
+    drop(rows);
+    Ok(tx.commit()?)
+}

@@ -1362,6 +1362,13 @@ impl Store for SqliteStore {
         self.read(crate::sqlite_findings::fleet)
     }
 
+    fn each_open_finding(
+        &self,
+        each: &mut dyn FnMut(crate::OpenFinding),
+    ) -> Result<(), StoreError> {
+        self.read(|c| crate::sqlite_findings::each_open(c, each))
+    }
+
     fn exposed_hosts(
         &self,
         id: &str,

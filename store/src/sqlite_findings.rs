@@ -311,3 +311,28 @@ pub(crate) fn prune(tx: &Transaction, before: i64) -> rusqlite::Result<usize> {
     tx.prepare_cached("DELETE FROM vuln_findings WHERE resolved_at < ?1")?
         .execute([before])
 }
+
+pub(crate) fn each_open(
+    c: &Connection,
+    each: &mut dyn FnMut(crate::OpenFinding),
+) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare_cached("SELECT f.host_id, f.id, f.package, f.arch, f.severity, f.fix_available, CASE WHEN f.fix_available THEN p.candidate_first_seen END \
+         FROM vuln_findings f LEFT JOIN pending_updates p ON p.host_id = f.host_id AND p.name = f.package AND p.arch = f.arch \
+         WHERE f.resolved_at IS NULL AND (f.kernel IS NULL OR f.kernel <> 'not_running')")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let severity: String = r.get(4)?;
+        each(crate::OpenFinding {
+            host_id: r.get(0)?,
+            id: r.get(1)?,
+            package: r.get(2)?,
+            arch: r.get(3)?,
+            severity: severity
+                .parse()
+                .map_err(|_| damaged(format!("severity {severity:?}")))?,
+            fix_available: r.get(5)?,
+            fix_since: r.get::<_, Option<i64>>(6)?.map(crate::from_millis),
+        });
+    }
+    Ok(())
+}

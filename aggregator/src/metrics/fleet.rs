@@ -297,6 +297,9 @@ pub struct Decided {
     /// The watch set: KEV-listed and tagged vulnerabilities some host is
     /// exposed to (at most [`MAX_WATCHED`]).
     pub watched: Vec<Watched>,
+    /// Per host id: open findings past their deadline, by severity in
+    /// `Severity::ALL` order (`None`: not known, no series).
+    pub past_deadline: Option<std::collections::HashMap<i64, [u32; 5]>>,
 }
 
 /// One vulnerability of the watch set.
@@ -351,6 +354,7 @@ fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary], decided: &
         "gauge",
         "Open vulnerabilities of the host's installed packages in the loaded feeds, by severity and whether the host's own candidate versions fix them now (fix: available, unavailable); installed kernels that do not run and findings an exception covers are not counted. No series for a host no feed covers: unknown, not none.",
     );
+    past_deadline_family(m, hosts, decided);
     for h in hosts {
         let Some(stored) = &h.vulnerabilities else {
             continue;
@@ -369,6 +373,34 @@ fn vulnerability_families(m: &mut Exposition, hosts: &[&HostSummary], decided: &
                     *n as f64,
                 );
             }
+        }
+    }
+}
+
+fn past_deadline_family(m: &mut Exposition, hosts: &[&HostSummary], decided: &Decided) {
+    let Some(past) = &decided.past_deadline else {
+        return;
+    };
+    m.family(
+        "pakiti_vulnerabilities_past_deadline",
+        "gauge",
+        "Open vulnerability findings of the host past their deadline (per severity and tag, counted from when the host first reported the fix installable; a KEV entry's due date), by severity; those an exception covers are not counted. No series for a host no feed covers.",
+    );
+    for h in hosts {
+        if h.vulnerabilities.is_none() {
+            continue;
+        }
+        let counts = past.get(&h.id).copied().unwrap_or_default();
+        for (s, n) in Severity::ALL.iter().zip(counts) {
+            m.sample(
+                "pakiti_vulnerabilities_past_deadline",
+                &[
+                    ("host", &h.hostname),
+                    ("site", &site_of(h)),
+                    ("severity", s.as_str()),
+                ],
+                f64::from(n),
+            );
         }
     }
 }

@@ -334,3 +334,52 @@ pub fn findings_of_many_hosts_are_written_together_each_by_its_own_rule(s: &dyn 
         .unwrap();
     assert_eq!(gone.resolved_at, Some(t(60)));
 }
+
+pub fn open_findings_stream_with_when_their_fix_became_installable(s: &dyn Store) {
+    let mut a = with_inventory("a", A, &[("openssl", "1.0-1"), ("curl", "1.0-1")]);
+    let mut u = update("openssl", "1.0-2", Some(Severity::Important));
+    u.installed_version = "1.0-1".into();
+    a.inventory.updates = vec![u];
+    s.ingest(&a, Source::Push, t(40)).unwrap();
+    let ia = s.host_id(&a).unwrap().expect("host a");
+    let basis = s.matching_input(ia).unwrap().unwrap().basis;
+    let ssl = finding("CVE-2024-0001", "openssl", Severity::Important, true);
+    let curl = finding("CVE-2024-0002", "curl", Severity::Low, false);
+    let mut kernel = finding(
+        "CVE-2024-0003",
+        "linux-image-6.1.0-17-amd64",
+        Severity::Critical,
+        false,
+    );
+    kernel.kernel = KernelRole::NotRunning;
+    assert!(s
+        .put_findings(ia, &basis, Some(&[ssl, curl, kernel]), t(100))
+        .unwrap());
+    let mut got = Vec::new();
+    s.each_open_finding(&mut |f| got.push(f)).unwrap();
+    got.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(
+        got,
+        vec![
+            pakiti_store::OpenFinding {
+                host_id: ia,
+                id: "CVE-2024-0001".into(),
+                package: "openssl".into(),
+                arch: "amd64".into(),
+                severity: Severity::Important,
+                fix_available: true,
+                fix_since: Some(t(40)),
+            },
+            pakiti_store::OpenFinding {
+                host_id: ia,
+                id: "CVE-2024-0002".into(),
+                package: "curl".into(),
+                arch: "amd64".into(),
+                severity: Severity::Low,
+                fix_available: false,
+                fix_since: None,
+            },
+        ],
+        "the kernel that does not run is not counted"
+    );
+}
