@@ -211,10 +211,37 @@ tests.append({'interval': '1h', 'input_series': [
     {'eval_time': '25h', 'alertname': 'PakitiHostSecurityFixesNeedEntitlement', 'exp_alerts': [
         alert('PakitiHostSecurityFixesNeedEntitlement', {'host': 'web-02', 'site': 'SiteA', 'instance': 'agg:10151', 'job': 'pakiti-federate'})]}]})
 
+# 12. decisions: past deadline per host, a KEV vulnerability in the fleet, exceptions ending, a broken file
+fed = lambda name, labels, values: {'series': name + '{' + ','.join(f'{k}="{v}"' for k, v in labels.items()) + ',job="pakiti-federate"}', 'values': values}
+agg = lambda name, labels, values: {'series': name + '{' + ','.join(f'{k}="{v}"' for k, v in dict(labels, instance='agg:10151', job='pakiti-aggregator').items()) + '}', 'values': values}
+tests.append({'interval': '1m', 'input_series': [
+    fed('pakiti_vulnerabilities_past_deadline', {'host': 'web-01', 'site': 'SiteA', 'severity': 'important'}, '0x10 2x30'),
+    fed('pakiti_vulnerabilities_past_deadline', {'host': 'web-02', 'site': 'SiteA', 'severity': 'important'}, '0x40'),
+    fed('pakiti_vulnerability_exposed_hosts', {'id': 'CVE-2024-3094', 'severity': 'critical', 'kev': 'true'}, '0x10 3x30'),
+    fed('pakiti_vulnerability_exposed_hosts', {'id': 'CVE-2026-0001', 'severity': 'important', 'kev': 'false'}, '5x40'),
+    agg('pakiti_exceptions_expiring', {'state': 'accepted_risk'}, '0x10 1x30'),
+    agg('pakiti_exceptions_expiring', {'state': 'mitigated'}, '0x40'),
+    agg('pakiti_aggregator_decisions_file_ok', {}, '1x10 0x30')],
+  'alert_rule_test': [
+    {'eval_time': '5m', 'alertname': 'PakitiVulnerabilitiesPastDeadline', 'exp_alerts': []},
+    {'eval_time': '15m', 'alertname': 'PakitiVulnerabilitiesPastDeadline', 'exp_alerts': [
+        alert('PakitiVulnerabilitiesPastDeadline', {'host': 'web-01', 'site': 'SiteA', 'vulnerability_severity': 'important'}) | {'exp_annotations': {k: v.replace('{{ $value }}', '2') for k, v in alert('PakitiVulnerabilitiesPastDeadline', {'host': 'web-01', 'site': 'SiteA', 'vulnerability_severity': 'important'})['exp_annotations'].items()}}]},
+    {'eval_time': '5m', 'alertname': 'PakitiKnownExploitedVulnerabilityInFleet', 'exp_alerts': []},
+    {'eval_time': '15m', 'alertname': 'PakitiKnownExploitedVulnerabilityInFleet', 'exp_alerts': [
+        {'exp_labels': dict(R['PakitiKnownExploitedVulnerabilityInFleet']['labels'], id='CVE-2024-3094', vulnerability_severity='critical'),
+         'exp_annotations': {k: render(v, {'id': 'CVE-2024-3094', 'vulnerability_severity': 'critical'}, None).replace('{{ $value }}', '3') for k, v in R['PakitiKnownExploitedVulnerabilityInFleet']['annotations'].items()}}]},
+    {'eval_time': '5m', 'alertname': 'PakitiExceptionsExpiring', 'exp_alerts': []},
+    {'eval_time': '15m', 'alertname': 'PakitiExceptionsExpiring', 'exp_alerts': [
+        {'exp_labels': dict(R['PakitiExceptionsExpiring']['labels'], instance='agg:10151', state='accepted_risk'),
+         'exp_annotations': {k: render(v, {'instance': 'agg:10151', 'state': 'accepted_risk'}, None).replace('{{ $value }}', '1') for k, v in R['PakitiExceptionsExpiring']['annotations'].items()}}]},
+    {'eval_time': '14m', 'alertname': 'PakitiDecisionsFileBroken', 'exp_alerts': []},
+    {'eval_time': '17m', 'alertname': 'PakitiDecisionsFileBroken', 'exp_alerts': [
+        alert('PakitiDecisionsFileBroken', {'instance': 'agg:10151', 'job': 'pakiti-aggregator'})]}]})
+
 covered = {t['alertname'] for tt in tests for t in tt['alert_rule_test']}
 assert covered == set(R), set(R) - covered
 slow = tests[0:1] + tests[2:3] + tests[6:9] + tests[10:11]   # days: evaluated hourly
-fast = tests[1:2] + tests[3:6] + tests[9:10]
+fast = tests[1:2] + tests[3:6] + tests[9:10] + tests[-1:]
 for name, tt, every in [('pakiti.rules.test.yml', fast, '1m'), ('pakiti.deadlines.test.yml', slow, '1h')]:
     doc = {'rule_files': ['pakiti.rules.yml'], 'evaluation_interval': every, 'tests': tt}
     header = f"# promtool test rules alerts/{name}\n# With the other test file, every alert of pakiti.rules.yml firing and staying silent;\n# annotations are checked word for word, so a template naming a missing label fails.\n"

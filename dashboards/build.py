@@ -145,6 +145,20 @@ def fleet():
     L.add(stat("Vulnerabilities unknown", f"count(pakiti_vulnerability_coverage{{{sel}}} == 0) or vector(0)",
                thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
                description="Hosts no loaded vulnerability feed covers (their release, or no inventory): not clean, unknown."), 6, 4)
+    L.add(stat("Hosts past a deadline", f"count(sum by (host, site) (pakiti_vulnerabilities_past_deadline{{{sel}}}) > 0) or vector(0)",
+               thresholds=red_above(1),
+               description="Hosts with open findings past their deadline ([decisions.deadlines] per severity and tag, counted from when the host first reported the fix installable; a KEV entry's due date). Findings an exception covers are not counted."), 4, 4)
+    L.add(stat("Known exploited (KEV) in the fleet", 'count(pakiti_vulnerability_exposed_hosts{kev="true"} > 0) or vector(0)',
+               thresholds=red_above(1),
+               description="Vulnerabilities in CISA's Known Exploited Vulnerabilities catalog that some host is exposed to (those exceptions cover not counted): fix these first."), 4, 4)
+    L.add(stat("Exceptions ending within 7 days", "sum(pakiti_exceptions_expiring) or vector(0)",
+               thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
+               description="Operators' decisions (accepted risk, false positive, mitigated) that end within a week: their findings then count as open again."), 4, 4)
+    L.add(table("Watched vulnerabilities (KEV and tagged): hosts exposed",
+                [target("sort_desc(pakiti_vulnerability_exposed_hosts)", instant=True, table=True)],
+                transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True},
+                                                                   "renameByName": {"Value": "hosts"}}}],
+                description="The watch set of /federate: KEV-listed and tagged vulnerabilities (at most 1000), hosts exposed without an exception."), 12, 8)
     L.add(timeseries("Open vulnerabilities in the fleet, by severity",
                      [target(f"sum by (severity) (pakiti_vulnerabilities{{{sel}}})", "{{severity}}")],
                      description="Findings of installed packages in the loaded feeds (running kernel only), summed over the hosts they cover."), 12, 4)

@@ -76,6 +76,29 @@ struct Stack {
     _procs: Vec<Proc>,
     prometheus: String,
     exporter_instance: String,
+    /// What Alertmanager delivered to the webhook receivers.
+    delivered: common::webhook::Received,
+    /// The aggregator's decisions file (reloaded every second).
+    decisions: std::path::PathBuf,
+}
+
+/// CISA's catalog, in its shape: the synthetic Debian host's openssl
+/// vulnerability is known to be exploited and overdue.
+const KEV: &str = r#"{"title": "CISA Catalog of Known Exploited Vulnerabilities", "catalogVersion": "2026.12.01",
+ "dateReleased": "2026-12-01T15:00:00.000Z", "count": 1, "vulnerabilities": [
+ {"cveID": "CVE-2024-5535", "vendorProject": "OpenSSL", "product": "OpenSSL", "vulnerabilityName": "written for this test",
+  "dateAdded": "2026-01-02", "shortDescription": "-", "requiredAction": "-", "dueDate": "2026-01-23",
+  "knownRansomwareCampaignUse": "Unknown", "notes": "", "cwes": []}]}"#;
+
+/// The decisions file at first: a tag, and an exception ending in 3 days
+/// (so every decisions series exists).
+fn decisions_file() -> String {
+    let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(3 * 86_400);
+    let day = humantime::format_rfc3339_seconds(soon).to_string()[..10].to_string();
+    format!(
+        "[[tag]]\nvulnerability = \"CVE-2024-5535\"\nname = \"incident-2026-11\"\nreason = \"seen in the incident\"\n\n\
+         [[exception]]\nvulnerability = \"CVE-2024-0001\"\nstate = \"accepted_risk\"\nreason = \"not reachable\"\nowner = \"alice\"\nexpires = \"{day}\"\n"
+    )
 }
 
 fn try_query(prom: &str, expr: &str) -> Option<Value> {
@@ -95,7 +118,7 @@ fn query(prom: &str, expr: &str) -> Value {
 fn stack() -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (ep, ap, pp) = (free_port(), free_port(), free_port());
+    let (ep, ap, pp, amp) = (free_port(), free_port(), free_port(), free_port());
     let exporter_cfg = d.join("exporter.toml");
     std::fs::write(
         &exporter_cfg,
@@ -137,14 +160,18 @@ fn stack() -> Stack {
              [[client]]\nname = \"pusher\"\ntoken_sha256 = \"{}\"\nsites = [\"*\"]\nrole = \"relay\"\n\
              [scrape]\ninterval = \"2s\"\n[[scrape.static]]\ntargets = [\"127.0.0.1:{ep}\"]\nsite = \"SiteLocal\"\n\
              [[upstream]]\nurl = \"http://127.0.0.1:{ap}\"\nsend = \"stats\"\ninterval = \"1s\"\ntoken_file = \"{token}\"\n\
-             [[upstream]]\nurl = \"http://127.0.0.1:{}\"\nsend = \"stats\"\ninterval = \"1s\"\ntoken_file = \"{token}\"\n",
+             [[upstream]]\nurl = \"http://127.0.0.1:{}\"\nsend = \"stats\"\ninterval = \"1s\"\ntoken_file = \"{token}\"\n\
+             [decisions]\nfile = \"{decisions}\"\ncheck_every = \"1s\"\n",
             sha("server-token"),
             sha("pusher-token"),
             free_port(),
-            token = d.join("upstream.token").display()
+            token = d.join("upstream.token").display(),
+            decisions = d.join("decisions.toml").display()
         ),
     )
     .unwrap();
+    std::fs::write(d.join("decisions.toml"), decisions_file()).unwrap();
+    std::fs::write(d.join("known_exploited_vulnerabilities.json"), KEV).unwrap();
     // A vulnerability feed, as an operator imports it: its metrics exist.
     let imported = Command::new(bin("pakiti-aggregator"))
         .args(["--config.file", agg_cfg.to_str().unwrap()])
@@ -153,6 +180,9 @@ fn stack() -> Stack {
             "feeds",
             "import",
             &format!("{ROOT}/vulns/fixtures/debian-tracker.json"),
+            d.join("known_exploited_vulnerabilities.json")
+                .to_str()
+                .unwrap(),
         ])
         .output()
         .unwrap();
@@ -214,11 +244,37 @@ fn stack() -> Stack {
             .ok()?;
         (!v["hosts"].as_array()?.is_empty()).then_some(())
     });
+    // Alertmanager with the shipped example's routes, its receivers this
+    // test's webhook, its waits shortened.
+    let (hook, delivered) = common::webhook::receiver();
+    let am_cfg = d.join("alertmanager.yml");
+    std::fs::write(
+        &am_cfg,
+        std::fs::read_to_string(format!("{ROOT}/config/alertmanager.yml"))
+            .unwrap()
+            .replace("http://alerts.example.org", &hook)
+            .replace("group_wait: 30s", "group_wait: 1s")
+            .replace("group_interval: 5m", "group_interval: 1s")
+            .replace("group_interval: 24h", "group_interval: 1s"),
+    )
+    .unwrap();
+    let alertmanager = Proc(
+        Command::new("prometheus-alertmanager")
+            .args(["--config.file", am_cfg.to_str().unwrap()])
+            .args(["--storage.path", d.join("am").to_str().unwrap()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{amp}")])
+            .args(["--cluster.listen-address", ""])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus-alertmanager (Debian package prometheus-alertmanager)"),
+    );
     let prom_cfg = d.join("prometheus.yml");
     std::fs::write(
         &prom_cfg,
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {ROOT}/alerts/pakiti.rules.yml\nscrape_configs:\n\
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {ROOT}/alerts/pakiti.rules.yml\n\
+             alerting:\n  alertmanagers:\n  - static_configs:\n    - targets: ['127.0.0.1:{amp}']\nscrape_configs:\n\
              - job_name: pakiti-exporter\n  static_configs:\n  - targets: ['127.0.0.1:{ep}']\n\
              - job_name: pakiti-federate\n  honor_labels: true\n  metrics_path: /federate\n  params:\n    'match[]': ['{{__name__=~\"pakiti_.+\"}}']\n  static_configs:\n  - targets: ['127.0.0.1:{ap}']\n\
              - job_name: pakiti-aggregator\n  static_configs:\n  - targets: ['127.0.0.1:{ap}']\n"
@@ -262,10 +318,12 @@ fn stack() -> Stack {
         (!v["data"]["result"].as_array()?.is_empty()).then_some(())
     });
     Stack {
+        decisions: d.join("decisions.toml"),
         _dir: dir,
-        _procs: vec![prometheus, aggregator, exporter],
+        _procs: vec![prometheus, alertmanager, aggregator, exporter],
         prometheus: prom,
         exporter_instance: format!("127.0.0.1:{ep}"),
+        delivered,
     }
 }
 
@@ -506,6 +564,18 @@ fn example_configurations_are_accepted_by_their_programs() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // alertmanager.yml: amtool, as Alertmanager reads it.
+    let out = Command::new("amtool")
+        .args(["check-config", &format!("{ROOT}/config/alertmanager.yml")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // exporter.toml: the exporter collects with it.
     let out = Command::new(bin("pakiti-exporter"))
         .args([
@@ -588,4 +658,95 @@ fn example_configurations_are_accepted_by_their_programs() {
         let text = std::fs::read_to_string(format!("{ROOT}/config/grafana/{f}")).unwrap();
         assert!(text.contains("apiVersion: 1"), "{f}");
     }
+}
+
+/// The alerts Alertmanager delivered to `path`, as (status, labels, summary).
+fn delivered_to(s: &Stack, path: &str, alertname: &str) -> Vec<(String, Value, String)> {
+    s.delivered
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == path)
+        .flat_map(|(_, body)| body["alerts"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["labels"]["alertname"] == alertname)
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap_or("").to_string(),
+                a["labels"].clone(),
+                a["annotations"]["summary"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Alerts that reach a person: Debian's Prometheus evaluates the shipped
+/// rules against the real aggregator, Debian's Alertmanager routes them by
+/// the shipped example (critical pages; a host's alerts by site) to the
+/// webhook receivers; an exception recorded in the decisions file makes the
+/// KEV alert resolve.
+#[test]
+fn alerts_reach_a_person_through_alertmanager() {
+    let s = stack();
+    // A known exploited vulnerability in the fleet pages.
+    let kev = wait_for("the KEV alert at the pager", 90, || {
+        let got = delivered_to(
+            &s,
+            "/pakiti/pager",
+            "PakitiKnownExploitedVulnerabilityInFleet",
+        );
+        got.into_iter().find(|(status, _, _)| status == "firing")
+    });
+    assert_eq!(kev.1["id"], "CVE-2024-5535", "{:?}", kev);
+    assert_eq!(kev.1["severity"], "critical");
+    assert_eq!(kev.1["vulnerability_severity"], "low");
+    assert_eq!(
+        kev.2,
+        "CVE-2024-5535, known to be exploited (CISA KEV), is on 1 hosts"
+    );
+    // The host's findings past KEV's due date reach the team (its site has no
+    // route of its own), with host, site and severity.
+    let past = wait_for("the past-deadline alert at the team", 90, || {
+        delivered_to(&s, "/pakiti/team", "PakitiVulnerabilitiesPastDeadline")
+            .into_iter()
+            .find(|(status, l, _)| status == "firing" && l["host"] == "synthetic-deb")
+    });
+    assert_eq!(
+        (past.1["site"].clone(), past.1["severity"].clone()),
+        ("SiteS".into(), "warning".into()),
+        "{past:?}"
+    );
+    assert_eq!(
+        past.2,
+        "synthetic-deb: 2 low vulnerabilities past their deadline"
+    );
+    assert!(
+        delivered_to(&s, "/pakiti/pager", "PakitiVulnerabilitiesPastDeadline").is_empty(),
+        "a warning does not page"
+    );
+    // An accepted risk for the whole fleet: the KEV alert goes quiet.
+    let day = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(30 * 86_400),
+    )
+    .to_string();
+    std::fs::write(
+        &s.decisions,
+        format!(
+            "{}\n[[exception]]\nvulnerability = \"CVE-2024-5535\"\nstate = \"accepted_risk\"\nreason = \"only a test host\"\nowner = \"alice\"\nexpires = \"{}\"\n",
+            decisions_file(),
+            &day[..10]
+        ),
+    )
+    .unwrap();
+    wait_for("the KEV alert resolved at the pager", 90, || {
+        delivered_to(
+            &s,
+            "/pakiti/pager",
+            "PakitiKnownExploitedVulnerabilityInFleet",
+        )
+        .into_iter()
+        .find(|(status, _, _)| status == "resolved")
+    });
 }

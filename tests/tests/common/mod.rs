@@ -6,6 +6,7 @@
 pub mod browser;
 pub mod pages_fleet;
 pub mod proxy;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::Child;
