@@ -3,6 +3,7 @@
 //! (here) and PostgreSQL implement the same contract.
 
 mod affected;
+mod decisions;
 mod delta;
 mod diff;
 mod findings;
@@ -41,6 +42,7 @@ pub struct FindingsWrite<'a> {
 }
 
 pub use affected::{AffectedCount, AffectedKey};
+pub use decisions::{AuditEntry, StoredDecision};
 pub use findings::{
     digest as findings_digest, ExposedHost, ExposedKey, ExposedPage, FleetVulnerability,
     MatchingInput, StoredFinding, VulnCounts,
@@ -606,6 +608,25 @@ pub trait Store: Send + Sync {
     /// The priorities published for these vulnerability ids, one [`Score`]
     /// per id that has any (the feeds' rows joined), in id order.
     fn scores(&self, ids: &[String]) -> Result<Vec<Score>, StoreError>;
+    /// The decisions recorded in the web UI, by id.
+    fn decisions(&self) -> Result<Vec<StoredDecision>, StoreError>;
+    /// Records a decision and its audit entry (`added`), in one
+    /// transaction; returns its id.
+    fn add_decision(
+        &self,
+        kind: &str,
+        vulnerability: &str,
+        body: &str,
+        who: &str,
+        at: SystemTime,
+    ) -> Result<i64, StoreError>;
+    /// Removes decision `id` and records its audit entry (`removed`), in one
+    /// transaction; `false` when there is no such decision.
+    fn remove_decision(&self, id: i64, who: &str, at: SystemTime) -> Result<bool, StoreError>;
+    /// Appends audit entries (the decisions file's changes).
+    fn audit_decisions(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    /// The audit log, oldest first: of one vulnerability, or all.
+    fn decision_audit(&self, vulnerability: Option<&str>) -> Result<Vec<AuditEntry>, StoreError>;
     /// Every feed imported, by name.
     fn feeds(&self) -> Result<Vec<FeedStatus>, StoreError>;
     /// The records of `release` for these source packages.

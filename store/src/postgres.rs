@@ -59,6 +59,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0013_held_security.sql"),
     ),
     (14, include_str!("../migrations/postgres/0014_scores.sql")),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_decisions.sql"),
+    ),
 ];
 
 /// Pool and timeout settings.
@@ -1116,6 +1120,56 @@ impl Store for PgStore {
     fn scores(&self, ids: &[String]) -> Result<Vec<crate::Score>, StoreError> {
         let mut c = self.conn()?;
         crate::postgres_vulns::scores(&mut c.client, ids).map_err(db)
+    }
+
+    fn decisions(&self) -> Result<Vec<crate::StoredDecision>, StoreError> {
+        crate::postgres_vulns::decisions(&mut self.conn()?.client).map_err(db)
+    }
+
+    fn add_decision(
+        &self,
+        kind: &str,
+        vulnerability: &str,
+        body: &str,
+        who: &str,
+        at: SystemTime,
+    ) -> Result<i64, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let id = crate::postgres_vulns::add_decision(
+            &mut tx,
+            kind,
+            vulnerability,
+            body,
+            who,
+            millis(at),
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(id)
+    }
+
+    fn remove_decision(&self, id: i64, who: &str, at: SystemTime) -> Result<bool, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        let found =
+            crate::postgres_vulns::remove_decision(&mut tx, id, who, millis(at)).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(found)
+    }
+
+    fn audit_decisions(&self, entries: &[crate::AuditEntry]) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(db)?;
+        crate::postgres_vulns::audit(&mut tx, entries).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn decision_audit(
+        &self,
+        vulnerability: Option<&str>,
+    ) -> Result<Vec<crate::AuditEntry>, StoreError> {
+        crate::postgres_vulns::audit_log(&mut self.conn()?.client, vulnerability).map_err(db)
     }
 
     fn vulnerability_records(

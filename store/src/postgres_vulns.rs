@@ -166,3 +166,103 @@ pub(crate) fn scores(
     }
     Ok(crate::vulns::merged(out))
 }
+
+pub(crate) fn decisions(
+    c: &mut impl GenericClient,
+) -> Result<Vec<crate::StoredDecision>, postgres::Error> {
+    c.query(
+        "SELECT id, kind, vulnerability, body, created_at, created_by FROM decisions ORDER BY id",
+        &[],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(crate::StoredDecision {
+            id: r.try_get(0)?,
+            kind: r.try_get(1)?,
+            vulnerability: r.try_get(2)?,
+            body: r.try_get(3)?,
+            created_at: from_millis(r.try_get(4)?),
+            created_by: r.try_get(5)?,
+        })
+    })
+    .collect()
+}
+
+pub(crate) fn add_decision(
+    tx: &mut Transaction<'_>,
+    kind: &str,
+    vulnerability: &str,
+    body: &str,
+    who: &str,
+    at: i64,
+) -> Result<i64, postgres::Error> {
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO decisions (kind, vulnerability, body, created_at, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&kind, &vulnerability, &body, &at, &who],
+        )?
+        .try_get(0)?;
+    tx.execute(
+        "INSERT INTO decision_audit (at, who, action, kind, vulnerability, before, after) VALUES ($1, $2, 'added', $3, $4, NULL, $5)",
+        &[&at, &who, &kind, &vulnerability, &body],
+    )?;
+    Ok(id)
+}
+
+pub(crate) fn remove_decision(
+    tx: &mut Transaction<'_>,
+    id: i64,
+    who: &str,
+    at: i64,
+) -> Result<bool, postgres::Error> {
+    let Some(row) = tx.query_opt(
+        "DELETE FROM decisions WHERE id = $1 RETURNING kind, vulnerability, body",
+        &[&id],
+    )?
+    else {
+        return Ok(false);
+    };
+    let (kind, vulnerability, body): (String, String, String) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    tx.execute(
+        "INSERT INTO decision_audit (at, who, action, kind, vulnerability, before, after) VALUES ($1, $2, 'removed', $3, $4, $5, NULL)",
+        &[&at, &who, &kind, &vulnerability, &body],
+    )?;
+    Ok(true)
+}
+
+pub(crate) fn audit(
+    tx: &mut Transaction<'_>,
+    entries: &[crate::AuditEntry],
+) -> Result<(), postgres::Error> {
+    for e in entries {
+        tx.execute(
+            "INSERT INTO decision_audit (at, who, action, kind, vulnerability, before, after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&millis(e.at), &e.who, &e.action, &e.kind, &e.vulnerability, &e.before, &e.after],
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn audit_log(
+    c: &mut impl GenericClient,
+    vulnerability: Option<&str>,
+) -> Result<Vec<crate::AuditEntry>, postgres::Error> {
+    c.query(
+        "SELECT at, who, action, kind, vulnerability, before, after FROM decision_audit WHERE $1::text IS NULL OR vulnerability = $1 ORDER BY seq",
+        &[&vulnerability],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(crate::AuditEntry {
+            at: from_millis(r.try_get(0)?),
+            who: r.try_get(1)?,
+            action: r.try_get(2)?,
+            kind: r.try_get(3)?,
+            vulnerability: r.try_get(4)?,
+            before: r.try_get(5)?,
+            after: r.try_get(6)?,
+        })
+    })
+    .collect()
+}

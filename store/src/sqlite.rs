@@ -56,6 +56,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/sqlite/0014_held_security.sql"),
     ),
     (15, include_str!("../migrations/sqlite/0015_scores.sql")),
+    (16, include_str!("../migrations/sqlite/0016_decisions.sql")),
 ];
 
 /// Most jobs committed in one transaction.
@@ -1251,6 +1252,79 @@ impl Store for SqliteStore {
 
     fn scores(&self, ids: &[String]) -> Result<Vec<crate::Score>, StoreError> {
         self.read(|c| crate::sqlite_vulns::scores(c, ids))
+    }
+
+    fn decisions(&self) -> Result<Vec<crate::StoredDecision>, StoreError> {
+        self.read(crate::sqlite_vulns::decisions)
+    }
+
+    fn add_decision(
+        &self,
+        kind: &str,
+        vulnerability: &str,
+        body: &str,
+        who: &str,
+        at: SystemTime,
+    ) -> Result<i64, StoreError> {
+        let id = std::sync::Arc::new(std::sync::Mutex::new(0i64));
+        let out = id.clone();
+        let (kind, vulnerability, body, who) = (
+            kind.to_string(),
+            vulnerability.to_string(),
+            body.to_string(),
+            who.to_string(),
+        );
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| {
+                let n = crate::sqlite_vulns::add_decision(
+                    tx,
+                    &kind,
+                    &vulnerability,
+                    &body,
+                    &who,
+                    millis(at),
+                )?;
+                if let Ok(mut o) = out.lock() {
+                    *o = n;
+                }
+                Ok(())
+            }),
+            reply,
+        })?;
+        let n = *id
+            .lock()
+            .map_err(|_| StoreError::Unavailable("the writer's answer was lost".into()))?;
+        Ok(n)
+    }
+
+    fn remove_decision(&self, id: i64, who: &str, at: SystemTime) -> Result<bool, StoreError> {
+        let found = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let out = found.clone();
+        let who = who.to_string();
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| {
+                let f = crate::sqlite_vulns::remove_decision(tx, id, &who, millis(at))?;
+                out.store(f, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }),
+            reply,
+        })?;
+        Ok(found.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn audit_decisions(&self, entries: &[crate::AuditEntry]) -> Result<(), StoreError> {
+        let entries = std::sync::Arc::new(entries.to_vec());
+        self.submit(|reply| Job::Exec {
+            run: Box::new(move |tx| crate::sqlite_vulns::audit(tx, &entries)),
+            reply,
+        })
+    }
+
+    fn decision_audit(
+        &self,
+        vulnerability: Option<&str>,
+    ) -> Result<Vec<crate::AuditEntry>, StoreError> {
+        self.read(|c| crate::sqlite_vulns::audit_log(c, vulnerability))
     }
 
     fn vulnerability_records(

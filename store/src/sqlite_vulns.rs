@@ -168,3 +168,107 @@ pub(crate) fn scores(c: &Connection, ids: &[String]) -> rusqlite::Result<Vec<cra
     }
     Ok(crate::vulns::merged(rows))
 }
+
+pub(crate) fn decisions(c: &Connection) -> rusqlite::Result<Vec<crate::StoredDecision>> {
+    c.prepare_cached(
+        "SELECT id, kind, vulnerability, body, created_at, created_by FROM decisions ORDER BY id",
+    )?
+    .query_map([], |r| {
+        Ok(crate::StoredDecision {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            vulnerability: r.get(2)?,
+            body: r.get(3)?,
+            created_at: from_millis(r.get(4)?),
+            created_by: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+pub(crate) fn add_decision(
+    tx: &Transaction,
+    kind: &str,
+    vulnerability: &str,
+    body: &str,
+    who: &str,
+    at: i64,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO decisions (kind, vulnerability, body, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![kind, vulnerability, body, at, who],
+    )?;
+    let id = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO decision_audit (at, who, action, kind, vulnerability, before, after) VALUES (?1, ?2, 'added', ?3, ?4, NULL, ?5)",
+        params![at, who, kind, vulnerability, body],
+    )?;
+    Ok(id)
+}
+
+pub(crate) fn remove_decision(
+    tx: &Transaction,
+    id: i64,
+    who: &str,
+    at: i64,
+) -> rusqlite::Result<bool> {
+    let row: Option<(String, String, String)> = tx
+        .query_row(
+            "SELECT kind, vulnerability, body FROM decisions WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    let Some((kind, vulnerability, body)) = row else {
+        return Ok(false);
+    };
+    tx.execute("DELETE FROM decisions WHERE id = ?1", [id])?;
+    tx.execute(
+        "INSERT INTO decision_audit (at, who, action, kind, vulnerability, before, after) VALUES (?1, ?2, 'removed', ?3, ?4, ?5, NULL)",
+        params![at, who, kind, vulnerability, body],
+    )?;
+    Ok(true)
+}
+
+pub(crate) fn audit(tx: &Transaction, entries: &[crate::AuditEntry]) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO decision_audit (at, who, action, kind, vulnerability, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for e in entries {
+        insert.execute(params![
+            millis(e.at),
+            e.who,
+            e.action,
+            e.kind,
+            e.vulnerability,
+            e.before,
+            e.after
+        ])?;
+    }
+    Ok(())
+}
+
+pub(crate) fn audit_log(
+    c: &Connection,
+    vulnerability: Option<&str>,
+) -> rusqlite::Result<Vec<crate::AuditEntry>> {
+    c.prepare_cached(
+        "SELECT at, who, action, kind, vulnerability, before, after FROM decision_audit WHERE ?1 IS NULL OR vulnerability = ?1 ORDER BY seq",
+    )?
+    .query_map([vulnerability], |r| {
+        Ok(crate::AuditEntry {
+            at: from_millis(r.get(0)?),
+            who: r.get(1)?,
+            action: r.get(2)?,
+            kind: r.get(3)?,
+            vulnerability: r.get(4)?,
+            before: r.get(5)?,
+            after: r.get(6)?,
+        })
+    })?
+    .collect()
+}

@@ -96,3 +96,80 @@ pub fn priorities_join_their_feeds_and_each_import_replaces_its_own(s: &dyn Stor
     );
     assert_eq!(s.scores(&[]).unwrap(), vec![]);
 }
+
+pub fn decisions_are_kept_and_every_change_is_audited(s: &dyn Store) {
+    use pakiti_store::AuditEntry;
+    assert_eq!(s.decisions().unwrap(), vec![]);
+    let body = r#"{"state":"accepted_risk","reason":"internal","owner":"alice","expires":"2027-01-31","site":"SiteA"}"#;
+    let id = s
+        .add_decision("exception", "CVE-2024-3094", body, "alice", t(100))
+        .unwrap();
+    let tag = s
+        .add_decision(
+            "tag",
+            "CVE-2024-3094",
+            r#"{"name":"incident","reason":"r"}"#,
+            "bob",
+            t(110),
+        )
+        .unwrap();
+    assert_ne!(id, tag);
+    let d = s.decisions().unwrap();
+    assert_eq!(d.len(), 2);
+    assert_eq!(
+        (
+            d[0].id,
+            d[0].kind.as_str(),
+            d[0].body.as_str(),
+            d[0].created_by.as_str(),
+            d[0].created_at
+        ),
+        (id, "exception", body, "alice", t(100))
+    );
+    assert!(s.remove_decision(id, "carol", t(200)).unwrap());
+    assert!(
+        !s.remove_decision(id, "carol", t(201)).unwrap(),
+        "gone already"
+    );
+    s.audit_decisions(&[AuditEntry {
+        at: t(300),
+        who: "decisions file".into(),
+        action: "added".into(),
+        kind: "tag".into(),
+        vulnerability: "CVE-2021-44228".into(),
+        before: None,
+        after: Some("{}".into()),
+    }])
+    .unwrap();
+    let log = s.decision_audit(Some("CVE-2024-3094")).unwrap();
+    let lines: Vec<_> = log
+        .iter()
+        .map(|e| {
+            (
+                e.who.as_str(),
+                e.action.as_str(),
+                e.kind.as_str(),
+                e.before.is_some(),
+                e.after.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("alice", "added", "exception", false, true),
+            ("bob", "added", "tag", false, true),
+            ("carol", "removed", "exception", true, false)
+        ]
+    );
+    assert_eq!(log[2].before.as_deref(), Some(body));
+    assert_eq!(s.decision_audit(None).unwrap().len(), 4);
+    assert_eq!(
+        s.decisions()
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [tag]
+    );
+}
