@@ -29,6 +29,16 @@ pub fn app(state: AppState) -> Router {
         .route("/cves/{id}", get(affected::cve))
         .route("/vulnerabilities", get(crate::exposure::page_list))
         .route("/vulnerabilities/{id}", get(crate::exposure::page_one))
+        .route(
+            "/vulnerabilities/{id}/exceptions",
+            post(crate::decide::add_exception),
+        )
+        .route("/vulnerabilities/{id}/tags", post(crate::decide::add_tag))
+        .route(
+            "/vulnerabilities/{id}/decisions/{n}/remove",
+            post(crate::decide::remove),
+        )
+        .route("/vulnerabilities/{id}/audit", get(crate::decide::audit))
         .route("/api/v1/vulnerabilities", get(crate::exposure::api_list))
         .route(
             "/api/v1/vulnerabilities/{id}",
@@ -179,7 +189,14 @@ async fn own_metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .ok()
         .and_then(Result::ok);
     let format = scrape::format_of(&headers);
-    let exceptions = crate::decisions::counts(&state.decisions, crate::decisions::now());
+    let (store, book) = (state.store.clone(), state.decisions.clone());
+    let exceptions = tokio::task::spawn_blocking(move || {
+        crate::decisions::counts(&*store, &book, crate::decisions::now())
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_default();
     let text = state.health.render(
         format,
         by_state,

@@ -169,6 +169,11 @@ pub struct WebSection {
     /// servers that scrape without credentials) or `access`: behind `access`
     /// like the pages.
     pub federate: Option<String>,
+    /// Who may record decisions in the web UI (the operator role): user names
+    /// of `basic` or `proxy`, certificate subjects of `cert`. Everyone else
+    /// who passes `access` only reads (the viewer role).
+    #[serde(default)]
+    pub operators: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -279,6 +284,8 @@ pub struct Settings {
     pub decisions_file: Option<(PathBuf, Duration)>,
     /// `[decisions.deadlines]`, checked.
     pub deadlines: pakiti_decisions::Deadlines,
+    /// `[web] operators`: who may record decisions in the web UI.
+    pub operators: Vec<String>,
 }
 
 /// What a downstream aggregator sends upstream.
@@ -403,6 +410,33 @@ pub struct Scrape {
 
 pub fn load(path: Option<&Path>) -> anyhow::Result<File> {
     pakiti_service::config::load_toml(path, DEFAULT_CONFIG_FILE)
+}
+
+/// `[web] operators`: each needs an identity `[web] access` gives (a user
+/// of basic or proxy, a certificate subject of cert).
+fn operators(f: &File) -> anyhow::Result<Vec<String>> {
+    let ops = f.web.operators.clone();
+    if ops.is_empty() {
+        return Ok(ops);
+    }
+    match f.web.access.as_deref() {
+        Some("basic") => {
+            for o in &ops {
+                if !f.web.users.contains_key(o) {
+                    bail!("web.operators: {o:?} is not one of web.users");
+                }
+            }
+        }
+        Some("cert") => {
+            for o in &ops {
+                pakiti_httpserver::dn::DistinguishedName::parse(o)
+                    .map_err(|e| anyhow::anyhow!("web.operators: {o:?} is not a certificate subject: {e}"))?;
+            }
+        }
+        Some("proxy") => {}
+        _ => bail!("web.operators needs web.access = \"basic\", \"cert\" or \"proxy\": an operator must be identified"),
+    }
+    Ok(ops)
 }
 
 fn positive(field: &str, value: Option<&str>, default: &str) -> anyhow::Result<Duration> {
@@ -683,6 +717,7 @@ impl Settings {
                 None => None,
             },
             deadlines: deadlines(&f.decisions.deadlines)?,
+            operators: operators(f)?,
             web_access: web_access(f)?,
             federate_behind_access: match f.web.federate.as_deref() {
                 None | Some("open") => false,

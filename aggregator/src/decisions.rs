@@ -122,13 +122,162 @@ impl Book {
     }
 }
 
+/// A decision recorded in the web UI, read.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub id: i64,
+    pub created_by: String,
+    pub created_at: SystemTime,
+    pub exception: Option<Exception>,
+    pub tag: Option<Tag>,
+}
+
+/// The decisions in force: the file's and those recorded in the web UI.
+pub struct Effective {
+    pub decisions: Decisions,
+    pub recorded: Vec<Recorded>,
+}
+
+/// The file's decisions and the web UI's, together. Blocking (reads the
+/// store); a recorded decision that does not read (it was checked when
+/// recorded) is logged and left out.
+pub fn effective(store: &dyn Store, book: &Book) -> Result<Effective, StoreError> {
+    let mut decisions = book.current().decisions.clone();
+    let mut recorded = Vec::new();
+    for d in store.decisions()? {
+        let body: Value = match serde_json::from_str(&d.body) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(id = d.id, error = %e, "a recorded decision does not read; left out");
+                continue;
+            }
+        };
+        let mut r = Recorded {
+            id: d.id,
+            created_by: d.created_by.clone(),
+            created_at: d.created_at,
+            exception: None,
+            tag: None,
+        };
+        match d.kind.as_str() {
+            "exception" => match pakiti_decisions::file::exception_from_json(&body) {
+                Ok(e) => {
+                    decisions.exceptions.push(e.clone());
+                    r.exception = Some(e);
+                }
+                Err(e) => {
+                    tracing::error!(id = d.id, error = %e, "a recorded exception does not read; left out")
+                }
+            },
+            "tag" => match pakiti_decisions::file::tag_from_json(&body) {
+                Ok(t) => {
+                    decisions.tags.push(t.clone());
+                    r.tag = Some(t);
+                }
+                Err(e) => {
+                    tracing::error!(id = d.id, error = %e, "a recorded tag does not read; left out")
+                }
+            },
+            other => tracing::error!(
+                id = d.id,
+                kind = other,
+                "a recorded decision of an unknown kind; left out"
+            ),
+        }
+        recorded.push(r);
+    }
+    Ok(Effective {
+        decisions,
+        recorded,
+    })
+}
+
+/// What changed between two versions of the decisions file, as audit
+/// entries (a changed entry is one removed and one added).
+pub fn file_changes(
+    old: &Decisions,
+    new: &Decisions,
+    at: SystemTime,
+) -> Vec<pakiti_store::AuditEntry> {
+    let entry =
+        |action: &str, kind: &str, id: &str, before: Option<Value>, after: Option<Value>| {
+            pakiti_store::AuditEntry {
+                at,
+                who: "decisions file".into(),
+                action: action.into(),
+                kind: kind.into(),
+                vulnerability: id.into(),
+                before: before.map(|v| v.to_string()),
+                after: after.map(|v| v.to_string()),
+            }
+        };
+    let mut out = Vec::new();
+    for e in old
+        .exceptions
+        .iter()
+        .filter(|e| !new.exceptions.contains(e))
+    {
+        out.push(entry(
+            "removed",
+            "exception",
+            &e.vulnerability,
+            Some(pakiti_decisions::file::exception_json(e)),
+            None,
+        ));
+    }
+    for e in new
+        .exceptions
+        .iter()
+        .filter(|e| !old.exceptions.contains(e))
+    {
+        out.push(entry(
+            "added",
+            "exception",
+            &e.vulnerability,
+            None,
+            Some(pakiti_decisions::file::exception_json(e)),
+        ));
+    }
+    for t in old.tags.iter().filter(|t| !new.tags.contains(t)) {
+        out.push(entry(
+            "removed",
+            "tag",
+            &t.vulnerability,
+            Some(pakiti_decisions::file::tag_json(t)),
+            None,
+        ));
+    }
+    for t in new.tags.iter().filter(|t| !old.tags.contains(t)) {
+        out.push(entry(
+            "added",
+            "tag",
+            &t.vulnerability,
+            None,
+            Some(pakiti_decisions::file::tag_json(t)),
+        ));
+    }
+    out
+}
+
 /// Looks at the decisions file every `every`, for ever.
-pub async fn watch(book: Arc<Book>, every: Duration) {
+pub async fn watch(book: Arc<Book>, store: Arc<dyn Store>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
+        let before = book.current().decisions.clone();
         match book.reload() {
             None => {}
-            Some(Ok(n)) => tracing::info!(entries = n, "decisions file reloaded"),
+            Some(Ok(n)) => {
+                tracing::info!(entries = n, "decisions file reloaded");
+                let changes = file_changes(&before, &book.current().decisions, now());
+                let store = store.clone();
+                let written =
+                    tokio::task::spawn_blocking(move || store.audit_decisions(&changes)).await;
+                if !matches!(written, Ok(Ok(()))) {
+                    tracing::error!(
+                        "the decisions file's changes could not be written to the audit log"
+                    );
+                }
+            }
             Some(Err(e)) => {
                 tracing::error!(error = %e, "the decisions file does not read; the previous decisions stay in force")
             }
@@ -208,7 +357,8 @@ pub fn annotations(
     ids: &[String],
     now: SystemTime,
 ) -> Result<HashMap<String, Annotation>, StoreError> {
-    let loaded = book.current();
+    let all = effective(store, book)?;
+    let loaded = &all;
     let mut out: HashMap<String, Annotation> = HashMap::new();
     for s in store.scores(ids)? {
         let id = s.id.clone();
@@ -282,7 +432,7 @@ pub fn excepted(
     hosts: &[HostSummary],
     now: SystemTime,
 ) -> Result<Excepted, StoreError> {
-    let loaded = book.current();
+    let loaded = effective(store, book)?;
     let active: Vec<&Exception> = loaded
         .decisions
         .exceptions
@@ -293,9 +443,17 @@ pub fn excepted(
     if active.is_empty() {
         return Ok(out);
     }
-    let by_name: HashMap<(&str, &str), &HostSummary> = hosts
+    let mut by_name: HashMap<(String, String), HostSummary> = hosts
         .iter()
-        .map(|h| ((h.hostname.as_str(), h.site.as_deref().unwrap_or("")), h))
+        .map(|h| {
+            (
+                (
+                    h.hostname.clone(),
+                    h.site.as_deref().unwrap_or("").to_string(),
+                ),
+                h.clone(),
+            )
+        })
         .collect();
     let mut releases: HashMap<i64, (Vec<String>, Option<pakiti_versions::Scheme>)> = HashMap::new();
     let ids: std::collections::BTreeSet<&str> =
@@ -312,9 +470,14 @@ pub fn excepted(
         loop {
             let page = store.exposed_hosts(id, after.as_ref(), 1000)?;
             for row in &page.rows {
-                let Some(h) =
-                    by_name.get(&(row.hostname.as_str(), row.site.as_deref().unwrap_or("")))
-                else {
+                let key = (row.hostname.clone(), row.site.clone().unwrap_or_default());
+                if !by_name.contains_key(&key) {
+                    // Newer than the fleet copy: read from the store.
+                    if let Some(d) = store.host(&row.hostname, row.site.as_deref())? {
+                        by_name.insert(key.clone(), d.summary);
+                    }
+                }
+                let Some(h) = by_name.get(&key) else {
                     continue;
                 };
                 let (chain, scheme) = releases.entry(h.id).or_insert_with(|| host_releases(h));
@@ -351,8 +514,13 @@ pub fn excepted(
 
 /// Exceptions in force by state, those ending within 7 days, and whether the
 /// file reads, for `/metrics`.
-pub fn counts(book: &Book, now: SystemTime) -> crate::metrics::ExceptionCounts {
-    let loaded = book.current();
+pub fn counts(
+    store: &dyn Store,
+    book: &Book,
+    now: SystemTime,
+) -> Result<crate::metrics::ExceptionCounts, StoreError> {
+    let file_error = book.current().error.is_some();
+    let loaded = effective(store, book)?;
     let week = now + Duration::from_secs(7 * 86_400);
     let count = |soon: bool| {
         pakiti_decisions::State::ALL
@@ -369,11 +537,11 @@ pub fn counts(book: &Book, now: SystemTime) -> crate::metrics::ExceptionCounts {
             })
             .collect()
     };
-    crate::metrics::ExceptionCounts {
+    Ok(crate::metrics::ExceptionCounts {
         in_force: count(false),
         expiring: count(true),
-        file_ok: book.file.as_ref().map(|_| loaded.error.is_none()),
-    }
+        file_ok: book.file.as_ref().map(|_| !file_error),
+    })
 }
 
 /// Per host id, its open findings past their deadline by severity (in

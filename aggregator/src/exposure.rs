@@ -484,9 +484,11 @@ pub(crate) async fn api_one(
 
 pub(crate) async fn page_one(
     State(state): State<AppState>,
+    viewer: Option<axum::Extension<crate::web::Viewer>>,
     Path(id): Path<String>,
     q: QueryResult<OneQuery>,
 ) -> Result<Response, ApiError> {
+    let viewer = viewer.map(|axum::Extension(v)| v).unwrap_or_default();
     let q = query(q)?;
     if q.limit.is_some() {
         return Err(error(StatusCode::BAD_REQUEST, "limit applies to the API"));
@@ -532,6 +534,28 @@ pub(crate) async fn page_one(
         v
     };
     let j = one_json(&id, &one, None);
+    let (book, key) = (state.decisions.clone(), id.clone());
+    let (recorded, audit) = blocking(&state, move |s| {
+        let recorded: Vec<Value> = crate::decisions::effective(s, &book)?
+            .recorded
+            .into_iter()
+            .filter_map(|r| {
+                let (kind, what) = match (&r.exception, &r.tag) {
+                    (Some(e), _) if e.vulnerability == key => ("exception", crate::decisions::exception_json(e)),
+                    (_, Some(t)) if t.vulnerability == key => ("tag", crate::decisions::tag_json(t)),
+                    _ => return None,
+                };
+                Some(json!({"id": r.id, "kind": kind, "what": what, "by": r.created_by, "at": iso(Some(r.created_at))}))
+            })
+            .collect();
+        Ok((recorded, crate::decide::audit_of(s, &key)?))
+    })
+    .await?;
+    let csrf = viewer
+        .user
+        .as_deref()
+        .filter(|_| viewer.operator)
+        .map(|u| crate::decide::token(&state, u));
     Ok(render(
         &state,
         "vulnerability.html",
@@ -548,6 +572,12 @@ pub(crate) async fn page_one(
             epss_percentile => j["epss_percentile"].clone(),
             tags => j["tags"].clone(),
             exceptions => j["exceptions"].clone(),
+            recorded,
+            audit,
+            operator => viewer.operator,
+            user => viewer.user,
+            csrf,
+            today => pakiti_decisions::Date::of(crate::decisions::now()).to_string(),
             first => q.after.is_some().then(|| path.clone()),
             next => one.next.as_deref().map(|c| next_url(&path, c, "")),
             id,

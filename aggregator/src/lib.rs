@@ -5,6 +5,7 @@ pub mod app;
 mod bounded;
 pub mod config;
 pub mod covered;
+pub mod decide;
 pub mod decisions;
 pub mod export;
 pub mod exposure;

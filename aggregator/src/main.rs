@@ -255,6 +255,7 @@ async fn serve(
     if let Some((_, every)) = settings.decisions_file.clone() {
         tokio::spawn(pakiti_aggregator::decisions::watch(
             state.decisions.clone(),
+            state.store.clone(),
             every,
         ));
     }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub fleet_list: Arc<crate::fleet_list::FleetList>,
     /// What operators decided (`[decisions] file`).
     pub decisions: Arc<crate::decisions::Book>,
+    /// The key of the decision forms' tokens (see `decide.rs`).
+    pub csrf_secret: Arc<[u8; 32]>,
     /// Findings past their deadline per host, as last computed.
     pub past_deadline: Arc<crate::decisions::Recent<std::collections::HashMap<i64, [u32; 5]>>>,
 }
@@ -52,6 +54,7 @@ impl AppState {
             fleet_list: Arc::default(),
             decisions: Arc::default(),
             past_deadline: Arc::default(),
+            csrf_secret: Arc::new(crate::decide::new_secret()),
             instance: format!(
                 "{}-{}-{}",
                 std::fs::read_to_string("/proc/sys/kernel/hostname")

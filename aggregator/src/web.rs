@@ -70,16 +70,30 @@ pub fn templates() -> Environment<'static> {
     env
 }
 
-/// Enforces `[web] access` on the pages and the hosts API. Wrong or missing
-/// credentials get 401 and nothing else.
-pub async fn access(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Who is asking, as `[web] access` identified them (a request extension
+/// the access check adds; none: access is open or closed).
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    /// The user name (basic, proxy) or certificate subject (cert).
+    pub user: Option<String>,
+    /// Listed in `[web] operators`: may record decisions.
+    pub operator: bool,
+}
+
+/// Enforces `[web] access` on the pages and the hosts API, and tells the
+/// handlers who is asking ([`Viewer`]). Wrong or missing credentials get
+/// 401 and nothing else.
+pub async fn access(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let denied = |status: StatusCode, msg: &str| (status, format!("{msg}\n")).into_response();
-    match &*state.web_access {
-        WebAccess::Open => next.run(req).await,
-        WebAccess::Closed => denied(
-            StatusCode::FORBIDDEN,
-            "The web pages are closed: this aggregator listens beyond loopback and [web] access is not configured.",
-        ),
+    let operators = &state.settings.operators;
+    let viewer = match &*state.web_access {
+        WebAccess::Open => Viewer::default(),
+        WebAccess::Closed => {
+            return denied(
+                StatusCode::FORBIDDEN,
+                "The web pages are closed: this aggregator listens beyond loopback and [web] access is not configured.",
+            )
+        }
         WebAccess::Basic(auth) => {
             let header = req
                 .headers()
@@ -87,27 +101,30 @@ pub async fn access(State(state): State<AppState>, req: Request, next: Next) -> 
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let auth = auth.clone();
-            let ok = tokio::task::spawn_blocking(move || auth.check(header.as_deref()))
+            let checked = header.clone();
+            let ok = tokio::task::spawn_blocking(move || auth.check(checked.as_deref()))
                 .await
                 .unwrap_or(false);
-            if ok {
-                next.run(req).await
-            } else {
+            if !ok {
                 let mut r = denied(StatusCode::UNAUTHORIZED, "Unauthorized");
                 r.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"pakiti\""));
-                r
+                return r;
+            }
+            let user = pakiti_httpserver::BasicAuth::user_of(header.as_deref());
+            Viewer {
+                operator: user.as_ref().is_some_and(|u| operators.contains(u)),
+                user,
             }
         }
         WebAccess::Cert(subjects) => {
-            let ok = req
-                .extensions()
-                .get::<Arc<PeerCertificate>>()
-                .is_some_and(|c| subjects.iter().any(|s| c.subject_matches(s)));
-            if ok {
-                next.run(req).await
-            } else {
-                denied(StatusCode::UNAUTHORIZED, "Unauthorized")
+            let cert = req.extensions().get::<Arc<PeerCertificate>>().cloned();
+            match cert {
+                Some(c) if subjects.iter().any(|s| c.subject_matches(s)) => Viewer {
+                    operator: operators.iter().any(|o| c.subject_matches(o)),
+                    user: Some(c.subject.clone()),
+                },
+                _ => return denied(StatusCode::UNAUTHORIZED, "Unauthorized"),
             }
         }
         WebAccess::Proxy { header, addresses } => {
@@ -115,14 +132,24 @@ pub async fn access(State(state): State<AppState>, req: Request, next: Next) -> 
                 .extensions()
                 .get::<ConnectInfo<std::net::SocketAddr>>()
                 .is_some_and(|ConnectInfo(a)| addresses.contains(&crate::config::canonical_ip(a.ip())));
-            let user = req.headers().get(header).and_then(|v| v.to_str().ok()).is_some_and(|u| !u.trim().is_empty());
-            if from_proxy && user {
-                next.run(req).await
-            } else {
-                denied(StatusCode::UNAUTHORIZED, "Unauthorized")
+            let user = req
+                .headers()
+                .get(header)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string);
+            match user {
+                Some(u) if from_proxy => Viewer {
+                    operator: operators.contains(&u),
+                    user: Some(u),
+                },
+                _ => return denied(StatusCode::UNAUTHORIZED, "Unauthorized"),
             }
         }
-    }
+    };
+    req.extensions_mut().insert(viewer);
+    next.run(req).await
 }
 
 /// A time as pages show it: an age, with the exact time for hovering.

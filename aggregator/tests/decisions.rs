@@ -435,6 +435,24 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
         },
     );
     assert_eq!(listed(&list, "CVE-2026-10003")["hosts"], 1);
+    // The file's change is in the audit log.
+    let audit = get(&base, "/vulnerabilities/CVE-2026-10003/audit");
+    let e = &audit["audit"][0];
+    assert_eq!(
+        (
+            e["who"].clone(),
+            e["action"].clone(),
+            e["kind"].clone(),
+            e["after"]["state"].clone()
+        ),
+        (
+            "decisions file".into(),
+            "added".into(),
+            "exception".into(),
+            "false_positive".into()
+        ),
+        "{audit}"
+    );
     // A broken file keeps what was in force, and says so.
     std::fs::write(
         &decisions,
@@ -472,5 +490,208 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     assert!(
         err.contains("exception 1 (CVE-2026-10001): missing field `owner`"),
         "{err}"
+    );
+}
+
+/// The web UI's decisions: operators only, each form with its token and
+/// from this site, checked as the file's entries are, in the audit log.
+#[test]
+fn operators_record_decisions_in_the_web_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pakiti.db");
+    assert!(import(&db, &[Path::new(ARCH)]).status.success());
+    let hash = bcrypt::hash("pw", 4).unwrap();
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        format!("[web]\naccess = \"basic\"\noperators = [\"alice\"]\n[web.users]\nalice = '{hash}'\nvictor = '{hash}'\n"),
+    )
+    .unwrap();
+    let (_server, base) = start_logged(&db, &config, &[], std::process::Stdio::null());
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (name, n, site) in [("arch-01", 1, "SiteA"), ("arch-02", 2, "SiteB")] {
+        let r = client
+            .post(format!("{base}/api/v1/reports"))
+            .header("content-type", "application/json")
+            .body(to_json(&arch_host(name, n, site)))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let as_user = |user: &str, path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .basic_auth(user, Some("pw"))
+            .send()
+            .unwrap()
+    };
+    let post = |user: &str, path: &str, form: &[(&str, &str)], origin: Option<&str>| {
+        let mut r = client
+            .post(format!("{base}{path}"))
+            .basic_auth(user, Some("pw"))
+            .form(form);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send().unwrap()
+    };
+    let page = as_user("alice", "/vulnerabilities/CVE-2026-10001")
+        .text()
+        .unwrap();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .map(|t| t[..64].to_string())
+        .unwrap_or_else(|| panic!("an operator gets the forms: {page}"));
+    let viewer_page = as_user("victor", "/vulnerabilities/CVE-2026-10001")
+        .text()
+        .unwrap();
+    assert!(
+        !viewer_page.contains("name=\"csrf\"") && viewer_page.contains("needs the operator role")
+    );
+    let until =
+        Date::from_days(Date::of(std::time::SystemTime::now()).days_since_epoch() + 10).to_string();
+    let good = [
+        ("csrf", token.as_str()),
+        ("state", "accepted_risk"),
+        ("expires", until.as_str()),
+        ("reason", "the TLS endpoint is internal"),
+        ("site", "SiteA"),
+    ];
+    let path = "/vulnerabilities/CVE-2026-10001/exceptions";
+    // Refused: a viewer (even with the operator's token), no token, another
+    // user's token, a form from another site; nothing recorded.
+    assert_eq!(post("victor", path, &good, None).status(), 403);
+    let mut no_token = good.to_vec();
+    no_token.retain(|(k, _)| *k != "csrf");
+    assert_eq!(post("alice", path, &no_token, None).status(), 403);
+    let mut wrong = good.to_vec();
+    wrong[0].1 = "00";
+    assert_eq!(post("alice", path, &wrong, None).status(), 403);
+    assert_eq!(
+        post("alice", path, &good, Some("http://evil.example")).status(),
+        403
+    );
+    // Checked as the file's entries are.
+    let mut no_date = good.to_vec();
+    no_date.retain(|(k, _)| *k != "expires");
+    let r = post("alice", path, &no_date, None);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("needs `expires`"));
+    let list = |user: &str| -> serde_json::Value {
+        as_user(user, "/api/v1/vulnerabilities").json().unwrap()
+    };
+    assert_eq!(
+        listed(&list("alice"), "CVE-2026-10001")["excepted_hosts"],
+        0
+    );
+    // Recorded: the page it came from, the open counts.
+    let r = post("alice", path, &good, Some(&base));
+    assert_eq!(r.status(), 303, "{}", r.text().unwrap_or_default());
+    let v = listed(&list("victor"), "CVE-2026-10001").clone();
+    assert_eq!(
+        (v["hosts"].clone(), v["excepted_hosts"].clone()),
+        (1.into(), 1.into()),
+        "{v}"
+    );
+    assert_eq!(
+        v["exceptions"][0]["owner"], "alice",
+        "the owner defaults to the operator: {v}"
+    );
+    let r = post(
+        "alice",
+        "/vulnerabilities/CVE-2026-10001/tags",
+        &[
+            ("csrf", &token),
+            ("name", "critical-for-us"),
+            ("reason", "payments"),
+        ],
+        None,
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        as_user("victor", "/api/v1/vulnerabilities?tag=critical-for-us")
+            .json::<serde_json::Value>()
+            .unwrap()["vulnerabilities"][0]["id"],
+        "CVE-2026-10001"
+    );
+    // Removed by its id; every change in the audit log, as JSON and CSV.
+    let page = as_user("alice", "/vulnerabilities/CVE-2026-10001")
+        .text()
+        .unwrap();
+    let remove = page
+        .split("action=\"/vulnerabilities/CVE-2026-10001/decisions/")
+        .nth(1)
+        .and_then(|t| t.split('/').next())
+        .unwrap_or_else(|| panic!("a remove button: {page}"))
+        .to_string();
+    let r = post(
+        "alice",
+        &format!("/vulnerabilities/CVE-2026-10001/decisions/{remove}/remove"),
+        &[("csrf", &token)],
+        None,
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        listed(&list("alice"), "CVE-2026-10001")["excepted_hosts"],
+        0
+    );
+    let audit: serde_json::Value = as_user("victor", "/vulnerabilities/CVE-2026-10001/audit")
+        .json()
+        .unwrap();
+    let lines: Vec<String> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["who"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["kind"].as_str().unwrap(),
+                e["before"].is_null()
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "alice added exception true",
+            "alice added tag true",
+            "alice removed exception false"
+        ],
+        "{audit}"
+    );
+    assert_eq!(
+        audit["audit"][2]["before"]["reason"],
+        "the TLS endpoint is internal"
+    );
+    let csv = as_user("victor", "/vulnerabilities/CVE-2026-10001/audit?format=csv")
+        .text()
+        .unwrap();
+    assert!(
+        csv.starts_with("at,who,action,kind,vulnerability,before,after\n")
+            && csv.lines().count() == 4,
+        "{csv}"
+    );
+    // Operators need an identity: without one, the setting is refused.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[web]\noperators = [\"alice\"]\n").unwrap();
+    let out = std::process::Command::new(AGGREGATOR)
+        .args([
+            "--config.file",
+            bad.to_str().unwrap(),
+            "--storage.url",
+            dir.path().join("x.db").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("web.operators needs web.access"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

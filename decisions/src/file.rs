@@ -131,6 +131,74 @@ pub fn parse(text: &str) -> Result<Decisions, String> {
     Ok(out)
 }
 
+/// One exception from its fields (the file's keys) as JSON, checked as the
+/// file's entries are (the web UI records them this way).
+pub fn exception_from_json(v: &serde_json::Value) -> Result<Exception, String> {
+    let t = toml::Value::try_from(without_nulls(v)).map_err(|e| e.to_string())?;
+    let e: RawException = t
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_string())?;
+    exception(e)
+}
+
+/// One tag from its fields as JSON, checked as the file's are.
+pub fn tag_from_json(v: &serde_json::Value) -> Result<Tag, String> {
+    let t = toml::Value::try_from(without_nulls(v)).map_err(|e| e.to_string())?;
+    let raw: RawTag = t
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_string())?;
+    tag(raw)
+}
+
+fn without_nulls(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => serde_json::Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// An exception's fields as JSON, in the file's keys (what the audit log
+/// keeps of it).
+pub fn exception_json(e: &Exception) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("vulnerability".into(), e.vulnerability.clone().into());
+    m.insert("state".into(), e.state.as_str().into());
+    m.insert("reason".into(), e.reason.clone().into());
+    m.insert("owner".into(), e.owner.clone().into());
+    if let Some(d) = e.expires {
+        m.insert("expires".into(), d.to_string().into());
+    }
+    for (k, v) in [
+        ("site", &e.scope.site),
+        ("host", &e.scope.host),
+        ("os", &e.scope.os),
+        ("package", &e.scope.package),
+        ("below_version", &e.scope.below_version),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), v.clone().into());
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+/// A tag's fields as JSON, in the file's keys.
+pub fn tag_json(t: &Tag) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("vulnerability".into(), t.vulnerability.clone().into());
+    m.insert("name".into(), t.name.clone().into());
+    m.insert("reason".into(), t.reason.clone().into());
+    if let Some(a) = &t.author {
+        m.insert("author".into(), a.clone().into());
+    }
+    serde_json::Value::Object(m)
+}
+
 fn entry_name(kind: &str, i: usize, v: &toml::Value) -> String {
     match v.get("vulnerability").and_then(toml::Value::as_str) {
         Some(id) => format!("{kind} {} ({id})", i + 1),
@@ -302,6 +370,28 @@ author = "alice"
             }]
         );
         assert_eq!(parse("").unwrap(), Decisions::default());
+    }
+
+    #[test]
+    fn an_entry_as_json_reads_back_the_same_and_is_checked_alike() {
+        let d = parse(GOOD).unwrap();
+        for e in &d.exceptions {
+            assert_eq!(&exception_from_json(&exception_json(e)).unwrap(), e);
+        }
+        assert_eq!(tag_from_json(&tag_json(&d.tags[0])).unwrap(), d.tags[0]);
+        let mut bad = exception_json(&d.exceptions[0]);
+        bad["expires"] = serde_json::Value::Null;
+        assert!(exception_from_json(&bad)
+            .unwrap_err()
+            .contains("needs `expires`"));
+        bad["expires"] = "2027-02-30".into();
+        assert!(exception_from_json(&bad)
+            .unwrap_err()
+            .contains("not a date"));
+        bad["sitee"] = "x".into();
+        assert!(exception_from_json(&bad)
+            .unwrap_err()
+            .contains("unknown field"));
     }
 
     #[test]

@@ -44,6 +44,21 @@ impl BasicAuth {
     }
 
     /// Checks an `Authorization` header value.
+    /// The user name a Basic `Authorization` header gives (not checked:
+    /// ask [`BasicAuth::check`] first).
+    pub fn user_of(header: Option<&str>) -> Option<String> {
+        use base64::Engine as _;
+        let (scheme, rest) = header?.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        Some(text.split_once(':')?.0.to_string())
+    }
+
     pub fn check(&self, header: Option<&str>) -> bool {
         use base64::Engine as _;
         // The scheme name is case-insensitive (RFC 9110, section 11.1).
