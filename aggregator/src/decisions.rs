@@ -416,6 +416,8 @@ pub fn host_releases(h: &HostSummary) -> (Vec<String>, Option<pakiti_versions::S
 pub struct Excepted {
     /// Per vulnerability: hosts whose every open finding of it is excepted.
     pub hosts: HashMap<String, u64>,
+    /// Of those, the hosts that can install a fix of it now.
+    pub fixable_hosts: HashMap<String, u64>,
     /// Per host id: its counted findings excepted, to leave its open counts.
     pub counts: HashMap<i64, VulnCounts>,
     /// Per exception state: findings covered.
@@ -464,8 +466,8 @@ pub fn excepted(
             .filter(|e| e.vulnerability == id)
             .map(|e| (*e).clone())
             .collect();
-        // host id → (all excepted so far)
-        let mut per_host: HashMap<i64, bool> = HashMap::new();
+        // host id → (all excepted so far, some fix installable)
+        let mut per_host: HashMap<i64, (bool, bool)> = HashMap::new();
         let mut after = None;
         loop {
             let page = store.exposed_hosts(id, after.as_ref(), 1000)?;
@@ -483,7 +485,8 @@ pub fn excepted(
                 let (chain, scheme) = releases.entry(h.id).or_insert_with(|| host_releases(h));
                 let f = &row.finding.finding;
                 let covering = exception::covering(&of_id, &target(h, chain, *scheme, f), now);
-                let all = per_host.entry(h.id).or_insert(true);
+                let (all, fixable) = per_host.entry(h.id).or_insert((true, false));
+                *fixable |= f.fix_available;
                 match covering {
                     Some(e) => {
                         *out.findings.entry(e.state.as_str()).or_default() += 1;
@@ -504,9 +507,11 @@ pub fn excepted(
                 _ => break,
             }
         }
-        let n = per_host.values().filter(|all| **all).count() as u64;
+        let n = per_host.values().filter(|(all, _)| *all).count() as u64;
         if n > 0 {
             out.hosts.insert(id.to_string(), n);
+            let fixable = per_host.values().filter(|(all, f)| *all && *f).count() as u64;
+            out.fixable_hosts.insert(id.to_string(), fixable);
         }
     }
     Ok(out)

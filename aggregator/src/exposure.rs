@@ -90,6 +90,8 @@ struct Listed {
     ann: Annotation,
     /// Hosts whose every open finding of it an exception covers.
     excepted_hosts: u64,
+    /// Of those, the hosts that could install a fix now.
+    excepted_fixable: u64,
 }
 
 impl Listed {
@@ -98,7 +100,7 @@ impl Listed {
             id: &self.v.id,
             kev: self.ann.kev(),
             severity: self.v.severity,
-            fixable: self.v.fixable_hosts > 0,
+            fixable: self.open_fixable() > 0,
             epss: self.ann.epss(),
             first_seen: self.v.first_seen,
         }
@@ -107,6 +109,11 @@ impl Listed {
     /// Exposed hosts no exception covers.
     fn open_hosts(&self) -> u64 {
         self.v.hosts.saturating_sub(self.excepted_hosts)
+    }
+
+    /// Of those, the hosts that can install a fix now.
+    fn open_fixable(&self) -> u64 {
+        self.v.fixable_hosts.saturating_sub(self.excepted_fixable)
     }
 }
 
@@ -118,7 +125,7 @@ fn vulnerability_json(l: &Listed) -> Value {
         "severity": v.severity.as_str(),
         "hosts": l.open_hosts(),
         "excepted_hosts": l.excepted_hosts,
-        "fixable_hosts": v.fixable_hosts,
+        "fixable_hosts": l.open_fixable(),
         "source_packages": v.source_packages,
         "first_seen": iso(Some(v.first_seen)),
     });
@@ -164,6 +171,7 @@ async fn list(state: &AppState, q: &ListQuery) -> Result<Vec<Listed>, ApiError> 
         .into_iter()
         .map(|v| Listed {
             excepted_hosts: excepted.hosts.get(&v.id).copied().unwrap_or(0),
+            excepted_fixable: excepted.fixable_hosts.get(&v.id).copied().unwrap_or(0),
             ann: ann.remove(&v.id).unwrap_or_default(),
             v,
         })
@@ -240,7 +248,7 @@ pub(crate) async fn page_list(
                             .join(" "),
                         l.open_hosts().to_string(),
                         l.excepted_hosts.to_string(),
-                        v.fixable_hosts.to_string(),
+                        l.open_fixable().to_string(),
                         v.source_packages.join(" "),
                         iso(Some(v.first_seen)),
                     ]
