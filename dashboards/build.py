@@ -159,6 +159,10 @@ def fleet():
                 transformations=[{"id": "organize", "options": {"excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True},
                                                                    "renameByName": {"Value": "hosts"}}}],
                 description="The watch set of /federate: KEV-listed and tagged vulnerabilities (at most 1000), hosts exposed without an exception."), 12, 8)
+    L.add(timeseries("Vulnerability findings detected and resolved (per day)",
+                     [target("sum by (severity) (increase(pakiti_vulnerabilities_detected_total[1d]))", "detected {{severity}}", ref="A"),
+                      target("sum by (severity) (increase(pakiti_vulnerabilities_resolved_total[1d]))", "resolved {{severity}}", ref="B")],
+                     description="Burn-down: findings new to a host and findings resolved over the last day, by severity. Resolved above detected: the fleet is catching up."), 12, 8)
     L.add(timeseries("Open vulnerabilities in the fleet, by severity",
                      [target(f"sum by (severity) (pakiti_vulnerabilities{{{sel}}})", "{{severity}}")],
                      description="Findings of installed packages in the loaded feeds (running kernel only), summed over the hosts they cover."), 12, 4)

@@ -162,6 +162,7 @@ async fn decided(
             excepted: excepted.counts,
             watched: watched.into_iter().map(|(_, w)| w).collect(),
             past_deadline: Some(past_deadline),
+            events: store.finding_events()?,
         })
     })
     .await

@@ -352,6 +352,23 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     set_clock(&clock, days.at(3));
     assert_eq!(sample(&fed, "pakiti_vulnerability_exposed_hosts{id=\"CVE-2026-10001\",severity=\"important\",kev=\"true\"}"), Some(1.0), "{fed}");
     assert_eq!(sample(&fed, "pakiti_vulnerability_exposed_hosts{id=\"CVE-2026-10003\",severity=\"moderate\",kev=\"false\"}"), Some(2.0), "{fed}");
+    // Counters of what rematches found and resolved (burn-down, time to remediate).
+    assert_eq!(
+        sample(
+            &fed,
+            "pakiti_vulnerabilities_detected_total{severity=\"important\"}"
+        ),
+        Some(4.0),
+        "{fed}"
+    );
+    assert_eq!(
+        sample(
+            &fed,
+            "pakiti_vulnerabilities_resolved_total{severity=\"important\"}"
+        ),
+        Some(0.0),
+        "{fed}"
+    );
     assert!(
         !fed.contains("CVE-2026-10002"),
         "neither KEV nor tagged: not watched"

@@ -223,6 +223,26 @@ pub(crate) fn plan<'a>(open: &'a [Finding], new: &'a [Finding]) -> Plan<'a> {
     Plan { upsert, resolve }
 }
 
+/// What a rematch's plan detects and resolves, by severity (in
+/// `Severity::ALL` order): findings new to the host's open ones, and open
+/// ones it resolves; installed kernels that do not run are not counted.
+pub(crate) fn events(open: &[Finding], plan: &Plan<'_>) -> [(u64, u64); 5] {
+    let stored: HashSet<Key<'_>> = open.iter().map(key).collect();
+    let resolved: HashSet<&Key<'_>> = plan.resolve.iter().collect();
+    let mut out = [(0u64, 0u64); 5];
+    for f in &plan.upsert {
+        if f.kernel != KernelRole::NotRunning && !stored.contains(&key(f)) {
+            out[severity_index(f.severity)].0 += 1;
+        }
+    }
+    for f in open {
+        if f.kernel != KernelRole::NotRunning && resolved.contains(&key(f)) {
+            out[severity_index(f.severity)].1 += 1;
+        }
+    }
+    out
+}
+
 /// The `kernel` column.
 pub(crate) fn kernel_column(k: KernelRole) -> Option<&'static str> {
     match k {

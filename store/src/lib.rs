@@ -608,6 +608,9 @@ pub trait Store: Send + Sync {
     /// The priorities published for these vulnerability ids, one [`Score`]
     /// per id that has any (the feeds' rows joined), in id order.
     fn scores(&self, ids: &[String]) -> Result<Vec<Score>, StoreError>;
+    /// Findings detected and resolved by rematches since the database
+    /// began, by severity (counters).
+    fn finding_events(&self) -> Result<Vec<(Severity, u64, u64)>, StoreError>;
     /// The decisions recorded in the web UI, by id.
     fn decisions(&self) -> Result<Vec<StoredDecision>, StoreError>;
     /// Records a decision and its audit entry (`added`), in one

@@ -63,6 +63,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         15,
         include_str!("../migrations/postgres/0015_decisions.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/postgres/0016_finding_events.sql"),
+    ),
 ];
 
 /// Pool and timeout settings.
@@ -1124,6 +1128,10 @@ impl Store for PgStore {
 
     fn decisions(&self) -> Result<Vec<crate::StoredDecision>, StoreError> {
         crate::postgres_vulns::decisions(&mut self.conn()?.client).map_err(db)
+    }
+
+    fn finding_events(&self) -> Result<Vec<(pakiti_report::Severity, u64, u64)>, StoreError> {
+        crate::postgres_findings::events(&mut self.conn()?.client)
     }
 
     fn add_decision(

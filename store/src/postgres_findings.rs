@@ -147,6 +147,15 @@ pub(crate) fn put(
         .map(|r| row(r, 0).map(|f| f.finding))
         .collect::<Result<_, _>>()?;
     let p = plan(&open, new);
+    let events = findings::events(&open, &p);
+    for (s, (d, r)) in pakiti_report::Severity::ALL.iter().zip(events) {
+        if d > 0 || r > 0 {
+            tx.execute(
+                "UPDATE vuln_events SET detected = detected + $2, resolved = resolved + $3 WHERE severity = $1",
+                &[&s.as_str(), &(d as i64), &(r as i64)],
+            )?;
+        }
+    }
     if !p.upsert.is_empty() {
         let text = |f: fn(&Finding) -> Option<&str>| -> Vec<Option<&str>> {
             p.upsert.iter().map(|x| f(x)).collect()
@@ -322,4 +331,18 @@ pub(crate) fn each_open(
     }
     drop(rows);
     Ok(tx.commit()?)
+}
+
+pub(crate) fn events(c: &mut impl GenericClient) -> R<Vec<(pakiti_report::Severity, u64, u64)>> {
+    c.query("SELECT severity, detected, resolved FROM vuln_events", &[])?
+        .iter()
+        .map(|r| {
+            let s: String = r.try_get(0)?;
+            Ok((
+                s.parse().unwrap_or(pakiti_report::Severity::Unknown),
+                r.try_get::<_, i64>(1)? as u64,
+                r.try_get::<_, i64>(2)? as u64,
+            ))
+        })
+        .collect()
 }

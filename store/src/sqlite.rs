@@ -57,6 +57,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (15, include_str!("../migrations/sqlite/0015_scores.sql")),
     (16, include_str!("../migrations/sqlite/0016_decisions.sql")),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_finding_events.sql"),
+    ),
 ];
 
 /// Most jobs committed in one transaction.
@@ -1256,6 +1260,10 @@ impl Store for SqliteStore {
 
     fn decisions(&self) -> Result<Vec<crate::StoredDecision>, StoreError> {
         self.read(crate::sqlite_vulns::decisions)
+    }
+
+    fn finding_events(&self) -> Result<Vec<(pakiti_report::Severity, u64, u64)>, StoreError> {
+        self.read(crate::sqlite_findings::events)
     }
 
     fn add_decision(

@@ -122,6 +122,8 @@ pub(crate) struct Planned {
     /// `None`: the host is not covered (open findings and counts removed).
     counts: Option<String>,
     digest: Option<Vec<u8>>,
+    /// Detected and resolved by severity (see `findings::events`).
+    events: [(u64, u64); 5],
 }
 
 pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
@@ -131,9 +133,11 @@ pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
             resolve: Vec::new(),
             counts: None,
             digest: None,
+            events: [(0, 0); 5],
         },
         Some(new) => {
             let mut p = plan(open, new);
+            let events = findings::events(open, &p);
             // In the table's key order: each row goes next to the last.
             p.upsert
                 .sort_unstable_by(|a, b| findings::key(a).cmp(&findings::key(b)));
@@ -146,6 +150,7 @@ pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
                     .collect(),
                 counts: Some(VulnCounts::of(open_or_new(new)).column()),
                 digest: Some(findings::digest(new)),
+                events,
             }
         }
     }
@@ -210,6 +215,7 @@ pub(crate) fn put(
         "UPDATE hosts SET vuln_counts = ?2, vuln_digest = ?3 WHERE id = ?1 AND (vuln_counts IS NOT ?2 OR vuln_digest IS NOT ?3)",
     )?
     .execute(params![id, counts, p.digest])?;
+    add_events(tx, &p.events)?;
     Ok(true)
 }
 
@@ -335,4 +341,29 @@ pub(crate) fn each_open(
         });
     }
     Ok(())
+}
+
+fn add_events(tx: &Transaction, events: &[(u64, u64); 5]) -> rusqlite::Result<()> {
+    let mut up = tx.prepare_cached(
+        "UPDATE vuln_events SET detected = detected + ?2, resolved = resolved + ?3 WHERE severity = ?1",
+    )?;
+    for (s, (d, r)) in pakiti_report::Severity::ALL.iter().zip(events) {
+        if *d > 0 || *r > 0 {
+            up.execute(params![s.as_str(), *d as i64, *r as i64])?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn events(c: &Connection) -> rusqlite::Result<Vec<(pakiti_report::Severity, u64, u64)>> {
+    c.prepare_cached("SELECT severity, detected, resolved FROM vuln_events")?
+        .query_map([], |r| {
+            let s: String = r.get(0)?;
+            Ok((
+                s.parse().map_err(|_| damaged(format!("severity {s:?}")))?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })?
+        .collect()
 }

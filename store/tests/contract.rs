@@ -1201,6 +1201,7 @@ contract!(
     priorities_join_their_feeds_and_each_import_replaces_its_own,
     open_findings_stream_with_when_their_fix_became_installable,
     decisions_are_kept_and_every_change_is_audited,
+    findings_detected_and_resolved_are_counted_by_severity,
     what_a_host_runs_is_kept_counted_and_cleared,
     fixes_behind_an_entitlement_are_kept_counted_and_cleared,
     held_security_fixes_are_counted_by_severity,

@@ -33,7 +33,7 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
                  DROP COLUMN unentitled_updates, DROP COLUMN unentitled_security, DROP COLUMN unentitled,
                  DROP COLUMN held_critical, DROP COLUMN held_important, DROP COLUMN held_moderate,
                  DROP COLUMN held_low, DROP COLUMN held_unknown;
-             DROP TABLE vuln_scores; DROP TABLE decisions; DROP TABLE decision_audit;
+             DROP TABLE vuln_scores; DROP TABLE decisions; DROP TABLE decision_audit; DROP TABLE vuln_events;
              DELETE FROM schema_migrations WHERE version >= 10;",
         )
         .unwrap();

@@ -238,5 +238,8 @@ fn an_operator_records_an_accepted_risk_in_the_browser() {
     assert_eq!(federated(&base, past_a), Some(2.0));
     b.goto(&format!("{base}/vulnerabilities?kev=1"));
     let row = b.texts("table tbody tr").remove(0);
-    assert!(row.contains(" 2 2 openssl"), "hosts exposed 2, none excepted: {row}");
+    assert!(
+        row.contains(" 2 2 openssl"),
+        "hosts exposed 2, none excepted: {row}"
+    );
 }

@@ -22,6 +22,7 @@ pub fn federate_into(
     info_families(m, &hosts);
     vulnerability_families(m, &hosts, decided);
     watched_families(m, decided);
+    event_families(m, decided);
     running_families(m, &hosts);
     unentitled_families(m, &hosts);
     support_families(m, &hosts);
@@ -300,6 +301,8 @@ pub struct Decided {
     /// Per host id: open findings past their deadline, by severity in
     /// `Severity::ALL` order (`None`: not known, no series).
     pub past_deadline: Option<std::collections::HashMap<i64, [u32; 5]>>,
+    /// Findings detected and resolved since the database began, by severity.
+    pub events: Vec<(Severity, u64, u64)>,
 }
 
 /// One vulnerability of the watch set.
@@ -315,6 +318,21 @@ pub struct Watched {
 /// The most series of `pakiti_vulnerability_exposed_hosts`: the watch set is
 /// KEV-listed and tagged vulnerabilities only, in fix-first order.
 pub const MAX_WATCHED: usize = 1000;
+
+fn event_families(m: &mut Exposition, decided: &Decided) {
+    if decided.events.is_empty() {
+        return;
+    }
+    for (name, help, detected) in [
+        ("pakiti_vulnerabilities_detected_total", "Vulnerability findings detected across the fleet (new to a host's open findings), by severity, since the aggregator's database began.", true),
+        ("pakiti_vulnerabilities_resolved_total", "Vulnerability findings resolved across the fleet (no longer found: fixed, or the package removed), by severity, since the aggregator's database began.", false),
+    ] {
+        m.family(name, "counter", help);
+        for (s, d, r) in &decided.events {
+            m.sample(name, &[("severity", s.as_str())], (if detected { *d } else { *r }) as f64);
+        }
+    }
+}
 
 fn watched_families(m: &mut Exposition, decided: &Decided) {
     m.family(

@@ -109,7 +109,7 @@ fn the_reference_lists_are_filled_from_pending_updates_stored_before_them() {
          ALTER TABLE hosts DROP COLUMN held_critical; ALTER TABLE hosts DROP COLUMN held_important;
          ALTER TABLE hosts DROP COLUMN held_moderate; ALTER TABLE hosts DROP COLUMN held_low;
          ALTER TABLE hosts DROP COLUMN held_unknown;
-         DROP TABLE vuln_scores; DROP TABLE decisions; DROP TABLE decision_audit;
+         DROP TABLE vuln_scores; DROP TABLE decisions; DROP TABLE decision_audit; DROP TABLE vuln_events;
          DELETE FROM schema_migrations WHERE version >= 11;",
     )
     .unwrap();

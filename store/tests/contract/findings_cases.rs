@@ -383,3 +383,68 @@ pub fn open_findings_stream_with_when_their_fix_became_installable(s: &dyn Store
         "the kernel that does not run is not counted"
     );
 }
+
+pub fn findings_detected_and_resolved_are_counted_by_severity(s: &dyn Store) {
+    let a = with_inventory("a", A, &[("openssl", "1.0-1"), ("curl", "1.0-1")]);
+    s.ingest(&a, Source::Push, t(10)).unwrap();
+    let ia = s.host_id(&a).unwrap().expect("host a");
+    let basis = s.matching_input(ia).unwrap().unwrap().basis;
+    let events = |s: &dyn Store| {
+        let mut e: Vec<_> = s
+            .finding_events()
+            .unwrap()
+            .into_iter()
+            .filter(|(_, d, r)| *d > 0 || *r > 0)
+            .map(|(sev, d, r)| format!("{} {d} {r}", sev.as_str()))
+            .collect();
+        e.sort();
+        e
+    };
+    assert!(events(s).is_empty());
+    let ssl = finding("CVE-2024-0001", "openssl", Severity::Important, true);
+    let curl = finding("CVE-2024-0002", "curl", Severity::Low, false);
+    let mut kernel = finding(
+        "CVE-2024-0003",
+        "linux-image-6.1.0-17-amd64",
+        Severity::Critical,
+        false,
+    );
+    kernel.kernel = KernelRole::NotRunning;
+    let all = [ssl.clone(), curl.clone(), kernel.clone()];
+    assert!(s.put_findings(ia, &basis, Some(&all), t(100)).unwrap());
+    assert_eq!(
+        events(s),
+        ["important 1 0", "low 1 0"],
+        "the kernel that does not run is not counted"
+    );
+    // The same again: nothing new. A change of fix: not new either.
+    assert!(s.put_findings(ia, &basis, Some(&all), t(110)).unwrap());
+    let mut fixed = curl.clone();
+    fixed.fix_available = true;
+    assert!(s
+        .put_findings(
+            ia,
+            &basis,
+            Some(&[ssl.clone(), fixed, kernel.clone()]),
+            t(120)
+        )
+        .unwrap());
+    assert_eq!(events(s), ["important 1 0", "low 1 0"]);
+    // openssl fixed: resolved; then back: detected again.
+    assert!(s
+        .put_findings(ia, &basis, Some(&[curl.clone()]), t(200))
+        .unwrap());
+    assert_eq!(events(s), ["important 1 1", "low 1 0"]);
+    assert!(
+        s.put_findings_many(
+            &[FindingsWrite {
+                id: ia,
+                basis: &basis,
+                findings: Some(&[curl, ssl])
+            }],
+            t(300)
+        )
+        .unwrap()[0]
+    );
+    assert_eq!(events(s), ["important 2 1", "low 1 0"]);
+}
