@@ -432,7 +432,7 @@ pub fn findings_detected_and_resolved_are_counted_by_severity(s: &dyn Store) {
     assert_eq!(events(s), ["important 1 0", "low 1 0"]);
     // openssl fixed: resolved; then back: detected again.
     assert!(s
-        .put_findings(ia, &basis, Some(&[curl.clone()]), t(200))
+        .put_findings(ia, &basis, Some(std::slice::from_ref(&curl)), t(200))
         .unwrap());
     assert_eq!(events(s), ["important 1 1", "low 1 0"]);
     assert!(
