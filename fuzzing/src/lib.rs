@@ -36,6 +36,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("arch_tracker", arch_tracker),
     ("alpine_secdb", alpine_secdb),
     ("csaf_vex", csaf_vex),
+    ("kev", kev),
+    ("epss", epss),
+    ("decisions_file", decisions_file),
 ];
 
 fn text(data: &[u8]) -> &str {
@@ -209,4 +212,38 @@ pub fn alpine_secdb(data: &[u8]) {
 /// One of Red Hat's CSAF VEX documents.
 pub fn csaf_vex(data: &[u8]) {
     let _ = pakiti_vulns::csaf::read_one(data, |_| {});
+}
+
+/// CISA's KEV catalog.
+pub fn kev(data: &[u8]) {
+    if let Ok(c) = pakiti_decisions::kev::read(data) {
+        // What is read is sorted and without duplicates.
+        assert!(c.entries.windows(2).all(|w| w[0].cve < w[1].cve));
+    }
+}
+
+/// FIRST's EPSS scores.
+pub fn epss(data: &[u8]) {
+    let _ = pakiti_decisions::epss::read(data, |s| {
+        assert!((0.0..=1.0).contains(&s.epss) && (0.0..=1.0).contains(&s.percentile));
+    });
+}
+
+/// The decisions file; each entry it takes reads back the same through its
+/// JSON (the web UI's form of it).
+pub fn decisions_file(data: &[u8]) {
+    if let Ok(d) = pakiti_decisions::file::parse(text(data)) {
+        for e in &d.exceptions {
+            let again = pakiti_decisions::file::exception_from_json(
+                &pakiti_decisions::file::exception_json(e),
+            )
+            .expect("an exception taken reads back");
+            assert_eq!(&again, e);
+        }
+        for t in &d.tags {
+            let again = pakiti_decisions::file::tag_from_json(&pakiti_decisions::file::tag_json(t))
+                .expect("a tag taken reads back");
+            assert_eq!(&again, t);
+        }
+    }
 }
