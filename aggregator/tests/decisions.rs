@@ -312,6 +312,19 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
         "{page}"
     );
 
+    // The host's page marks it; SiteB's host shows it past its deadline.
+    let host_page = text(&base, "/hosts/arch-01?site=SiteA");
+    assert!(
+        host_page.contains(&format!(
+            "<strong>KEV</strong> accepted risk until {expires}"
+        )),
+        "{host_page}"
+    );
+    let other = text(&base, "/hosts/arch-02?site=SiteB");
+    assert!(
+        other.contains("<strong>KEV</strong> <strong>past deadline</strong>"),
+        "{other}"
+    );
     // /federate: SiteA's finding leaves its open count; the watch set.
     let fed = text(&base, "/federate");
     let open = |fed: &str, host: &str, site: &str| {
