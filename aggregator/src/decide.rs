@@ -148,13 +148,70 @@ async fn record(
     Ok(())
 }
 
-/// `POST /vulnerabilities/{id}/exceptions`: records an exception.
-pub(crate) async fn add_exception(
-    State(state): State<AppState>,
-    Extension(viewer): Extension<Viewer>,
-    Path(id): Path<String>,
+/// What an operator's form records: an exception or a tag.
+#[derive(Clone, Copy)]
+enum Kind {
+    Exception,
+    Tag,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Exception => "exception",
+            Kind::Tag => "tag",
+        }
+    }
+
+    /// The form's fields it takes.
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Exception => &[
+                "state",
+                "reason",
+                "owner",
+                "expires",
+                "site",
+                "host",
+                "os",
+                "package",
+                "below_version",
+            ],
+            Kind::Tag => &["name", "reason"],
+        }
+    }
+
+    /// The decision the form gives (`user` its default owner, or its
+    /// author), checked as the file's entries are.
+    fn body(self, form: &BTreeMap<String, String>, id: &str, user: &str) -> Result<Value, String> {
+        let mut body = fields(form, self.keys());
+        body.insert("vulnerability".into(), id.into());
+        let body = match self {
+            Kind::Exception => {
+                body.entry("owner").or_insert_with(|| user.into());
+                let body = Value::Object(body);
+                pakiti_decisions::file::exception_from_json(&body)?;
+                body
+            }
+            Kind::Tag => {
+                body.insert("author".into(), user.into());
+                let body = Value::Object(body);
+                pakiti_decisions::file::tag_from_json(&body)?;
+                body
+            }
+        };
+        Ok(body)
+    }
+}
+
+/// Records the decision an operator's form gives.
+async fn add(
+    state: AppState,
+    viewer: Viewer,
+    id: String,
     headers: HeaderMap,
-    Form(form): Form<BTreeMap<String, String>>,
+    form: BTreeMap<String, String>,
+    kind: Kind,
 ) -> Result<Response, ApiError> {
     if let Some(r) = refused(&state, &viewer, &headers, &form) {
         return Ok(r);
@@ -166,31 +223,27 @@ pub(crate) async fn add_exception(
         ));
     }
     let user = viewer.user.clone().unwrap_or_default();
-    let mut body = fields(
-        &form,
-        &[
-            "state",
-            "reason",
-            "owner",
-            "expires",
-            "site",
-            "host",
-            "os",
-            "package",
-            "below_version",
-        ],
-    );
-    body.insert("vulnerability".into(), id.clone().into());
-    body.entry("owner").or_insert_with(|| user.clone().into());
-    let body = Value::Object(body);
-    if let Err(why) = pakiti_decisions::file::exception_from_json(&body) {
-        return Ok(bad_request(
+    match kind.body(&form, &id, &user) {
+        Ok(body) => {
+            record(&state, kind.name(), &id, body, user).await?;
+            Ok(back(&id))
+        }
+        Err(why) => Ok(bad_request(
             &state,
-            &format!("The exception was not recorded: {why}."),
-        ));
+            &format!("The {} was not recorded: {why}.", kind.name()),
+        )),
     }
-    record(&state, "exception", &id, body, user).await?;
-    Ok(back(&id))
+}
+
+/// `POST /vulnerabilities/{id}/exceptions`: records an exception.
+pub(crate) async fn add_exception(
+    State(state): State<AppState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    add(state, viewer, id, headers, form, Kind::Exception).await
 }
 
 /// `POST /vulnerabilities/{id}/tags`: tags it.
@@ -201,28 +254,7 @@ pub(crate) async fn add_tag(
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if let Some(r) = refused(&state, &viewer, &headers, &form) {
-        return Ok(r);
-    }
-    if !valid_id(&id) {
-        return Ok(bad_request(
-            &state,
-            "That id holds characters no CVE or advisory id has.",
-        ));
-    }
-    let user = viewer.user.clone().unwrap_or_default();
-    let mut body = fields(&form, &["name", "reason"]);
-    body.insert("vulnerability".into(), id.clone().into());
-    body.insert("author".into(), user.clone().into());
-    let body = Value::Object(body);
-    if let Err(why) = pakiti_decisions::file::tag_from_json(&body) {
-        return Ok(bad_request(
-            &state,
-            &format!("The tag was not recorded: {why}."),
-        ));
-    }
-    record(&state, "tag", &id, body, user).await?;
-    Ok(back(&id))
+    add(state, viewer, id, headers, form, Kind::Tag).await
 }
 
 /// `POST /vulnerabilities/{id}/decisions/{n}/remove`: removes a decision

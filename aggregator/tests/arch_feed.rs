@@ -5,52 +5,12 @@
 
 mod process;
 
-use pakiti_report::*;
-use process::{findings, get, import, push, start};
+use process::{arch_host, findings, get, import, push, start};
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../vulns/fixtures/arch/security.json"
 );
-
-fn arch_host() -> Report {
-    let mut r = testing::report(
-        "arch-01",
-        Some(&format!("{:032x}", 77)),
-        None,
-        vec![testing::update(
-            "openssl",
-            "3.4.0-3",
-            "3.4.1-1",
-            Some(Severity::Unknown),
-        )],
-    );
-    r.inventory.updates[0].arch = "x86_64".into();
-    r.manager = Manager::Pacman;
-    r.os.id = "arch".into();
-    r.os.version = String::new();
-    r.os.codename = None;
-    let p = |name: &str, version: &str, base: &str| Installed {
-        source_name: base.into(),
-        ..Installed::new(name, version, "x86_64")
-    };
-    let installed = vec![
-        p("openssl", "3.4.0-3", "openssl"),
-        p("vim", "9.1.1000-1", "vim"),
-        p("gvim", "9.1.1000-1", "vim"),
-        p("bash", "5.2.037-1", "bash"),
-        p("exiv2", "0.29.0-1", "exiv2"),
-        p("linux", "6.13.1.arch1-1", "linux"),
-        p("linux-lts", "6.6.70-1", "linux-lts"),
-    ];
-    r.inventory.installed_packages = installed.len() as u64;
-    r.inventory.installed = Some(installed);
-    r.inventory.running_kernel = Some(RunningKernel {
-        package: "linux".into(),
-        version: "6.13.1.arch1-1".into(),
-    });
-    r
-}
 
 #[test]
 fn an_arch_host_is_matched_against_arch_s_tracker() {
@@ -84,7 +44,7 @@ fn an_arch_host_is_matched_against_arch_s_tracker() {
     );
 
     let (_server, base) = start(&db);
-    push(&base, &arch_host());
+    push(&base, &arch_host("arch-01", 77, None));
     let v = get(&base, "/api/v1/hosts/arch-01/vulnerabilities");
     let rows = findings(
         &base,

@@ -13,50 +13,12 @@ use std::path::Path;
 
 use pakiti_decisions::Date;
 use pakiti_report::*;
-use process::{get, import, push, start_logged, wait_for, AGGREGATOR};
+use process::{arch_host, get, import, push, start_logged, wait_for, AGGREGATOR};
 
 const ARCH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../vulns/fixtures/arch/security.json"
 );
-
-/// An Arch host of `site` (the inventory of `arch_feed.rs`).
-fn arch_host(name: &str, n: u32, site: &str) -> Report {
-    let mut r = testing::report(
-        name,
-        Some(&format!("{n:032x}")),
-        Some(site),
-        vec![testing::update(
-            "openssl",
-            "3.4.0-3",
-            "3.4.1-1",
-            Some(Severity::Unknown),
-        )],
-    );
-    r.inventory.updates[0].arch = "x86_64".into();
-    r.manager = Manager::Pacman;
-    r.os.id = "arch".into();
-    r.os.version = String::new();
-    r.os.codename = None;
-    let p = |name: &str, version: &str, base: &str| Installed {
-        source_name: base.into(),
-        ..Installed::new(name, version, "x86_64")
-    };
-    let installed = vec![
-        p("openssl", "3.4.0-3", "openssl"),
-        p("vim", "9.1.1000-1", "vim"),
-        p("bash", "5.2.037-1", "bash"),
-        p("exiv2", "0.29.0-1", "exiv2"),
-        p("linux", "6.13.1.arch1-1", "linux"),
-    ];
-    r.inventory.installed_packages = installed.len() as u64;
-    r.inventory.installed = Some(installed);
-    r.inventory.running_kernel = Some(RunningKernel {
-        package: "linux".into(),
-        version: "6.13.1.arch1-1".into(),
-    });
-    r
-}
 
 const KEV: &str = r#"{
   "title": "CISA Catalog of Known Exploited Vulnerabilities",
@@ -198,8 +160,8 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
     let clock_path = clock.display().to_string();
     let env = [("PAKITI_AGGREGATOR_TEST_CLOCK", clock_path.as_str())];
     let (_server, base) = start_logged(&db, &config, &env, std::process::Stdio::null());
-    push(&base, &arch_host("arch-01", 1, "SiteA"));
-    push(&base, &arch_host("arch-02", 2, "SiteB"));
+    push(&base, &arch_host("arch-01", 1, Some("SiteA")));
+    push(&base, &arch_host("arch-02", 2, Some("SiteB")));
 
     // The fleet's list: KEV first; the accepted risk takes SiteA's host out.
     let list = wait_for(
@@ -546,7 +508,7 @@ fn operators_record_decisions_in_the_web_ui() {
         let r = client
             .post(format!("{base}/api/v1/reports"))
             .header("content-type", "application/json")
-            .body(to_json(&arch_host(name, n, site)))
+            .body(to_json(&arch_host(name, n, Some(site))))
             .send()
             .unwrap();
         assert!(r.status().is_success());

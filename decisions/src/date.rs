@@ -5,6 +5,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pakiti_report::time::{days_from_civil, days_in_month};
+
 /// A day, as days since 1970-01-01.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(i64);
@@ -28,10 +30,11 @@ impl Date {
             Ok(part.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
         };
         let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        if y < 1970 || !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        let (month, day) = (m as u32, d as u32);
+        if y < 1970 || !(1..=12).contains(&m) || d < 1 || day > days_in_month(y as u32, month) {
             return Err(bad());
         }
-        Ok(Date(days_from_civil(y, m, d)))
+        Ok(Date(days_from_civil(y, month, day)))
     }
 
     /// The day an instant falls on.
@@ -66,30 +69,7 @@ impl std::fmt::Display for Date {
     }
 }
 
-fn leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's days_from_civil and civil_from_days.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
+// Howard Hinnant's civil_from_days (its inverse is `pakiti_report::time::days_from_civil`).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);

@@ -88,7 +88,8 @@ pub fn parse_rfc3339(s: &str) -> Result<SystemTime, &'static str> {
     Ok(SystemTime::UNIX_EPOCH + Duration::new(secs as u64, nanos))
 }
 
-fn days_in_month(year: u32, month: u32) -> u32 {
+/// Days of a month of the proleptic Gregorian calendar.
+pub fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
             29
@@ -100,7 +101,7 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

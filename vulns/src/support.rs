@@ -101,14 +101,7 @@ pub fn date(text: &str) -> Result<SystemTime, String> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return Err(bad());
     }
-    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = pakiti_report::time::days_from_civil(y, m as u32, d as u32);
     let days = u64::try_from(days).map_err(|_| bad())?;
     Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(days * 86_400))
 }

@@ -174,3 +174,47 @@ pub fn http_server(answer: impl Fn(&str) -> Option<(Vec<u8>, usize)> + Send + 's
     });
     format!("http://{addr}")
 }
+
+/// An Arch host of `site` (machine id from `n`): openssl with its fix
+/// pending, vim and gvim of one base, exiv2, the running `linux` and an
+/// installed `linux-lts` that does not run; its pacman inventory as the
+/// tests of Arch's tracker fixture (`vulns/fixtures/arch/security.json`) need.
+pub fn arch_host(name: &str, n: u32, site: Option<&str>) -> Report {
+    use pakiti_report::{testing, Installed, Manager, RunningKernel, Severity};
+    let mut r = testing::report(
+        name,
+        Some(&format!("{n:032x}")),
+        site,
+        vec![testing::update(
+            "openssl",
+            "3.4.0-3",
+            "3.4.1-1",
+            Some(Severity::Unknown),
+        )],
+    );
+    r.inventory.updates[0].arch = "x86_64".into();
+    r.manager = Manager::Pacman;
+    r.os.id = "arch".into();
+    r.os.version = String::new();
+    r.os.codename = None;
+    let p = |name: &str, version: &str, base: &str| Installed {
+        source_name: base.into(),
+        ..Installed::new(name, version, "x86_64")
+    };
+    let installed = vec![
+        p("openssl", "3.4.0-3", "openssl"),
+        p("vim", "9.1.1000-1", "vim"),
+        p("gvim", "9.1.1000-1", "vim"),
+        p("bash", "5.2.037-1", "bash"),
+        p("exiv2", "0.29.0-1", "exiv2"),
+        p("linux", "6.13.1.arch1-1", "linux"),
+        p("linux-lts", "6.6.70-1", "linux-lts"),
+    ];
+    r.inventory.installed_packages = installed.len() as u64;
+    r.inventory.installed = Some(installed);
+    r.inventory.running_kernel = Some(RunningKernel {
+        package: "linux".into(),
+        version: "6.13.1.arch1-1".into(),
+    });
+    r
+}
