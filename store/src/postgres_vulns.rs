@@ -9,6 +9,16 @@ use crate::{from_millis, millis, StoreError};
 /// Rows per insert statement.
 const CHUNK: usize = 5_000;
 
+/// The feed's row, as this import leaves it.
+fn feed_row(tx: &mut Transaction<'_>, feed: &FeedStatus, n: usize) -> Result<(), postgres::Error> {
+    tx.execute(
+        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (name) DO UPDATE SET source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = EXCLUDED.imported_at, records = EXCLUDED.records, feed_time = EXCLUDED.feed_time",
+        &[&feed.name, &feed.source, &feed.sha256, &millis(feed.imported_at), &(n as i64), &feed.feed_time.map(millis)],
+    )?;
+    Ok(())
+}
+
 /// Replaces the feed's rows in one transaction, in statements of arrays.
 pub(crate) fn import(
     tx: &mut Transaction<'_>,
@@ -16,11 +26,7 @@ pub(crate) fn import(
     records: &[Record],
 ) -> Result<(), postgres::Error> {
     tx.execute("DELETE FROM vuln_records WHERE feed = $1", &[&feed.name])?;
-    tx.execute(
-        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (name) DO UPDATE SET source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = EXCLUDED.imported_at, records = EXCLUDED.records, feed_time = EXCLUDED.feed_time",
-        &[&feed.name, &feed.source, &feed.sha256, &millis(feed.imported_at), &(records.len() as i64), &feed.feed_time.map(millis)],
-    )?;
+    feed_row(tx, feed, records.len())?;
     for chunk in records.chunks(CHUNK) {
         let col =
             |f: fn(&Record) -> Option<&str>| -> Vec<Option<&str>> { chunk.iter().map(f).collect() };
@@ -124,11 +130,7 @@ pub(crate) fn import_scores(
     scores: &[crate::Score],
 ) -> Result<(), postgres::Error> {
     tx.execute("DELETE FROM vuln_scores WHERE feed = $1", &[&feed.name])?;
-    tx.execute(
-        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (name) DO UPDATE SET source = EXCLUDED.source, sha256 = EXCLUDED.sha256, imported_at = EXCLUDED.imported_at, records = EXCLUDED.records, feed_time = EXCLUDED.feed_time",
-        &[&feed.name, &feed.source, &feed.sha256, &millis(feed.imported_at), &(scores.len() as i64), &feed.feed_time.map(millis)],
-    )?;
+    feed_row(tx, feed, scores.len())?;
     for chunk in scores.chunks(CHUNK) {
         let ids: Vec<&str> = chunk.iter().map(|s| s.id.as_str()).collect();
         let added: Vec<Option<i64>> = chunk.iter().map(|s| s.kev_added).collect();

@@ -10,6 +10,16 @@ fn damaged(why: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, why.into())
 }
 
+/// The feed's row, as this import leaves it.
+fn feed_row(tx: &Transaction, feed: &FeedStatus, n: usize) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (name) DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, imported_at = excluded.imported_at, records = excluded.records, feed_time = excluded.feed_time",
+        params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), n as i64, feed.feed_time.map(millis)],
+    )?;
+    Ok(())
+}
+
 /// Replaces the feed's rows, inside the writer's transaction.
 pub(crate) fn import(
     tx: &Transaction,
@@ -17,11 +27,7 @@ pub(crate) fn import(
     records: &[Record],
 ) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM vuln_records WHERE feed = ?1", [&feed.name])?;
-    tx.execute(
-        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (name) DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, imported_at = excluded.imported_at, records = excluded.records, feed_time = excluded.feed_time",
-        params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), records.len() as i64, feed.feed_time.map(millis)],
-    )?;
+    feed_row(tx, feed, records.len())?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO vuln_records (feed, release, source_package, id, status, fixed_version, severity, vendor_severity, description, advisory) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -122,11 +128,7 @@ pub(crate) fn import_scores(
     scores: &[crate::Score],
 ) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM vuln_scores WHERE feed = ?1", [&feed.name])?;
-    tx.execute(
-        "INSERT INTO feeds (name, source, sha256, imported_at, records, feed_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (name) DO UPDATE SET source = excluded.source, sha256 = excluded.sha256, imported_at = excluded.imported_at, records = excluded.records, feed_time = excluded.feed_time",
-        params![feed.name, feed.source, feed.sha256, millis(feed.imported_at), scores.len() as i64, feed.feed_time.map(millis)],
-    )?;
+    feed_row(tx, feed, scores.len())?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO vuln_scores (feed, id, kev_added, kev_due, ransomware, epss, percentile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
