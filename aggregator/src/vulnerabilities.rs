@@ -310,15 +310,31 @@ pub(crate) fn vendor_url(os_id: &str, id: &str) -> String {
 pub(crate) async fn host(
     State(state): State<AppState>,
     Path(hostname): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
+    Query(mut q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    // `?tag=NAME`: only the vulnerabilities with that tag.
+    let tag = q.remove("tag");
+    if let Some(t) = &tag {
+        pakiti_decisions::file::check_tag_name(t).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    }
     let detail = requested_host(&state, &hostname, &q).await?;
     let v = of(&state, &detail).await?;
+    let rows: Vec<Value> = v
+        .rows()
+        .into_iter()
+        .filter(|r| {
+            tag.as_ref().is_none_or(|t| {
+                r["tags"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["name"] == t.as_str()))
+            })
+        })
+        .collect();
     let mut out = json!({
         "hostname": detail.summary.hostname,
         "site": detail.summary.site,
         "coverage": v.coverage.is_ok(),
-        "vulnerabilities": v.rows(),
+        "vulnerabilities": rows,
     });
     match &v.coverage {
         Ok(release) => out["release"] = release.as_str().into(),

@@ -216,6 +216,22 @@ fn an_accepted_risk_leaves_the_open_counts_until_it_expires() {
         ["CVE-2026-10003"]
     );
     assert_eq!(ids("/api/v1/vulnerabilities?kev=1"), ["CVE-2026-10001"]);
+    let of_host: Vec<String> = get(
+        &base,
+        "/api/v1/hosts/arch-02/vulnerabilities?site=SiteB&tag=incident-2026-11",
+    )["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {}",
+                v["id"].as_str().unwrap(),
+                v["package"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(of_host, ["CVE-2026-10003 vim"], "a host's list by tag too");
     let bad = reqwest::blocking::get(format!("{base}/api/v1/vulnerabilities?tag=a%20b")).unwrap();
     assert_eq!(bad.status(), 400);
 
