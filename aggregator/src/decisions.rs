@@ -426,6 +426,21 @@ pub struct Excepted {
     pub keys: HashSet<(i64, String, String, String)>,
 }
 
+impl Excepted {
+    /// A fingerprint of the findings covered (order does not matter).
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        self.keys
+            .iter()
+            .map(|k| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                k.hash(&mut h);
+                h.finish()
+            })
+            .fold(self.keys.len() as u64, u64::wrapping_add)
+    }
+}
+
 /// Reads the open findings of every vulnerability an exception is in force
 /// for, and judges each. Blocking.
 pub fn excepted(
@@ -593,9 +608,19 @@ pub fn past_deadline(
 
 /// A value computed by reading every open finding: kept for a while (30 s,
 /// and at least ten times as long as it took) rather than recomputed per
-/// scrape. Debug builds recompute every time (the tests move the clock).
+/// scrape, while the time it was judged at is as near to [`now`] (which a
+/// test's clock may move) and what it depends on (`key`: the exceptions
+/// in force) is the same.
 pub struct Recent<T> {
-    cached: std::sync::Mutex<Option<(std::time::Instant, Duration, Arc<T>)>>,
+    cached: std::sync::Mutex<Option<Kept<T>>>,
+}
+
+struct Kept<T> {
+    at: std::time::Instant,
+    took: Duration,
+    judged_at: SystemTime,
+    key: u64,
+    value: Arc<T>,
 }
 
 impl<T> Default for Recent<T> {
@@ -607,22 +632,32 @@ impl<T> Default for Recent<T> {
 }
 
 impl<T: Clone> Recent<T> {
-    /// The kept value while fresh, else `compute`'s. Blocking.
-    pub fn get(&self, compute: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    /// The kept value while fresh for `now`, else `compute`'s. Blocking.
+    pub fn get(
+        &self,
+        now: SystemTime,
+        key: u64,
+        compute: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut c = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, took, v)) = c.as_ref() {
-            let keep = Duration::from_secs(30).max(*took * 10);
-            if !cfg!(debug_assertions) && at.elapsed() < keep {
-                return Ok((**v).clone());
+        if let Some(k) = c.as_ref() {
+            let keep = Duration::from_secs(30).max(k.took * 10);
+            let apart = now
+                .duration_since(k.judged_at)
+                .unwrap_or_else(|e| e.duration());
+            if k.key == key && k.at.elapsed() < keep && apart < keep {
+                return Ok((*k.value).clone());
             }
         }
         let started = std::time::Instant::now();
-        let v = compute()?;
-        *c = Some((
-            std::time::Instant::now(),
-            started.elapsed(),
-            Arc::new(v.clone()),
-        ));
-        Ok(v)
+        let value = compute()?;
+        *c = Some(Kept {
+            at: std::time::Instant::now(),
+            took: started.elapsed(),
+            judged_at: now,
+            key,
+            value: Arc::new(value.clone()),
+        });
+        Ok(value)
     }
 }

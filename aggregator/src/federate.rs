@@ -156,8 +156,9 @@ async fn decided(
             .collect();
         watched.sort_by(|a, b| pakiti_decisions::priority::fix_first(&a.0, &b.0));
         watched.truncate(metrics::MAX_WATCHED);
-        let past_deadline = past_cache
-            .get(|| crate::decisions::past_deadline(&*store, &deadlines, &ann, &excepted, now))?;
+        let past_deadline = past_cache.get(now, excepted.fingerprint(), || {
+            crate::decisions::past_deadline(&*store, &deadlines, &ann, &excepted, now)
+        })?;
         Ok::<_, pakiti_store::StoreError>(metrics::Decided {
             excepted: excepted.counts,
             watched: watched.into_iter().map(|(_, w)| w).collect(),
