@@ -163,7 +163,7 @@ async fn list(state: &AppState, q: &ListQuery) -> Result<Vec<Listed>, ApiError> 
         let now = crate::decisions::now();
         let ids: Vec<String> = kept.iter().map(|v| v.id.clone()).collect();
         let a = crate::decisions::annotations(s, &book, &ids, now)?;
-        let e = crate::decisions::excepted(s, &book, &hosts, now)?;
+        let e = crate::excepted::excepted(s, &book, &hosts, now)?;
         Ok((kept, a, e))
     })
     .await?;
@@ -409,8 +409,8 @@ async fn exposed(
             .iter()
             .map(|row| {
                 let h = by_name.get(&(row.hostname.as_str(), row.site.as_deref().unwrap_or("")))?;
-                let (chain, scheme) = crate::decisions::host_releases(h);
-                let t = crate::decisions::target(h, &chain, scheme, &row.finding.finding);
+                let (chain, scheme) = crate::excepted::host_releases(h);
+                let t = crate::excepted::target(h, &chain, scheme, &row.finding.finding);
                 pakiti_decisions::exception::covering(&ann.exceptions, &t, now).cloned()
             })
             .collect();

@@ -124,7 +124,7 @@ async fn decided(
         let now = crate::decisions::now();
         let ids: Vec<String> = list.iter().map(|v| v.id.clone()).collect();
         let ann = crate::decisions::annotations(&*store, &book, &ids, now)?;
-        let excepted = crate::decisions::excepted(&*store, &book, &hosts, now)?;
+        let excepted = crate::excepted::excepted(&*store, &book, &hosts, now)?;
         let mut watched: Vec<(pakiti_decisions::priority::Rank<'_>, metrics::Watched)> = list
             .iter()
             .filter_map(|v| {
@@ -157,7 +157,7 @@ async fn decided(
         watched.sort_by(|a, b| pakiti_decisions::priority::fix_first(&a.0, &b.0));
         watched.truncate(metrics::MAX_WATCHED);
         let past_deadline = past_cache.get(now, excepted.fingerprint(), || {
-            crate::decisions::past_deadline(&*store, &deadlines, &ann, &excepted, now)
+            crate::excepted::past_deadline(&*store, &deadlines, &ann, &excepted, now)
         })?;
         Ok::<_, pakiti_store::StoreError>(metrics::Decided {
             excepted: excepted.counts,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod covered;
 pub mod decide;
 pub mod decisions;
+pub mod excepted;
 pub mod export;
 pub mod exposure;
 pub mod federate;

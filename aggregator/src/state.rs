@@ -36,7 +36,7 @@ pub struct AppState {
     /// The key of the decision forms' tokens (see `decide.rs`).
     pub csrf_secret: Arc<[u8; 32]>,
     /// Findings past their deadline per host, as last computed.
-    pub past_deadline: Arc<crate::decisions::Recent<std::collections::HashMap<i64, [u32; 5]>>>,
+    pub past_deadline: Arc<crate::excepted::Recent<std::collections::HashMap<i64, [u32; 5]>>>,
 }
 
 impl AppState {

@@ -112,7 +112,7 @@ impl Decided {
         let ann = self.annotations.get(&f.id).cloned().unwrap_or_default();
         let now = self.now.unwrap_or_else(crate::decisions::now);
         let covering = self.host.as_ref().and_then(|(h, chain, scheme)| {
-            let t = crate::decisions::target(h, chain, *scheme, f);
+            let t = crate::excepted::target(h, chain, *scheme, f);
             pakiti_decisions::exception::covering(&ann.exceptions, &t, now)
         });
         ann.fill(v, covering);
