@@ -73,7 +73,7 @@ pub struct Finding {
 pub struct Index {
     /// release → source package → its records (looked up by `&str`, no
     /// allocation per package matched).
-    by_source: HashMap<String, HashMap<String, Vec<Record>>>,
+    by_source: foldhash::HashMap<String, foldhash::HashMap<String, Vec<Record>>>,
 }
 
 impl Index {
@@ -243,10 +243,11 @@ pub struct Matcher {
     index: Index,
     /// release → source → its records decided one per vulnerability
     /// ([`decide`]), made when a host first needs them.
-    decided: HashMap<String, HashMap<String, Vec<Record>>>,
+    decided: foldhash::HashMap<String, foldhash::HashMap<String, Vec<Record>>>,
     /// release → source → version → the positions in `decided` of the
     /// records that version is affected by.
-    memo: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
+    memo:
+        foldhash::HashMap<String, foldhash::HashMap<String, foldhash::HashMap<String, Vec<usize>>>>,
     /// How many distinct (release, source, version) the memo holds.
     distinct: usize,
 }
@@ -255,8 +256,8 @@ impl Matcher {
     pub fn new(index: Index) -> Matcher {
         Matcher {
             index,
-            decided: HashMap::new(),
-            memo: HashMap::new(),
+            decided: Default::default(),
+            memo: Default::default(),
             distinct: 0,
         }
     }
@@ -293,20 +294,16 @@ impl Matcher {
             .map_or(&[], Vec::as_slice)
     }
 
-    fn affected(
-        &mut self,
-        scheme: Scheme,
-        release: &str,
-        source: &str,
-        version: &str,
-    ) -> Vec<usize> {
-        if let Some(hits) = self
+    /// Makes sure the memo holds which of `source`'s records (decided in
+    /// `release`) `version` is affected by.
+    fn remember(&mut self, scheme: Scheme, release: &str, source: &str, version: &str) {
+        if self
             .memo
             .get(release)
             .and_then(|m| m.get(source))
-            .and_then(|m| m.get(version))
+            .is_some_and(|m| m.contains_key(version))
         {
-            return hits.clone();
+            return;
         }
         let hits: Vec<usize> = self
             .decided(scheme, release, source)
@@ -324,16 +321,54 @@ impl Matcher {
             .or_default()
             .entry(source.to_string())
             .or_default()
-            .insert(version.to_string(), hits.clone());
+            .insert(version.to_string(), hits);
         self.distinct += 1;
-        hits
+    }
+
+    /// The records of `source` in `release` and which of them `version` is
+    /// affected by, as [`Matcher::remember`] left them.
+    fn remembered(&self, release: &str, source: &str, version: &str) -> (&[Record], &[usize]) {
+        let records = self
+            .decided
+            .get(release)
+            .and_then(|m| m.get(source))
+            .map_or(&[][..], Vec::as_slice);
+        let hits = self
+            .memo
+            .get(release)
+            .and_then(|m| m.get(source))
+            .and_then(|m| m.get(version))
+            .map_or(&[][..], Vec::as_slice);
+        (records, hits)
     }
 
     /// Every finding of the host, in the order of its packages, then of its
     /// releases and their records.
     pub fn match_host(&mut self, host: &HostPackages<'_>) -> Vec<Finding> {
+        // First every (key, release) the host's packages meet is compared
+        // (once per distinct version in the matcher's life), then the
+        // findings are built from what was remembered, borrowed.
+        let keys: Vec<Vec<(String, &str)>> = host
+            .installed
+            .iter()
+            .map(|p| tracked_keys(host.scheme, p))
+            .collect();
+        for (source, version) in keys.iter().flatten() {
+            for release in host.releases {
+                if !self.index.of(release, source).is_empty() {
+                    self.remember(host.scheme, release, source, version);
+                }
+            }
+        }
+        let candidates: foldhash::HashMap<(&str, &str), &str> = host
+            .candidates
+            .iter()
+            .map(|((n, a), c)| ((n.as_str(), a.as_str()), c.as_str()))
+            .collect();
         let mut out = Vec::new();
-        for p in host.installed {
+        // The vulnerabilities an earlier release (or key) decided.
+        let mut decided_before: foldhash::HashSet<&str> = Default::default();
+        for (p, keys) in host.installed.iter().zip(&keys) {
             let kernel = if !is_kernel(host.scheme, p) {
                 KernelRole::NotKernel
             } else if host
@@ -344,56 +379,57 @@ impl Matcher {
             } else {
                 KernelRole::NotRunning
             };
-            let candidate = host.candidates.get(&(p.name.clone(), p.arch.clone()));
-            // The vulnerabilities an earlier release (or key) decided.
-            let mut decided_before: std::collections::HashSet<String> = Default::default();
-            for (source, source_version) in tracked_keys(host.scheme, p) {
-                let source = source.as_str();
-                let with_records: Vec<&String> = host
-                    .releases
-                    .iter()
-                    .filter(|r| !self.index.of(r, source).is_empty())
-                    .collect();
-                for release in with_records {
-                    let hits = self.affected(host.scheme, release, source, source_version);
-                    let records = self.decided(host.scheme, release, source);
-                    for i in hits {
-                        let r = &records[i];
-                        if decided_before.contains(&r.id) {
-                            continue;
-                        }
-                        let fixed = match &r.status {
-                            Status::Fixed(v) => Some(v.clone()),
-                            _ => None,
-                        };
-                        // A source RPM's fix is installable when the
-                        // package's candidate is of that source version or
-                        // later (its binaries share the source's version).
-                        let fix_available = fixed.as_deref().is_some_and(|v| {
-                            candidate.is_some_and(|c| {
-                                !pakiti_versions::compare(host.scheme, c, v).is_lt()
-                            })
-                        });
-                        out.push(Finding {
-                            id: r.id.clone(),
-                            package: p.name.clone(),
-                            arch: p.arch.clone(),
-                            installed_version: p.version.clone(),
-                            source_package: source
-                                .strip_prefix(crate::csaf::SRPM)
-                                .unwrap_or(source)
-                                .to_string(),
-                            source_version: source_version.to_string(),
-                            status: r.status.clone(),
-                            fixed_version: fixed,
-                            fix_available,
-                            severity: r.severity,
-                            vendor_severity: r.vendor_severity.clone(),
-                            advisory: r.advisory.clone(),
-                            kernel,
-                        });
+            let candidate = candidates.get(&(p.name.as_str(), p.arch.as_str())).copied();
+            decided_before.clear();
+            let pairs: Vec<(&str, &str, &String)> = keys
+                .iter()
+                .flat_map(|(source, version)| {
+                    host.releases
+                        .iter()
+                        .filter(|r| !self.index.of(r, source).is_empty())
+                        .map(move |r| (source.as_str(), *version, r))
+                })
+                .collect();
+            for (n, &(source, source_version, release)) in pairs.iter().enumerate() {
+                let (records, hits) = self.remembered(release, source, source_version);
+                for &i in hits {
+                    let r = &records[i];
+                    if decided_before.contains(r.id.as_str()) {
+                        continue;
                     }
-                    decided_before.extend(records.iter().map(|r| r.id.clone()));
+                    let fixed = match &r.status {
+                        Status::Fixed(v) => Some(v.clone()),
+                        _ => None,
+                    };
+                    // A source RPM's fix is installable when the
+                    // package's candidate is of that source version or
+                    // later (its binaries share the source's version).
+                    let fix_available = fixed.as_deref().is_some_and(|v| {
+                        candidate
+                            .is_some_and(|c| !pakiti_versions::compare(host.scheme, c, v).is_lt())
+                    });
+                    out.push(Finding {
+                        id: r.id.clone(),
+                        package: p.name.clone(),
+                        arch: p.arch.clone(),
+                        installed_version: p.version.clone(),
+                        source_package: source
+                            .strip_prefix(crate::csaf::SRPM)
+                            .unwrap_or(source)
+                            .to_string(),
+                        source_version: source_version.to_string(),
+                        status: r.status.clone(),
+                        fixed_version: fixed,
+                        fix_available,
+                        severity: r.severity,
+                        vendor_severity: r.vendor_severity.clone(),
+                        advisory: r.advisory.clone(),
+                        kernel,
+                    });
+                }
+                // Only a later pair needs to know what this one decided.
+                if n + 1 < pairs.len() {
+                    decided_before.extend(records.iter().map(|r| r.id.as_str()));
                 }
             }
         }
