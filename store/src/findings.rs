@@ -8,7 +8,7 @@
 //! resolved at it, what stayed keeps its first-seen time. A host no loaded
 //! feed covers has no open findings and no counts: unknown, never clean.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use pakiti_report::{Installed, Severity};
@@ -189,7 +189,7 @@ pub(crate) struct Plan<'a> {
 /// that does not run (the RPM family installs several versions of one
 /// kernel package; the running one is what counts).
 pub(crate) fn one_per_key(findings: &[Finding]) -> Vec<&Finding> {
-    let mut at: HashMap<Key<'_>, usize> = HashMap::new();
+    let mut at: foldhash::HashMap<Key<'_>, usize> = Default::default();
     let mut out: Vec<&Finding> = Vec::with_capacity(findings.len());
     for f in findings {
         match at.get(&key(f)) {
@@ -210,8 +210,8 @@ pub(crate) fn one_per_key(findings: &[Finding]) -> Vec<&Finding> {
 /// Compares the host's open findings with the rematch's. A finding twice
 /// in `new` is taken once ([`one_per_key`]).
 pub(crate) fn plan<'a>(open: &'a [Finding], new: &'a [Finding]) -> Plan<'a> {
-    let stored: HashMap<Key<'_>, &Finding> = open.iter().map(|f| (key(f), f)).collect();
-    let mut seen = HashSet::new();
+    let stored: foldhash::HashMap<Key<'_>, &Finding> = open.iter().map(|f| (key(f), f)).collect();
+    let mut seen = foldhash::HashSet::default();
     let mut upsert = Vec::new();
     for f in one_per_key(new) {
         seen.insert(key(f));
@@ -227,8 +227,8 @@ pub(crate) fn plan<'a>(open: &'a [Finding], new: &'a [Finding]) -> Plan<'a> {
 /// `Severity::ALL` order): findings new to the host's open ones, and open
 /// ones it resolves; installed kernels that do not run are not counted.
 pub(crate) fn events(open: &[Finding], plan: &Plan<'_>) -> [(u64, u64); 5] {
-    let stored: HashSet<Key<'_>> = open.iter().map(key).collect();
-    let resolved: HashSet<&Key<'_>> = plan.resolve.iter().collect();
+    let stored: foldhash::HashSet<Key<'_>> = open.iter().map(key).collect();
+    let resolved: foldhash::HashSet<&Key<'_>> = plan.resolve.iter().collect();
     let mut out = [(0u64, 0u64); 5];
     for f in &plan.upsert {
         if f.kernel != KernelRole::NotRunning && !stored.contains(&key(f)) {

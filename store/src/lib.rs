@@ -23,6 +23,7 @@ mod sqlite;
 mod sqlite_affected;
 mod sqlite_findings;
 mod sqlite_inventory;
+mod sqlite_kinds;
 mod sqlite_vulns;
 pub mod testing;
 mod vulns;

@@ -61,6 +61,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         17,
         include_str!("../migrations/sqlite/0017_finding_events.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/sqlite/0018_finding_kinds.sql"),
+    ),
 ];
 
 /// Most jobs committed in one transaction.
@@ -336,6 +340,7 @@ fn guarded_batch(conn: &mut Connection, batch: Vec<Job>, path: &Path) {
     }));
     if let Err(panic) = outcome {
         crate::sqlite_inventory::batch_done(false);
+        crate::sqlite_kinds::batch_done(false);
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -372,12 +377,14 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Job>, path: &Path) {
                 tx.prepare_cached("ROLLBACK TO job")?.execute([])?;
             }
             crate::sqlite_inventory::job_done(r.is_ok());
+            crate::sqlite_kinds::job_done(r.is_ok());
             tx.prepare_cached("RELEASE job")?.execute([])?;
             results.push(r);
         }
         tx.commit()
     })();
     crate::sqlite_inventory::batch_done(committed.is_ok());
+    crate::sqlite_kinds::batch_done(committed.is_ok());
     if let Err(e) = committed {
         tracing::error!(error = %e, jobs = batch.len(), "commit failed");
         results = batch

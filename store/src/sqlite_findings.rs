@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use pakiti_vulns::Finding;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::findings::{self, kernel_column, plan, Row, COLUMNS};
+use crate::findings::{self, plan, Row, COLUMNS};
 use crate::{
     ExposedHost, ExposedKey, ExposedPage, FleetVulnerability, MatchingHost, MatchingInput,
     StoredFinding, VulnCounts,
@@ -106,7 +106,7 @@ pub(crate) fn matching_input(c: &Connection, id: i64) -> rusqlite::Result<Option
 /// A host's open findings (read before the writer's turn: see [`put`]).
 pub(crate) fn open_findings(c: &Connection, id: i64) -> rusqlite::Result<Vec<Finding>> {
     c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM vuln_findings WHERE host_id = ?1 AND resolved_at IS NULL"
+        "SELECT {COLUMNS} FROM vuln_findings_read WHERE host_id = ?1 AND resolved_at IS NULL"
     ))?
     .query_map([id], |r| row(r, 0).map(|f| f.finding))?
     .collect()
@@ -117,7 +117,8 @@ pub(crate) fn open_findings(c: &Connection, id: i64) -> rusqlite::Result<Vec<Fin
 /// host planned from the same report find the same findings, and upserts
 /// and resolutions of what is already so change nothing.
 pub(crate) struct Planned {
-    upsert: Vec<Finding>,
+    /// With each its kind ([`crate::sqlite_kinds::key_of`]).
+    upsert: Vec<(String, Finding)>,
     resolve: Vec<(String, String, String)>,
     /// `None`: the host is not covered (open findings and counts removed).
     counts: Option<String>,
@@ -142,7 +143,11 @@ pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
             p.upsert
                 .sort_unstable_by(|a, b| findings::key(a).cmp(&findings::key(b)));
             Planned {
-                upsert: p.upsert.into_iter().cloned().collect(),
+                upsert: p
+                    .upsert
+                    .into_iter()
+                    .map(|f| (crate::sqlite_kinds::key_of(f), f.clone()))
+                    .collect(),
                 resolve: p
                     .resolve
                     .into_iter()
@@ -155,6 +160,11 @@ pub(crate) fn planned(open: &[Finding], new: Option<&[Finding]>) -> Planned {
         }
     }
 }
+
+/// A host's rows of vulnerability ?2, package ?3 and arch ?4, whatever
+/// their kind.
+const SAME_KEY: &str =
+    "kind IN (SELECT kid FROM vuln_finding_kinds WHERE id = ?2 AND package = ?3 AND arch = ?4)";
 
 pub(crate) fn put(
     tx: &Transaction,
@@ -177,37 +187,39 @@ pub(crate) fn put(
             .execute([id])?;
         return Ok(true);
     };
-    let mut upsert = tx.prepare_cached(&format!(
-        "INSERT INTO vuln_findings (host_id, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, NULL) \
-         ON CONFLICT (host_id, id, package, arch) DO UPDATE SET installed_version = excluded.installed_version, \
-         source_package = excluded.source_package, source_version = excluded.source_version, status = excluded.status, \
-         fixed_version = excluded.fixed_version, fix_available = excluded.fix_available, severity = excluded.severity, \
-         vendor_severity = excluded.vendor_severity, kernel = excluded.kernel, \
-         first_seen = CASE WHEN vuln_findings.resolved_at IS NULL THEN vuln_findings.first_seen ELSE excluded.first_seen END, \
-         resolved_at = NULL"
-    ))?;
-    for f in &p.upsert {
-        let (status, fixed) = crate::vulns::status_columns(&f.status);
-        upsert.execute(params![
-            id,
-            f.id,
-            f.package,
-            f.arch,
-            f.installed_version,
-            f.source_package,
-            f.source_version,
-            status,
-            fixed,
-            f.fix_available,
-            f.severity.as_str(),
-            f.vendor_severity,
-            kernel_column(f.kernel),
-            at
-        ])?;
-    }
-    let mut resolve = tx.prepare_cached(
-        "UPDATE vuln_findings SET resolved_at = ?5 WHERE host_id = ?1 AND id = ?2 AND package = ?3 AND arch = ?4 AND resolved_at IS NULL",
+    // A host without any row (its first rematch) takes plain inserts.
+    let fresh = tx
+        .prepare_cached("SELECT 1 FROM vuln_findings WHERE host_id = ?1 LIMIT 1")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_none();
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO vuln_findings (host_id, kind, fix_available, first_seen, resolved_at) VALUES (?1, ?2, ?3, ?4, NULL)",
     )?;
+    for (k, f) in &p.upsert {
+        let kind = crate::sqlite_kinds::intern(tx, f, k)?;
+        if !fresh {
+            // One row per host, vulnerability, package and arch: what was
+            // resolved of it gives way (it opens again, first seen now), an
+            // open one takes the new kind and keeps when it was first seen.
+            tx.prepare_cached(&format!(
+                "DELETE FROM vuln_findings WHERE host_id = ?1 AND resolved_at IS NOT NULL AND {SAME_KEY}"
+            ))?
+            .execute(params![id, f.id, f.package, f.arch])?;
+            let changed = tx
+                .prepare_cached(&format!(
+                    "UPDATE vuln_findings SET kind = ?5, fix_available = ?6 WHERE host_id = ?1 AND resolved_at IS NULL AND {SAME_KEY}"
+                ))?
+                .execute(params![id, f.id, f.package, f.arch, kind, f.fix_available])?;
+            if changed > 0 {
+                continue;
+            }
+        }
+        insert.execute(params![id, kind, f.fix_available, at])?;
+    }
+    let mut resolve = tx.prepare_cached(&format!(
+        "UPDATE vuln_findings SET resolved_at = ?5 WHERE host_id = ?1 AND resolved_at IS NULL AND {SAME_KEY}"
+    ))?;
     for (vid, package, arch) in &p.resolve {
         resolve.execute(params![id, vid, package, arch, at])?;
     }
@@ -221,13 +233,13 @@ pub(crate) fn put(
 
 /// The findings a rematch leaves open (a finding twice counted once).
 pub(crate) fn open_or_new(new: &[Finding]) -> impl Iterator<Item = &Finding> {
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = foldhash::HashSet::default();
     new.iter().filter(move |f| seen.insert(findings::key(f)))
 }
 
 pub(crate) fn of_host(c: &Connection, id: i64) -> rusqlite::Result<Vec<StoredFinding>> {
     c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM vuln_findings WHERE host_id = ?1 ORDER BY id, package, arch"
+        "SELECT {COLUMNS} FROM vuln_findings_read WHERE host_id = ?1 ORDER BY id, package, arch"
     ))?
     .query_map([id], |r| row(r, 0))?
     .collect()
@@ -235,9 +247,10 @@ pub(crate) fn of_host(c: &Connection, id: i64) -> rusqlite::Result<Vec<StoredFin
 
 pub(crate) fn fleet(c: &Connection) -> rusqlite::Result<Vec<FleetVulnerability>> {
     c.prepare_cached(
-        "SELECT id, GROUP_CONCAT(DISTINCT severity), COUNT(DISTINCT host_id), \
-         COUNT(DISTINCT CASE WHEN fix_available THEN host_id END), GROUP_CONCAT(DISTINCT source_package), MIN(first_seen) \
-         FROM vuln_findings WHERE resolved_at IS NULL AND (kernel IS NULL OR kernel <> 'not_running') GROUP BY id ORDER BY id",
+        "SELECT k.id, GROUP_CONCAT(DISTINCT k.severity), COUNT(DISTINCT f.host_id), \
+         COUNT(DISTINCT CASE WHEN f.fix_available THEN f.host_id END), GROUP_CONCAT(DISTINCT k.source_package), MIN(f.first_seen) \
+         FROM vuln_finding_kinds k CROSS JOIN vuln_findings f ON f.kind = k.kid AND f.resolved_at IS NULL \
+         WHERE k.kernel IS NULL OR k.kernel <> 'not_running' GROUP BY k.id ORDER BY k.id",
     )?
     .query_map([], |r| {
         let mut sources: Vec<String> = r
@@ -275,7 +288,7 @@ pub(crate) fn exposed(
     let (h, s, p, a) = after.cloned().unwrap_or_default();
     let rows = c
         .prepare_cached(&format!(
-            "SELECT h.hostname, h.site, {} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
+            "SELECT h.hostname, h.site, {} FROM vuln_findings_read f JOIN hosts h ON h.id = f.host_id \
              WHERE f.id = ?1 AND f.resolved_at IS NULL \
              AND (?2 = 0 OR (h.hostname, COALESCE(h.site, ''), f.package, f.arch) > (?3, ?4, ?5, ?6)) \
              ORDER BY h.hostname, COALESCE(h.site, ''), f.package, f.arch LIMIT ?7",
@@ -288,7 +301,7 @@ pub(crate) fn exposed(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let (findings, hosts) = c
         .prepare_cached(
-            "SELECT COUNT(*), COUNT(DISTINCT host_id) FROM vuln_findings WHERE id = ?1 AND resolved_at IS NULL",
+            "SELECT COUNT(*), COUNT(DISTINCT host_id) FROM vuln_findings_read WHERE id = ?1 AND resolved_at IS NULL",
         )?
         .query_row([vid], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
     Ok(ExposedPage {
@@ -304,7 +317,7 @@ pub(crate) fn resolved(
     limit: usize,
 ) -> rusqlite::Result<Vec<ExposedHost>> {
     c.prepare_cached(&format!(
-        "SELECT h.hostname, h.site, {} FROM vuln_findings f JOIN hosts h ON h.id = f.host_id \
+        "SELECT h.hostname, h.site, {} FROM vuln_findings_read f JOIN hosts h ON h.id = f.host_id \
          WHERE f.id = ?1 AND f.resolved_at IS NOT NULL ORDER BY f.resolved_at DESC, h.hostname LIMIT ?2",
         findings::columns_of("f")
     ))?
@@ -314,8 +327,13 @@ pub(crate) fn resolved(
 
 /// Drops findings resolved before `before` (history retention).
 pub(crate) fn prune(tx: &Transaction, before: i64) -> rusqlite::Result<usize> {
-    tx.prepare_cached("DELETE FROM vuln_findings WHERE resolved_at < ?1")?
-        .execute([before])
+    let n = tx
+        .prepare_cached("DELETE FROM vuln_findings WHERE resolved_at < ?1")?
+        .execute([before])?;
+    if n > 0 {
+        crate::sqlite_kinds::prune(tx)?;
+    }
+    Ok(n)
 }
 
 pub(crate) fn each_open(
@@ -323,7 +341,7 @@ pub(crate) fn each_open(
     each: &mut dyn FnMut(crate::OpenFinding),
 ) -> rusqlite::Result<()> {
     let mut stmt = c.prepare_cached("SELECT f.host_id, f.id, f.package, f.arch, f.severity, f.fix_available, CASE WHEN f.fix_available THEN p.candidate_first_seen END \
-         FROM vuln_findings f LEFT JOIN pending_updates p ON p.host_id = f.host_id AND p.name = f.package AND p.arch = f.arch \
+         FROM vuln_findings_read f LEFT JOIN pending_updates p ON p.host_id = f.host_id AND p.name = f.package AND p.arch = f.arch \
          WHERE f.resolved_at IS NULL AND (f.kernel IS NULL OR f.kernel <> 'not_running')")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
