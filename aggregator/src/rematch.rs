@@ -190,14 +190,17 @@ pub struct FleetRematch {
     pub findings: usize,
     /// Distinct (release, source package, source version) compared.
     pub distinct_versions: usize,
+    /// From reading the hosts to the last write.
+    pub took: std::time::Duration,
 }
 
 impl std::fmt::Display for FleetRematch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "rematched {} hosts: {} matched ({} findings, {} distinct package versions compared), {} without coverage (unknown), {} changed meanwhile (rematched by their reports)",
-            self.hosts, self.matched, self.findings, self.distinct_versions, self.unknown, self.skipped
+            "rematched {} hosts: {} matched ({} findings, {} distinct package versions compared), {} without coverage (unknown), {} changed meanwhile (rematched by their reports), in {:.1} s",
+            self.hosts, self.matched, self.findings, self.distinct_versions, self.unknown, self.skipped,
+            self.took.as_secs_f64()
         )
     }
 }
@@ -210,6 +213,7 @@ pub fn fleet(
     store: &dyn Store,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<FleetRematch, StoreError> {
+    let started = Instant::now();
     let hosts: Vec<MatchingHost> = store.matching_hosts()?;
     let mut covered_releases: HashMap<String, bool> = HashMap::new();
     for h in &hosts {
@@ -287,6 +291,7 @@ pub fn fleet(
         // one compared is a floor of the distinct versions in the fleet.
         out.distinct_versions = out.distinct_versions.max(r.distinct_versions);
     }
+    out.took = started.elapsed();
     Ok(out)
 }
 
