@@ -28,3 +28,18 @@ for pass in first again; do
     --storage.url "$db" feeds import --allow-older "$work/csaf_vex_2026-12-01.tar.zst" 2>&1 | grep -v "rematching:" | sed 's/^/  /'
 done
 echo "SQLite file: $(du -h "$db" | cut -f1)"
+# The read side over the findings just written: the fleet's list (its first
+# request computes it; later ones are served from its cache), one host's list,
+# one vulnerability's first page of hosts.
+./target/release/pakiti-aggregator --config.file /dev/null --storage.url "$db" \
+  --web.listen-address "127.0.0.1:$port" 2>>"$work/aggregator.log" &
+pid=$!
+until curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null; do sleep 0.1; done
+base="http://127.0.0.1:$port/api/v1"
+echo "GET /api/v1/vulnerabilities, first (computed): $(curl -sf -o "$work/list.json" -w '%{time_total}' "$base/vulnerabilities") s"
+echo "GET /api/v1/vulnerabilities, again (cached): $(curl -sf -o /dev/null -w '%{time_total}' "$base/vulnerabilities") s"
+vid=$(python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); v=v.get("vulnerabilities", v); print(max(v, key=lambda x: x["hosts"])["id"])' "$work/list.json")
+host=$(curl -sf "$base/hosts?limit=1" | python3 -c 'import json,sys; h=json.load(sys.stdin); print((h.get("hosts") or h)[0]["hostname"])')
+for url in "$base/vulnerabilities/$vid" "$base/hosts/$host/vulnerabilities"; do
+  echo "GET ${url#http://127.0.0.1:$port}: $(curl -sf -o /dev/null -w '%{time_total}' "$url") s"
+done
