@@ -351,15 +351,14 @@ pub fn exception_json(e: &Exception) -> Value {
     })
 }
 
-/// The annotations of `ids` at `now`. Blocking (reads the store).
+/// The annotations of `ids` at `now`, under the decisions `loaded` (one
+/// [`effective`] read per request). Blocking (reads the store's scores).
 pub fn annotations(
     store: &dyn Store,
-    book: &Book,
+    loaded: &Effective,
     ids: &[String],
     now: SystemTime,
 ) -> Result<HashMap<String, Annotation>, StoreError> {
-    let all = effective(store, book)?;
-    let loaded = &all;
     let mut out: HashMap<String, Annotation> = HashMap::new();
     for s in store.scores(ids)? {
         let id = s.id.clone();

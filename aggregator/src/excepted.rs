@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use pakiti_decisions::{exception, Exception, Target};
 use pakiti_store::{HostSummary, Store, StoreError, VulnCounts};
 
-use crate::decisions::{effective, Annotation, Book};
+use crate::decisions::{Annotation, Effective};
 
 /// A finding of a host, as an exception sees it.
 pub fn target<'a>(
@@ -73,11 +73,10 @@ impl Excepted {
 /// for, and judges each. Blocking.
 pub fn excepted(
     store: &dyn Store,
-    book: &Book,
+    loaded: &Effective,
     hosts: &[HostSummary],
     now: SystemTime,
 ) -> Result<Excepted, StoreError> {
-    let loaded = effective(store, book)?;
     let active: Vec<&Exception> = loaded
         .decisions
         .exceptions

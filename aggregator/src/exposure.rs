@@ -162,8 +162,9 @@ async fn list(state: &AppState, q: &ListQuery) -> Result<Vec<Listed>, ApiError> 
     let (kept, mut ann, excepted) = blocking(state, move |s| {
         let now = crate::decisions::now();
         let ids: Vec<String> = kept.iter().map(|v| v.id.clone()).collect();
-        let a = crate::decisions::annotations(s, &book, &ids, now)?;
-        let e = crate::excepted::excepted(s, &book, &hosts, now)?;
+        let loaded = crate::decisions::effective(s, &book)?;
+        let a = crate::decisions::annotations(s, &loaded, &ids, now)?;
+        let e = crate::excepted::excepted(s, &loaded, &hosts, now)?;
         Ok((kept, a, e))
     })
     .await?;
@@ -397,7 +398,8 @@ async fn exposed(
     let (book, vid) = (state.decisions.clone(), id.to_string());
     let (page, covering, ann) = blocking(state, move |s| {
         let now = crate::decisions::now();
-        let mut ann = crate::decisions::annotations(s, &book, std::slice::from_ref(&vid), now)?
+        let loaded = crate::decisions::effective(s, &book)?;
+        let mut ann = crate::decisions::annotations(s, &loaded, std::slice::from_ref(&vid), now)?
             .remove(&vid)
             .unwrap_or_default();
         let by_name: std::collections::HashMap<(&str, &str), &pakiti_store::HostSummary> = hosts

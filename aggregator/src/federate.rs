@@ -123,8 +123,9 @@ async fn decided(
     tokio::task::spawn_blocking(move || {
         let now = crate::decisions::now();
         let ids: Vec<String> = list.iter().map(|v| v.id.clone()).collect();
-        let ann = crate::decisions::annotations(&*store, &book, &ids, now)?;
-        let excepted = crate::excepted::excepted(&*store, &book, &hosts, now)?;
+        let loaded = crate::decisions::effective(&*store, &book)?;
+        let ann = crate::decisions::annotations(&*store, &loaded, &ids, now)?;
+        let excepted = crate::excepted::excepted(&*store, &loaded, &hosts, now)?;
         let mut watched: Vec<(pakiti_decisions::priority::Rank<'_>, metrics::Watched)> = list
             .iter()
             .filter_map(|v| {

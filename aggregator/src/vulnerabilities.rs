@@ -240,7 +240,8 @@ pub(crate) async fn of(
     let (store, book) = (state.store.clone(), state.decisions.clone());
     let now = crate::decisions::now();
     let annotations = tokio::task::spawn_blocking(move || {
-        crate::decisions::annotations(&*store, &book, &ids, now)
+        let loaded = crate::decisions::effective(&*store, &book)?;
+        crate::decisions::annotations(&*store, &loaded, &ids, now)
     })
     .await
     .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
